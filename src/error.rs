@@ -1,0 +1,99 @@
+//! The crate's one public error type.
+
+use std::fmt;
+
+use crate::oauth::OAuthError;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An error from tokengate: either an OAuth protocol failure the caller caused (see
+/// [`Error::oauth`]), the store being unavailable, or a configuration problem.
+///
+/// Transports map it to their own format: JSON-RPC `-2001` for OAuth failures and `-32603` for
+/// the rest, RFC 6749 JSON bodies, or HTTP 503.
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: Kind,
+    source: Option<BoxError>,
+}
+
+#[derive(Debug)]
+enum Kind {
+    OAuth(OAuthError),
+    Store,
+    Config(String),
+}
+
+impl Error {
+    /// A store failure wrapping its cause; for [`crate::store::Store`] implementations.
+    pub fn store(source: impl Into<BoxError>) -> Self {
+        Error::new(Kind::Store, Some(source.into()))
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Error::new(Kind::Config(message.into()), None)
+    }
+
+    fn new(kind: Kind, source: Option<BoxError>) -> Self {
+        Error {
+            inner: Box::new(Inner { kind, source }),
+        }
+    }
+
+    /// The OAuth failure, when the request itself was at fault.
+    pub fn oauth(&self) -> Option<&OAuthError> {
+        match &self.inner.kind {
+            Kind::OAuth(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether the store could not be reached or failed; the request may succeed later.
+    pub fn is_store(&self) -> bool {
+        matches!(self.inner.kind, Kind::Store)
+    }
+
+    /// Whether this is a configuration error.
+    pub fn is_config(&self) -> bool {
+        matches!(self.inner.kind, Kind::Config(_))
+    }
+}
+
+impl From<OAuthError> for Error {
+    fn from(e: OAuthError) -> Self {
+        Error::new(Kind::OAuth(e), None)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("tokengate::Error");
+        d.field("kind", &self.inner.kind);
+        if let Some(source) = &self.inner.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner.kind {
+            Kind::OAuth(e) => write!(f, "{e}"),
+            Kind::Store => f.write_str("store unavailable"),
+            Kind::Config(m) => write!(f, "configuration error: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner
+            .source
+            .as_ref()
+            .map(|e| &**e as &(dyn std::error::Error + 'static))
+    }
+}

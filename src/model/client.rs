@@ -1,0 +1,64 @@
+//! Client applications (a developer's key registered for one or more services).
+
+/// Whether a client may obtain and use tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientStatus {
+    /// The client works (the default).
+    #[default]
+    Active,
+    /// The client is refused everywhere.
+    Disabled,
+}
+
+impl ClientStatus {
+    /// `active` or `disabled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientStatus::Active => "active",
+            ClientStatus::Disabled => "disabled",
+        }
+    }
+
+    /// Parses [`ClientStatus::as_str`]; anything else is `None`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(ClientStatus::Active),
+            "disabled" => Some(ClientStatus::Disabled),
+            _ => None,
+        }
+    }
+}
+
+/// A client application.
+///
+/// The secret is only ever held as the hash made by [`crate::secret::Pepper::hash_secret`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    /// Numeric application id (Mashery's `id`).
+    pub id: i64,
+    /// Optional external application id.
+    pub external_id: Option<i64>,
+    /// Application name.
+    pub name: String,
+    /// Extended attributes, free text.
+    pub attributes: Option<String>,
+    /// The developer's key, presented as `client_id`.
+    pub client_id: String,
+    /// Hash of the client secret; `None` for a public client.
+    pub secret_hash: Option<String>,
+    /// Registered redirect URIs, matched exactly.
+    pub redirect_uris: Vec<String>,
+    /// Keys of the services the client may use.
+    pub services: Vec<String>,
+    /// Active or disabled.
+    pub status: ClientStatus,
+    /// Scopes the client may ask for; `None` allows any.
+    pub allowed_scopes: Option<Vec<String>>,
+}
+
+impl Client {
+    /// Whether the client is active and registered for `service_key`.
+    pub fn may_use(&self, service_key: &str) -> bool {
+        self.status == ClientStatus::Active && self.services.iter().any(|s| s == service_key)
+    }
+}

@@ -1,0 +1,12 @@
+//! The data model: services, clients, token records and authorization codes.
+
+mod client;
+mod code;
+pub mod scope;
+mod service;
+mod token;
+
+pub use client::{Client, ClientStatus};
+pub use code::{AuthorizationCode, PkceChallenge};
+pub use service::{GrantType, MacAlgorithm, Service, TokenType, UnknownName};
+pub use token::{RefreshState, TokenInfo, TokenRecord, TokenUpdate, UnixMillis};

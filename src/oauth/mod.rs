@@ -1,0 +1,5 @@
+//! The transport-free OAuth core.
+
+mod error;
+
+pub use error::{ErrorCode, OAuthError};

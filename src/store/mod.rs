@@ -1,0 +1,115 @@
+//! Storage of services, clients, codes and tokens.
+//!
+//! [`Store`] is the one interface every backend implements: [`MemoryStore`] for tests and
+//! benches, [`SqliteStore`] (feature `sqlite`, the durable default). Operations that must be
+//! atomic under concurrency (code redemption, refresh rotation) are single store calls.
+
+use async_trait::async_trait;
+
+use crate::model::{AuthorizationCode, Client, Service, TokenRecord, TokenUpdate, UnixMillis};
+use crate::secret::TokenHash;
+use crate::Error;
+
+mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+pub use memory::MemoryStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
+
+/// The outcome of [`Store::redeem_code`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redemption {
+    /// The code was unused; it is now marked used. Carries the code as it was.
+    Fresh(AuthorizationCode),
+    /// The code had been redeemed before.
+    Replayed(AuthorizationCode),
+    /// No such code.
+    Unknown,
+}
+
+/// The outcome of [`Store::rotate_refresh`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// The refresh token was unused: it is now used and the new record is stored.
+    Rotated,
+    /// The refresh token had been rotated before; nothing was stored.
+    Reused,
+    /// No record has that refresh token; nothing was stored.
+    Unknown,
+}
+
+/// Which tokens [`Store::revoke`] revokes.
+#[derive(Debug, Clone, Copy)]
+pub enum Revocation<'a> {
+    /// One access token.
+    Token(&'a TokenHash),
+    /// Every token of a refresh family.
+    Family(&'a str),
+    /// Every token issued from an authorization code.
+    Code(&'a TokenHash),
+    /// Every token of a client for one user context on one service.
+    UserApplication {
+        /// Service key.
+        service_key: &'a str,
+        /// Client id.
+        client_id: &'a str,
+        /// User context; `None` matches tokens without one.
+        user_context: Option<&'a str>,
+    },
+}
+
+/// A storage backend. Every method is one atomic operation; a failure is an [`Error`] for which
+/// [`Error::is_store`] holds, never a silent `None`.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Inserts or replaces a service (by key).
+    async fn put_service(&self, service: &Service) -> Result<(), Error>;
+    /// The service with `key`.
+    async fn service(&self, key: &str) -> Result<Option<Service>, Error>;
+    /// Every service, ordered by key.
+    async fn services(&self) -> Result<Vec<Service>, Error>;
+
+    /// Inserts or replaces a client (by numeric id; `client_id` is unique too).
+    async fn put_client(&self, client: &Client) -> Result<(), Error>;
+    /// The client with developer key `client_id`.
+    async fn client(&self, client_id: &str) -> Result<Option<Client>, Error>;
+    /// Every client, ordered by numeric id.
+    async fn clients(&self) -> Result<Vec<Client>, Error>;
+
+    /// Stores a new authorization code.
+    async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), Error>;
+    /// Atomically marks the code used and returns it as it was; exactly one concurrent caller
+    /// gets [`Redemption::Fresh`].
+    async fn redeem_code(&self, code_hash: &TokenHash) -> Result<Redemption, Error>;
+
+    /// Stores a new token record.
+    async fn insert_token(&self, token: &TokenRecord) -> Result<(), Error>;
+    /// The record of an access token.
+    async fn token(&self, token_hash: &TokenHash) -> Result<Option<TokenRecord>, Error>;
+    /// The record that carries a refresh token.
+    async fn token_by_refresh(&self, refresh_hash: &TokenHash)
+        -> Result<Option<TokenRecord>, Error>;
+    /// Atomically marks the refresh token `refresh_hash` used and stores `next`; exactly one
+    /// concurrent caller gets [`Rotation::Rotated`].
+    async fn rotate_refresh(
+        &self,
+        refresh_hash: &TokenHash,
+        next: &TokenRecord,
+    ) -> Result<Rotation, Error>;
+    /// Revokes the selected tokens; returns the hashes of those that were active before.
+    async fn revoke(&self, which: Revocation<'_>) -> Result<Vec<TokenHash>, Error>;
+    /// Applies an update to an access token's record; `false` when there is no such record.
+    async fn update_token(&self, token_hash: &TokenHash, update: &TokenUpdate)
+        -> Result<bool, Error>;
+    /// Every record of a service for one user context, newest first.
+    async fn tokens_by_owner(
+        &self,
+        service_key: &str,
+        user_context: &str,
+    ) -> Result<Vec<TokenRecord>, Error>;
+    /// Deletes up to `limit` token records and codes that expired before `before`; returns how
+    /// many were deleted.
+    async fn purge_expired(&self, before: UnixMillis, limit: u32) -> Result<u64, Error>;
+}
