@@ -8,6 +8,7 @@
 mod error;
 pub mod model;
 pub mod oauth;
+pub mod rpc;
 pub mod secret;
 pub mod store;
 

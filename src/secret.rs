@@ -177,7 +177,10 @@ mod tests {
         let h1 = p1.hash_secret("s3cret");
         assert_ne!(h1, p1.hash_secret("s3cret"), "salt makes hashes differ");
         assert!(p1.verify_secret("s3cret", &h1));
-        assert!(!p2.verify_secret("s3cret", &h1), "another pepper does not verify");
+        assert!(
+            !p2.verify_secret("s3cret", &h1),
+            "another pepper does not verify"
+        );
         assert!(!p1.verify_secret("s3cret", "garbage"));
     }
 

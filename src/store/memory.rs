@@ -228,7 +228,9 @@ impl Store for MemoryStore {
             .lock()
             .tokens
             .values()
-            .filter(|t| t.service_key == service_key && t.user_context.as_deref() == Some(user_context))
+            .filter(|t| {
+                t.service_key == service_key && t.user_context.as_deref() == Some(user_context)
+            })
             .cloned()
             .collect();
         found.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));

@@ -89,8 +89,10 @@ pub trait Store: Send + Sync + 'static {
     /// The record of an access token.
     async fn token(&self, token_hash: &TokenHash) -> Result<Option<TokenRecord>, Error>;
     /// The record that carries a refresh token.
-    async fn token_by_refresh(&self, refresh_hash: &TokenHash)
-        -> Result<Option<TokenRecord>, Error>;
+    async fn token_by_refresh(
+        &self,
+        refresh_hash: &TokenHash,
+    ) -> Result<Option<TokenRecord>, Error>;
     /// Atomically marks the refresh token `refresh_hash` used and stores `next`; exactly one
     /// concurrent caller gets [`Rotation::Rotated`].
     async fn rotate_refresh(
@@ -101,8 +103,11 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes the selected tokens; returns the hashes of those that were active before.
     async fn revoke(&self, which: Revocation<'_>) -> Result<Vec<TokenHash>, Error>;
     /// Applies an update to an access token's record; `false` when there is no such record.
-    async fn update_token(&self, token_hash: &TokenHash, update: &TokenUpdate)
-        -> Result<bool, Error>;
+    async fn update_token(
+        &self,
+        token_hash: &TokenHash,
+        update: &TokenUpdate,
+    ) -> Result<bool, Error>;
     /// Every record of a service for one user context, newest first.
     async fn tokens_by_owner(
         &self,

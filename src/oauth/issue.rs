@@ -1,0 +1,492 @@
+//! Issuing: `fetchApplication`, `createAuthorizationCode` and `createAccessToken`.
+
+use super::service::SecretNeed;
+use super::types::{
+    Application, AuthorizationGrant, ClientCredentials, IssuedToken, MacExtension, PkceParams,
+    RedirectTarget, TokenRequest,
+};
+use super::validate::{issuable, pkce_challenge, pkce_verifies, redirect_uri, with_params};
+use super::{ErrorCode, OAuthError, TokenService};
+use crate::model::{
+    scope, AuthorizationCode, Client, GrantType, RefreshState, Service, TokenRecord, TokenType,
+};
+use crate::secret::{generate_id, generate_token, TokenHash};
+use crate::store::{Redemption, Revocation, Rotation};
+use crate::Error;
+
+const MILLIS: i64 = 1000;
+
+/// What a grant decided before the token is minted.
+struct Grant {
+    kind: GrantType,
+    scope: Option<String>,
+    user_context: Option<String>,
+    refresh: bool,
+    code_hash: Option<TokenHash>,
+    /// For refresh: the refresh token being rotated and the family it belongs to.
+    rotates: Option<(TokenHash, String)>,
+    /// For implicit: where the token goes.
+    redirect: Option<String>,
+}
+
+impl TokenService {
+    /// `oauth2.fetchApplication`: checks that the client may use the service (and, when given,
+    /// the redirect URI and response type) and returns the application's public data.
+    pub async fn fetch_application(
+        &self,
+        service_key: &str,
+        client: &ClientCredentials,
+        uri: Option<&RedirectTarget>,
+        response_type: Option<&str>,
+    ) -> Result<Application, Error> {
+        let service = self.load_service(service_key).await?;
+        let app = self
+            .authenticate(&service, client, SecretNeed::IfPresented)
+            .await?;
+        if let Some(response_type) = response_type {
+            response_grant(&service, response_type)?;
+        }
+        if let Some(given) = uri.and_then(|u| u.redirect_uri.as_deref()) {
+            redirect_uri(&service, &app, Some(given))?;
+        }
+        Ok(Application {
+            id: app.id,
+            external_id: app.external_id,
+            name: app.name,
+            attributes: app.attributes,
+        })
+    }
+
+    /// `oauth2.createAuthorizationCode`: after the provider has authenticated the user and
+    /// obtained consent, makes a single-use code and the redirect URI carrying it.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_authorization_code(
+        &self,
+        service_key: &str,
+        client: &ClientCredentials,
+        uri: Option<&RedirectTarget>,
+        scope: Option<&str>,
+        user_context: Option<&str>,
+        response_type: Option<&str>,
+        pkce: Option<&PkceParams>,
+    ) -> Result<AuthorizationGrant, Error> {
+        let service = self.load_service(service_key).await?;
+        let app = self
+            .authenticate(&service, client, SecretNeed::IfPresented)
+            .await?;
+        if response_grant(&service, response_type.unwrap_or("code"))?
+            != GrantType::AuthorizationCode
+        {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                "response_type must be code",
+            )
+            .into());
+        }
+        let scope = normalize(scope);
+        let user_context = normalize(user_context);
+        issuable(scope.as_deref(), user_context.as_deref())?;
+        check_allowed_scope(&app, scope.as_deref())?;
+        let presented = uri.and_then(|u| u.redirect_uri.as_deref());
+        let target = redirect_uri(&service, &app, presented)?;
+        let pkce = pkce
+            .map(|p| pkce_challenge(&p.code_challenge, p.code_challenge_method.as_deref()))
+            .transpose()?;
+        let code = generate_token();
+        self.store
+            .insert_code(&AuthorizationCode {
+                code_hash: TokenHash::of(&code),
+                service_key: service.key.clone(),
+                client_id: app.client_id.clone(),
+                redirect_uri: presented.map(str::to_owned),
+                scope,
+                user_context,
+                pkce,
+                expires_at: self.now() + service.authorization_code_ttl as i64 * MILLIS,
+                used: false,
+            })
+            .await?;
+        let state = uri.and_then(|u| u.state.clone());
+        let redirect = with_params(
+            &target,
+            &[("code", Some(&code)), ("state", state.as_deref())],
+            false,
+        );
+        Ok(AuthorizationGrant {
+            code,
+            uri: RedirectTarget {
+                redirect_uri: Some(redirect),
+                state,
+            },
+        })
+    }
+
+    /// `oauth2.createAccessToken`: issues a token for the flow `token_data` names
+    /// (`grant_type`, or `response_type=token` for the implicit flow).
+    pub async fn create_access_token(
+        &self,
+        service_key: &str,
+        client: &ClientCredentials,
+        token_data: &TokenRequest,
+        uri: Option<&RedirectTarget>,
+        user_context: Option<&str>,
+    ) -> Result<IssuedToken, Error> {
+        let service = self.load_service(service_key).await?;
+        let kind = requested_grant(&service, token_data)?;
+        let need = match kind {
+            GrantType::Implicit => SecretNeed::IfPresented,
+            GrantType::ClientCredentials => SecretNeed::Confidential,
+            _ => SecretNeed::IfConfidential,
+        };
+        let app = self.authenticate(&service, client, need).await?;
+        let user_context = normalize(user_context);
+        let requested_scope = normalize(token_data.scope.as_deref());
+        issuable(requested_scope.as_deref(), user_context.as_deref())?;
+        let grant = match kind {
+            GrantType::AuthorizationCode => {
+                self.redeem(
+                    &service,
+                    &app,
+                    token_data,
+                    uri,
+                    requested_scope,
+                    user_context,
+                )
+                .await?
+            }
+            GrantType::RefreshToken => {
+                self.refresh(&service, &app, token_data, requested_scope)
+                    .await?
+            }
+            GrantType::Implicit => Grant {
+                kind,
+                scope: requested_scope,
+                user_context,
+                refresh: false,
+                code_hash: None,
+                rotates: None,
+                redirect: Some(redirect_uri(
+                    &service,
+                    &app,
+                    uri.and_then(|u| u.redirect_uri.as_deref()),
+                )?),
+            },
+            GrantType::Password => {
+                if user_context.is_none() {
+                    return Err(OAuthError::invalid_request(
+                        "user_context is required for the password grant",
+                    )
+                    .into());
+                }
+                fresh(kind, requested_scope, user_context, service.refresh_tokens)
+            }
+            GrantType::ClientCredentials => fresh(kind, requested_scope, user_context, false),
+        };
+        check_allowed_scope(&app, grant.scope.as_deref())?;
+        let state = token_data
+            .state
+            .clone()
+            .or_else(|| uri.and_then(|u| u.state.clone()));
+        self.mint(&service, &app, grant, state).await
+    }
+
+    /// Redeems an authorization code: single use, same client and redirect URI, unexpired,
+    /// PKCE verified. A replayed code revokes every token it issued.
+    async fn redeem(
+        &self,
+        service: &Service,
+        app: &Client,
+        token_data: &TokenRequest,
+        uri: Option<&RedirectTarget>,
+        requested_scope: Option<String>,
+        user_context: Option<String>,
+    ) -> Result<Grant, Error> {
+        let invalid = || OAuthError::invalid_grant("Invalid authorization code");
+        let code = token_data
+            .code
+            .as_deref()
+            .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+        let code_hash = TokenHash::of(code);
+        let code = match self.store.redeem_code(&code_hash).await? {
+            Redemption::Fresh(code) => code,
+            Redemption::Unknown => return Err(invalid().into()),
+            Redemption::Replayed(_) => {
+                let revoked = self.store.revoke(Revocation::Code(&code_hash)).await?;
+                tracing::warn!(
+                    tokens = revoked.len(),
+                    "authorization code replayed; revoked what it issued"
+                );
+                self.invalidated(&revoked);
+                return Err(invalid().into());
+            }
+        };
+        let presented = uri.and_then(|u| u.redirect_uri.as_deref());
+        let same_redirect = match &code.redirect_uri {
+            Some(expected) => presented == Some(expected.as_str()),
+            None => true,
+        };
+        let verified = match (&code.pkce, token_data.code_verifier.as_deref()) {
+            (Some(challenge), Some(verifier)) => pkce_verifies(challenge, verifier),
+            (Some(_), None) => false,
+            (None, Some(_)) => false,
+            (None, None) => true,
+        };
+        if code.service_key != service.key
+            || code.client_id != app.client_id
+            || code.expires_at <= self.now()
+            || !same_redirect
+            || !verified
+        {
+            return Err(invalid().into());
+        }
+        let scope = match requested_scope {
+            Some(s) if !scope::is_subset(&s, code.scope.as_deref().unwrap_or("")) => {
+                return Err(OAuthError::new(ErrorCode::InvalidScope, "Invalid scope").into())
+            }
+            Some(s) => Some(s),
+            None => code.scope,
+        };
+        Ok(Grant {
+            code_hash: Some(code_hash),
+            ..fresh(
+                GrantType::AuthorizationCode,
+                scope,
+                code.user_context.or(user_context),
+                service.refresh_tokens,
+            )
+        })
+    }
+
+    /// Checks a refresh token; the rotation itself happens atomically in [`Self::mint`].
+    async fn refresh(
+        &self,
+        service: &Service,
+        app: &Client,
+        token_data: &TokenRequest,
+        requested_scope: Option<String>,
+    ) -> Result<Grant, Error> {
+        let invalid = || OAuthError::invalid_grant("Invalid refresh token");
+        let presented = token_data
+            .refresh_token
+            .as_deref()
+            .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+        let hash = TokenHash::of(presented);
+        let record = self
+            .store
+            .token_by_refresh(&hash)
+            .await?
+            .filter(|r| r.service_key == service.key && r.client_id == app.client_id)
+            .ok_or_else(invalid)?;
+        let refresh = record.refresh.as_ref().ok_or_else(invalid)?;
+        if refresh.used {
+            self.revoke_family(&record.family_id).await?;
+            return Err(invalid().into());
+        }
+        if record.revoked || refresh.expires_at <= self.now() {
+            return Err(invalid().into());
+        }
+        let scope = match requested_scope {
+            Some(s) if !scope::is_subset(&s, record.scope.as_deref().unwrap_or("")) => {
+                return Err(OAuthError::new(ErrorCode::InvalidScope, "Invalid scope").into())
+            }
+            Some(s) => Some(s),
+            None => record.scope.clone(),
+        };
+        Ok(Grant {
+            code_hash: record.code_hash,
+            rotates: Some((hash, record.family_id.clone())),
+            ..fresh(
+                GrantType::RefreshToken,
+                scope,
+                record.user_context.clone(),
+                true,
+            )
+        })
+    }
+
+    async fn revoke_family(&self, family_id: &str) -> Result<(), Error> {
+        let revoked = self.store.revoke(Revocation::Family(family_id)).await?;
+        tracing::warn!(
+            tokens = revoked.len(),
+            "refresh token reused; revoked its family"
+        );
+        self.invalidated(&revoked);
+        Ok(())
+    }
+
+    /// Makes the token, stores its record (rotating the refresh token when asked) and shapes
+    /// the answer.
+    async fn mint(
+        &self,
+        service: &Service,
+        app: &Client,
+        grant: Grant,
+        state: Option<String>,
+    ) -> Result<IssuedToken, Error> {
+        if !service.allow_multiple_tokens {
+            let revoked = self
+                .store
+                .revoke(Revocation::UserApplication {
+                    service_key: &service.key,
+                    client_id: &app.client_id,
+                    user_context: grant.user_context.as_deref(),
+                })
+                .await?;
+            self.invalidated(&revoked);
+        }
+        let now = self.now();
+        let access_token = generate_token();
+        let refresh_token = grant.refresh.then(generate_token);
+        let id = generate_id();
+        let record = TokenRecord {
+            family_id: grant
+                .rotates
+                .as_ref()
+                .map_or_else(|| id.clone(), |(_, family)| family.clone()),
+            id,
+            token_hash: TokenHash::of(&access_token),
+            service_key: service.key.clone(),
+            client_id: app.client_id.clone(),
+            token_type: service.token_type,
+            grant_type: grant.kind,
+            scope: grant.scope,
+            user_context: grant.user_context,
+            created_at: now,
+            expires_at: now + service.access_token_ttl as i64 * MILLIS,
+            revoked: false,
+            refresh: refresh_token.as_deref().map(|r| RefreshState {
+                hash: TokenHash::of(r),
+                expires_at: now + service.refresh_token_ttl as i64 * MILLIS,
+                used: false,
+            }),
+            code_hash: grant.code_hash,
+        };
+        match &grant.rotates {
+            None => self.store.insert_token(&record).await?,
+            Some((old, family)) => match self.store.rotate_refresh(old, &record).await? {
+                Rotation::Rotated => {}
+                Rotation::Reused => {
+                    self.revoke_family(family).await?;
+                    return Err(OAuthError::invalid_grant("Invalid refresh token").into());
+                }
+                Rotation::Unknown => {
+                    return Err(OAuthError::invalid_grant("Invalid refresh token").into())
+                }
+            },
+        }
+        let extended = match service.token_type {
+            TokenType::Mac(alg) => Some(MacExtension {
+                secret: self.pepper.mac_secret(&access_token),
+                algorithm: alg.as_str(),
+            }),
+            TokenType::Bearer => None,
+        };
+        let expires_in = service.access_token_ttl;
+        let uri = grant.redirect.map(|base| {
+            let expires = expires_in.to_string();
+            RedirectTarget {
+                redirect_uri: Some(with_params(
+                    &base,
+                    &[
+                        ("access_token", Some(&access_token)),
+                        ("token_type", Some(service.token_type.as_str())),
+                        ("expires_in", Some(&expires)),
+                        ("scope", record.scope.as_deref()),
+                        ("state", state.as_deref()),
+                    ],
+                    true,
+                )),
+                state: state.clone(),
+            }
+        });
+        Ok(IssuedToken {
+            return_type: if uri.is_some() { "redirect" } else { "json" },
+            access_token,
+            token_type: service.token_type.as_str(),
+            expires_in,
+            refresh_token,
+            scope: record.scope,
+            state,
+            uri,
+            extended,
+        })
+    }
+}
+
+fn fresh(
+    kind: GrantType,
+    scope: Option<String>,
+    user_context: Option<String>,
+    refresh: bool,
+) -> Grant {
+    Grant {
+        kind,
+        scope,
+        user_context,
+        refresh,
+        code_hash: None,
+        rotates: None,
+        redirect: None,
+    }
+}
+
+fn normalize(value: Option<&str>) -> Option<String> {
+    value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+/// The grant a `response_type` asks for, if the service enables it.
+fn response_grant(service: &Service, response_type: &str) -> Result<GrantType, OAuthError> {
+    let grant = match response_type {
+        "code" => GrantType::AuthorizationCode,
+        "token" => GrantType::Implicit,
+        _ => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                "Unsupported response type",
+            ))
+        }
+    };
+    if !service.allows(grant) {
+        return Err(OAuthError::new(
+            ErrorCode::UnsupportedResponseType,
+            "Unsupported response type",
+        ));
+    }
+    Ok(grant)
+}
+
+/// The grant `token_data` asks for, if the service enables it.
+fn requested_grant(service: &Service, token_data: &TokenRequest) -> Result<GrantType, OAuthError> {
+    let unsupported = || OAuthError::new(ErrorCode::UnsupportedGrantType, "Unsupported grant type");
+    let grant = match (&token_data.grant_type, &token_data.response_type) {
+        (Some(g), _) => g.parse::<GrantType>().map_err(|_| unsupported())?,
+        (None, Some(r)) if r == "token" => GrantType::Implicit,
+        (None, Some(_)) => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                "Unsupported response type",
+            ))
+        }
+        (None, None) => return Err(OAuthError::invalid_request("grant_type is required")),
+    };
+    // `implicit` is a response type, never a grant_type value.
+    if token_data.grant_type.is_some() && grant == GrantType::Implicit {
+        return Err(unsupported());
+    }
+    if !service.allows(grant) {
+        return Err(unsupported());
+    }
+    Ok(grant)
+}
+
+fn check_allowed_scope(app: &Client, scope: Option<&str>) -> Result<(), OAuthError> {
+    match (&app.allowed_scopes, scope) {
+        (Some(allowed), Some(scope)) if !scope::is_allowed(scope, allowed) => {
+            Err(OAuthError::new(ErrorCode::InvalidScope, "Invalid scope"))
+        }
+        _ => Ok(()),
+    }
+}

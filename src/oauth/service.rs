@@ -1,0 +1,170 @@
+//! [`TokenService`]: construction and the checks every operation shares.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::types::ClientCredentials;
+use super::{ErrorCode, OAuthError};
+use crate::model::{Client, Service, UnixMillis};
+use crate::secret::{Pepper, TokenHash};
+use crate::store::Store;
+use crate::Error;
+
+type Clock = Arc<dyn Fn() -> UnixMillis + Send + Sync>;
+type InvalidationHook = Arc<dyn Fn(&[TokenHash]) + Send + Sync>;
+
+/// The OAuth core: Mashery's eight `oauth2.*` operations over a [`Store`], free of any
+/// transport. JSON-RPC, the RFC endpoints and the gateway all call it.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use tokengate::model::{Client, ClientStatus, Service};
+/// use tokengate::oauth::{ClientCredentials, TokenRequest, TokenService};
+/// use tokengate::secret::Pepper;
+/// use tokengate::store::{MemoryStore, Store};
+///
+/// let store = Arc::new(MemoryStore::new());
+/// let pepper = Pepper::new(b"a pepper kept outside the db".to_vec());
+/// store.put_service(&Service::new("rmeqcgpw3zu2y47y9bs8vs2h", "Reviews API")).await?;
+/// store.put_client(&Client {
+///     id: 1, external_id: None, name: "App".into(), attributes: None,
+///     client_id: "app-key".into(), secret_hash: Some(pepper.hash_secret("s3cret")),
+///     redirect_uris: vec![], services: vec!["rmeqcgpw3zu2y47y9bs8vs2h".into()],
+///     status: ClientStatus::Active, allowed_scopes: None,
+/// }).await?;
+///
+/// let tokens = TokenService::new(store, pepper);
+/// let issued = tokens.create_access_token(
+///     "rmeqcgpw3zu2y47y9bs8vs2h",
+///     &ClientCredentials::new("app-key", "s3cret"),
+///     &TokenRequest::grant("client_credentials"),
+///     None,
+///     None,
+/// ).await?;
+/// let info = tokens.fetch_access_token("rmeqcgpw3zu2y47y9bs8vs2h", &issued.access_token).await?;
+/// assert_eq!(info.client_id, "app-key");
+/// # Ok::<_, tokengate::Error>(()) }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct TokenService {
+    pub(super) store: Arc<dyn Store>,
+    pub(super) pepper: Pepper,
+    clock: Clock,
+    on_invalidate: Option<InvalidationHook>,
+}
+
+impl fmt::Debug for TokenService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenService").finish_non_exhaustive()
+    }
+}
+
+impl TokenService {
+    /// A service over `store`, hashing client secrets and deriving MAC keys with `pepper`.
+    pub fn new(store: Arc<dyn Store>, pepper: Pepper) -> Self {
+        TokenService {
+            store,
+            pepper,
+            clock: Arc::new(system_now),
+            on_invalidate: None,
+        }
+    }
+
+    /// Replaces the clock (milliseconds since the epoch); for tests.
+    pub fn with_clock(mut self, clock: impl Fn() -> UnixMillis + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Calls `hook` with the hashes of tokens this service revokes or updates, so caches in
+    /// front of it can drop them.
+    pub fn on_invalidate(mut self, hook: impl Fn(&[TokenHash]) + Send + Sync + 'static) -> Self {
+        self.on_invalidate = Some(Arc::new(hook));
+        self
+    }
+
+    /// The store behind the service.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The pepper used for client secrets.
+    pub fn pepper(&self) -> &Pepper {
+        &self.pepper
+    }
+
+    /// The current time.
+    pub fn now(&self) -> UnixMillis {
+        (self.clock)()
+    }
+
+    pub(super) fn invalidated(&self, hashes: &[TokenHash]) {
+        if let (Some(hook), false) = (&self.on_invalidate, hashes.is_empty()) {
+            hook(hashes);
+        }
+    }
+
+    pub(super) async fn load_service(&self, key: &str) -> Result<Service, Error> {
+        self.store
+            .service(key)
+            .await?
+            .ok_or_else(|| OAuthError::invalid_request("Invalid service key").into())
+    }
+
+    /// Finds the client and checks it may use the service, and its secret per `need`.
+    pub(super) async fn authenticate(
+        &self,
+        service: &Service,
+        presented: &ClientCredentials,
+        need: SecretNeed,
+    ) -> Result<Client, Error> {
+        let client = self
+            .store
+            .client(&presented.client_id)
+            .await?
+            .filter(|c| c.may_use(&service.key))
+            .ok_or_else(|| {
+                OAuthError::new(ErrorCode::UnauthorizedClient, "Invalid client identifier")
+            })?;
+        let bad_secret = || OAuthError::new(ErrorCode::InvalidClient, "Invalid client credentials");
+        match (&client.secret_hash, &presented.client_secret) {
+            (Some(hash), Some(secret)) => {
+                if !self.pepper.verify_secret(secret, hash) {
+                    return Err(bad_secret().into());
+                }
+            }
+            (Some(_), None) if need != SecretNeed::IfPresented => return Err(bad_secret().into()),
+            (None, _) if need == SecretNeed::Confidential => {
+                return Err(OAuthError::new(
+                    ErrorCode::UnauthorizedClient,
+                    "Public clients cannot use this grant",
+                )
+                .into())
+            }
+            // A public client presenting a secret it does not have.
+            (None, Some(_)) => return Err(bad_secret().into()),
+            _ => {}
+        }
+        Ok(client)
+    }
+}
+
+/// How much client authentication an operation requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SecretNeed {
+    /// Checked only when the caller supplies one (the admin API acting for a client).
+    IfPresented,
+    /// Required when the client has a secret; public clients pass without.
+    IfConfidential,
+    /// Only confidential clients, with their secret (client_credentials).
+    Confidential,
+}
+
+fn system_now() -> UnixMillis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as UnixMillis)
+        .unwrap_or(0)
+}

@@ -1,0 +1,14 @@
+//! Mashery's JSON-RPC API: the eight `oauth2.*` methods over HTTP.
+//!
+//! [`JsonRpcService`] is the mountable service; [`Credentials`] authenticate its callers.
+//! Error codes follow JSON-RPC ([`error`] lists them), with `-2001` for OAuth failures.
+
+mod auth;
+pub mod error;
+mod methods;
+mod params;
+mod service;
+mod wire;
+
+pub use auth::{signature, Credentials, SIG_WINDOW_SECS};
+pub use service::{JsonRpcService, DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY};
