@@ -96,5 +96,47 @@ pub async fn token_service(
     }
     let clock = TestClock::starting_at(1_700_000_000_000);
     let c = clock.clone();
-    (TokenService::new(store, pepper).with_clock(move || c.now()), clock)
+    (
+        TokenService::new(store, pepper).with_clock(move || c.now()),
+        clock,
+    )
 }
+
+/// Serves `service` on a fresh loopback port with hyper; returns its address. The server
+/// lives as long as the test's runtime.
+pub async fn serve<S>(service: S) -> std::net::SocketAddr
+where
+    S: tower::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<http_body_util::Full<bytes::Bytes>>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let svc = hyper_util::service::TowerToHyperService::new(service.clone());
+            tokio::spawn(async move {
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                .await;
+            });
+        }
+    });
+    addr
+}
+
+/// The seed fixture's admin credentials.
+pub const ADMIN_KEY: &str = "ops";
+/// Their secret.
+pub const ADMIN_SECRET: &str = "change-me";
