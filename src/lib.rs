@@ -1,7 +1,56 @@
 //! # tokengate
 //!
-//! An OAuth 2.0 token service compatible with Mashery's JSON-RPC `oauth2.*` API, and the parts to
-//! build an API gateway around it.
+//! An OAuth 2.0 token service compatible with Mashery's JSON-RPC `oauth2.*` API, built as a
+//! library of small parts:
+//!
+//! | module | what it is |
+//! |---|---|
+//! | [`model`] | services, clients, token records, authorization codes |
+//! | [`secret`] | token generation, hashing for storage, constant-time comparison |
+//! | [`store`] | the [`Store`](store::Store) trait, [`MemoryStore`](store::MemoryStore) and (feature `sqlite`) the durable SQLite store |
+//! | [`oauth`] | [`TokenService`](oauth::TokenService): the eight Mashery operations, transport-free |
+//! | [`rpc`] | [`JsonRpcService`](rpc::JsonRpcService): the JSON-RPC API as a `tower::Service` |
+//!
+//! Cargo features: `sqlite` (default) for the embedded store, `cli` (default) for the
+//! `tokengate` binary, `full` for everything.
+//!
+//! ## Example
+//!
+//! Issue a token and look it up, as the JSON-RPC methods `createAccessToken` and
+//! `fetchAccessToken` do:
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use tokengate::model::{Client, ClientStatus, Service};
+//! use tokengate::oauth::{ClientCredentials, TokenRequest, TokenService};
+//! use tokengate::secret::Pepper;
+//! use tokengate::store::{MemoryStore, Store};
+//!
+//! let store = Arc::new(MemoryStore::new());
+//! let pepper = Pepper::new(b"keep me outside the database".to_vec());
+//! store.put_service(&Service::new("rmeqcgpw3zu2y47y9bs8vs2h", "Reviews API")).await?;
+//! store.put_client(&Client {
+//!     id: 12346, external_id: None, name: "Reviews Web".into(), attributes: None,
+//!     client_id: "tkr7f25gd6452zy8rjsf7bwd".into(),
+//!     secret_hash: Some(pepper.hash_secret("q13rupuifd")),
+//!     redirect_uris: vec![], services: vec!["rmeqcgpw3zu2y47y9bs8vs2h".into()],
+//!     status: ClientStatus::Active, allowed_scopes: None,
+//! }).await?;
+//!
+//! let tokens = TokenService::new(store, pepper);
+//! let issued = tokens.create_access_token(
+//!     "rmeqcgpw3zu2y47y9bs8vs2h",
+//!     &ClientCredentials::new("tkr7f25gd6452zy8rjsf7bwd", "q13rupuifd"),
+//!     &TokenRequest { scope: Some("read".into()), ..TokenRequest::grant("password") },
+//!     None,
+//!     Some("user12345"),
+//! ).await?;
+//! let info = tokens.fetch_access_token("rmeqcgpw3zu2y47y9bs8vs2h", &issued.access_token).await?;
+//! assert_eq!(info.user_context.as_deref(), Some("user12345"));
+//! assert!(info.has_scope("read"));
+//! # Ok::<_, tokengate::Error>(()) }).unwrap();
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -1,6 +1,8 @@
 //! Fixtures shared by the integration tests: the seed documents' service and clients.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
