@@ -130,11 +130,10 @@ impl TokenService {
             })?;
         let bad_secret = || OAuthError::new(ErrorCode::InvalidClient, "Invalid client credentials");
         match (&client.secret_hash, &presented.client_secret) {
-            (Some(hash), Some(secret)) => {
-                if !self.pepper.verify_secret(secret, hash) {
-                    return Err(bad_secret().into());
-                }
+            (Some(hash), Some(secret)) if !self.pepper.verify_secret(secret, hash) => {
+                return Err(bad_secret().into())
             }
+            (Some(_), Some(_)) => {}
             (Some(_), None) if need != SecretNeed::IfPresented => return Err(bad_secret().into()),
             (None, _) if need == SecretNeed::Confidential => {
                 return Err(OAuthError::new(
