@@ -1,5 +1,658 @@
-//! SQLite store (placeholder, replaced by the real implementation).
+//! The embedded SQLite [`Store`]: the durable default.
 
-/// The embedded SQLite store.
-#[derive(Debug)]
-pub struct SqliteStore;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use sqlx::query::Query;
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::{Redemption, Revocation, Rotation, Store};
+use crate::model::{
+    AuthorizationCode, Client, ClientStatus, PkceChallenge, RefreshState, Service, TokenRecord,
+    TokenType, TokenUpdate, UnixMillis,
+};
+use crate::secret::TokenHash;
+use crate::Error;
+
+/// The schema migrations, in order; `PRAGMA user_version` counts those applied.
+const MIGRATIONS: &[&str] = &[include_str!("sqlite/0001_init.sql")];
+
+/// How long a statement waits for another process's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Reader connections; writes go through a single connection of their own.
+const READERS: u32 = 4;
+
+/// The embedded SQLite store, the durable default; [`SqliteStore::open`] has an example.
+///
+/// * WAL journal, `synchronous=FULL` on every connection: an acknowledged write has been fsynced
+///   to the WAL, so it survives a crash or power loss.
+/// * One writer connection and a small pool of readers. SQLite lets one writer in at a time
+///   anyway; queueing writers on the pool instead of on the file lock avoids busy-waiting, and
+///   WAL lets the readers run alongside it. The busy timeout covers other processes.
+/// * Every multi-statement write runs in a `BEGIN IMMEDIATE` transaction; single-use operations
+///   are conditional `UPDATE`s whose affected rows say who won.
+/// * Enums are stored by name, lists as JSON, hashes as hex and times as unix millis; see
+///   `src/store/sqlite/0001_init.sql`. Migrations are numbered by `PRAGMA user_version` and run at open.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating it if missing) the database at `url_or_path` and brings its schema up to
+    /// date.
+    ///
+    /// Accepts `sqlite://path`, `sqlite:path` (both may carry SQLite URI parameters such as
+    /// `?mode=rw`) or a bare file path. A malformed URL is a configuration error
+    /// ([`Error::is_config`]); a file that cannot be opened or migrated is a store error, as is a
+    /// database whose schema is newer than this version of tokengate.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use tokengate::model::Service;
+    /// use tokengate::store::{SqliteStore, Store};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("tokengate.db");
+    /// let store = SqliteStore::open(path.to_str().unwrap()).await?;
+    /// store.put_service(&Service::new("svc-key", "API")).await?;
+    /// store.close().await;
+    ///
+    /// let store = SqliteStore::open(&format!("sqlite://{}", path.display())).await?;
+    /// assert_eq!(store.service("svc-key").await?.unwrap().name, "API");
+    /// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
+    /// ```
+    pub async fn open(url_or_path: &str) -> Result<Self, Error> {
+        let options = if url_or_path.starts_with("sqlite:") {
+            url_or_path
+                .parse::<SqliteConnectOptions>()
+                .map_err(|e| Error::config(format!("invalid SQLite URL {url_or_path:?}: {e}")))?
+        } else {
+            SqliteConnectOptions::new().filename(url_or_path)
+        };
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+
+        // The writer connects first: it switches the file to WAL and migrates it before any
+        // reader looks at it.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(Error::store)?;
+        migrate(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .connect_with(options)
+            .await
+            .map_err(Error::store)?;
+        Ok(SqliteStore { writer, reader })
+    }
+
+    /// Closes every connection, waiting for those in use to be returned. SQLite checkpoints the
+    /// WAL into the main file when the last connection closes.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, Error> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(Error::store)
+    }
+}
+
+/// Applies the migrations the database has not seen yet, in one transaction.
+async fn migrate(pool: &SqlitePool) -> Result<(), Error> {
+    let mut tx = pool
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(Error::store)?;
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(Error::store)?;
+    let applied = usize::try_from(version).map_err(Error::store)?;
+    if applied > MIGRATIONS.len() {
+        return Err(Error::store(format!(
+            "database schema version {version} is newer than this tokengate supports ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        sqlx::raw_sql(*sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::store)?;
+        // PRAGMA takes no bound parameters; the value is our own integer.
+        let set_version = format!("PRAGMA user_version = {}", index + 1);
+        sqlx::query(sqlx::AssertSqlSafe(set_version))
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::store)?;
+    }
+    tx.commit().await.map_err(Error::store)
+}
+
+// ---- encoding -------------------------------------------------------------------------------
+
+fn to_json(value: &impl serde::Serialize) -> Result<String, Error> {
+    serde_json::to_string(value).map_err(Error::store)
+}
+
+fn seconds_to_db(seconds: u64) -> Result<i64, Error> {
+    i64::try_from(seconds).map_err(Error::store)
+}
+
+fn insert_token_query(t: &TokenRecord) -> Query<'static, Sqlite, SqliteArguments> {
+    sqlx::query(
+        "INSERT INTO tokens (token_hash, id, service_key, client_id, token_type, grant_type, \
+         scope, user_context, created_at, expires_at, revoked, refresh_hash, refresh_expires_at, \
+         refresh_used, family_id, code_hash) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )
+    .bind(t.token_hash.to_hex())
+    .bind(t.id.clone())
+    .bind(t.service_key.clone())
+    .bind(t.client_id.clone())
+    .bind(t.token_type.storage_name())
+    .bind(t.grant_type.as_str())
+    .bind(t.scope.clone())
+    .bind(t.user_context.clone())
+    .bind(t.created_at)
+    .bind(t.expires_at)
+    .bind(t.revoked)
+    .bind(t.refresh.as_ref().map(|r| r.hash.to_hex()))
+    .bind(t.refresh.as_ref().map(|r| r.expires_at))
+    .bind(t.refresh.as_ref().map(|r| r.used))
+    .bind(t.family_id.clone())
+    .bind(t.code_hash.map(|h| h.to_hex()))
+}
+
+// ---- decoding: a row that does not parse is a store error, never a panic ---------------------
+
+fn get<'r, T>(row: &'r SqliteRow, column: &str) -> Result<T, Error>
+where
+    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    row.try_get(column).map_err(Error::store)
+}
+
+fn corrupt(what: &str, value: &str) -> Error {
+    Error::store(format!("corrupt {what} in the database: {value:?}"))
+}
+
+fn hash_from_db(hex: &str) -> Result<TokenHash, Error> {
+    TokenHash::from_hex(hex).ok_or_else(|| corrupt("hash", hex))
+}
+
+fn from_json<T: DeserializeOwned>(json: &str) -> Result<T, Error> {
+    serde_json::from_str(json).map_err(|_| corrupt("JSON list", json))
+}
+
+fn seconds_from_db(row: &SqliteRow, column: &str) -> Result<u64, Error> {
+    u64::try_from(get::<i64>(row, column)?).map_err(Error::store)
+}
+
+fn service_from_row(row: &SqliteRow) -> Result<Service, Error> {
+    let grants: Vec<String> = from_json(&get::<String>(row, "grants")?)?;
+    Ok(Service {
+        key: get(row, "key")?,
+        name: get(row, "name")?,
+        access_token_ttl: seconds_from_db(row, "access_token_ttl")?,
+        refresh_tokens: get(row, "refresh_tokens")?,
+        refresh_token_ttl: seconds_from_db(row, "refresh_token_ttl")?,
+        authorization_code_ttl: seconds_from_db(row, "authorization_code_ttl")?,
+        token_type: TokenType::from_storage_name(&get::<String>(row, "token_type")?)
+            .map_err(Error::store)?,
+        grants: grants
+            .iter()
+            .map(|g| g.parse().map_err(Error::store))
+            .collect::<Result<_, _>>()?,
+        force_redirect_validation: get(row, "force_redirect_validation")?,
+        allow_multiple_tokens: get(row, "allow_multiple_tokens")?,
+        allow_query_tokens: get(row, "allow_query_tokens")?,
+    })
+}
+
+fn client_from_row(row: &SqliteRow) -> Result<Client, Error> {
+    let status: String = get(row, "status")?;
+    Ok(Client {
+        id: get(row, "id")?,
+        external_id: get(row, "external_id")?,
+        name: get(row, "name")?,
+        attributes: get(row, "attributes")?,
+        client_id: get(row, "client_id")?,
+        secret_hash: get(row, "secret_hash")?,
+        redirect_uris: from_json(&get::<String>(row, "redirect_uris")?)?,
+        services: from_json(&get::<String>(row, "services")?)?,
+        status: ClientStatus::parse(&status).ok_or_else(|| corrupt("client status", &status))?,
+        allowed_scopes: get::<Option<String>>(row, "allowed_scopes")?
+            .map(|json| from_json(&json))
+            .transpose()?,
+    })
+}
+
+fn code_from_row(row: &SqliteRow) -> Result<AuthorizationCode, Error> {
+    Ok(AuthorizationCode {
+        code_hash: hash_from_db(&get::<String>(row, "code_hash")?)?,
+        service_key: get(row, "service_key")?,
+        client_id: get(row, "client_id")?,
+        redirect_uri: get(row, "redirect_uri")?,
+        scope: get(row, "scope")?,
+        user_context: get(row, "user_context")?,
+        pkce: get::<Option<String>>(row, "pkce_challenge")?
+            .map(|challenge| PkceChallenge { challenge }),
+        expires_at: get(row, "expires_at")?,
+        used: get(row, "used")?,
+    })
+}
+
+fn token_from_row(row: &SqliteRow) -> Result<TokenRecord, Error> {
+    let refresh = match get::<Option<String>>(row, "refresh_hash")? {
+        None => None,
+        Some(hex) => Some(RefreshState {
+            hash: hash_from_db(&hex)?,
+            expires_at: get(row, "refresh_expires_at")?,
+            used: get(row, "refresh_used")?,
+        }),
+    };
+    Ok(TokenRecord {
+        id: get(row, "id")?,
+        token_hash: hash_from_db(&get::<String>(row, "token_hash")?)?,
+        service_key: get(row, "service_key")?,
+        client_id: get(row, "client_id")?,
+        token_type: TokenType::from_storage_name(&get::<String>(row, "token_type")?)
+            .map_err(Error::store)?,
+        grant_type: get::<String>(row, "grant_type")?
+            .parse()
+            .map_err(Error::store)?,
+        scope: get(row, "scope")?,
+        user_context: get(row, "user_context")?,
+        created_at: get(row, "created_at")?,
+        expires_at: get(row, "expires_at")?,
+        revoked: get(row, "revoked")?,
+        refresh,
+        family_id: get(row, "family_id")?,
+        code_hash: get::<Option<String>>(row, "code_hash")?
+            .map(|hex| hash_from_db(&hex))
+            .transpose()?,
+    })
+}
+
+/// `UPDATE` that revokes the still-active tokens matching `$condition` and returns their hashes.
+macro_rules! revoke_where {
+    ($condition:literal) => {
+        concat!(
+            "UPDATE tokens SET revoked = 1 WHERE revoked = 0 AND ",
+            $condition,
+            " RETURNING token_hash"
+        )
+    };
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn put_service(&self, s: &Service) -> Result<(), Error> {
+        let grants: Vec<&str> = s.grants.iter().map(|g| g.as_str()).collect();
+        // `services` has no other unique column, so replacing the row is an upsert.
+        sqlx::query(
+            "INSERT OR REPLACE INTO services (key, name, access_token_ttl, refresh_tokens, \
+             refresh_token_ttl, authorization_code_ttl, token_type, grants, \
+             force_redirect_validation, allow_multiple_tokens, allow_query_tokens) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )
+        .bind(s.key.clone())
+        .bind(s.name.clone())
+        .bind(seconds_to_db(s.access_token_ttl)?)
+        .bind(s.refresh_tokens)
+        .bind(seconds_to_db(s.refresh_token_ttl)?)
+        .bind(seconds_to_db(s.authorization_code_ttl)?)
+        .bind(s.token_type.storage_name())
+        .bind(to_json(&grants)?)
+        .bind(s.force_redirect_validation)
+        .bind(s.allow_multiple_tokens)
+        .bind(s.allow_query_tokens)
+        .execute(&self.writer)
+        .await
+        .map_err(Error::store)?;
+        Ok(())
+    }
+
+    async fn service(&self, key: &str) -> Result<Option<Service>, Error> {
+        sqlx::query("SELECT * FROM services WHERE key = ?1")
+            .bind(key)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(Error::store)?
+            .map(|row| service_from_row(&row))
+            .transpose()
+    }
+
+    async fn services(&self) -> Result<Vec<Service>, Error> {
+        sqlx::query("SELECT * FROM services ORDER BY key")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(Error::store)?
+            .iter()
+            .map(service_from_row)
+            .collect()
+    }
+
+    async fn put_client(&self, c: &Client) -> Result<(), Error> {
+        // Upsert by id only: a `client_id` owned by another id violates its UNIQUE constraint
+        // and fails (`INSERT OR REPLACE` would silently delete the other client).
+        sqlx::query(
+            "INSERT INTO clients (id, external_id, name, attributes, client_id, secret_hash, \
+             redirect_uris, services, status, allowed_scopes) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+             ON CONFLICT (id) DO UPDATE SET external_id = excluded.external_id, \
+             name = excluded.name, attributes = excluded.attributes, \
+             client_id = excluded.client_id, secret_hash = excluded.secret_hash, \
+             redirect_uris = excluded.redirect_uris, services = excluded.services, \
+             status = excluded.status, allowed_scopes = excluded.allowed_scopes",
+        )
+        .bind(c.id)
+        .bind(c.external_id)
+        .bind(c.name.clone())
+        .bind(c.attributes.clone())
+        .bind(c.client_id.clone())
+        .bind(c.secret_hash.clone())
+        .bind(to_json(&c.redirect_uris)?)
+        .bind(to_json(&c.services)?)
+        .bind(c.status.as_str())
+        .bind(c.allowed_scopes.as_ref().map(to_json).transpose()?)
+        .execute(&self.writer)
+        .await
+        .map_err(Error::store)?;
+        Ok(())
+    }
+
+    async fn client(&self, client_id: &str) -> Result<Option<Client>, Error> {
+        sqlx::query("SELECT * FROM clients WHERE client_id = ?1")
+            .bind(client_id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(Error::store)?
+            .map(|row| client_from_row(&row))
+            .transpose()
+    }
+
+    async fn clients(&self) -> Result<Vec<Client>, Error> {
+        sqlx::query("SELECT * FROM clients ORDER BY id")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(Error::store)?
+            .iter()
+            .map(client_from_row)
+            .collect()
+    }
+
+    async fn insert_code(&self, c: &AuthorizationCode) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO authorization_codes (code_hash, service_key, client_id, redirect_uri, \
+             scope, user_context, pkce_challenge, expires_at, used) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .bind(c.code_hash.to_hex())
+        .bind(c.service_key.clone())
+        .bind(c.client_id.clone())
+        .bind(c.redirect_uri.clone())
+        .bind(c.scope.clone())
+        .bind(c.user_context.clone())
+        .bind(c.pkce.as_ref().map(|p| p.challenge.clone()))
+        .bind(c.expires_at)
+        .bind(c.used)
+        .execute(&self.writer)
+        .await
+        .map_err(Error::store)?;
+        Ok(())
+    }
+
+    async fn redeem_code(&self, code_hash: &TokenHash) -> Result<Redemption, Error> {
+        let hex = code_hash.to_hex();
+        let mut tx = self.write_tx().await?;
+        // Only the caller whose UPDATE flips `used` gets the row back.
+        let won = sqlx::query(
+            "UPDATE authorization_codes SET used = 1 WHERE code_hash = ?1 AND used = 0 \
+             RETURNING *",
+        )
+        .bind(&hex)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(Error::store)?;
+        let outcome = match won {
+            Some(row) => Redemption::Fresh(AuthorizationCode {
+                used: false,
+                ..code_from_row(&row)?
+            }),
+            None => match sqlx::query("SELECT * FROM authorization_codes WHERE code_hash = ?1")
+                .bind(&hex)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(Error::store)?
+            {
+                Some(row) => Redemption::Replayed(code_from_row(&row)?),
+                None => Redemption::Unknown,
+            },
+        };
+        tx.commit().await.map_err(Error::store)?;
+        Ok(outcome)
+    }
+
+    async fn insert_token(&self, token: &TokenRecord) -> Result<(), Error> {
+        insert_token_query(token)
+            .execute(&self.writer)
+            .await
+            .map_err(Error::store)?;
+        Ok(())
+    }
+
+    async fn token(&self, token_hash: &TokenHash) -> Result<Option<TokenRecord>, Error> {
+        sqlx::query("SELECT * FROM tokens WHERE token_hash = ?1")
+            .bind(token_hash.to_hex())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(Error::store)?
+            .map(|row| token_from_row(&row))
+            .transpose()
+    }
+
+    async fn token_by_refresh(
+        &self,
+        refresh_hash: &TokenHash,
+    ) -> Result<Option<TokenRecord>, Error> {
+        sqlx::query("SELECT * FROM tokens WHERE refresh_hash = ?1")
+            .bind(refresh_hash.to_hex())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(Error::store)?
+            .map(|row| token_from_row(&row))
+            .transpose()
+    }
+
+    async fn rotate_refresh(
+        &self,
+        refresh_hash: &TokenHash,
+        next: &TokenRecord,
+    ) -> Result<Rotation, Error> {
+        let hex = refresh_hash.to_hex();
+        let mut tx = self.write_tx().await?;
+        let marked = sqlx::query(
+            "UPDATE tokens SET refresh_used = 1 WHERE refresh_hash = ?1 AND refresh_used = 0",
+        )
+        .bind(&hex)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::store)?
+        .rows_affected();
+        if marked == 0 {
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tokens WHERE refresh_hash = ?1)")
+                    .bind(&hex)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(Error::store)?;
+            return Ok(if exists {
+                Rotation::Reused
+            } else {
+                Rotation::Unknown
+            });
+        }
+        // If the insert fails the transaction is dropped and rolled back: nothing is marked.
+        insert_token_query(next)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::store)?;
+        tx.commit().await.map_err(Error::store)?;
+        Ok(Rotation::Rotated)
+    }
+
+    async fn revoke(&self, which: Revocation<'_>) -> Result<Vec<TokenHash>, Error> {
+        // One statement, so one implicit transaction.
+        let query = match which {
+            Revocation::Token(hash) => {
+                sqlx::query(revoke_where!("token_hash = ?1")).bind(hash.to_hex())
+            }
+            Revocation::Family(family_id) => {
+                sqlx::query(revoke_where!("family_id = ?1")).bind(family_id)
+            }
+            Revocation::Code(hash) => {
+                sqlx::query(revoke_where!("code_hash = ?1")).bind(hash.to_hex())
+            }
+            Revocation::UserApplication {
+                service_key,
+                client_id,
+                user_context,
+            } => sqlx::query(revoke_where!(
+                "service_key = ?1 AND client_id = ?2 AND user_context IS ?3"
+            ))
+            .bind(service_key)
+            .bind(client_id)
+            .bind(user_context),
+        };
+        query
+            .fetch_all(&self.writer)
+            .await
+            .map_err(Error::store)?
+            .iter()
+            .map(|row| hash_from_db(&get::<String>(row, "token_hash")?))
+            .collect()
+    }
+
+    async fn update_token(
+        &self,
+        token_hash: &TokenHash,
+        update: &TokenUpdate,
+    ) -> Result<bool, Error> {
+        let updated = sqlx::query(
+            "UPDATE tokens SET scope = coalesce(?2, scope), \
+             expires_at = coalesce(?3, expires_at), \
+             user_context = coalesce(?4, user_context) WHERE token_hash = ?1",
+        )
+        .bind(token_hash.to_hex())
+        .bind(update.scope.clone())
+        .bind(update.expires_at)
+        .bind(update.user_context.clone())
+        .execute(&self.writer)
+        .await
+        .map_err(Error::store)?
+        .rows_affected();
+        Ok(updated > 0)
+    }
+
+    async fn tokens_by_owner(
+        &self,
+        service_key: &str,
+        user_context: &str,
+    ) -> Result<Vec<TokenRecord>, Error> {
+        sqlx::query(
+            "SELECT * FROM tokens WHERE service_key = ?1 AND user_context = ?2 \
+             ORDER BY created_at DESC, id DESC",
+        )
+        .bind(service_key)
+        .bind(user_context)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(Error::store)?
+        .iter()
+        .map(token_from_row)
+        .collect()
+    }
+
+    async fn purge_expired(&self, before: UnixMillis, limit: u32) -> Result<u64, Error> {
+        let mut tx = self.write_tx().await?;
+        // The expression matches the `tokens_purge` index.
+        let tokens = sqlx::query(
+            "DELETE FROM tokens WHERE rowid IN (SELECT rowid FROM tokens \
+             WHERE max(expires_at, coalesce(refresh_expires_at, expires_at)) < ?1 LIMIT ?2)",
+        )
+        .bind(before)
+        .bind(i64::from(limit))
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::store)?
+        .rows_affected();
+        let codes = sqlx::query(
+            "DELETE FROM authorization_codes WHERE rowid IN (SELECT rowid \
+             FROM authorization_codes WHERE expires_at < ?1 LIMIT ?2)",
+        )
+        .bind(before)
+        .bind(i64::from(limit) - tokens as i64)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::store)?
+        .rows_affected();
+        tx.commit().await.map_err(Error::store)?;
+        Ok(tokens + codes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `synchronous` is per connection, so check it on connections of both pools.
+    #[tokio::test]
+    async fn every_pooled_connection_is_wal_and_synchronous_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("t.db").to_str().unwrap())
+            .await
+            .unwrap();
+        for pool in [&store.writer, &store.reader] {
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(mode, "wal");
+            let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(sync, 2, "synchronous=FULL");
+            let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(fk, 1);
+        }
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&store.writer)
+            .await
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+    }
+}

@@ -1,0 +1,383 @@
+//! What only the SQLite store promises: durability, the file's contents, its settings, and
+//! behaviour across connections and processes. The shared behaviour is in `store_conformance.rs`.
+#![cfg(feature = "sqlite")]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sqlx::Connection;
+use tokengate::model::{
+    AuthorizationCode, Client, ClientStatus, GrantType, RefreshState, Service, TokenRecord,
+    TokenType,
+};
+use tokengate::secret::{generate_id, generate_token, TokenHash};
+use tokengate::store::{Redemption, Rotation, SqliteStore, Store};
+
+const NOW: i64 = 1_700_000_000_000;
+
+fn db_path(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("tokengate.db")
+}
+
+async fn open(path: &Path) -> SqliteStore {
+    SqliteStore::open(path.to_str().unwrap()).await.unwrap()
+}
+
+/// A plain connection to the file, outside the store.
+async fn raw(path: &Path) -> sqlx::SqliteConnection {
+    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap()
+}
+
+/// A token record whose hashes come from the returned raw (access token, refresh token).
+fn token_with_secrets(code_hash: Option<TokenHash>) -> (TokenRecord, String, String) {
+    let (access, refresh) = (generate_token(), generate_token());
+    let id = generate_id();
+    let record = TokenRecord {
+        id: id.clone(),
+        token_hash: TokenHash::of(&access),
+        service_key: "svc".into(),
+        client_id: "app".into(),
+        token_type: TokenType::Bearer,
+        grant_type: GrantType::AuthorizationCode,
+        scope: Some("read".into()),
+        user_context: Some("alice".into()),
+        created_at: NOW,
+        expires_at: NOW + 3_600_000,
+        revoked: false,
+        refresh: Some(RefreshState {
+            hash: TokenHash::of(&refresh),
+            expires_at: NOW + 7_200_000,
+            used: false,
+        }),
+        family_id: id,
+        code_hash,
+    };
+    (record, access, refresh)
+}
+
+fn code_with_secret() -> (AuthorizationCode, String) {
+    let raw = generate_token();
+    let code = AuthorizationCode {
+        code_hash: TokenHash::of(&raw),
+        service_key: "svc".into(),
+        client_id: "app".into(),
+        redirect_uri: None,
+        scope: None,
+        user_context: Some("alice".into()),
+        pkce: None,
+        expires_at: NOW + 300_000,
+        used: false,
+    };
+    (code, raw)
+}
+
+#[tokio::test]
+async fn data_survives_closing_and_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let service = Service::new("svc-key-0123456789abcdef", "API");
+    let client = Client {
+        id: 7,
+        external_id: Some(70),
+        name: "App".into(),
+        attributes: None,
+        client_id: "app".into(),
+        secret_hash: Some("hmac-sha256$s$d".into()),
+        redirect_uris: vec!["https://app.example/cb".into()],
+        services: vec![service.key.clone()],
+        status: ClientStatus::Active,
+        allowed_scopes: None,
+    };
+    let (code, _) = code_with_secret();
+    let (token, _, _) = token_with_secrets(Some(code.code_hash));
+
+    let store = open(&path).await;
+    store.put_service(&service).await.unwrap();
+    store.put_client(&client).await.unwrap();
+    store.insert_code(&code).await.unwrap();
+    store.insert_token(&token).await.unwrap();
+    store.close().await;
+
+    // Every accepted spelling of the location opens the same file; reopening migrates nothing.
+    for location in [
+        format!("sqlite://{}", path.display()),
+        format!("sqlite:{}", path.display()),
+        path.display().to_string(),
+    ] {
+        let store = SqliteStore::open(&location).await.unwrap();
+        assert_eq!(
+            store.service(&service.key).await.unwrap(),
+            Some(service.clone())
+        );
+        assert_eq!(store.client("app").await.unwrap(), Some(client.clone()));
+        assert_eq!(
+            store.token(&token.token_hash).await.unwrap(),
+            Some(token.clone())
+        );
+        store.close().await;
+    }
+
+    let store = open(&path).await;
+    assert_eq!(
+        store.redeem_code(&code.code_hash).await.unwrap(),
+        Redemption::Fresh(code.clone())
+    );
+    store.close().await;
+    let store = open(&path).await;
+    assert!(matches!(
+        store.redeem_code(&code.code_hash).await.unwrap(),
+        Redemption::Replayed(_)
+    ));
+}
+
+/// The main file and its WAL, concatenated.
+fn file_bytes(path: &Path) -> Vec<u8> {
+    let mut bytes = std::fs::read(path).unwrap();
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    if let Ok(more) = std::fs::read(&wal) {
+        bytes.extend(more);
+    }
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn the_file_never_holds_a_raw_token_refresh_token_or_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = open(&path).await;
+    let mut secrets = Vec::new();
+    let mut hashes = Vec::new();
+    for _ in 0..3 {
+        let (code, raw_code) = code_with_secret();
+        let (token, access, refresh) = token_with_secrets(Some(code.code_hash));
+        let (next, next_access, next_refresh) = token_with_secrets(None);
+        store.insert_code(&code).await.unwrap();
+        store.redeem_code(&code.code_hash).await.unwrap();
+        store.insert_token(&token).await.unwrap();
+        let old_refresh = token.refresh.as_ref().unwrap().hash;
+        assert_eq!(
+            store.rotate_refresh(&old_refresh, &next).await.unwrap(),
+            Rotation::Rotated
+        );
+        secrets.extend([raw_code, access, refresh, next_access, next_refresh]);
+        hashes.extend([
+            code.code_hash,
+            token.token_hash,
+            old_refresh,
+            next.token_hash,
+            next.refresh.unwrap().hash,
+        ]);
+    }
+
+    // While open (the data is in the WAL) and after closing (checkpointed into the main file).
+    let open_bytes = file_bytes(&path);
+    store.close().await;
+    let closed_bytes = file_bytes(&path);
+    for bytes in [open_bytes, closed_bytes] {
+        for secret in &secrets {
+            assert!(!contains(&bytes, secret), "raw secret {secret} in the file");
+        }
+        for hash in &hashes {
+            assert!(
+                contains(&bytes, &hash.to_hex()),
+                "hash {hash:?} not in the file"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_file_is_in_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = open(&path).await;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut raw(&path).await)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    store.close().await;
+}
+
+/// Each statement corrupts one row the way a bad migration or a hand edit could; every read
+/// of that row must then fail with a store error (and lookups of other rows keep working).
+#[tokio::test]
+async fn corrupt_rows_are_store_errors() {
+    // (sabotage, how many of the reads below must fail)
+    let cases = [
+        ("UPDATE services SET token_type = 'mac:hmac-md5'", 2),
+        ("UPDATE services SET grants = '[\"telepathy\"]'", 2),
+        ("UPDATE services SET grants = 'not json'", 2),
+        ("UPDATE services SET access_token_ttl = -1", 2),
+        ("UPDATE clients SET status = 'banished'", 2),
+        (
+            "UPDATE clients SET redirect_uris = '{\"not\": \"a list\"}'",
+            2,
+        ),
+        ("UPDATE clients SET allowed_scopes = '[1, 2]'", 2),
+        ("UPDATE tokens SET grant_type = 'telepathy'", 3),
+        ("UPDATE tokens SET token_type = 'carrier-pigeon'", 3),
+        ("UPDATE tokens SET code_hash = 'zz'", 3),
+        // The record can no longer be found by these hashes, but listings still meet it.
+        ("UPDATE tokens SET token_hash = 'short'", 2),
+        ("UPDATE tokens SET refresh_hash = 'xyz'", 2),
+    ];
+    for (sql, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db_path(&dir);
+        let store = open(&path).await;
+        store
+            .put_service(&Service::new("svc", "API"))
+            .await
+            .unwrap();
+        let client = Client {
+            id: 1,
+            external_id: None,
+            name: "App".into(),
+            attributes: None,
+            client_id: "app".into(),
+            secret_hash: None,
+            redirect_uris: vec![],
+            services: vec![],
+            status: ClientStatus::Active,
+            allowed_scopes: None,
+        };
+        store.put_client(&client).await.unwrap();
+        let (token, _, _) = token_with_secrets(None);
+        store.insert_token(&token).await.unwrap();
+        sqlx::query(sql)
+            .execute(&mut raw(&path).await)
+            .await
+            .unwrap();
+
+        let refresh = token.refresh.as_ref().unwrap().hash;
+        let failures: Vec<_> = [
+            store.service("svc").await.err(),
+            store.services().await.err(),
+            store.client("app").await.err(),
+            store.clients().await.err(),
+            store.token(&token.token_hash).await.err(),
+            store.token_by_refresh(&refresh).await.err(),
+            store.tokens_by_owner("svc", "alice").await.err(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        assert_eq!(failures.len(), expected, "after {sql}: {failures:?}");
+        assert!(
+            failures.iter().all(|e| e.is_store()),
+            "after {sql}: {failures:?}"
+        );
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused_and_a_bad_url_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    open(&path).await.close().await;
+    sqlx::query("PRAGMA user_version = 99")
+        .execute(&mut raw(&path).await)
+        .await
+        .unwrap();
+    let err = SqliteStore::open(path.to_str().unwrap()).await.unwrap_err();
+    assert!(err.is_store(), "{err:?}");
+
+    let err = SqliteStore::open("sqlite://x.db?colour=blue")
+        .await
+        .unwrap_err();
+    assert!(err.is_config(), "{err:?}");
+}
+
+/// Two stores on one file stand for two processes: each has its own writer connection, so the
+/// single-use guarantees must hold at the SQLite level, not just inside one pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_use_holds_across_stores_on_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let stores: Vec<Arc<dyn Store>> = vec![
+        Arc::new(open(&path).await),
+        Arc::new(open(&path).await),
+        Arc::new(open(&path).await),
+    ];
+    let (code, _) = code_with_secret();
+    let (token, _, _) = token_with_secrets(None);
+    stores[0].insert_code(&code).await.unwrap();
+    stores[0].insert_token(&token).await.unwrap();
+    let refresh = token.refresh.as_ref().unwrap().hash;
+
+    let mut redemptions = Vec::new();
+    let mut rotations = Vec::new();
+    let mut nexts = Vec::new();
+    for i in 0..30 {
+        let store = stores[i % stores.len()].clone();
+        redemptions.push(tokio::spawn(async move {
+            store.redeem_code(&code.code_hash).await.unwrap()
+        }));
+        let store = stores[i % stores.len()].clone();
+        let (next, _, _) = token_with_secrets(None);
+        nexts.push(next.clone());
+        rotations.push(tokio::spawn(async move {
+            store.rotate_refresh(&refresh, &next).await.unwrap()
+        }));
+    }
+    let mut fresh = 0;
+    for task in redemptions {
+        match task.await.unwrap() {
+            Redemption::Fresh(_) => fresh += 1,
+            Redemption::Replayed(_) => {}
+            Redemption::Unknown => panic!("the code exists"),
+        }
+    }
+    assert_eq!(fresh, 1);
+    let mut rotated = 0;
+    for task in rotations {
+        match task.await.unwrap() {
+            Rotation::Rotated => rotated += 1,
+            Rotation::Reused => {}
+            Rotation::Unknown => panic!("the refresh token exists"),
+        }
+    }
+    assert_eq!(rotated, 1);
+    let mut stored = 0;
+    for next in &nexts {
+        stored += stores[1].token(&next.token_hash).await.unwrap().is_some() as usize;
+    }
+    assert_eq!(stored, 1);
+}
+
+/// Marking the refresh token used and storing its successor are one transaction: when the
+/// insert fails (here a duplicate access token hash), the refresh token stays unused.
+#[tokio::test]
+async fn a_failed_rotation_marks_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db_path(&dir)).await;
+    let (first, _, _) = token_with_secrets(None);
+    store.insert_token(&first).await.unwrap();
+    let refresh = first.refresh.as_ref().unwrap().hash;
+
+    let (clash, _, _) = token_with_secrets(None);
+    let clash = TokenRecord {
+        token_hash: first.token_hash,
+        ..clash
+    };
+    let err = store.rotate_refresh(&refresh, &clash).await.unwrap_err();
+    assert!(err.is_store(), "{err:?}");
+    assert_eq!(store.token_by_refresh(&refresh).await.unwrap(), Some(first));
+
+    let (next, _, _) = token_with_secrets(None);
+    assert_eq!(
+        store.rotate_refresh(&refresh, &next).await.unwrap(),
+        Rotation::Rotated
+    );
+}

@@ -1,0 +1,863 @@
+//! The store conformance suite: every [`Store`] backend must pass the same tests.
+//!
+//! Each test is an `async fn(Arc<dyn Store>)` given a fresh, empty store. [`store_suite!`]
+//! instantiates all of them as `#[tokio::test]`s in a module per backend; adding a backend is a
+//! fixture function and one line at the bottom of this file.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use tokengate::model::{
+    AuthorizationCode, Client, ClientStatus, GrantType, MacAlgorithm, PkceChallenge, RefreshState,
+    Service, TokenRecord, TokenType, TokenUpdate,
+};
+use tokengate::secret::{generate_id, generate_token, TokenHash};
+use tokengate::store::{MemoryStore, Redemption, Revocation, Rotation, Store};
+
+// ---- the harness ----------------------------------------------------------------------------
+
+/// A fresh store, and whatever must live as long as it (a temp dir, a test database).
+struct Fixture {
+    store: Arc<dyn Store>,
+    _guard: Box<dyn std::any::Any + Send>,
+}
+
+async fn memory() -> Fixture {
+    Fixture {
+        store: Arc::new(MemoryStore::new()),
+        _guard: Box::new(()),
+    }
+}
+
+#[cfg(feature = "sqlite")]
+async fn sqlite() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("conformance.db");
+    let store = tokengate::store::SqliteStore::open(path.to_str().unwrap())
+        .await
+        .unwrap();
+    Fixture {
+        store: Arc::new(store),
+        _guard: Box::new(dir),
+    }
+}
+
+/// `store_suite!(name, fixture)`: the whole suite as module `name`, each test on `fixture().await`.
+macro_rules! store_suite {
+    ($backend:ident, $fixture:path) => {
+        store_suite!(@tests $backend, $fixture,
+            services_upsert_lookup_and_order,
+            clients_upsert_lookup_and_order,
+            client_id_belongs_to_one_client,
+            code_redeems_fresh_then_replayed,
+            unknown_code,
+            concurrent_redemption_has_one_winner,
+            token_round_trips_every_field,
+            token_by_refresh,
+            rotate_refresh_then_reused,
+            rotate_unknown_refresh_stores_nothing,
+            concurrent_rotation_has_one_winner,
+            revoke_token,
+            revoke_family,
+            revoke_code,
+            revoke_user_application,
+            update_token_fields,
+            tokens_by_owner_filters_and_orders,
+            purge_expired_respects_before_and_limit,
+        );
+    };
+    (@tests $backend:ident, $fixture:path, $($test:ident),+ $(,)?) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let fixture = $fixture().await;
+                    super::$test(fixture.store.clone()).await;
+                }
+            )+
+        }
+    };
+}
+
+store_suite!(memory, super::memory);
+#[cfg(feature = "sqlite")]
+store_suite!(sqlite, super::sqlite);
+
+// ---- builders -------------------------------------------------------------------------------
+
+const NOW: i64 = 1_700_000_000_000;
+const HOUR: i64 = 3_600_000;
+
+/// A live bearer token record with no optional field set, in a family of its own.
+fn record(service_key: &str, client_id: &str, user_context: Option<&str>) -> TokenRecord {
+    let id = generate_id();
+    TokenRecord {
+        id: id.clone(),
+        token_hash: TokenHash::of(&generate_token()),
+        service_key: service_key.into(),
+        client_id: client_id.into(),
+        token_type: TokenType::Bearer,
+        grant_type: GrantType::Password,
+        scope: None,
+        user_context: user_context.map(Into::into),
+        created_at: NOW,
+        expires_at: NOW + HOUR,
+        revoked: false,
+        refresh: None,
+        family_id: id,
+        code_hash: None,
+    }
+}
+
+fn refresh(expires_at: i64) -> Option<RefreshState> {
+    Some(RefreshState {
+        hash: TokenHash::of(&generate_token()),
+        expires_at,
+        used: false,
+    })
+}
+
+fn code() -> AuthorizationCode {
+    AuthorizationCode {
+        code_hash: TokenHash::of(&generate_token()),
+        service_key: "svc".into(),
+        client_id: "app".into(),
+        redirect_uri: Some("https://app.example/cb".into()),
+        scope: Some("read write".into()),
+        user_context: Some("alice".into()),
+        pkce: Some(PkceChallenge {
+            challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        }),
+        expires_at: NOW + 300_000,
+        used: false,
+    }
+}
+
+fn client(id: i64, client_id: &str) -> Client {
+    Client {
+        id,
+        external_id: None,
+        name: format!("app {id}"),
+        attributes: None,
+        client_id: client_id.into(),
+        secret_hash: None,
+        redirect_uris: vec![],
+        services: vec![],
+        status: ClientStatus::Active,
+        allowed_scopes: None,
+    }
+}
+
+fn hashes<'a>(records: impl IntoIterator<Item = &'a TokenRecord>) -> HashSet<TokenHash> {
+    records.into_iter().map(|t| t.token_hash).collect()
+}
+
+fn set(hashes: Vec<TokenHash>) -> HashSet<TokenHash> {
+    let len = hashes.len();
+    let set: HashSet<_> = hashes.into_iter().collect();
+    assert_eq!(set.len(), len, "a revoked hash was reported twice");
+    set
+}
+
+async fn insert_all(store: &dyn Store, records: &[&TokenRecord]) {
+    for record in records {
+        store.insert_token(record).await.unwrap();
+    }
+}
+
+async fn is_revoked(store: &dyn Store, record: &TokenRecord) -> bool {
+    store
+        .token(&record.token_hash)
+        .await
+        .unwrap()
+        .unwrap()
+        .revoked
+}
+
+// ---- services and clients -------------------------------------------------------------------
+
+async fn services_upsert_lookup_and_order(store: Arc<dyn Store>) {
+    let mut b = Service::new("b-service-key", "B");
+    b.access_token_ttl = 60;
+    b.refresh_tokens = false;
+    b.refresh_token_ttl = 120;
+    b.authorization_code_ttl = 30;
+    b.token_type = TokenType::Mac(MacAlgorithm::HmacSha256);
+    b.grants = vec![GrantType::ClientCredentials, GrantType::Password];
+    b.force_redirect_validation = false;
+    b.allow_multiple_tokens = false;
+    b.allow_query_tokens = true;
+    let mut c = Service::new("c-service-key", "C");
+    c.grants = vec![];
+    c.token_type = TokenType::Mac(MacAlgorithm::HmacSha1);
+    let a = Service::new("a-service-key", "A");
+    for s in [&b, &c, &a] {
+        store.put_service(s).await.unwrap();
+    }
+
+    assert_eq!(
+        store.service("b-service-key").await.unwrap(),
+        Some(b.clone())
+    );
+    assert_eq!(
+        store.service("c-service-key").await.unwrap(),
+        Some(c.clone())
+    );
+    assert_eq!(store.service("missing").await.unwrap(), None);
+    assert_eq!(
+        store.services().await.unwrap(),
+        vec![a.clone(), b.clone(), c.clone()]
+    );
+
+    let mut b2 = Service::new("b-service-key", "B renamed");
+    b2.token_type = TokenType::Bearer;
+    store.put_service(&b2).await.unwrap();
+    assert_eq!(
+        store.service("b-service-key").await.unwrap(),
+        Some(b2.clone())
+    );
+    assert_eq!(store.services().await.unwrap(), vec![a, b2, c]);
+}
+
+async fn clients_upsert_lookup_and_order(store: Arc<dyn Store>) {
+    let full = Client {
+        id: 3,
+        external_id: Some(-42),
+        name: "Full".into(),
+        attributes: Some(r#"{"tier":"gold"}"#.into()),
+        client_id: "key-three".into(),
+        secret_hash: Some("hmac-sha256$salt$digest".into()),
+        redirect_uris: vec!["https://a.example/cb".into(), "https://b.example/cb".into()],
+        services: vec!["svc-1".into(), "svc-2".into()],
+        status: ClientStatus::Disabled,
+        allowed_scopes: Some(vec!["read".into(), "write".into()]),
+    };
+    // `Some(empty)` allows nothing and must not come back as `None` (which allows anything).
+    let empty_scopes = Client {
+        allowed_scopes: Some(vec![]),
+        ..client(1, "key-one")
+    };
+    let minimal = client(2, "key-two");
+    for c in [&full, &empty_scopes, &minimal] {
+        store.put_client(c).await.unwrap();
+    }
+
+    assert_eq!(store.client("key-three").await.unwrap(), Some(full.clone()));
+    assert_eq!(
+        store.client("key-one").await.unwrap(),
+        Some(empty_scopes.clone())
+    );
+    assert_eq!(
+        store.client("key-two").await.unwrap(),
+        Some(minimal.clone())
+    );
+    assert_eq!(store.client("missing").await.unwrap(), None);
+    assert_eq!(
+        store.clients().await.unwrap(),
+        vec![empty_scopes.clone(), minimal, full.clone()]
+    );
+
+    // Upsert by numeric id, including a change of client_id.
+    let renamed = Client {
+        name: "Two".into(),
+        status: ClientStatus::Disabled,
+        ..client(2, "key-two-b")
+    };
+    store.put_client(&renamed).await.unwrap();
+    assert_eq!(store.client("key-two").await.unwrap(), None);
+    assert_eq!(
+        store.client("key-two-b").await.unwrap(),
+        Some(renamed.clone())
+    );
+    assert_eq!(
+        store.clients().await.unwrap(),
+        vec![empty_scopes, renamed, full]
+    );
+}
+
+async fn client_id_belongs_to_one_client(store: Arc<dyn Store>) {
+    let first = client(1, "shared-key");
+    store.put_client(&first).await.unwrap();
+    let err = store
+        .put_client(&client(2, "shared-key"))
+        .await
+        .expect_err("a client_id owned by another id must be refused");
+    assert!(err.is_store(), "{err:?}");
+    assert_eq!(
+        store.client("shared-key").await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(store.clients().await.unwrap(), vec![first.clone()]);
+
+    // Taking over a client_id fails for an existing id too, and changes nothing.
+    let other = client(2, "other-key");
+    store.put_client(&other).await.unwrap();
+    let err = store
+        .put_client(&client(2, "shared-key"))
+        .await
+        .expect_err("a client_id owned by another id must be refused");
+    assert!(err.is_store(), "{err:?}");
+    assert_eq!(store.clients().await.unwrap(), vec![first, other]);
+}
+
+// ---- authorization codes --------------------------------------------------------------------
+
+async fn code_redeems_fresh_then_replayed(store: Arc<dyn Store>) {
+    let with_everything = code();
+    let bare = AuthorizationCode {
+        redirect_uri: None,
+        scope: None,
+        user_context: None,
+        pkce: None,
+        ..code()
+    };
+    for c in [&with_everything, &bare] {
+        store.insert_code(c).await.unwrap();
+        assert_eq!(
+            store.redeem_code(&c.code_hash).await.unwrap(),
+            Redemption::Fresh(c.clone())
+        );
+        let used = AuthorizationCode {
+            used: true,
+            ..c.clone()
+        };
+        assert_eq!(
+            store.redeem_code(&c.code_hash).await.unwrap(),
+            Redemption::Replayed(used.clone())
+        );
+        assert_eq!(
+            store.redeem_code(&c.code_hash).await.unwrap(),
+            Redemption::Replayed(used)
+        );
+    }
+}
+
+async fn unknown_code(store: Arc<dyn Store>) {
+    store.insert_code(&code()).await.unwrap();
+    let missing = TokenHash::of(&generate_token());
+    assert_eq!(
+        store.redeem_code(&missing).await.unwrap(),
+        Redemption::Unknown
+    );
+}
+
+async fn concurrent_redemption_has_one_winner(store: Arc<dyn Store>) {
+    let c = code();
+    store.insert_code(&c).await.unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.redeem_code(&c.code_hash).await.unwrap() })
+        })
+        .collect();
+    let (mut fresh, mut replayed) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Redemption::Fresh(_) => fresh += 1,
+            Redemption::Replayed(_) => replayed += 1,
+            Redemption::Unknown => panic!("the code exists"),
+        }
+    }
+    assert_eq!((fresh, replayed), (1, 19));
+}
+
+// ---- token records --------------------------------------------------------------------------
+
+async fn token_round_trips_every_field(store: Arc<dyn Store>) {
+    let full = TokenRecord {
+        token_type: TokenType::Mac(MacAlgorithm::HmacSha1),
+        grant_type: GrantType::AuthorizationCode,
+        scope: Some("read write".into()),
+        created_at: NOW - 5,
+        expires_at: NOW + 7,
+        revoked: true,
+        refresh: Some(RefreshState {
+            hash: TokenHash::of(&generate_token()),
+            expires_at: NOW + 99 * HOUR,
+            used: true,
+        }),
+        family_id: generate_id(),
+        code_hash: Some(TokenHash::of(&generate_token())),
+        ..record("svc", "app", Some("alice"))
+    };
+    let mac256 = TokenRecord {
+        token_type: TokenType::Mac(MacAlgorithm::HmacSha256),
+        grant_type: GrantType::RefreshToken,
+        refresh: refresh(NOW + HOUR),
+        ..record("svc", "app", None)
+    };
+    let bare = TokenRecord {
+        grant_type: GrantType::ClientCredentials,
+        ..record("svc", "app", None)
+    };
+    let implicit = TokenRecord {
+        grant_type: GrantType::Implicit,
+        created_at: -1,
+        expires_at: i64::MAX,
+        ..record("svc", "app", Some(""))
+    };
+    for t in [&full, &mac256, &bare, &implicit] {
+        store.insert_token(t).await.unwrap();
+    }
+    for t in [&full, &mac256, &bare, &implicit] {
+        assert_eq!(store.token(&t.token_hash).await.unwrap().as_ref(), Some(t));
+    }
+    let missing = TokenHash::of(&generate_token());
+    assert_eq!(store.token(&missing).await.unwrap(), None);
+}
+
+async fn token_by_refresh(store: Arc<dyn Store>) {
+    let with = TokenRecord {
+        refresh: refresh(NOW + HOUR),
+        ..record("svc", "app", Some("alice"))
+    };
+    let without = record("svc", "app", Some("alice"));
+    insert_all(&*store, &[&with, &without]).await;
+    let refresh_hash = with.refresh.as_ref().unwrap().hash;
+
+    assert_eq!(
+        store.token_by_refresh(&refresh_hash).await.unwrap(),
+        Some(with.clone())
+    );
+    // An access token hash is not a refresh token hash.
+    assert_eq!(
+        store.token_by_refresh(&with.token_hash).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.token_by_refresh(&without.token_hash).await.unwrap(),
+        None
+    );
+    let missing = TokenHash::of(&generate_token());
+    assert_eq!(store.token_by_refresh(&missing).await.unwrap(), None);
+}
+
+/// The record that rotating `from` would store.
+fn successor(from: &TokenRecord) -> TokenRecord {
+    TokenRecord {
+        grant_type: GrantType::RefreshToken,
+        refresh: refresh(NOW + 2 * HOUR),
+        family_id: from.family_id.clone(),
+        created_at: from.created_at + 1,
+        ..record(
+            &from.service_key,
+            &from.client_id,
+            from.user_context.as_deref(),
+        )
+    }
+}
+
+async fn rotate_refresh_then_reused(store: Arc<dyn Store>) {
+    let first = TokenRecord {
+        refresh: refresh(NOW + HOUR),
+        ..record("svc", "app", Some("alice"))
+    };
+    store.insert_token(&first).await.unwrap();
+    let old = first.refresh.as_ref().unwrap().hash;
+
+    let second = successor(&first);
+    assert_eq!(
+        store.rotate_refresh(&old, &second).await.unwrap(),
+        Rotation::Rotated
+    );
+    assert_eq!(
+        store.token(&second.token_hash).await.unwrap(),
+        Some(second.clone())
+    );
+    let new = second.refresh.as_ref().unwrap().hash;
+    assert_eq!(
+        store.token_by_refresh(&new).await.unwrap(),
+        Some(second.clone())
+    );
+    // The old record is unchanged but for its refresh token being used.
+    let mut expected = first.clone();
+    expected.refresh.as_mut().unwrap().used = true;
+    assert_eq!(store.token_by_refresh(&old).await.unwrap(), Some(expected));
+
+    let third = successor(&first);
+    assert_eq!(
+        store.rotate_refresh(&old, &third).await.unwrap(),
+        Rotation::Reused
+    );
+    assert_eq!(store.token(&third.token_hash).await.unwrap(), None);
+
+    // The new refresh token rotates in turn.
+    let fourth = successor(&second);
+    assert_eq!(
+        store.rotate_refresh(&new, &fourth).await.unwrap(),
+        Rotation::Rotated
+    );
+    assert_eq!(store.token(&fourth.token_hash).await.unwrap(), Some(fourth));
+}
+
+async fn rotate_unknown_refresh_stores_nothing(store: Arc<dyn Store>) {
+    let plain = record("svc", "app", Some("alice"));
+    store.insert_token(&plain).await.unwrap();
+    for presented in [TokenHash::of(&generate_token()), plain.token_hash] {
+        let next = successor(&plain);
+        assert_eq!(
+            store.rotate_refresh(&presented, &next).await.unwrap(),
+            Rotation::Unknown
+        );
+        assert_eq!(store.token(&next.token_hash).await.unwrap(), None);
+        let next_refresh = next.refresh.as_ref().unwrap().hash;
+        assert_eq!(store.token_by_refresh(&next_refresh).await.unwrap(), None);
+    }
+}
+
+async fn concurrent_rotation_has_one_winner(store: Arc<dyn Store>) {
+    let first = TokenRecord {
+        refresh: refresh(NOW + HOUR),
+        ..record("svc", "app", Some("alice"))
+    };
+    store.insert_token(&first).await.unwrap();
+    let old = first.refresh.as_ref().unwrap().hash;
+    let nexts: Vec<TokenRecord> = (0..20).map(|_| successor(&first)).collect();
+    let tasks: Vec<_> = nexts
+        .iter()
+        .cloned()
+        .map(|next| {
+            let store = store.clone();
+            tokio::spawn(async move { store.rotate_refresh(&old, &next).await.unwrap() })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    let rotated = outcomes.iter().filter(|o| **o == Rotation::Rotated).count();
+    let reused = outcomes.iter().filter(|o| **o == Rotation::Reused).count();
+    assert_eq!((rotated, reused), (1, 19));
+
+    let mut stored = Vec::new();
+    for next in &nexts {
+        if let Some(found) = store.token(&next.token_hash).await.unwrap() {
+            assert_eq!(&found, next);
+            stored.push(found);
+        }
+    }
+    assert_eq!(stored.len(), 1, "exactly one successor is stored");
+    let owner = store.tokens_by_owner("svc", "alice").await.unwrap();
+    assert_eq!(owner.len(), 2, "the first record and one successor");
+}
+
+// ---- revocation -----------------------------------------------------------------------------
+
+async fn revoke_token(store: Arc<dyn Store>) {
+    let a = record("svc", "app", Some("alice"));
+    let b = record("svc", "app", Some("alice"));
+    let gone = TokenRecord {
+        revoked: true,
+        ..record("svc", "app", Some("alice"))
+    };
+    insert_all(&*store, &[&a, &b, &gone]).await;
+
+    assert_eq!(
+        store
+            .revoke(Revocation::Token(&a.token_hash))
+            .await
+            .unwrap(),
+        vec![a.token_hash]
+    );
+    assert!(is_revoked(&*store, &a).await);
+    assert!(!is_revoked(&*store, &b).await, "only the one token");
+    assert_eq!(
+        store
+            .revoke(Revocation::Token(&a.token_hash))
+            .await
+            .unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        store
+            .revoke(Revocation::Token(&gone.token_hash))
+            .await
+            .unwrap(),
+        vec![]
+    );
+    let missing = TokenHash::of(&generate_token());
+    assert_eq!(
+        store.revoke(Revocation::Token(&missing)).await.unwrap(),
+        vec![]
+    );
+}
+
+async fn revoke_family(store: Arc<dyn Store>) {
+    let head = TokenRecord {
+        refresh: refresh(NOW + HOUR),
+        ..record("svc", "app", Some("alice"))
+    };
+    let next = successor(&head);
+    let dead = TokenRecord {
+        revoked: true,
+        ..successor(&head)
+    };
+    let stranger = record("svc", "app", Some("alice"));
+    insert_all(&*store, &[&head, &next, &dead, &stranger]).await;
+
+    let revoked = store
+        .revoke(Revocation::Family(&head.family_id))
+        .await
+        .unwrap();
+    assert_eq!(set(revoked), hashes([&head, &next]));
+    assert!(is_revoked(&*store, &next).await);
+    assert!(!is_revoked(&*store, &stranger).await);
+    assert_eq!(
+        store
+            .revoke(Revocation::Family(&head.family_id))
+            .await
+            .unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        store.revoke(Revocation::Family("nope")).await.unwrap(),
+        vec![]
+    );
+}
+
+async fn revoke_code(store: Arc<dyn Store>) {
+    let code_hash = TokenHash::of(&generate_token());
+    let from_code = TokenRecord {
+        code_hash: Some(code_hash),
+        ..record("svc", "app", Some("alice"))
+    };
+    let also_from_code = TokenRecord {
+        code_hash: Some(code_hash),
+        ..successor(&from_code)
+    };
+    let dead = TokenRecord {
+        code_hash: Some(code_hash),
+        revoked: true,
+        ..record("svc", "app", Some("alice"))
+    };
+    let other_code = TokenRecord {
+        code_hash: Some(TokenHash::of(&generate_token())),
+        ..record("svc", "app", Some("alice"))
+    };
+    let no_code = record("svc", "app", Some("alice"));
+    insert_all(
+        &*store,
+        &[&from_code, &also_from_code, &dead, &other_code, &no_code],
+    )
+    .await;
+
+    let revoked = store.revoke(Revocation::Code(&code_hash)).await.unwrap();
+    assert_eq!(set(revoked), hashes([&from_code, &also_from_code]));
+    assert!(!is_revoked(&*store, &other_code).await);
+    assert!(!is_revoked(&*store, &no_code).await);
+    assert_eq!(
+        store.revoke(Revocation::Code(&code_hash)).await.unwrap(),
+        vec![]
+    );
+}
+
+async fn revoke_user_application(store: Arc<dyn Store>) {
+    let alice1 = record("svc", "app", Some("alice"));
+    let alice2 = TokenRecord {
+        refresh: refresh(NOW + HOUR),
+        ..record("svc", "app", Some("alice"))
+    };
+    let alice_dead = TokenRecord {
+        revoked: true,
+        ..record("svc", "app", Some("alice"))
+    };
+    let no_user = record("svc", "app", None);
+    let bob = record("svc", "app", Some("bob"));
+    let other_app = record("svc", "other-app", Some("alice"));
+    let other_service = record("svc-2", "app", Some("alice"));
+    let all = [
+        &alice1,
+        &alice2,
+        &alice_dead,
+        &no_user,
+        &bob,
+        &other_app,
+        &other_service,
+    ];
+    insert_all(&*store, &all).await;
+
+    let alice = Revocation::UserApplication {
+        service_key: "svc",
+        client_id: "app",
+        user_context: Some("alice"),
+    };
+    assert_eq!(
+        set(store.revoke(alice).await.unwrap()),
+        hashes([&alice1, &alice2])
+    );
+    assert_eq!(store.revoke(alice).await.unwrap(), vec![]);
+
+    // `None` selects the tokens without a user context, and only those.
+    let nobody = Revocation::UserApplication {
+        service_key: "svc",
+        client_id: "app",
+        user_context: None,
+    };
+    assert_eq!(
+        store.revoke(nobody).await.unwrap(),
+        vec![no_user.token_hash]
+    );
+    assert_eq!(store.revoke(nobody).await.unwrap(), vec![]);
+
+    for untouched in [&bob, &other_app, &other_service] {
+        assert!(!is_revoked(&*store, untouched).await);
+    }
+}
+
+// ---- updates, listings, purging -------------------------------------------------------------
+
+async fn update_token_fields(store: Arc<dyn Store>) {
+    let mut expected = TokenRecord {
+        scope: Some("read".into()),
+        refresh: refresh(NOW + HOUR),
+        ..record("svc", "app", Some("alice"))
+    };
+    let neighbour = record("svc", "app", Some("alice"));
+    insert_all(&*store, &[&expected, &neighbour]).await;
+    let hash = expected.token_hash;
+
+    let updates = [
+        TokenUpdate {
+            scope: Some("read write".into()),
+            ..TokenUpdate::default()
+        },
+        TokenUpdate {
+            expires_at: Some(NOW + 10 * HOUR),
+            ..TokenUpdate::default()
+        },
+        TokenUpdate {
+            user_context: Some("alice@example".into()),
+            ..TokenUpdate::default()
+        },
+        TokenUpdate::default(),
+        TokenUpdate {
+            scope: Some("admin".into()),
+            expires_at: Some(NOW),
+            user_context: Some("carol".into()),
+        },
+    ];
+    for update in updates {
+        assert!(store.update_token(&hash, &update).await.unwrap());
+        if let Some(scope) = &update.scope {
+            expected.scope = Some(scope.clone());
+        }
+        if let Some(expires_at) = update.expires_at {
+            expected.expires_at = expires_at;
+        }
+        if let Some(user_context) = &update.user_context {
+            expected.user_context = Some(user_context.clone());
+        }
+        assert_eq!(
+            store.token(&hash).await.unwrap(),
+            Some(expected.clone()),
+            "after {update:?}"
+        );
+    }
+    assert_eq!(
+        store.token(&neighbour.token_hash).await.unwrap(),
+        Some(neighbour)
+    );
+
+    let missing = TokenHash::of(&generate_token());
+    let update = TokenUpdate {
+        scope: Some("x".into()),
+        ..TokenUpdate::default()
+    };
+    assert!(!store.update_token(&missing, &update).await.unwrap());
+    assert_eq!(store.token(&missing).await.unwrap(), None);
+}
+
+async fn tokens_by_owner_filters_and_orders(store: Arc<dyn Store>) {
+    let at = |created_at: i64, t: TokenRecord| TokenRecord { created_at, ..t };
+    let oldest = at(NOW, record("svc", "app", Some("alice")));
+    let newest = at(NOW + 20, record("svc", "other-app", Some("alice")));
+    let middle = TokenRecord {
+        revoked: true,
+        ..at(NOW + 10, record("svc", "app", Some("alice")))
+    };
+    let noise = [
+        record("svc", "app", Some("bob")),
+        record("svc-2", "app", Some("alice")),
+        record("svc", "app", None),
+        record("svc", "app", Some("Alice")),
+    ];
+    insert_all(&*store, &[&oldest, &newest, &middle]).await;
+    for t in &noise {
+        store.insert_token(t).await.unwrap();
+    }
+
+    assert_eq!(
+        store.tokens_by_owner("svc", "alice").await.unwrap(),
+        vec![newest, middle, oldest]
+    );
+    assert_eq!(store.tokens_by_owner("svc", "carol").await.unwrap(), vec![]);
+    assert_eq!(
+        store.tokens_by_owner("svc-3", "alice").await.unwrap(),
+        vec![]
+    );
+}
+
+async fn purge_expired_respects_before_and_limit(store: Arc<dyn Store>) {
+    let cutoff = NOW;
+    let expiring = |expires_at: i64, refresh_expires_at: Option<i64>| TokenRecord {
+        expires_at,
+        refresh: refresh_expires_at.and_then(refresh),
+        ..record("svc", "app", Some("alice"))
+    };
+    let doomed_tokens = [
+        expiring(cutoff - HOUR, None),
+        expiring(cutoff - 2 * HOUR, None),
+        expiring(cutoff - 1, None),
+        expiring(cutoff - HOUR, Some(cutoff - 1)),
+    ];
+    let kept_tokens = [
+        expiring(cutoff, None),                    // expires exactly at `before`
+        expiring(cutoff + HOUR, None),             // unexpired
+        expiring(cutoff - HOUR, Some(cutoff + 1)), // refresh token still valid
+        expiring(cutoff + HOUR, Some(cutoff - 1)), // access token still valid
+    ];
+    let doomed_code = AuthorizationCode {
+        expires_at: cutoff - 1,
+        ..code()
+    };
+    let kept_code = AuthorizationCode {
+        expires_at: cutoff,
+        ..code()
+    };
+    for t in doomed_tokens.iter().chain(&kept_tokens) {
+        store.insert_token(t).await.unwrap();
+    }
+    store.insert_code(&doomed_code).await.unwrap();
+    store.insert_code(&kept_code).await.unwrap();
+    let doomed_total = doomed_tokens.len() as u64 + 1;
+
+    assert_eq!(
+        store.purge_expired(cutoff - 3 * HOUR, 100).await.unwrap(),
+        0
+    );
+    assert_eq!(store.purge_expired(cutoff, 0).await.unwrap(), 0);
+    assert_eq!(store.purge_expired(cutoff, 2).await.unwrap(), 2);
+    assert_eq!(
+        store.purge_expired(cutoff, 100).await.unwrap(),
+        doomed_total - 2
+    );
+    assert_eq!(store.purge_expired(cutoff, 100).await.unwrap(), 0);
+
+    for t in &doomed_tokens {
+        assert_eq!(store.token(&t.token_hash).await.unwrap(), None);
+        if let Some(r) = &t.refresh {
+            assert_eq!(store.token_by_refresh(&r.hash).await.unwrap(), None);
+        }
+    }
+    for t in &kept_tokens {
+        assert_eq!(store.token(&t.token_hash).await.unwrap().as_ref(), Some(t));
+    }
+    assert_eq!(
+        store.redeem_code(&doomed_code.code_hash).await.unwrap(),
+        Redemption::Unknown
+    );
+    assert_eq!(
+        store.redeem_code(&kept_code.code_hash).await.unwrap(),
+        Redemption::Fresh(kept_code)
+    );
+}
