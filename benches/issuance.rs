@@ -17,7 +17,10 @@ const CONCURRENT: usize = 64;
 
 async fn token_service(store: Arc<dyn Store>) -> Arc<TokenService> {
     let pepper = Pepper::new(b"bench pepper 0123456789abcdef".to_vec());
-    store.put_service(&Service::new(SERVICE, "Bench API")).await.unwrap();
+    store
+        .put_service(&Service::new(SERVICE, "Bench API"))
+        .await
+        .unwrap();
     store
         .put_client(&Client {
             id: 1,
@@ -49,26 +52,34 @@ async fn issue(tokens: &TokenService) {
         .expect("issued");
 }
 
-fn bench_store(c: &mut Criterion, name: &str, tokens: Arc<TokenService>, rt: &tokio::runtime::Runtime) {
+fn bench_store(
+    c: &mut Criterion,
+    name: &str,
+    tokens: Arc<TokenService>,
+    rt: &tokio::runtime::Runtime,
+) {
     let mut group = c.benchmark_group("create_access_token");
     group.throughput(Throughput::Elements(1));
     group.bench_function(BenchmarkId::new("sequential", name), |b| {
         b.to_async(rt).iter(|| issue(&tokens))
     });
     group.throughput(Throughput::Elements(CONCURRENT as u64));
-    group.bench_function(BenchmarkId::new(format!("concurrent_{CONCURRENT}"), name), |b| {
-        b.to_async(rt).iter(|| async {
-            let tasks: Vec<_> = (0..CONCURRENT)
-                .map(|_| {
-                    let tokens = tokens.clone();
-                    tokio::spawn(async move { issue(&tokens).await })
-                })
-                .collect();
-            for t in tasks {
-                t.await.unwrap();
-            }
-        })
-    });
+    group.bench_function(
+        BenchmarkId::new(format!("concurrent_{CONCURRENT}"), name),
+        |b| {
+            b.to_async(rt).iter(|| async {
+                let tasks: Vec<_> = (0..CONCURRENT)
+                    .map(|_| {
+                        let tokens = tokens.clone();
+                        tokio::spawn(async move { issue(&tokens).await })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.unwrap();
+                }
+            })
+        },
+    );
     group.finish();
 }
 

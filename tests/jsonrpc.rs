@@ -558,3 +558,10 @@ async fn memory() -> (Arc<dyn Store>, Box<dyn std::any::Any + Send>) {
 }
 
 api_tests!(memory_store, memory());
+
+async fn sqlite() -> (Arc<dyn Store>, Box<dyn std::any::Any + Send>) {
+    let (store, dir) = sqlite_store().await;
+    (store, Box::new(dir))
+}
+
+api_tests!(sqlite_store, sqlite());

@@ -837,3 +837,4 @@ async fn memory() -> (Arc<dyn Store>, ()) {
 }
 
 rules_for!(memory_store, memory());
+rules_for!(sqlite_store, sqlite_store());

@@ -15,8 +15,9 @@ use serde_json::{json, Value};
 
 /// The JSON samples of a seed file, by heading ("Sample Request - Ordered Parameters", ...).
 fn samples(file: &str) -> Vec<(String, Value)> {
-    let text = std::fs::read_to_string(format!("{}/tests/seeds/{file}", env!("CARGO_MANIFEST_DIR")))
-        .unwrap();
+    let text =
+        std::fs::read_to_string(format!("{}/tests/seeds/{file}", env!("CARGO_MANIFEST_DIR")))
+            .unwrap();
     let mut found = Vec::new();
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
@@ -62,17 +63,26 @@ fn kind(v: &Value) -> &'static str {
 /// types. `mirrors` names paths of members tokengate adds on purpose (the nested OAuth error
 /// object is placed under both `data` and `error`, Mashery's two documented placements).
 fn assert_shape(expected: &Value, actual: &Value, path: &str, mirrors: &[&str]) {
-    assert_eq!(kind(expected), kind(actual), "{path}: expected {expected}, got {actual}");
+    assert_eq!(
+        kind(expected),
+        kind(actual),
+        "{path}: expected {expected}, got {actual}"
+    );
     match (expected, actual) {
         (Value::Object(e), Value::Object(a)) => {
             for (key, ev) in e {
                 let sub = format!("{path}.{key}");
-                let av = a.get(key).unwrap_or_else(|| panic!("{sub} missing in {actual}"));
+                let av = a
+                    .get(key)
+                    .unwrap_or_else(|| panic!("{sub} missing in {actual}"));
                 assert_shape(ev, av, &sub, mirrors);
             }
             for key in a.keys().filter(|k| !e.contains_key(*k)) {
                 let sub = format!("{path}.{key}");
-                assert!(mirrors.contains(&sub.as_str()), "{sub} is not documented: {actual}");
+                assert!(
+                    mirrors.contains(&sub.as_str()),
+                    "{sub} is not documented: {actual}"
+                );
             }
         }
         (Value::Array(e), Value::Array(a)) => {
@@ -101,7 +111,10 @@ struct Admin {
 
 impl Admin {
     fn new(gw: &Gateway) -> Admin {
-        Admin { http: reqwest::Client::new(), url: format!("http://{}/v2/json-rpc", gw.admin) }
+        Admin {
+            http: reqwest::Client::new(),
+            url: format!("http://{}/v2/json-rpc", gw.admin),
+        }
     }
 
     async fn send(&self, body: &Value) -> Value {
@@ -167,7 +180,10 @@ async fn seed_samples_replay_with_the_documented_members() {
     // fetchApplication (002) and createAccessToken (001): a MAC service.
     let gw = Gateway::start(
         dir.path(),
-        &config(dir.path(), "token_type = \"mac\"\nmac_algorithm = \"hmac-sha-256\""),
+        &config(
+            dir.path(),
+            "token_type = \"mac\"\nmac_algorithm = \"hmac-sha-256\"",
+        ),
     );
     let admin = Admin::new(&gw);
 
@@ -176,7 +192,10 @@ async fn seed_samples_replay_with_the_documented_members() {
     let ordered = sample(&app, "Sample Request - Ordered Parameters");
     let reply = admin.send(&ordered).await;
     assert_shape(&documented, &reply, "$", &[]);
-    assert_eq!(reply, documented, "the seed's client is reproduced value for value");
+    assert_eq!(
+        reply, documented,
+        "the seed's client is reproduced value for value"
+    );
     let named = sample(&app, "Sample Request - Named Parameters");
     assert_shape(&as_v2(&documented), &admin.send(&named).await, "$", &[]);
     let mut unknown = ordered.clone();
@@ -185,7 +204,10 @@ async fn seed_samples_replay_with_the_documented_members() {
     let documented_error = sample(&app, "Example Error Response");
     assert_shape(&documented_error, &reply, "$", &["$.error.error"]);
     assert_eq!(reply["error"]["data"], documented_error["error"]["data"]);
-    assert_eq!(reply["error"]["message"], documented_error["error"]["message"]);
+    assert_eq!(
+        reply["error"]["message"],
+        documented_error["error"]["message"]
+    );
 
     let create = samples("001_56bbb7088c232b5f.txt");
     let documented = sample(&create, "Sample Response");
@@ -195,8 +217,18 @@ async fn seed_samples_replay_with_the_documented_members() {
     assert_shape(&documented, &reply, "$", &[]);
     let result = &reply["result"];
     assert_eq!(
-        (&result["return_type"], &result["token_type"], &result["expires_in"], &result["scope"]),
-        (&json!("json"), &json!("mac"), &json!(3600), &json!("myscope"))
+        (
+            &result["return_type"],
+            &result["token_type"],
+            &result["expires_in"],
+            &result["scope"]
+        ),
+        (
+            &json!("json"),
+            &json!("mac"),
+            &json!(3600),
+            &json!("myscope")
+        )
     );
     assert_eq!(result["extended"]["algorithm"], "hmac-sha-256");
     let mac_token = result["access_token"].as_str().unwrap().to_owned();
@@ -210,19 +242,30 @@ async fn seed_samples_replay_with_the_documented_members() {
     let admin = Admin::new(&gw);
     let fetch = samples("000_71fb1f4c9b38e0ac.txt");
     let issued = admin
-        .send(&json!({"jsonrpc":"2.0","method":"oauth2.createAccessToken","params":[SERVICE,
+        .send(
+            &json!({"jsonrpc":"2.0","method":"oauth2.createAccessToken","params":[SERVICE,
             {"client_id": WEB_CLIENT, "client_secret": WEB_SECRET},
-            {"grant_type":"password","scope":"http://www.example.com"}, null, "user12345"],"id":1}))
+            {"grant_type":"password","scope":"http://www.example.com"}, null, "user12345"],"id":1}),
+        )
         .await;
-    let token = issued["result"]["access_token"].as_str().unwrap().to_owned();
+    let token = issued["result"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let found = sample(&fetch, "Sample Response - Token Found");
-    for heading in ["Sample Request - Ordered Parameters", "Sample Request - Named Parameters"] {
+    for heading in [
+        "Sample Request - Ordered Parameters",
+        "Sample Request - Named Parameters",
+    ] {
         let mut request = sample(&fetch, heading);
         // The seed's own token is unknown here: the "Token Not Found" answer.
         let not_found = admin.send(&request).await;
         let documented_missing = sample(&fetch, "Sample Response - Token Not Found");
         assert_shape(&documented_missing, &not_found, "$", &["$.error.data"]);
-        assert_eq!(not_found["error"]["error"], documented_missing["error"]["error"]);
+        assert_eq!(
+            not_found["error"]["error"],
+            documented_missing["error"]["error"]
+        );
         match &mut request["params"] {
             Value::Array(p) => p[1] = json!(token),
             p => p["access_token"] = json!(token),

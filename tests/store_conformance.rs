@@ -64,6 +64,7 @@ macro_rules! store_suite {
             update_token_fields,
             tokens_by_owner_filters_and_orders,
             purge_expired_respects_before_and_limit,
+            duplicate_inserts_are_errors,
         );
     };
     (@tests $backend:ident, $fixture:path, $($test:ident),+ $(,)?) => {
@@ -860,4 +861,22 @@ async fn purge_expired_respects_before_and_limit(store: Arc<dyn Store>) {
         store.redeem_code(&kept_code.code_hash).await.unwrap(),
         Redemption::Fresh(kept_code)
     );
+}
+
+async fn duplicate_inserts_are_errors(store: Arc<dyn Store>) {
+    let first = record("svc", "app", Some("alice"));
+    store.insert_token(&first).await.unwrap();
+    let same_hash = TokenRecord {
+        id: generate_id(),
+        ..first.clone()
+    };
+    assert!(store.insert_token(&same_hash).await.unwrap_err().is_store());
+    assert_eq!(store.token(&first.token_hash).await.unwrap(), Some(first));
+    let c = code();
+    store.insert_code(&c).await.unwrap();
+    assert!(store.insert_code(&c).await.unwrap_err().is_store());
+    assert!(matches!(
+        store.redeem_code(&c.code_hash).await.unwrap(),
+        Redemption::Fresh(_)
+    ));
 }

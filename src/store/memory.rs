@@ -51,11 +51,19 @@ impl MemoryStore {
 }
 
 impl Inner {
-    fn insert_token(&mut self, token: &TokenRecord) {
+    fn insert_token(&mut self, token: &TokenRecord) -> Result<(), Error> {
+        let duplicate_refresh = token
+            .refresh
+            .as_ref()
+            .is_some_and(|r| self.by_refresh.contains_key(&r.hash));
+        if self.tokens.contains_key(&token.token_hash) || duplicate_refresh {
+            return Err(Error::store("duplicate token"));
+        }
         if let Some(refresh) = &token.refresh {
             self.by_refresh.insert(refresh.hash, token.token_hash);
         }
         self.tokens.insert(token.token_hash, token.clone());
+        Ok(())
     }
 }
 
@@ -110,7 +118,11 @@ impl Store for MemoryStore {
     }
 
     async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), Error> {
-        self.lock().codes.insert(code.code_hash, code.clone());
+        let mut inner = self.lock();
+        if inner.codes.contains_key(&code.code_hash) {
+            return Err(Error::store("duplicate authorization code"));
+        }
+        inner.codes.insert(code.code_hash, code.clone());
         Ok(())
     }
 
@@ -128,8 +140,7 @@ impl Store for MemoryStore {
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), Error> {
-        self.lock().insert_token(token);
-        Ok(())
+        self.lock().insert_token(token)
     }
 
     async fn token(&self, token_hash: &TokenHash) -> Result<Option<TokenRecord>, Error> {
@@ -157,18 +168,20 @@ impl Store for MemoryStore {
         let Some(owner) = inner.by_refresh.get(refresh_hash).copied() else {
             return Ok(Rotation::Unknown);
         };
-        let Some(refresh) = inner
+        match inner.tokens.get(&owner).and_then(|t| t.refresh.as_ref()) {
+            None => return Ok(Rotation::Unknown),
+            Some(refresh) if refresh.used => return Ok(Rotation::Reused),
+            Some(_) => {}
+        }
+        // Insert first: if it fails, nothing is marked used.
+        inner.insert_token(next)?;
+        if let Some(refresh) = inner
             .tokens
             .get_mut(&owner)
             .and_then(|t| t.refresh.as_mut())
-        else {
-            return Ok(Rotation::Unknown);
-        };
-        if refresh.used {
-            return Ok(Rotation::Reused);
+        {
+            refresh.used = true;
         }
-        refresh.used = true;
-        inner.insert_token(next);
         Ok(Rotation::Rotated)
     }
 

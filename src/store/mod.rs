@@ -78,13 +78,13 @@ pub trait Store: Send + Sync + 'static {
     /// Every client, ordered by numeric id.
     async fn clients(&self) -> Result<Vec<Client>, Error>;
 
-    /// Stores a new authorization code.
+    /// Stores a new authorization code; a code with the same hash is an error.
     async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), Error>;
     /// Atomically marks the code used and returns it as it was; exactly one concurrent caller
     /// gets [`Redemption::Fresh`].
     async fn redeem_code(&self, code_hash: &TokenHash) -> Result<Redemption, Error>;
 
-    /// Stores a new token record.
+    /// Stores a new token record; a record with the same token hash is an error.
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), Error>;
     /// The record of an access token.
     async fn token(&self, token_hash: &TokenHash) -> Result<Option<TokenRecord>, Error>;
@@ -100,7 +100,8 @@ pub trait Store: Send + Sync + 'static {
         refresh_hash: &TokenHash,
         next: &TokenRecord,
     ) -> Result<Rotation, Error>;
-    /// Revokes the selected tokens; returns the hashes of those that were active before.
+    /// Revokes the selected tokens; returns the hashes of those that were not revoked before
+    /// (expired ones included, so caches can drop them).
     async fn revoke(&self, which: Revocation<'_>) -> Result<Vec<TokenHash>, Error>;
     /// Applies an update to an access token's record; `false` when there is no such record.
     async fn update_token(

@@ -142,3 +142,13 @@ where
 pub const ADMIN_KEY: &str = "ops";
 /// Their secret.
 pub const ADMIN_SECRET: &str = "change-me";
+
+/// A fresh SQLite store in a temporary directory (kept alive by the returned guard).
+pub async fn sqlite_store() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokengate.db");
+    let store = tokengate::store::SqliteStore::open(path.to_str().unwrap())
+        .await
+        .unwrap();
+    (Arc::new(store), dir)
+}
