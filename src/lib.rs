@@ -9,6 +9,8 @@ mod error;
 pub mod model;
 pub mod oauth;
 pub mod secret;
+#[cfg(feature = "cli")]
+pub mod server;
 pub mod store;
 
 pub use error::Error;
