@@ -59,6 +59,8 @@ pub mod model;
 pub mod oauth;
 pub mod rpc;
 pub mod secret;
+#[cfg(feature = "cli")]
+pub mod server;
 pub mod store;
 
 pub use error::Error;

@@ -1,1 +1,395 @@
-fn main() {}
+//! The `tokengate` command: `serve`, and the `service` and `client` management commands.
+//!
+//! Logs go to stderr (`RUST_LOG`, default `info`); stdout carries the command's output and, for
+//! `serve`, the line `tokengate admin listening on ADDR` once the admin listener is bound.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+use tokengate::model::{Client, Service, TokenType};
+use tokengate::server::config::ServiceConfig;
+use tokengate::server::{self, Config, NewClient, Server};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// OAuth 2.0 token service with a Mashery-compatible JSON-RPC API.
+#[derive(Parser)]
+#[command(name = "tokengate", version)]
+struct Cli {
+    /// The configuration file (TOML). Without one, the zero-config defaults: store
+    /// `sqlite://tokengate.db`, admin listener on 127.0.0.1:8081.
+    #[arg(long, global = true, env = "TOKENGATE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The store, overriding `store.url`: `sqlite://PATH`, or `memory:` (not durable).
+    #[arg(long, global = true, value_name = "URL")]
+    store: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server until Ctrl-C or SIGTERM (in-flight requests finish).
+    Serve,
+    /// Manage services (protected APIs and their OAuth settings) in the store.
+    ///
+    /// Services declared in the configuration file are written by `serve`, not by these commands.
+    #[command(subcommand)]
+    Service(ServiceCommand),
+    /// Manage clients (applications) in the store.
+    ///
+    /// Clients declared in the configuration file are written by `serve`, not by these commands.
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
+
+#[derive(Subcommand)]
+enum ServiceCommand {
+    /// Add a service.
+    Add(ServiceAdd),
+    /// List the services.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct ServiceAdd {
+    /// The service key.
+    #[arg(long)]
+    key: String,
+    /// A human readable name.
+    #[arg(long)]
+    name: String,
+    /// The type of token issued.
+    #[arg(long, value_parser = ["bearer", "mac"], requires_if("mac", "mac_algorithm"))]
+    token_type: Option<String>,
+    /// The MAC algorithm (with --token-type mac).
+    #[arg(long, value_parser = ["hmac-sha-256", "hmac-sha-1"])]
+    mac_algorithm: Option<String>,
+    /// The enabled grants, comma separated (default: all four).
+    #[arg(long, value_delimiter = ',', value_name = "GRANT,...")]
+    grants: Option<Vec<String>>,
+    /// Lifetime of access tokens (default 3600).
+    #[arg(long, value_name = "SECONDS")]
+    access_token_ttl: Option<u64>,
+    /// Lifetime of refresh tokens (default 2764800).
+    #[arg(long, value_name = "SECONDS")]
+    refresh_token_ttl: Option<u64>,
+    /// Lifetime of authorization codes (default 300).
+    #[arg(long, value_name = "SECONDS")]
+    authorization_code_ttl: Option<u64>,
+    /// Issue no refresh tokens.
+    #[arg(long)]
+    no_refresh_tokens: bool,
+    /// Print the service as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Add a client; its generated secret is printed once and stored only as a hash.
+    Add(ClientAdd),
+    /// List the clients (never their secrets).
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct ClientAdd {
+    /// Application name.
+    #[arg(long)]
+    name: String,
+    /// A service the client may use (repeat for several).
+    #[arg(long = "service", value_name = "KEY", required = true)]
+    services: Vec<String>,
+    /// The developer's key (default: a new random token).
+    #[arg(long)]
+    client_id: Option<String>,
+    /// Numeric id (default: the next free one).
+    #[arg(long)]
+    id: Option<i64>,
+    /// A registered redirect URI (repeat for several).
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    redirect_uris: Vec<String>,
+    /// A public client: no secret.
+    #[arg(long)]
+    public: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let mut message = format!("error: {e}");
+            let mut source = e.source();
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+fn load_config(cli: &Cli) -> Result<Config, BoxError> {
+    let mut config = match &cli.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(url) = &cli.store {
+        config.store.url = url.clone();
+        config.validate()?;
+    }
+    Ok(config)
+}
+
+async fn run(cli: Cli) -> Result<(), BoxError> {
+    let config = load_config(&cli)?;
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Service(ServiceCommand::Add(args)) => service_add(&config, args).await,
+        Command::Service(ServiceCommand::List { json }) => service_list(&config, json).await,
+        Command::Client(ClientCommand::Add(args)) => client_add(&config, args).await,
+        Command::Client(ClientCommand::List { json }) => client_list(&config, json).await,
+    }
+}
+
+async fn serve(config: Config) -> Result<(), BoxError> {
+    // Installed before anything else, so an early SIGTERM still shuts down cleanly.
+    let shutdown = server::shutdown_signal();
+    let server = Server::bind(config).await?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(
+        stdout,
+        "tokengate admin listening on {}",
+        server.admin_addr()
+    )?;
+    stdout.flush()?;
+    drop(stdout);
+    server.run(shutdown).await?;
+    Ok(())
+}
+
+async fn service_add(config: &Config, args: ServiceAdd) -> Result<(), BoxError> {
+    let opened = server::open_configured_store(config).await?;
+    let entry = ServiceConfig {
+        key: args.key,
+        name: Some(args.name),
+        access_token_ttl: args.access_token_ttl,
+        refresh_tokens: args.no_refresh_tokens.then_some(false),
+        refresh_token_ttl: args.refresh_token_ttl,
+        authorization_code_ttl: args.authorization_code_ttl,
+        token_type: args.token_type,
+        mac_algorithm: args.mac_algorithm,
+        grants: args.grants,
+        ..ServiceConfig::default()
+    };
+    let service = server::add_service(&*opened.store, &entry).await?;
+    if args.json {
+        println!("{:#}", service_json(&service));
+    } else {
+        println!("service {} added", service.key);
+    }
+    Ok(())
+}
+
+async fn service_list(config: &Config, as_json: bool) -> Result<(), BoxError> {
+    let opened = server::open_configured_store(config).await?;
+    let services = opened.store.services().await?;
+    if as_json {
+        let list: Vec<_> = services.iter().map(service_json).collect();
+        println!("{:#}", serde_json::Value::Array(list));
+        return Ok(());
+    }
+    let rows = services
+        .iter()
+        .map(|s| {
+            vec![
+                s.key.clone(),
+                s.name.clone(),
+                token_type_name(s.token_type),
+                s.grants
+                    .iter()
+                    .map(|g| g.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                s.access_token_ttl.to_string(),
+                if s.refresh_tokens {
+                    s.refresh_token_ttl.to_string()
+                } else {
+                    "off".to_owned()
+                },
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "KEY",
+            "NAME",
+            "TOKEN TYPE",
+            "GRANTS",
+            "ACCESS TTL",
+            "REFRESH TTL",
+        ],
+        rows,
+    );
+    Ok(())
+}
+
+async fn client_add(config: &Config, args: ClientAdd) -> Result<(), BoxError> {
+    let opened = server::open_configured_store(config).await?;
+    let added = server::add_client(
+        &*opened.store,
+        &opened.pepper,
+        NewClient {
+            name: args.name,
+            services: args.services,
+            client_id: args.client_id,
+            id: args.id,
+            redirect_uris: args.redirect_uris,
+            public: args.public,
+        },
+    )
+    .await?;
+    let client = &added.client;
+    if args.json {
+        let mut value = client_json(client);
+        value["client_secret"] = json!(added.secret);
+        println!("{value:#}");
+    } else {
+        println!("id: {}", client.id);
+        println!("client_id: {}", client.client_id);
+        match &added.secret {
+            Some(secret) => println!("client_secret: {secret}"),
+            None => println!("client_secret: (none: public client)"),
+        }
+    }
+    if added.secret.is_some() {
+        eprintln!("The secret is shown only now: it is stored hashed and cannot be shown again.");
+    }
+    Ok(())
+}
+
+async fn client_list(config: &Config, as_json: bool) -> Result<(), BoxError> {
+    let opened = server::open_configured_store(config).await?;
+    let clients = opened.store.clients().await?;
+    if as_json {
+        let list: Vec<_> = clients.iter().map(client_json).collect();
+        println!("{:#}", serde_json::Value::Array(list));
+        return Ok(());
+    }
+    let rows = clients
+        .iter()
+        .map(|c| {
+            vec![
+                c.id.to_string(),
+                c.client_id.clone(),
+                c.name.clone(),
+                c.status.as_str().to_owned(),
+                if c.secret_hash.is_some() {
+                    "confidential"
+                } else {
+                    "public"
+                }
+                .to_owned(),
+                c.services.join(","),
+            ]
+        })
+        .collect();
+    print_table(
+        &["ID", "CLIENT ID", "NAME", "STATUS", "TYPE", "SERVICES"],
+        rows,
+    );
+    Ok(())
+}
+
+fn token_type_name(token_type: TokenType) -> String {
+    match token_type {
+        TokenType::Bearer => "bearer".to_owned(),
+        TokenType::Mac(alg) => format!("mac ({})", alg.as_str()),
+    }
+}
+
+fn service_json(s: &Service) -> serde_json::Value {
+    json!({
+        "key": s.key,
+        "name": s.name,
+        "token_type": s.token_type.as_str(),
+        "mac_algorithm": match s.token_type {
+            TokenType::Mac(alg) => Some(alg.as_str()),
+            TokenType::Bearer => None,
+        },
+        "grants": s.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "access_token_ttl": s.access_token_ttl,
+        "refresh_tokens": s.refresh_tokens,
+        "refresh_token_ttl": s.refresh_token_ttl,
+        "authorization_code_ttl": s.authorization_code_ttl,
+        "force_redirect_validation": s.force_redirect_validation,
+        "allow_multiple_tokens": s.allow_multiple_tokens,
+        "allow_query_tokens": s.allow_query_tokens,
+    })
+}
+
+/// A client without its secret hash.
+fn client_json(c: &Client) -> serde_json::Value {
+    json!({
+        "id": c.id,
+        "external_id": c.external_id,
+        "client_id": c.client_id,
+        "name": c.name,
+        "attributes": c.attributes,
+        "status": c.status.as_str(),
+        "confidential": c.secret_hash.is_some(),
+        "redirect_uris": c.redirect_uris,
+        "services": c.services,
+        "allowed_scopes": c.allowed_scopes,
+    })
+}
+
+fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(headers.to_vec());
+    for row in &rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}

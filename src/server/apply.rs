@@ -1,0 +1,261 @@
+//! Writing the configuration's services and clients into the store at start.
+
+use std::collections::{HashMap, HashSet};
+
+use super::config::{Config, ConfigError};
+use crate::model::Client;
+use crate::secret::Pepper;
+use crate::store::Store;
+use crate::Error;
+
+/// What [`apply`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Services inserted or changed.
+    pub services_written: usize,
+    /// Services already stored exactly as configured.
+    pub services_unchanged: usize,
+    /// Clients inserted or changed.
+    pub clients_written: usize,
+    /// Clients already stored exactly as configured.
+    pub clients_unchanged: usize,
+}
+
+/// Upserts the configuration's services (by key) and clients (by numeric id) into the store.
+///
+/// Idempotent: what is already stored as configured is not written again, and a client's secret
+/// is hashed anew only when the stored hash does not verify the configured secret, so restarts do
+/// not churn. Services and clients in the store that the file does not mention are left alone.
+///
+/// Errors name the file and the key: a client naming a service that is neither in the file nor in
+/// the store, or a `client_id` that belongs to another client in the store.
+pub async fn apply(
+    config: &Config,
+    store: &dyn Store,
+    pepper: &Pepper,
+) -> Result<ApplyReport, Error> {
+    config.validate()?;
+    let in_file = |e: ConfigError| Error::from(e.in_file(config.origin.as_deref()));
+    let mut report = ApplyReport::default();
+
+    let mut declared = HashSet::new();
+    for (i, entry) in config.services.iter().enumerate() {
+        let service = entry
+            .to_service(&format!("services[{i}]"))
+            .map_err(in_file)?;
+        declared.insert(service.key.clone());
+        if store.service(&service.key).await?.as_ref() == Some(&service) {
+            report.services_unchanged += 1;
+        } else {
+            store.put_service(&service).await?;
+            tracing::info!(service = %service.key, "service written to the store");
+            report.services_written += 1;
+        }
+    }
+
+    if config.clients.is_empty() {
+        return Ok(report);
+    }
+    let stored = store.clients().await?;
+    let by_id: HashMap<i64, &Client> = stored.iter().map(|c| (c.id, c)).collect();
+    let by_client_id: HashMap<&str, &Client> =
+        stored.iter().map(|c| (c.client_id.as_str(), c)).collect();
+
+    for (i, entry) in config.clients.iter().enumerate() {
+        let path = format!("clients[{i}]");
+        let mut client = entry.to_client(&path).map_err(in_file)?;
+
+        for (j, key) in client.services.iter().enumerate() {
+            if !declared.contains(key) && store.service(key).await?.is_none() {
+                return Err(in_file(ConfigError::at(
+                    format!("{path}.services[{j}]"),
+                    format!("service `{key}` is declared neither in this file nor in the store"),
+                )));
+            }
+        }
+        if let Some(other) = by_client_id.get(client.client_id.as_str()) {
+            if other.id != client.id {
+                return Err(in_file(ConfigError::at(
+                    format!("{path}.client_id"),
+                    format!(
+                        "`{}` already belongs to client id {} in the store",
+                        client.client_id, other.id
+                    ),
+                )));
+            }
+        }
+        let existing = by_id.get(&client.id).copied();
+        if let Some(old) = existing.filter(|old| old.client_id != client.client_id) {
+            tracing::warn!(
+                id = client.id,
+                old_client_id = %old.client_id,
+                new_client_id = %client.client_id,
+                "{path}: replacing the stored client with this id"
+            );
+        }
+
+        client.secret_hash = match &entry.secret {
+            None => None,
+            Some(secret) => match existing.and_then(|old| old.secret_hash.as_ref()) {
+                Some(hash) if pepper.verify_secret(secret, hash) => Some(hash.clone()),
+                _ => Some(pepper.hash_secret(secret)),
+            },
+        };
+
+        if existing == Some(&client) {
+            report.clients_unchanged += 1;
+        } else {
+            store.put_client(&client).await?;
+            tracing::info!(id = client.id, client_id = %client.client_id, "client written to the store");
+            report.clients_written += 1;
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Service;
+    use crate::store::MemoryStore;
+
+    const CONFIG: &str = r#"
+[[services]]
+key = "rmeqcgpw3zu2y47y9bs8vs2h"
+name = "Reviews API"
+
+[[clients]]
+id = 12346
+client_id = "tkr7f25gd6452zy8rjsf7bwd"
+secret = "q13rupuifd"
+name = "Reviews Web"
+services = ["rmeqcgpw3zu2y47y9bs8vs2h"]
+
+[[clients]]
+id = 12347
+client_id = "public-app"
+name = "Public"
+services = ["rmeqcgpw3zu2y47y9bs8vs2h"]
+"#;
+
+    fn pepper() -> Pepper {
+        Pepper::new(b"0123456789abcdef0123".to_vec())
+    }
+
+    fn config(text: &str) -> Config {
+        Config::from_toml(text, Some(std::path::Path::new("t.toml"))).unwrap()
+    }
+
+    async fn stored_hash(store: &MemoryStore, client_id: &str) -> Option<String> {
+        store.client(client_id).await.unwrap().unwrap().secret_hash
+    }
+
+    #[tokio::test]
+    async fn applying_twice_keeps_the_secret_hash_and_it_verifies() {
+        let store = MemoryStore::new();
+        let config = config(CONFIG);
+
+        let first = apply(&config, &store, &pepper()).await.unwrap();
+        assert_eq!(first.services_written, 1);
+        assert_eq!(first.clients_written, 2);
+        let hash = stored_hash(&store, "tkr7f25gd6452zy8rjsf7bwd")
+            .await
+            .unwrap();
+        assert!(!hash.contains("q13rupuifd"), "never stored in clear");
+        assert!(pepper().verify_secret("q13rupuifd", &hash));
+
+        let second = apply(&config, &store, &pepper()).await.unwrap();
+        assert_eq!(
+            second,
+            ApplyReport {
+                services_written: 0,
+                services_unchanged: 1,
+                clients_written: 0,
+                clients_unchanged: 2,
+            }
+        );
+        let again = stored_hash(&store, "tkr7f25gd6452zy8rjsf7bwd")
+            .await
+            .unwrap();
+        assert_eq!(again, hash, "the hash did not churn");
+        assert!(pepper().verify_secret("q13rupuifd", &again));
+        assert_eq!(stored_hash(&store, "public-app").await, None);
+    }
+
+    #[tokio::test]
+    async fn a_changed_secret_or_pepper_is_hashed_anew() {
+        let store = MemoryStore::new();
+        apply(&config(CONFIG), &store, &pepper()).await.unwrap();
+        let hash = stored_hash(&store, "tkr7f25gd6452zy8rjsf7bwd")
+            .await
+            .unwrap();
+
+        let changed = config(&CONFIG.replace("q13rupuifd", "n3w-secret"));
+        let report = apply(&changed, &store, &pepper()).await.unwrap();
+        assert_eq!(report.clients_written, 1);
+        let new_hash = stored_hash(&store, "tkr7f25gd6452zy8rjsf7bwd")
+            .await
+            .unwrap();
+        assert_ne!(new_hash, hash);
+        assert!(pepper().verify_secret("n3w-secret", &new_hash));
+        assert!(!pepper().verify_secret("q13rupuifd", &new_hash));
+
+        let other = Pepper::new(b"another-pepper-0123456".to_vec());
+        apply(&changed, &store, &other).await.unwrap();
+        let rehashed = stored_hash(&store, "tkr7f25gd6452zy8rjsf7bwd")
+            .await
+            .unwrap();
+        assert!(other.verify_secret("n3w-secret", &rehashed));
+    }
+
+    #[tokio::test]
+    async fn changed_settings_are_upserted() {
+        let store = MemoryStore::new();
+        apply(&config(CONFIG), &store, &pepper()).await.unwrap();
+        let edited = config(&CONFIG.replace(
+            "name = \"Reviews API\"",
+            "name = \"Reviews\"\naccess_token_ttl = 60",
+        ));
+        let report = apply(&edited, &store, &pepper()).await.unwrap();
+        assert_eq!((report.services_written, report.clients_written), (1, 0));
+        let service = store
+            .service("rmeqcgpw3zu2y47y9bs8vs2h")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (service.name.as_str(), service.access_token_ttl),
+            ("Reviews", 60)
+        );
+    }
+
+    #[tokio::test]
+    async fn clients_may_name_services_already_in_the_store() {
+        let store = MemoryStore::new();
+        store
+            .put_service(&Service::new("stored-service", "S"))
+            .await
+            .unwrap();
+        let text = "[[clients]]\nid = 1\nclient_id = \"a\"\nname = \"A\"\nservices = [\"stored-service\"]\n";
+        apply(&config(text), &store, &pepper()).await.unwrap();
+
+        let text = "[[clients]]\nid = 1\nclient_id = \"a\"\nname = \"A\"\nservices = [\"stored-service\", \"nowhere\"]\n";
+        let err = apply(&config(text), &store, &pepper()).await.unwrap_err();
+        let shown = err.to_string();
+        assert!(
+            shown.contains("t.toml: clients[0].services[1]: "),
+            "{shown}"
+        );
+        assert!(shown.contains("nowhere"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn a_client_id_owned_by_another_stored_client_is_an_error() {
+        let store = MemoryStore::new();
+        apply(&config(CONFIG), &store, &pepper()).await.unwrap();
+        let text = "[[clients]]\nid = 99\nclient_id = \"public-app\"\nname = \"X\"\n";
+        let err = apply(&config(text), &store, &pepper()).await.unwrap_err();
+        assert!(err.to_string().contains("clients[0].client_id"), "{err}");
+        assert!(err.to_string().contains("12347"), "{err}");
+    }
+}

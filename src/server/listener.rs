@@ -1,0 +1,140 @@
+//! Serving a `tower::Service` on a TCP listener: HTTP/1.1 and h2 on one port, a header read
+//! timeout that works (a timer is installed), bounded header size and graceful shutdown.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Connection settings.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpOptions {
+    /// How long a client may take to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// How long in-flight requests may run on after shutdown is asked for.
+    pub shutdown_grace: Duration,
+    /// The HTTP/1 read buffer (bounds the header block) and the h2 header list size.
+    pub max_header_bytes: usize,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(30),
+            max_header_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Accepts connections until `shutdown` completes, then stops accepting, lets in-flight requests
+/// finish (closing idle keep-alive connections at once) and returns, at the latest after
+/// [`HttpOptions::shutdown_grace`].
+pub(crate) async fn serve_http<S, B>(
+    listener: TcpListener,
+    service: S,
+    options: &HttpOptions,
+    shutdown: impl Future<Output = ()>,
+) where
+    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout)
+        .max_buf_size(options.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(options.max_header_bytes).unwrap_or(u32::MAX));
+    let builder = Arc::new(builder);
+
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let builder = builder.clone();
+        let service = service.clone();
+        let watcher = graceful.watcher();
+        let first_bytes_timeout = options.header_read_timeout;
+        tokio::spawn(async move {
+            match tokio::time::timeout(first_bytes_timeout, await_first_bytes(&stream)).await {
+                Ok(Ok(true)) => {}
+                Ok(Ok(false)) | Ok(Err(_)) => return,
+                Err(_) => {
+                    tracing::debug!(%peer, "no request within the header read timeout");
+                    return;
+                }
+            }
+            let connection = builder
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+                .into_owned();
+            if let Err(e) = watcher.watch(connection).await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+
+    let open = graceful.count();
+    tracing::info!(open_connections = open, "shutting down: no new connections");
+    if tokio::time::timeout(options.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace_seconds = options.shutdown_grace.as_secs(),
+            "connections still open after the grace period; closing them"
+        );
+    }
+}
+
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Waits until the client has sent enough for hyper to tell HTTP/1 from h2: hyper's header read
+/// timeout does not cover that phase, so a client that connects and sends nothing would hold the
+/// connection forever. `false` when the client closed the connection first.
+async fn await_first_bytes(stream: &TcpStream) -> std::io::Result<bool> {
+    let mut buf = [0u8; H2_PREFACE.len()];
+    loop {
+        let n = stream.peek(&mut buf).await?;
+        if n == 0 {
+            return Ok(false);
+        }
+        if buf[..n] != H2_PREFACE[..n] || n == H2_PREFACE.len() {
+            return Ok(true);
+        }
+        // A partial h2 preface: peek again once more has arrived.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -1,0 +1,396 @@
+//! The `tokengate` server (feature `cli`): configuration, opening the store, applying the
+//! configured services and clients, the admin listener and graceful shutdown.
+//!
+//! [`serve`] does it all; [`Server`] splits binding from running so a caller (a test) can listen
+//! on port 0 and learn the address:
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), tokengate::Error> {
+//! use tokengate::server::{shutdown_signal, Config, Server};
+//! let mut config = Config::from_toml("[store]\nurl = \"memory:\"", None)?;
+//! config.admin.listen = "127.0.0.1:0".parse().unwrap();
+//! let server = Server::bind(config).await?;
+//! println!("admin API on {}", server.admin_addr());
+//! server.run(shutdown_signal()).await
+//! # }
+//! ```
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use tokio::net::TcpListener;
+use tower::util::BoxCloneService;
+
+use crate::secret::Pepper;
+use crate::store::Store;
+use crate::Error;
+
+mod admin;
+mod apply;
+pub mod config;
+mod listener;
+mod manage;
+mod signal;
+mod storage;
+
+pub use admin::AdminService;
+pub use apply::{apply, ApplyReport};
+pub use config::{Config, ConfigError};
+pub use manage::{add_client, add_service, AddedClient, NewClient};
+pub use signal::shutdown_signal;
+pub use storage::{
+    open_store, parse_pepper, resolve_pepper, PepperSource, StoreLocation, ENV_PEPPER,
+    MIN_PEPPER_BYTES,
+};
+
+use listener::{serve_http, HttpOptions};
+
+/// The admin API that [`AdminService`] fronts on the admin listener (the JSON-RPC service).
+pub type AdminApi = BoxCloneService<Request<Incoming>, Response<Full<Bytes>>, Infallible>;
+
+// MERGE: compose the OAuth core and the JSON-RPC API. Replace the body with:
+//     let tokens = Arc::new(crate::oauth::TokenService::new(store, pepper));
+//     let credentials = crate::rpc::Credentials::new(credentials);
+//     BoxCloneService::new(crate::rpc::JsonRpcService::new(tokens, credentials))
+/// Builds the admin API from the store, the pepper and the admin callers' `(key, secret)` pairs.
+fn admin_api(
+    store: Arc<dyn Store>,
+    pepper: Pepper,
+    credentials: Vec<(String, String)>,
+) -> AdminApi {
+    let _ = (store, pepper, credentials);
+    BoxCloneService::new(tower::service_fn(|_req: Request<Incoming>| async {
+        let mut response = Response::new(Full::new(Bytes::from_static(b"not found")));
+        *response.status_mut() = StatusCode::NOT_FOUND;
+        Ok::<_, Infallible>(response)
+    }))
+}
+
+/// A store opened from `[store]`, with its pepper.
+pub struct OpenedStore {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The pepper for client secrets.
+    pub pepper: Pepper,
+    /// Where the store is.
+    pub location: StoreLocation,
+    /// Where the pepper came from.
+    pub pepper_source: PepperSource,
+}
+
+impl fmt::Debug for OpenedStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenedStore")
+            .field("location", &self.location)
+            .field("pepper_source", &self.pepper_source)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens the store that `config.store` names and finds its pepper (see [`resolve_pepper`]); what
+/// `serve` and the management commands share.
+pub async fn open_configured_store(config: &Config) -> Result<OpenedStore, Error> {
+    let location =
+        StoreLocation::parse(&config.store.url).map_err(|e| e.in_file(config.origin.as_deref()))?;
+    let store = open_store(&location).await?;
+    let (pepper, pepper_source) = resolve_pepper(&config.store, &location)?;
+    match &pepper_source {
+        PepperSource::Generated(file) => {
+            tracing::info!(file = %file.display(), "generated a new pepper");
+            let hashed = store
+                .clients()
+                .await?
+                .iter()
+                .filter(|c| c.secret_hash.is_some())
+                .count();
+            if hashed > 0 {
+                tracing::warn!(
+                    clients = hashed,
+                    "the store holds client secrets hashed with another pepper; they will not \
+                     verify until the old pepper file is restored (or set {ENV_PEPPER})"
+                );
+            }
+        }
+        PepperSource::Ephemeral => tracing::debug!("random pepper for a store that is not durable"),
+        PepperSource::Config | PepperSource::Env | PepperSource::File(_) => {}
+    }
+    if !location.is_durable() {
+        tracing::warn!(store = %location, "the store is not durable: nothing survives the process");
+    }
+    Ok(OpenedStore {
+        store,
+        pepper,
+        location,
+        pepper_source,
+    })
+}
+
+/// A bound server: the store is open, the configuration applied and the admin listener bound;
+/// [`Server::run`] serves.
+pub struct Server {
+    admin_addr: SocketAddr,
+    admin_listener: TcpListener,
+    admin: AdminService<AdminApi>,
+    store: Arc<dyn Store>,
+    http: HttpOptions,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("admin_addr", &self.admin_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Validates the configuration, opens the store, applies the configured services and clients,
+    /// builds the services and binds the admin listener (`admin.listen`; port 0 picks a free
+    /// port, see [`Server::admin_addr`]).
+    pub async fn bind(config: Config) -> Result<Server, Error> {
+        config.validate()?;
+        let credentials = config.admin_credentials()?;
+        let opened = open_configured_store(&config).await?;
+        let report = apply(&config, &*opened.store, &opened.pepper).await?;
+        tracing::info!(
+            services_written = report.services_written,
+            services_unchanged = report.services_unchanged,
+            clients_written = report.clients_written,
+            clients_unchanged = report.clients_unchanged,
+            "configuration applied"
+        );
+        if credentials.is_empty() {
+            tracing::warn!(
+                "no admin credentials configured ([admin] credentials or TOKENGATE_ADMIN_KEY and \
+                 TOKENGATE_ADMIN_SECRET): the admin API refuses every call"
+            );
+        }
+
+        let api = admin_api(opened.store.clone(), opened.pepper, credentials);
+        let admin = AdminService::new(api, config.admin.max_body_bytes);
+        let listen = config.admin.listen;
+        let admin_listener = TcpListener::bind(listen)
+            .await
+            .map_err(|e| Error::config(format!("cannot listen on {listen} (admin.listen): {e}")))?;
+        let admin_addr = admin_listener
+            .local_addr()
+            .map_err(|e| Error::config(format!("cannot read the admin listener's address: {e}")))?;
+        Ok(Server {
+            admin_addr,
+            admin_listener,
+            admin,
+            store: opened.store,
+            http: HttpOptions::default(),
+        })
+    }
+
+    /// The address the admin listener is bound to.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// The store the server uses.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Serves HTTP/1.1 and h2 until `shutdown` completes, then stops accepting connections and
+    /// lets in-flight requests finish (for up to 30 s).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+        tracing::info!(addr = %self.admin_addr, "admin listener serving");
+        serve_http(self.admin_listener, self.admin, &self.http, shutdown).await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Binds with [`Server::bind`] and serves with [`Server::run`] until `shutdown` completes.
+pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    Server::bind(config).await?.run(shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use http_body_util::BodyExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    fn test_config() -> Config {
+        Config::from_toml(
+            r#"
+[store]
+url = "memory:"
+[admin]
+listen = "127.0.0.1:0"
+credentials = [{ key = "ops", secret = "change-me" }]
+[[services]]
+key = "svc"
+[[clients]]
+id = 1
+client_id = "app"
+secret = "app-secret"
+name = "App"
+services = ["svc"]
+"#,
+            None,
+        )
+        .unwrap()
+    }
+
+    async fn start(
+        server: Server,
+    ) -> (
+        SocketAddr,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<Result<(), Error>>,
+    ) {
+        let addr = server.admin_addr();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(server.run(async move {
+            let _ = rx.await;
+        }));
+        (addr, tx, handle)
+    }
+
+    #[tokio::test]
+    async fn binds_port_zero_applies_config_and_answers_healthz() {
+        let server = Server::bind(test_config()).await.unwrap();
+        assert_ne!(server.admin_addr().port(), 0);
+        let client = server.store().client("app").await.unwrap().unwrap();
+        assert!(client.secret_hash.is_some());
+        let (addr, stop, handle) = start(server).await;
+
+        let http = reqwest::Client::new();
+        let response = http
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.unwrap(), "ok");
+        let response = http
+            .get(format!("http://{addr}/nowhere"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404);
+
+        // An idle keep-alive connection from `http` does not hold up shutdown.
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), handle)
+            .await
+            .expect("shut down promptly")
+            .unwrap()
+            .unwrap();
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "no longer listening"
+        );
+    }
+
+    #[tokio::test]
+    async fn serves_h2_with_prior_knowledge() {
+        let (addr, stop, handle) = start(Server::bind(test_config()).await.unwrap()).await;
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut sender, connection) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .unwrap();
+        tokio::spawn(connection);
+        let request = Request::get(format!("http://{addr}/healthz"))
+            .body(http_body_util::Empty::<Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.version(), http::Version::HTTP_2);
+        assert_eq!(response.status(), 200);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"ok");
+        drop(sender);
+        stop.send(()).unwrap();
+        handle.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn in_flight_requests_finish_after_shutdown_is_asked() {
+        let mut server = Server::bind(test_config()).await.unwrap();
+        let slow = tower::service_fn(|_req: Request<Incoming>| async {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"done"))))
+        });
+        server.admin = AdminService::new(BoxCloneService::new(slow), 1024);
+        let (addr, stop, handle) = start(server).await;
+
+        let request = tokio::spawn(async move {
+            reqwest::get(format!("http://{addr}/slow"))
+                .await?
+                .text()
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stop.send(()).unwrap();
+        assert_eq!(request.await.unwrap().unwrap(), "done");
+        tokio::time::timeout(Duration::from_secs(5), handle)
+            .await
+            .expect("shut down after the request")
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn slow_headers_are_cut_off() {
+        let mut server = Server::bind(test_config()).await.unwrap();
+        server.http.header_read_timeout = Duration::from_millis(200);
+        let (addr, stop, handle) = start(server).await;
+
+        // Silent after connecting: hyper's version detection has no timeout of its own.
+        let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(3), silent.read_to_end(&mut buf)).await;
+        assert!(read.is_ok(), "a silent connection is closed");
+        let mut partial_h2 = tokio::net::TcpStream::connect(addr).await.unwrap();
+        partial_h2.write_all(b"PRI * HTTP/2").await.unwrap();
+        let read =
+            tokio::time::timeout(Duration::from_secs(3), partial_h2.read_to_end(&mut buf)).await;
+        assert!(read.is_ok(), "a stalled h2 preface is closed");
+
+        // Stalled in the middle of the headers.
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut buf)).await;
+        assert!(
+            read.is_ok(),
+            "the server closed the connection (the timer is installed)"
+        );
+        let text = String::from_utf8_lossy(&buf);
+        assert!(!text.contains("200 OK"), "{text}");
+
+        stop.send(()).unwrap();
+        handle.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_taken_port_is_a_clear_error() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut config = test_config();
+        config.admin.listen = taken.local_addr().unwrap();
+        let err = Server::bind(config).await.unwrap_err();
+        assert!(err.is_config());
+        assert!(err.to_string().contains("admin.listen"), "{err}");
+    }
+}

@@ -1,0 +1,55 @@
+//! The shutdown signals of the binary.
+
+use std::future::Future;
+
+/// A future that completes on the first Ctrl-C (SIGINT) or, on Unix, SIGTERM: pass it to
+/// [`super::Server::run`] so in-flight requests finish before the process exits.
+///
+/// The signal handlers are installed when this function is called (not when the future is first
+/// polled), so a signal that arrives in between is not lost and does not kill the process. Call it
+/// inside a Tokio runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let install = |kind: SignalKind, name: &'static str| match signal(kind) {
+            Ok(stream) => Some(stream),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for {name}");
+                None
+            }
+        };
+        let mut interrupt = install(SignalKind::interrupt(), "SIGINT");
+        let mut terminate = install(SignalKind::terminate(), "SIGTERM");
+        async move {
+            let interrupted = async {
+                match &mut interrupt {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let terminated = async {
+                match &mut terminate {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = interrupted => tracing::info!("SIGINT received"),
+                _ = terminated => tracing::info!("SIGTERM received"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        async {
+            match tokio::signal::ctrl_c().await {
+                Ok(()) => tracing::info!("Ctrl-C received"),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for Ctrl-C");
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    }
+}

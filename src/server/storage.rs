@@ -1,0 +1,352 @@
+//! Opening the store named by `store.url`, and finding the pepper that goes with it.
+
+use std::fmt;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::config::{ConfigError, StoreConfig};
+use crate::secret::Pepper;
+use crate::store::{MemoryStore, Store};
+use crate::Error;
+
+/// The environment variable holding the pepper (hex) when `store.pepper` is not set.
+pub const ENV_PEPPER: &str = "TOKENGATE_PEPPER";
+
+/// The shortest pepper accepted, in bytes.
+pub const MIN_PEPPER_BYTES: usize = 16;
+
+/// Where the store is, as parsed from `store.url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// `memory:`: a [`MemoryStore`]. Not durable: everything is lost when the process exits.
+    /// For tests and demos.
+    Memory,
+    /// `sqlite://PATH`, `sqlite:PATH` or a bare path: the embedded SQLite store.
+    Sqlite {
+        /// The URL (or path) as configured, handed to the SQLite store.
+        url: String,
+        /// The database file; `None` for SQLite's own `:memory:` database.
+        path: Option<PathBuf>,
+    },
+}
+
+impl StoreLocation {
+    /// Parses `store.url`.
+    ///
+    /// ```
+    /// use tokengate::server::StoreLocation;
+    /// assert_eq!(StoreLocation::parse("memory:").unwrap(), StoreLocation::Memory);
+    /// let sqlite = StoreLocation::parse("sqlite:///var/lib/tokengate/tokens.db").unwrap();
+    /// assert_eq!(
+    ///     sqlite.pepper_file().unwrap(),
+    ///     std::path::Path::new("/var/lib/tokengate/tokens.db.pepper"),
+    /// );
+    /// assert!(StoreLocation::parse("redis://cache").is_err());
+    /// ```
+    pub fn parse(url: &str) -> Result<StoreLocation, ConfigError> {
+        let url = url.trim();
+        if url == "memory:" || url == "memory://" {
+            return Ok(StoreLocation::Memory);
+        }
+        let path = if let Some(rest) = url.strip_prefix("sqlite:") {
+            let rest = rest.strip_prefix("//").unwrap_or(rest);
+            rest.split_once('?').map_or(rest, |(path, _query)| path)
+        } else if let Some((scheme, _)) = url.split_once(':').filter(|(scheme, _)| {
+            scheme.len() > 1
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '+')
+        }) {
+            return Err(ConfigError::at(
+                "store.url",
+                format!(
+                    "unsupported store `{scheme}:` (expected \"sqlite://PATH\" or \"memory:\")"
+                ),
+            ));
+        } else {
+            url
+        };
+        if path.is_empty() {
+            return Err(ConfigError::at(
+                "store.url",
+                "names no database file (expected \"sqlite://PATH\" or \"memory:\")",
+            ));
+        }
+        Ok(StoreLocation::Sqlite {
+            url: url.to_owned(),
+            path: (path != ":memory:").then(|| PathBuf::from(path)),
+        })
+    }
+
+    /// The file the pepper is kept in when neither the configuration nor the environment give
+    /// one: `<database path>.pepper`. `None` for stores that are not durable.
+    pub fn pepper_file(&self) -> Option<PathBuf> {
+        match self {
+            StoreLocation::Sqlite {
+                path: Some(path), ..
+            } => {
+                let mut name = path.clone().into_os_string();
+                name.push(".pepper");
+                Some(PathBuf::from(name))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether what is written survives the process.
+    pub fn is_durable(&self) -> bool {
+        matches!(self, StoreLocation::Sqlite { path: Some(_), .. })
+    }
+}
+
+impl fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreLocation::Memory => f.write_str("memory:"),
+            StoreLocation::Sqlite { url, .. } => f.write_str(url),
+        }
+    }
+}
+
+/// Opens (and for SQLite, creates and migrates) the store.
+pub async fn open_store(location: &StoreLocation) -> Result<Arc<dyn Store>, Error> {
+    match location {
+        StoreLocation::Memory => Ok(Arc::new(MemoryStore::new())),
+        #[cfg(feature = "sqlite")]
+        StoreLocation::Sqlite { url, .. } => {
+            // MERGE: SqliteStore::open — replace the two lines below with
+            //     Ok(Arc::new(crate::store::SqliteStore::open(url).await?))
+            let _ = url;
+            Err(Error::config("sqlite store not built yet"))
+        }
+        #[cfg(not(feature = "sqlite"))]
+        StoreLocation::Sqlite { .. } => Err(Error::config(
+            "this build has no SQLite store (feature `sqlite`); use store.url = \"memory:\"",
+        )),
+    }
+}
+
+/// Where the pepper came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PepperSource {
+    /// `store.pepper` in the configuration.
+    Config,
+    /// The `TOKENGATE_PEPPER` environment variable.
+    Env,
+    /// The pepper file next to the database, which existed.
+    File(PathBuf),
+    /// The pepper file next to the database, created just now with a new random pepper.
+    Generated(PathBuf),
+    /// A random pepper for a store that is not durable.
+    Ephemeral,
+}
+
+/// Parses a pepper given as hex (at least [`MIN_PEPPER_BYTES`] bytes). The error message never
+/// repeats the value.
+pub fn parse_pepper(hex_text: &str) -> Result<Pepper, String> {
+    let bytes = hex::decode(hex_text.trim())
+        .map_err(|_| "must be hexadecimal (as made by `openssl rand -hex 32`)".to_owned())?;
+    if bytes.len() < MIN_PEPPER_BYTES {
+        return Err(format!(
+            "must be at least {MIN_PEPPER_BYTES} bytes ({} hex characters)",
+            2 * MIN_PEPPER_BYTES
+        ));
+    }
+    Ok(Pepper::new(bytes))
+}
+
+/// Finds the pepper: `store.pepper`, else `$TOKENGATE_PEPPER`, else the pepper file next to a
+/// SQLite database (created with mode 0600 and a random pepper when missing), else (memory
+/// store) a random one.
+pub fn resolve_pepper(
+    store: &StoreConfig,
+    location: &StoreLocation,
+) -> Result<(Pepper, PepperSource), Error> {
+    let env = std::env::var(ENV_PEPPER)
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    resolve_pepper_with(store.pepper.as_deref(), env.as_deref(), location)
+}
+
+pub(crate) fn resolve_pepper_with(
+    configured: Option<&str>,
+    env: Option<&str>,
+    location: &StoreLocation,
+) -> Result<(Pepper, PepperSource), Error> {
+    if let Some(hex_text) = configured {
+        let pepper =
+            parse_pepper(hex_text).map_err(|m| Error::config(format!("store.pepper: {m}")))?;
+        return Ok((pepper, PepperSource::Config));
+    }
+    if let Some(hex_text) = env {
+        let pepper =
+            parse_pepper(hex_text).map_err(|m| Error::config(format!("{ENV_PEPPER}: {m}")))?;
+        return Ok((pepper, PepperSource::Env));
+    }
+    match location.pepper_file() {
+        Some(file) => pepper_from_file(&file),
+        None => Ok((
+            parse_pepper(&Pepper::generate_hex()).expect("generated peppers are valid"),
+            PepperSource::Ephemeral,
+        )),
+    }
+}
+
+fn pepper_from_file(file: &Path) -> Result<(Pepper, PepperSource), Error> {
+    let cannot = |what: &str, e: std::io::Error| {
+        Error::config(format!(
+            "cannot {what} the pepper file {}: {e}",
+            file.display()
+        ))
+    };
+    match create_private(file) {
+        Ok(mut out) => {
+            let hex_text = Pepper::generate_hex();
+            out.write_all(format!("{hex_text}\n").as_bytes())
+                .and_then(|()| out.sync_all())
+                .map_err(|e| cannot("write", e))?;
+            let pepper = parse_pepper(&hex_text).expect("generated peppers are valid");
+            Ok((pepper, PepperSource::Generated(file.to_path_buf())))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mut text = String::new();
+            std::fs::File::open(file)
+                .and_then(|mut f| f.read_to_string(&mut text))
+                .map_err(|e| cannot("read", e))?;
+            warn_if_readable_by_others(file);
+            let pepper = parse_pepper(&text)
+                .map_err(|m| Error::config(format!("pepper file {}: {m}", file.display())))?;
+            Ok((pepper, PepperSource::File(file.to_path_buf())))
+        }
+        Err(e) => Err(cannot("create", e)),
+    }
+}
+
+#[cfg(unix)]
+fn create_private(file: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+}
+
+#[cfg(not(unix))]
+fn create_private(file: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(file)
+}
+
+#[cfg(unix)]
+fn warn_if_readable_by_others(file: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(file) {
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(
+                file = %file.display(),
+                "the pepper file is readable by group or others; chmod 600 it"
+            );
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_readable_by_others(_file: &Path) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+    #[test]
+    fn locations_parse() {
+        assert_eq!(
+            StoreLocation::parse("memory:").unwrap(),
+            StoreLocation::Memory
+        );
+        let cases = [
+            ("sqlite://tokengate.db", Some("tokengate.db")),
+            ("sqlite:tokengate.db", Some("tokengate.db")),
+            ("sqlite:///var/lib/t.db?mode=rwc", Some("/var/lib/t.db")),
+            ("/srv/t.db", Some("/srv/t.db")),
+            ("data/t.db", Some("data/t.db")),
+            ("sqlite::memory:", None),
+        ];
+        for (url, path) in cases {
+            match StoreLocation::parse(url).unwrap() {
+                StoreLocation::Sqlite { url: u, path: p } => {
+                    assert_eq!(u, url);
+                    assert_eq!(p.as_deref(), path.map(Path::new), "{url}");
+                }
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+        for bad in ["postgres://h/db", "sqlite://", "", "mysql:x"] {
+            let err = StoreLocation::parse(bad).unwrap_err();
+            assert_eq!(err.key(), Some("store.url"), "{bad}");
+        }
+        assert_eq!(
+            StoreLocation::parse("sqlite://x.db").unwrap().pepper_file(),
+            Some(PathBuf::from("x.db.pepper"))
+        );
+        assert_eq!(StoreLocation::Memory.pepper_file(), None);
+        assert!(!StoreLocation::parse("sqlite::memory:")
+            .unwrap()
+            .is_durable());
+    }
+
+    #[test]
+    fn pepper_precedence_config_then_env_then_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        let location = StoreLocation::parse(&format!("sqlite://{}", db.display())).unwrap();
+        let (_, source) = resolve_pepper_with(Some(HEX), Some(HEX), &location).unwrap();
+        assert_eq!(source, PepperSource::Config);
+        let (_, source) = resolve_pepper_with(None, Some(HEX), &location).unwrap();
+        assert_eq!(source, PepperSource::Env);
+        assert!(!dir.path().join("t.db.pepper").exists());
+
+        let err = resolve_pepper_with(None, Some("not hex"), &location).unwrap_err();
+        assert!(err.to_string().contains(ENV_PEPPER), "{err}");
+        assert!(!err.to_string().contains("not hex"), "{err}");
+
+        let (_, source) = resolve_pepper_with(None, None, &StoreLocation::Memory).unwrap();
+        assert_eq!(source, PepperSource::Ephemeral);
+    }
+
+    #[test]
+    fn pepper_file_is_created_private_then_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        let location = StoreLocation::parse(&format!("sqlite://{}", db.display())).unwrap();
+        let file = dir.path().join("t.db.pepper");
+
+        let (first, source) = resolve_pepper_with(None, None, &location).unwrap();
+        assert_eq!(source, PepperSource::Generated(file.clone()));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let (second, source) = resolve_pepper_with(None, None, &location).unwrap();
+        assert_eq!(source, PepperSource::File(file.clone()));
+        let hash = first.hash_secret("s3cret");
+        assert!(second.verify_secret("s3cret", &hash), "the same pepper");
+
+        std::fs::write(&file, "zz\n").unwrap();
+        let err = resolve_pepper_with(None, None, &location).unwrap_err();
+        assert!(err.to_string().contains("t.db.pepper"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn memory_store_opens() {
+        let store = open_store(&StoreLocation::Memory).await.unwrap();
+        assert!(store.services().await.unwrap().is_empty());
+    }
+}
