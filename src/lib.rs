@@ -10,6 +10,7 @@
 //! | [`store`] | the [`Store`](store::Store) trait, [`MemoryStore`](store::MemoryStore) and (feature `sqlite`) the durable SQLite store |
 //! | [`oauth`] | [`TokenService`](oauth::TokenService): the eight Mashery operations, transport-free |
 //! | [`rpc`] | [`JsonRpcService`](rpc::JsonRpcService): the JSON-RPC API as a `tower::Service` |
+//! | [`proxy`] | [`ReverseProxy`](proxy::ReverseProxy): a pooled reverse proxy to one HTTP upstream, as a `tower::Service` |
 //!
 //! Cargo features: `sqlite` (default) for the embedded store, `cli` (default) for the
 //! `tokengate` binary, `full` for everything.
@@ -57,6 +58,7 @@
 mod error;
 pub mod model;
 pub mod oauth;
+pub mod proxy;
 pub mod rpc;
 pub mod secret;
 #[cfg(feature = "cli")]

@@ -1,0 +1,752 @@
+//! [`ReverseProxy`]: a `tower::Service` forwarding every request to one configured HTTP
+//! upstream over a pooled hyper client, streaming bodies both ways.
+//!
+//! What it does to a request: the upstream is always the configured one (the client's `Host`
+//! header or absolute-form URI never chooses it); the path and query are appended to the
+//! upstream's base path; hop-by-hop headers and every header named in `Connection` are removed
+//! ([`strip_hop_by_hop`]); `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Forwarded-Host` are
+//! set by the proxy, replacing whatever the client sent (as is `Forwarded`, which is removed);
+//! `Host` is the upstream's authority. Responses lose their hop-by-hop headers too.
+//!
+//! Failures never reach the client in detail: an upstream that cannot be reached or breaks the
+//! exchange gives `502 Bad Gateway`, one that sends no response head in time gives
+//! `504 Gateway Timeout`; both are logged at `warn` without any header value, path or query.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use hyper_util::rt::{TokioExecutor, TokioIo};
+//! use hyper_util::service::TowerToHyperService;
+//! use tokengate::proxy::{ClientAddr, ReverseProxy};
+//! use tower::ServiceExt;
+//!
+//! let proxy = ReverseProxy::new("http://127.0.0.1:9000/api".parse()?)?
+//!     .timeout(Duration::from_secs(10));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! loop {
+//!     let (stream, peer) = listener.accept().await?;
+//!     // Tell the proxy who the client is, for `X-Forwarded-For`.
+//!     let svc = proxy.clone().map_request(move |mut req: http::Request<hyper::body::Incoming>| {
+//!         req.extensions_mut().insert(ClientAddr(peer));
+//!         req
+//!     });
+//!     tokio::spawn(async move {
+//!         let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+//!             .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc))
+//!             .await;
+//!     });
+//! }
+//! # }
+//! ```
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::{ready, Future};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{
+    CONNECTION, CONTENT_TYPE, FORWARDED, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE,
+    TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Extensions, Version};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::Error;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Default time to wait for the upstream's response head: 30 s.
+///
+/// ```
+/// assert_eq!(tokengate::proxy::DEFAULT_TIMEOUT.as_secs(), 30);
+/// ```
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default time an idle pooled upstream connection is kept: 90 s.
+///
+/// ```
+/// assert_eq!(tokengate::proxy::DEFAULT_POOL_IDLE_TIMEOUT.as_secs(), 90);
+/// ```
+pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// The headers that only concern one connection (RFC 9110 §7.6.1, plus the non-standard
+/// `Keep-Alive` and `Proxy-Connection`).
+const HOP_BY_HOP: [HeaderName; 9] = [
+    CONNECTION,
+    KEEP_ALIVE,
+    PROXY_CONNECTION,
+    PROXY_AUTHENTICATE,
+    PROXY_AUTHORIZATION,
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
+    UPGRADE,
+];
+
+/// Removes the hop-by-hop headers from `headers`: `Connection`, `Keep-Alive`,
+/// `Proxy-Connection`, `Proxy-Authenticate`, `Proxy-Authorization`, `TE`, `Trailer`,
+/// `Transfer-Encoding`, `Upgrade`, and every header that a `Connection` header names
+/// (comma-separated, case-insensitive, e.g. `Connection: close, X-Foo, HTTP2-Settings`).
+///
+/// [`ReverseProxy`] applies it to every request and response it forwards. A layer that
+/// injects headers of its own (such as identity headers) must call it **before** injecting
+/// them: otherwise a client sending `Connection: X-Mashery-Oauth-Client-Id` would have the
+/// injected header removed on the way to the upstream. Once stripped, the `Connection` header
+/// is gone, so the proxy's own pass leaves the injected headers alone.
+///
+/// ```
+/// use http::HeaderMap;
+/// use tokengate::proxy::strip_hop_by_hop;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("connection", "close, X-Foo".parse().unwrap());
+/// headers.insert("x-foo", "1".parse().unwrap());
+/// headers.insert("transfer-encoding", "chunked".parse().unwrap());
+/// headers.insert("x-keep", "1".parse().unwrap());
+/// strip_hop_by_hop(&mut headers);
+/// assert_eq!(headers.len(), 1);
+/// assert_eq!(headers["x-keep"], "1");
+/// ```
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if headers.contains_key(CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(CONNECTION)
+            .iter()
+            .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim_ascii()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// The address of the client a request came from, as a request extension. The server
+/// inserts it; [`ReverseProxy`] sends its IP upstream as `X-Forwarded-For` (and sends no
+/// `X-Forwarded-For` when the extension is absent).
+///
+/// ```
+/// use tokengate::proxy::ClientAddr;
+///
+/// let mut req = http::Request::new(());
+/// req.extensions_mut().insert(ClientAddr("192.0.2.7:50123".parse().unwrap()));
+/// assert_eq!(req.extensions().get::<ClientAddr>().unwrap().0.port(), 50123);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// The response body of [`ReverseProxy`]: the upstream's body, streamed as it arrives, or a
+/// small body generated locally (the 502/504 texts). A layer in front of the proxy can build
+/// its own responses with it too.
+///
+/// ```
+/// use http_body::Body;
+/// use tokengate::proxy::ProxyBody;
+///
+/// let body = ProxyBody::from("bad gateway\n");
+/// assert_eq!(body.size_hint().exact(), Some(12));
+/// assert!(ProxyBody::empty().is_end_stream());
+/// ```
+pub struct ProxyBody(UnsyncBoxBody<Bytes, BoxError>);
+
+impl ProxyBody {
+    /// Wraps any body with `Bytes` chunks.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http_body_util::Full;
+    /// use tokengate::proxy::ProxyBody;
+    ///
+    /// let body = ProxyBody::new(Full::new(Bytes::from_static(b"hello")));
+    /// # let _ = body;
+    /// ```
+    pub fn new<B>(body: B) -> Self
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        ProxyBody(body.map_err(|e| -> BoxError { e.into() }).boxed_unsync())
+    }
+
+    /// A body with no content.
+    ///
+    /// ```
+    /// use http_body::Body;
+    /// use tokengate::proxy::ProxyBody;
+    ///
+    /// assert!(ProxyBody::empty().is_end_stream());
+    /// ```
+    pub fn empty() -> Self {
+        ProxyBody::new(Empty::<Bytes>::new())
+    }
+}
+
+impl Default for ProxyBody {
+    /// [`ProxyBody::empty`].
+    fn default() -> Self {
+        ProxyBody::empty()
+    }
+}
+
+impl From<Bytes> for ProxyBody {
+    /// A body of exactly these bytes.
+    fn from(bytes: Bytes) -> Self {
+        ProxyBody::new(Full::new(bytes))
+    }
+}
+
+impl From<&'static str> for ProxyBody {
+    /// A body of exactly this text.
+    fn from(text: &'static str) -> Self {
+        ProxyBody::from(Bytes::from_static(text.as_bytes()))
+    }
+}
+
+impl From<String> for ProxyBody {
+    /// A body of exactly this text.
+    fn from(text: String) -> Self {
+        ProxyBody::from(Bytes::from(text))
+    }
+}
+
+impl fmt::Debug for ProxyBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProxyBody")
+            .field("size_hint", &self.0.size_hint())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Body for ProxyBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.0).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.0.size_hint()
+    }
+}
+
+/// A reverse proxy to one plain-HTTP upstream, as a `tower::Service` with
+/// `Error = Infallible`: mount it behind the OAuth layer, in axum
+/// (`Router::fallback_service`) or serve it with hyper directly (see the [module
+/// docs](self)).
+///
+/// Connections to the upstream are pooled (hyper-util's legacy client over an
+/// `HttpConnector`, `TCP_NODELAY` on); request and response bodies stream through without
+/// being buffered. HTTP/1.1 by default, or HTTP/2 with prior knowledge (h2c) with
+/// [`http2_only`](Self::http2_only). `CONNECT` requests get `501 Not Implemented`, requests
+/// whose path has `.`/`..` segments (also percent-encoded) get `400 Bad Request`, so that the
+/// upstream cannot resolve a path outside its base path or differently from the gateway.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use bytes::Bytes;
+/// use http_body_util::Empty;
+/// use tokengate::proxy::ReverseProxy;
+/// use tower::ServiceExt;
+///
+/// // A port nobody listens on: the proxy answers 502 without detail.
+/// let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+/// let proxy = ReverseProxy::new(format!("http://127.0.0.1:{port}").parse().unwrap()).unwrap();
+/// let req = http::Request::get("/anything").body(Empty::<Bytes>::new()).unwrap();
+/// let res = proxy.oneshot(req).await.unwrap();
+/// assert_eq!(res.status(), http::StatusCode::BAD_GATEWAY);
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct ReverseProxy {
+    client: Client<HttpConnector, ProxyBody>,
+    upstream: Arc<Upstream>,
+    settings: Settings,
+}
+
+#[derive(Debug)]
+struct Upstream {
+    authority: Authority,
+    /// The authority as a `Host` header value.
+    host: HeaderValue,
+    /// The base path without its trailing `/` (empty for the root).
+    base_path: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    timeout: Duration,
+    pool_idle_timeout: Duration,
+    pool_max_idle_per_host: usize,
+    http2_only: bool,
+}
+
+impl ReverseProxy {
+    /// A proxy to `upstream`, an `http://host:port` URI with an optional base path
+    /// (`http://host:port/base`: a request for `/x?y=1` goes to `/base/x?y=1`).
+    ///
+    /// # Errors
+    /// A configuration error ([`Error::is_config`]) when `upstream` is not an absolute
+    /// `http://` URI (https upstreams are not supported), carries user info, or has a query.
+    ///
+    /// ```
+    /// use tokengate::proxy::ReverseProxy;
+    ///
+    /// assert!(ReverseProxy::new("http://127.0.0.1:9000/base".parse().unwrap()).is_ok());
+    /// let err = ReverseProxy::new("https://api.example.com".parse().unwrap()).unwrap_err();
+    /// assert!(err.is_config());
+    /// ```
+    pub fn new(upstream: Uri) -> Result<Self, Error> {
+        match upstream.scheme() {
+            Some(s) if *s == Scheme::HTTP => {}
+            Some(s) if *s == Scheme::HTTPS => {
+                return Err(Error::config("https upstreams are not supported"))
+            }
+            _ => {
+                return Err(Error::config(
+                    "the upstream must be an absolute http:// URI",
+                ))
+            }
+        }
+        let authority = upstream
+            .authority()
+            .ok_or_else(|| Error::config("the upstream URI has no host"))?
+            .clone();
+        if authority.as_str().contains('@') {
+            return Err(Error::config("the upstream URI must not carry user info"));
+        }
+        if upstream.query().is_some() {
+            return Err(Error::config("the upstream URI must not have a query"));
+        }
+        let host = HeaderValue::from_str(authority.as_str())
+            .map_err(|_| Error::config("the upstream host is not a valid Host header"))?;
+        let base_path = upstream.path().trim_end_matches('/').to_owned();
+        let settings = Settings {
+            timeout: DEFAULT_TIMEOUT,
+            pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
+            pool_max_idle_per_host: usize::MAX,
+            http2_only: false,
+        };
+        Ok(ReverseProxy {
+            client: build_client(&settings),
+            upstream: Arc::new(Upstream {
+                authority,
+                host,
+                base_path,
+            }),
+            settings,
+        })
+    }
+
+    /// How long to wait for the upstream's response head (default 30 s); past it the client
+    /// gets `504 Gateway Timeout`. The time counts from sending the request, so it includes
+    /// connecting and, for an upstream that reads the whole request body before answering,
+    /// the upload. The response body is not timed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokengate::proxy::ReverseProxy;
+    ///
+    /// let proxy = ReverseProxy::new("http://127.0.0.1:9000".parse().unwrap())
+    ///     .unwrap()
+    ///     .timeout(Duration::from_secs(5));
+    /// # let _ = proxy;
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.settings.timeout = timeout;
+        self
+    }
+
+    /// How long an idle pooled connection to the upstream is kept (default 90 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokengate::proxy::ReverseProxy;
+    ///
+    /// let proxy = ReverseProxy::new("http://127.0.0.1:9000".parse().unwrap())
+    ///     .unwrap()
+    ///     .pool_idle_timeout(Duration::from_secs(30));
+    /// # let _ = proxy;
+    /// ```
+    pub fn pool_idle_timeout(mut self, idle: Duration) -> Self {
+        self.settings.pool_idle_timeout = idle;
+        self.rebuild()
+    }
+
+    /// The most idle connections kept to the upstream (default: no limit); `0` disables
+    /// reuse.
+    ///
+    /// ```
+    /// use tokengate::proxy::ReverseProxy;
+    ///
+    /// let proxy = ReverseProxy::new("http://127.0.0.1:9000".parse().unwrap())
+    ///     .unwrap()
+    ///     .pool_max_idle_per_host(64);
+    /// # let _ = proxy;
+    /// ```
+    pub fn pool_max_idle_per_host(mut self, max: usize) -> Self {
+        self.settings.pool_max_idle_per_host = max;
+        self.rebuild()
+    }
+
+    /// Whether to speak HTTP/2 with prior knowledge (h2c) to the upstream instead of
+    /// HTTP/1.1 (default `false`). Clients may use either version with the proxy regardless.
+    ///
+    /// ```
+    /// use tokengate::proxy::ReverseProxy;
+    ///
+    /// let proxy = ReverseProxy::new("http://127.0.0.1:50051".parse().unwrap())
+    ///     .unwrap()
+    ///     .http2_only(true);
+    /// # let _ = proxy;
+    /// ```
+    pub fn http2_only(mut self, enabled: bool) -> Self {
+        self.settings.http2_only = enabled;
+        self.rebuild()
+    }
+
+    fn rebuild(mut self) -> Self {
+        self.client = build_client(&self.settings);
+        self
+    }
+
+    /// The upstream request for `req`, or the status and text to answer with instead.
+    fn rewrite<B>(&self, req: Request<B>) -> Result<Request<ProxyBody>, (StatusCode, &'static str)>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let (mut parts, body) = req.into_parts();
+        if parts.method == Method::CONNECT {
+            return Err((StatusCode::NOT_IMPLEMENTED, "not implemented\n"));
+        }
+        let uri = match self.upstream_uri(&parts.uri) {
+            Some(uri) => uri,
+            None => return Err((StatusCode::BAD_REQUEST, "bad request\n")),
+        };
+        let forwarded_host = match parts.headers.get(HOST) {
+            Some(host) => Some(host.clone()),
+            None => parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+        };
+        let client_ip = parts.extensions.get::<ClientAddr>().map(|a| a.0.ip());
+
+        let headers = &mut parts.headers;
+        strip_hop_by_hop(headers);
+        headers.remove(FORWARDED);
+        headers.remove(X_FORWARDED_HOST);
+        headers.remove(X_FORWARDED_FOR);
+        if let Some(ip) = client_ip {
+            let value = HeaderValue::from_str(&ip.to_canonical().to_string())
+                .expect("an IP address is a valid header value");
+            headers.insert(X_FORWARDED_FOR, value);
+        }
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+        if let Some(host) = forwarded_host {
+            headers.insert(X_FORWARDED_HOST, host);
+        }
+        headers.insert(HOST, self.upstream.host.clone());
+
+        parts.uri = uri;
+        parts.version = if self.settings.http2_only {
+            Version::HTTP_2
+        } else {
+            Version::HTTP_11
+        };
+        // Nothing of the server's connection (upgrades, h2 `:protocol`, …) goes upstream.
+        parts.extensions = Extensions::new();
+        Ok(Request::from_parts(parts, ProxyBody::new(body)))
+    }
+
+    /// The upstream URI for a request URI: the upstream's authority, its base path, then the
+    /// request's path and query. `None` for a path with dot segments.
+    fn upstream_uri(&self, uri: &Uri) -> Option<Uri> {
+        let pq = uri.path_and_query().map_or("/", PathAndQuery::as_str);
+        // Asterisk-form (`OPTIONS *`) and anything else not a path goes to the base path.
+        let pq = if pq.starts_with('/') { pq } else { "/" };
+        let path = pq.split_once('?').map_or(pq, |(path, _)| path);
+        if has_dot_segment(path) {
+            return None;
+        }
+        let base = &self.upstream.base_path;
+        let mut joined = String::with_capacity(base.len() + pq.len());
+        joined.push_str(base);
+        joined.push_str(pq);
+        Uri::builder()
+            .scheme(Scheme::HTTP)
+            .authority(self.upstream.authority.clone())
+            .path_and_query(joined)
+            .build()
+            .ok()
+    }
+}
+
+impl fmt::Debug for ReverseProxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReverseProxy")
+            .field("upstream", &self.upstream.authority)
+            .field("base_path", &self.upstream.base_path)
+            .field("timeout", &self.settings.timeout)
+            .field("pool_idle_timeout", &self.settings.pool_idle_timeout)
+            .field(
+                "pool_max_idle_per_host",
+                &self.settings.pool_max_idle_per_host,
+            )
+            .field("http2_only", &self.settings.http2_only)
+            .finish()
+    }
+}
+
+fn build_client(settings: &Settings) -> Client<HttpConnector, ProxyBody> {
+    let mut connector = HttpConnector::new();
+    connector.enforce_http(true);
+    connector.set_nodelay(true);
+    connector.set_keepalive(Some(settings.pool_idle_timeout));
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .pool_idle_timeout(settings.pool_idle_timeout)
+        .pool_max_idle_per_host(settings.pool_max_idle_per_host)
+        .http2_only(settings.http2_only)
+        .build(connector)
+}
+
+/// Whether a path has a `.` or `..` segment, counting `%2e` as `.` and `\`, `%2f`, `%5c` as
+/// separators (upstreams that decode or normalize them would otherwise see another path).
+fn has_dot_segment(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    let mut segment_dots = 0usize; // dots in the current segment, or usize::MAX if other bytes
+    let mut i = 0;
+    while i <= bytes.len() {
+        let (unit, width) = match bytes.get(i) {
+            None => (b'/', 1),
+            Some(b'%') if i + 2 < bytes.len() => {
+                match (
+                    bytes[i + 1].to_ascii_lowercase(),
+                    bytes[i + 2].to_ascii_lowercase(),
+                ) {
+                    (b'2', b'e') => (b'.', 3),
+                    (b'2', b'f') | (b'5', b'c') => (b'/', 3),
+                    _ => (b'%', 1),
+                }
+            }
+            Some(b'\\') => (b'/', 1),
+            Some(&b) => (b, 1),
+        };
+        match unit {
+            b'/' => {
+                if segment_dots == 1 || segment_dots == 2 {
+                    return true;
+                }
+                segment_dots = 0;
+            }
+            b'.' if segment_dots != usize::MAX => segment_dots += 1,
+            _ => segment_dots = usize::MAX,
+        }
+        i += width;
+    }
+    false
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
+    let mut res = Response::new(ProxyBody::from(body));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res
+}
+
+/// An error and its sources, one line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        source = e.source();
+    }
+    out
+}
+
+/// The future of [`ReverseProxy`]'s `call`.
+type ProxyFuture = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
+
+impl<B> tower::Service<Request<B>> for ReverseProxy
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = ProxyFuture;
+
+    /// Always ready: the pooled client queues and opens upstream connections itself, and an
+    /// unreachable upstream shows as a `502` per request rather than as back-pressure.
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> ProxyFuture {
+        let req = match self.rewrite(req) {
+            Ok(req) => req,
+            Err((status, body)) => return Box::pin(ready(Ok(text(status, body)))),
+        };
+        let method = req.method().clone();
+        let upstream = self.upstream.clone();
+        let timeout = self.settings.timeout;
+        let pending = self.client.request(req);
+        Box::pin(async move {
+            let res = match tokio::time::timeout(timeout, pending).await {
+                Ok(Ok(res)) => res,
+                Ok(Err(error)) => {
+                    tracing::warn!(
+                        upstream = %upstream.authority,
+                        %method,
+                        error = %chain(&error),
+                        "proxy: upstream request failed"
+                    );
+                    return Ok(text(StatusCode::BAD_GATEWAY, "bad gateway\n"));
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        upstream = %upstream.authority,
+                        %method,
+                        timeout_ms = timeout.as_millis() as u64,
+                        "proxy: upstream response timed out"
+                    );
+                    return Ok(text(StatusCode::GATEWAY_TIMEOUT, "gateway timeout\n"));
+                }
+            };
+            let (mut parts, body) = res.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            // The proxy answers in its own protocol version, whatever the upstream spoke.
+            parts.version = Version::HTTP_11;
+            Ok(Response::from_parts(parts, ProxyBody::new(body)))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proxy(upstream: &str) -> ReverseProxy {
+        ReverseProxy::new(upstream.parse().unwrap()).unwrap()
+    }
+
+    fn mapped(upstream: &str, request: &str) -> Option<String> {
+        proxy(upstream)
+            .upstream_uri(&request.parse().unwrap())
+            .map(|u| u.to_string())
+    }
+
+    #[test]
+    fn upstream_uris() {
+        let root = "http://127.0.0.1:9000";
+        assert_eq!(
+            mapped(root, "/x?y=1").unwrap(),
+            "http://127.0.0.1:9000/x?y=1"
+        );
+        assert_eq!(mapped(root, "/").unwrap(), "http://127.0.0.1:9000/");
+        assert_eq!(
+            mapped(root, "http://evil.example/x?q").unwrap(),
+            "http://127.0.0.1:9000/x?q"
+        );
+        assert_eq!(
+            mapped(root, "http://evil.example").unwrap(),
+            "http://127.0.0.1:9000/"
+        );
+        assert_eq!(mapped(root, "*").unwrap(), "http://127.0.0.1:9000/");
+        for base in ["http://127.0.0.1:9000/base", "http://127.0.0.1:9000/base/"] {
+            assert_eq!(
+                mapped(base, "/x?y=1").unwrap(),
+                "http://127.0.0.1:9000/base/x?y=1"
+            );
+            assert_eq!(mapped(base, "/").unwrap(), "http://127.0.0.1:9000/base/");
+        }
+        assert_eq!(mapped(root, "/a/../b"), None);
+    }
+
+    #[test]
+    fn dot_segments() {
+        for bad in [
+            "/..",
+            "/.",
+            "/a/..",
+            "/a/../b",
+            "/./a",
+            "/a/%2e%2e/b",
+            "/a/%2E./b",
+            "/a/.%2e",
+            "/a/..%2fb",
+            "/a/..%2Fb",
+            "/a\\..\\b",
+            "/a/..%5cb",
+            "/a/%2e/b",
+        ] {
+            assert!(has_dot_segment(bad), "{bad}");
+        }
+        for good in [
+            "/",
+            "/a",
+            "/a/b/",
+            "/...",
+            "/a/.../b",
+            "/a/.b",
+            "/a/b.",
+            "/a/..b",
+            "/a/%2e%2e%2e",
+            "/a/%41",
+            "/a%",
+            "/a%2",
+            "//",
+        ] {
+            assert!(!has_dot_segment(good), "{good}");
+        }
+    }
+
+    #[test]
+    fn bad_upstreams() {
+        for bad in [
+            "https://api.example.com",
+            "/relative",
+            "http://user:pw@127.0.0.1:9000",
+            "http://127.0.0.1:9000/base?x=1",
+            "ftp://127.0.0.1/",
+        ] {
+            let err = ReverseProxy::new(bad.parse().unwrap()).unwrap_err();
+            assert!(err.is_config(), "{bad}");
+        }
+    }
+}
