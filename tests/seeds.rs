@@ -211,8 +211,11 @@ async fn seed_samples_replay_with_the_documented_members() {
 
     let create = samples("001_56bbb7088c232b5f.txt");
     let documented = sample(&create, "Sample Response");
+    let mut secrets = vec![WEB_SECRET.to_owned()];
     let mut ordered = sample(&create, "Sample Request (Ordered Parameters)");
-    ordered["params"][2]["code"] = json!(admin.code().await);
+    let code = admin.code().await;
+    secrets.push(code.clone());
+    ordered["params"][2]["code"] = json!(code);
     let reply = admin.send(&ordered).await;
     assert_shape(&documented, &reply, "$", &[]);
     let result = &reply["result"];
@@ -232,6 +235,8 @@ async fn seed_samples_replay_with_the_documented_members() {
     );
     assert_eq!(result["extended"]["algorithm"], "hmac-sha-256");
     let mac_token = result["access_token"].as_str().unwrap().to_owned();
+    secrets.push(mac_token.clone());
+    secrets.push(result["refresh_token"].as_str().unwrap().to_owned());
     let mut named = sample(&create, "Sample Request (Named Parameters)");
     named["params"]["token_data"]["code"] = json!(admin.code().await);
     assert_shape(&as_v2(&documented), &admin.send(&named).await, "$", &[]);
@@ -281,4 +286,17 @@ async fn seed_samples_replay_with_the_documented_members() {
         .await;
     assert_eq!(kept["result"]["token_type"], "mac");
     assert_eq!(gw.terminate().code(), Some(0));
+
+    // Nothing secret is in the database files, only hashes.
+    let mut bytes = Vec::new();
+    for name in ["tokengate.db", "tokengate.db-wal"] {
+        bytes.extend(std::fs::read(dir.path().join(name)).unwrap_or_default());
+    }
+    assert!(bytes.len() > 4096, "the database was written");
+    let text = String::from_utf8_lossy(&bytes);
+    for secret in &secrets {
+        assert!(!text.contains(secret.as_str()), "a raw secret is in the database");
+    }
+    let hash = tokengate::secret::TokenHash::of(&token).to_hex();
+    assert!(text.contains(&hash), "tokens are stored by their hash");
 }
