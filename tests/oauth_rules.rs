@@ -780,19 +780,40 @@ async fn user_applications_revoke_and_update(store: Arc<dyn Store>) {
 }
 
 async fn revocations_reach_the_invalidation_hook(store: Arc<dyn Store>) {
+    #[derive(Default)]
+    struct Seen(std::sync::Mutex<Vec<tokengate::secret::TokenHash>>);
+    #[async_trait::async_trait]
+    impl tokengate::oauth::InvalidationListener for Seen {
+        async fn invalidated(&self, hashes: &[tokengate::secret::TokenHash]) {
+            self.0.lock().unwrap().extend_from_slice(hashes);
+        }
+    }
     let (tokens, _) = token_service(store, |_| {}).await;
-    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = seen.clone();
-    let tokens = tokens.on_invalidate(move |hashes| sink.lock().unwrap().extend_from_slice(hashes));
+    let seen = Arc::new(Seen::default());
+    let listener: Arc<dyn tokengate::oauth::InvalidationListener> = seen.clone();
+    tokens.subscribe(Arc::downgrade(&listener));
     let t = password_token(&tokens, "ivan", None).await.access_token;
+    let u = password_token(&tokens, "ivan", None).await.access_token;
     tokens
         .revoke_access_token(SERVICE, &web(), &t)
         .await
         .unwrap();
-    assert_eq!(
-        *seen.lock().unwrap(),
-        vec![tokengate::secret::TokenHash::of(&t)]
-    );
+    let changes = TokenChanges {
+        scope: Some("x".into()),
+        ..Default::default()
+    };
+    tokens
+        .update_access_token(SERVICE, &web(), &u, &changes)
+        .await
+        .unwrap();
+    let hash = tokengate::secret::TokenHash::of;
+    assert_eq!(*seen.0.lock().unwrap(), vec![hash(&t), hash(&u)]);
+    drop(listener);
+    drop(seen);
+    tokens
+        .revoke_access_token(SERVICE, &web(), &u)
+        .await
+        .unwrap();
 }
 
 macro_rules! rules_for {

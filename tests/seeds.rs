@@ -295,7 +295,10 @@ async fn seed_samples_replay_with_the_documented_members() {
     assert!(bytes.len() > 4096, "the database was written");
     let text = String::from_utf8_lossy(&bytes);
     for secret in &secrets {
-        assert!(!text.contains(secret.as_str()), "a raw secret is in the database");
+        assert!(
+            !text.contains(secret.as_str()),
+            "a raw secret is in the database"
+        );
     }
     let hash = tokengate::secret::TokenHash::of(&token).to_hex();
     assert!(text.contains(&hash), "tokens are stored by their hash");

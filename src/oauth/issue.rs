@@ -216,7 +216,7 @@ impl TokenService {
                     tokens = revoked.len(),
                     "authorization code replayed; revoked what it issued"
                 );
-                self.invalidated(&revoked);
+                self.invalidated(&revoked).await;
                 return Err(invalid().into());
             }
         };
@@ -310,7 +310,7 @@ impl TokenService {
             tokens = revoked.len(),
             "refresh token reused; revoked its family"
         );
-        self.invalidated(&revoked);
+        self.invalidated(&revoked).await;
         Ok(())
     }
 
@@ -332,7 +332,7 @@ impl TokenService {
                     user_context: grant.user_context.as_deref(),
                 })
                 .await?;
-            self.invalidated(&revoked);
+            self.invalidated(&revoked).await;
         }
         let now = self.now();
         let access_token = generate_token();

@@ -122,7 +122,7 @@ impl TokenService {
             .store
             .revoke(Revocation::Token(&record.token_hash))
             .await?;
-        self.invalidated(&revoked);
+        self.invalidated(&revoked).await;
         Ok(())
     }
 
@@ -145,7 +145,7 @@ impl TokenService {
                 user_context: Some(user_context),
             })
             .await?;
-        self.invalidated(&revoked);
+        self.invalidated(&revoked).await;
         Ok(())
     }
 
@@ -187,7 +187,7 @@ impl TokenService {
         if !self.store.update_token(&record.token_hash, &update).await? {
             return Err(unable().into());
         }
-        self.invalidated(&[record.token_hash]);
+        self.invalidated(&[record.token_hash]).await;
         self.fetch_access_token(service_key, access_token).await
     }
 

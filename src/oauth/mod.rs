@@ -8,7 +8,7 @@ mod types;
 mod validate;
 
 pub use error::{ErrorCode, OAuthError};
-pub use service::TokenService;
+pub use service::{InvalidationListener, TokenService};
 pub use types::{
     Application, AuthorizationGrant, ClientCredentials, IssuedToken, MacExtension, PkceParams,
     RedirectTarget, TokenChanges, TokenRequest, TokenStatusFilter, UserApplication,

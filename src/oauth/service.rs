@@ -1,7 +1,7 @@
 //! [`TokenService`]: construction and the checks every operation shares.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::types::ClientCredentials;
@@ -12,7 +12,15 @@ use crate::store::Store;
 use crate::Error;
 
 type Clock = Arc<dyn Fn() -> UnixMillis + Send + Sync>;
-type InvalidationHook = Arc<dyn Fn(&[TokenHash]) + Send + Sync>;
+type Listeners = Arc<RwLock<Vec<Weak<dyn InvalidationListener>>>>;
+
+/// Something that keeps copies of token data (a cache) and must drop them when tokens are
+/// revoked or changed. [`TokenService::subscribe`] registers one.
+#[async_trait::async_trait]
+pub trait InvalidationListener: Send + Sync + 'static {
+    /// The tokens with these hashes were revoked or updated; forget them.
+    async fn invalidated(&self, hashes: &[TokenHash]);
+}
 
 /// The OAuth core: Mashery's eight `oauth2.*` operations over a [`Store`], free of any
 /// transport. JSON-RPC, the RFC endpoints and the gateway all call it.
@@ -52,7 +60,7 @@ pub struct TokenService {
     pub(super) store: Arc<dyn Store>,
     pub(super) pepper: Pepper,
     clock: Clock,
-    on_invalidate: Option<InvalidationHook>,
+    listeners: Listeners,
 }
 
 impl fmt::Debug for TokenService {
@@ -68,7 +76,7 @@ impl TokenService {
             store,
             pepper,
             clock: Arc::new(system_now),
-            on_invalidate: None,
+            listeners: Listeners::default(),
         }
     }
 
@@ -78,11 +86,13 @@ impl TokenService {
         self
     }
 
-    /// Calls `hook` with the hashes of tokens this service revokes or updates, so caches in
-    /// front of it can drop them.
-    pub fn on_invalidate(mut self, hook: impl Fn(&[TokenHash]) + Send + Sync + 'static) -> Self {
-        self.on_invalidate = Some(Arc::new(hook));
-        self
+    /// Tells `listener` about every token this service (or a clone of it) revokes or
+    /// updates, before the operation returns. Held weakly: a dropped listener is forgotten.
+    pub fn subscribe(&self, listener: Weak<dyn InvalidationListener>) {
+        self.listeners
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(listener);
     }
 
     /// The store behind the service.
@@ -100,9 +110,17 @@ impl TokenService {
         (self.clock)()
     }
 
-    pub(super) fn invalidated(&self, hashes: &[TokenHash]) {
-        if let (Some(hook), false) = (&self.on_invalidate, hashes.is_empty()) {
-            hook(hashes);
+    pub(super) async fn invalidated(&self, hashes: &[TokenHash]) {
+        if hashes.is_empty() {
+            return;
+        }
+        let live: Vec<Arc<dyn InvalidationListener>> = {
+            let mut listeners = self.listeners.write().unwrap_or_else(|p| p.into_inner());
+            listeners.retain(|l| l.strong_count() > 0);
+            listeners.iter().filter_map(Weak::upgrade).collect()
+        };
+        for listener in live {
+            listener.invalidated(hashes).await;
         }
     }
 
