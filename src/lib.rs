@@ -55,10 +55,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod auth;
 mod error;
 pub mod model;
 pub mod oauth;
 pub mod proxy;
+pub mod resolve;
 pub mod rpc;
 pub mod secret;
 #[cfg(feature = "cli")]

@@ -1,0 +1,156 @@
+//! The identity headers the layer injects, and removing client-supplied copies of them.
+
+use http::{HeaderMap, HeaderName};
+
+/// The names of the identity headers injected into authorized requests.
+///
+/// Presets: [`IdentityHeaders::mashery`] (the default) and [`IdentityHeaders::neutral`]; or
+/// any names with [`IdentityHeaders::new`].
+///
+/// ```
+/// use tokengate::auth::IdentityHeaders;
+/// let names = IdentityHeaders::neutral().with_access_token("x-oauth-access-token".parse().unwrap());
+/// assert_eq!(names.client_id().as_str(), "x-oauth-client-id");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityHeaders {
+    client_id: HeaderName,
+    scope: HeaderName,
+    user_context: HeaderName,
+    access_token: Option<HeaderName>,
+}
+
+impl Default for IdentityHeaders {
+    fn default() -> Self {
+        Self::mashery()
+    }
+}
+
+impl IdentityHeaders {
+    /// Custom names.
+    pub fn new(client_id: HeaderName, scope: HeaderName, user_context: HeaderName) -> Self {
+        IdentityHeaders {
+            client_id,
+            scope,
+            user_context,
+            access_token: None,
+        }
+    }
+
+    /// `X-Mashery-Oauth-Client-Id`, `X-Mashery-Oauth-Scope`, `X-Mashery-Oauth-User-Context`.
+    pub fn mashery() -> Self {
+        Self::new(
+            HeaderName::from_static("x-mashery-oauth-client-id"),
+            HeaderName::from_static("x-mashery-oauth-scope"),
+            HeaderName::from_static("x-mashery-oauth-user-context"),
+        )
+    }
+
+    /// `X-OAuth-Client-Id`, `X-OAuth-Scope`, `X-OAuth-User-Context`.
+    pub fn neutral() -> Self {
+        Self::new(
+            HeaderName::from_static("x-oauth-client-id"),
+            HeaderName::from_static("x-oauth-scope"),
+            HeaderName::from_static("x-oauth-user-context"),
+        )
+    }
+
+    /// Also forwards the access token itself under `name` (Mashery's
+    /// `X-Mashery-Oauth-Access-Token`); off by default.
+    pub fn with_access_token(mut self, name: HeaderName) -> Self {
+        self.access_token = Some(name);
+        self
+    }
+
+    /// The client id header.
+    pub fn client_id(&self) -> &HeaderName {
+        &self.client_id
+    }
+
+    /// The scope header.
+    pub fn scope(&self) -> &HeaderName {
+        &self.scope
+    }
+
+    /// The user context header.
+    pub fn user_context(&self) -> &HeaderName {
+        &self.user_context
+    }
+
+    /// The access token header, if forwarded.
+    pub fn access_token(&self) -> Option<&HeaderName> {
+        self.access_token.as_ref()
+    }
+
+    fn names(&self) -> impl Iterator<Item = &HeaderName> {
+        [&self.client_id, &self.scope, &self.user_context]
+            .into_iter()
+            .chain(self.access_token.as_ref())
+    }
+
+    /// Removes every client-supplied identity header (all values, any case: header names are
+    /// case-insensitive). Returns `false`, having removed them, when the request carries an
+    /// alias spelled with `_` or `.` (`X_Mashery_Oauth_Client_Id`), which some servers
+    /// would treat as the real header: such requests are refused.
+    pub(crate) fn strip(&self, headers: &mut HeaderMap) -> bool {
+        for name in self.names() {
+            headers.remove(name);
+        }
+        let mut aliases = Vec::new();
+        for name in headers.keys() {
+            let raw = name.as_str();
+            if raw.bytes().any(|b| b == b'_' || b == b'.') && self.is_alias(raw) {
+                aliases.push(name.clone());
+            }
+        }
+        for alias in &aliases {
+            headers.remove(alias);
+        }
+        aliases.is_empty()
+    }
+
+    fn is_alias(&self, raw: &str) -> bool {
+        self.names().any(|name| {
+            let name = name.as_str().as_bytes();
+            name.len() == raw.len()
+                && raw.bytes().zip(name).all(|(r, &n)| {
+                    let r = if r == b'_' || r == b'.' { b'-' } else { r };
+                    r == n
+                })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn strips_every_copy_and_refuses_aliases() {
+        let names = IdentityHeaders::mashery();
+        let mut headers = HeaderMap::new();
+        headers.append(
+            "X-Mashery-Oauth-Client-Id",
+            HeaderValue::from_static("evil"),
+        );
+        headers.append(
+            "x-mashery-oauth-client-id",
+            HeaderValue::from_static("evil2"),
+        );
+        headers.append("x-mashery-oauth-scope", HeaderValue::from_static("admin"));
+        headers.append("x-keep", HeaderValue::from_static("1"));
+        assert!(names.strip(&mut headers));
+        assert_eq!(headers.len(), 1);
+        headers.append(
+            "x_mashery_oauth_user_context",
+            HeaderValue::from_static("root"),
+        );
+        assert!(!names.strip(&mut headers));
+        headers.append("x.mashery.oauth-scope", HeaderValue::from_static("root"));
+        assert!(!names.strip(&mut headers));
+        headers.append("x_unrelated_header", HeaderValue::from_static("1"));
+        assert!(names.strip(&mut headers));
+        assert_eq!(headers.len(), 2);
+    }
+}

@@ -1,0 +1,215 @@
+//! [`OAuthLayer`]: the settings of the gateway check, shared by every [`OAuthService`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tower::Layer;
+
+use super::reject::{Challenges, Rejection};
+use super::{IdentityHeaders, OAuthService};
+use crate::resolve::TokenCache;
+use crate::Error;
+
+/// A tower [`Layer`] that lets through only requests with a valid bearer token, and tells the
+/// inner service who is calling.
+///
+/// For each request, in order:
+/// 1. every client-supplied identity header is removed (any case, every copy); an alias spelled
+///    with `_` or `.` gets 400 `invalid_request`;
+/// 2. the token is taken from `Authorization: Bearer` (or the `access_token` query parameter,
+///    if allowed); none → 401, malformed → 400;
+/// 3. it is resolved through the [`TokenCache`]: invalid → 401 `invalid_token` (the same for
+///    unknown, expired, revoked and other services' tokens); the store failing on an uncached
+///    token → 503 with `Retry-After`, and nothing is forwarded;
+/// 4. the route's required scope, if any, is checked → 403 `insufficient_scope`;
+/// 5. hop-by-hop headers (and those named in `Connection`) are removed, so none can remove what
+///    comes next; `Authorization` is removed unless forwarding is on; one value of each
+///    identity header is inserted, and the [`TokenInfo`](crate::model::TokenInfo) as a request
+///    extension (`Arc<TokenInfo>`).
+///
+/// Rejections are responses (RFC 6750 §3 `WWW-Authenticate`, empty body), never errors.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tokengate::auth::{IdentityHeaders, OAuthLayer};
+/// use tokengate::resolve::{LocalResolver, TokenCache};
+/// use tokengate::{oauth::TokenService, secret::Pepper, store::MemoryStore};
+///
+/// let tokens = Arc::new(TokenService::new(Arc::new(MemoryStore::new()), Pepper::new(b"pepper".to_vec())));
+/// let cache = TokenCache::builder(LocalResolver::new(tokens.clone(), "svc")).build();
+/// cache.listen_to(&tokens);
+/// let layer = OAuthLayer::new(cache)
+///     .realm("reviews")?
+///     .headers(IdentityHeaders::mashery())
+///     .require_scope("/admin", "admin")?;
+/// let app = tower::ServiceBuilder::new()
+///     .layer(layer)
+///     .service_fn(|_req: http::Request<String>| async {
+///         Ok::<_, std::convert::Infallible>(http::Response::new(String::from("hello")))
+///     });
+/// # let _ = app;
+/// # Ok::<_, tokengate::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct OAuthLayer {
+    pub(crate) settings: Arc<Settings>,
+}
+
+/// Everything an [`OAuthService`] needs, shared.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) cache: TokenCache,
+    pub(crate) headers: IdentityHeaders,
+    pub(crate) realm: String,
+    /// `(path prefix, scope)`, longest prefix first.
+    pub(crate) scopes: Vec<(String, String)>,
+    pub(crate) allow_query_tokens: bool,
+    pub(crate) forward_authorization: bool,
+    pub(crate) challenges: Challenges,
+    pub(crate) metrics: Arc<LayerMetrics>,
+}
+
+impl OAuthLayer {
+    /// A layer resolving tokens through `cache`, with the Mashery header names, realm
+    /// `tokengate`, no scope rules, header tokens only and `Authorization` not forwarded.
+    pub fn new(cache: TokenCache) -> Self {
+        let realm = "tokengate".to_owned();
+        OAuthLayer {
+            settings: Arc::new(Settings {
+                cache,
+                headers: IdentityHeaders::default(),
+                challenges: Challenges::new(&realm, std::iter::empty()),
+                realm,
+                scopes: Vec::new(),
+                allow_query_tokens: false,
+                forward_authorization: false,
+                metrics: Arc::default(),
+            }),
+        }
+    }
+
+    fn edit(mut self, f: impl FnOnce(&mut Settings)) -> Self {
+        let settings = Arc::make_mut(&mut self.settings);
+        f(settings);
+        settings.challenges = Challenges::new(
+            &settings.realm,
+            settings.scopes.iter().map(|(_, s)| s.as_str()),
+        );
+        self
+    }
+
+    /// The realm named in `WWW-Authenticate` (printable ASCII without `"` or `\`).
+    pub fn realm(self, realm: impl Into<String>) -> Result<Self, Error> {
+        let realm = realm.into();
+        if !quotable(&realm) {
+            return Err(Error::config(
+                "realm must be printable ASCII without quotes",
+            ));
+        }
+        Ok(self.edit(|s| s.realm = realm))
+    }
+
+    /// The identity header names (default [`IdentityHeaders::mashery`]).
+    pub fn headers(self, headers: IdentityHeaders) -> Self {
+        self.edit(|s| s.headers = headers)
+    }
+
+    /// Requests whose path starts with `path_prefix` need `scope` (space separated entries, all
+    /// required). The longest matching prefix wins.
+    pub fn require_scope(
+        self,
+        path_prefix: impl Into<String>,
+        scope: impl Into<String>,
+    ) -> Result<Self, Error> {
+        let (prefix, scope) = (path_prefix.into(), scope.into());
+        if !prefix.starts_with('/') || !quotable(&scope) || scope.trim().is_empty() {
+            return Err(Error::config(
+                "scope rules need a path starting with / and a printable scope",
+            ));
+        }
+        Ok(self.edit(|s| {
+            s.scopes.push((prefix, scope));
+            s.scopes.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
+        }))
+    }
+
+    /// Accept tokens in the `access_token` query parameter too (RFC 6750 §2.3; off by default:
+    /// query strings end up in logs).
+    pub fn allow_query_tokens(self, allow: bool) -> Self {
+        self.edit(|s| s.allow_query_tokens = allow)
+    }
+
+    /// Forward the client's `Authorization` header to the inner service (off by default).
+    pub fn forward_authorization(self, forward: bool) -> Self {
+        self.edit(|s| s.forward_authorization = forward)
+    }
+
+    /// The request outcome counters.
+    pub fn metrics(&self) -> &Arc<LayerMetrics> {
+        &self.settings.metrics
+    }
+}
+
+impl<S> Layer<S> for OAuthLayer {
+    type Service = OAuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        OAuthService::new(inner, self.settings.clone())
+    }
+}
+
+impl Settings {
+    /// The index of the scope rule for `path`, if one applies.
+    pub(crate) fn scope_rule(&self, path: &str) -> Option<usize> {
+        self.scopes
+            .iter()
+            .position(|(prefix, _)| path.starts_with(prefix.as_str()))
+    }
+}
+
+fn quotable(s: &str) -> bool {
+    s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+}
+
+/// How requests through an [`OAuthLayer`] ended, for metrics.
+#[derive(Debug, Default)]
+pub struct LayerMetrics {
+    allowed: AtomicU64,
+    no_token: AtomicU64,
+    invalid_token: AtomicU64,
+    insufficient_scope: AtomicU64,
+    invalid_request: AtomicU64,
+    unavailable: AtomicU64,
+}
+
+impl LayerMetrics {
+    pub(crate) fn allowed(&self) {
+        self.allowed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn rejected(&self, rejection: Rejection) {
+        let counter = match rejection {
+            Rejection::NoToken => &self.no_token,
+            Rejection::InvalidToken => &self.invalid_token,
+            Rejection::InsufficientScope(_) => &self.insufficient_scope,
+            Rejection::InvalidRequest => &self.invalid_request,
+            Rejection::Unavailable => &self.unavailable,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(outcome, count)` pairs: `allowed`, `no_token`, `invalid_token`, `insufficient_scope`,
+    /// `invalid_request`, `unavailable`.
+    pub fn outcomes(&self) -> [(&'static str, u64); 6] {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        [
+            ("allowed", load(&self.allowed)),
+            ("no_token", load(&self.no_token)),
+            ("invalid_token", load(&self.invalid_token)),
+            ("insufficient_scope", load(&self.insufficient_scope)),
+            ("invalid_request", load(&self.invalid_request)),
+            ("unavailable", load(&self.unavailable)),
+        ]
+    }
+}

@@ -1,0 +1,18 @@
+//! The gateway check: [`OAuthLayer`] / [`OAuthService`] / [`ResponseFuture`], in the shape of
+//! tower-http's authorization layers.
+//!
+//! The layer takes each request's bearer token, resolves it through a
+//! [`TokenCache`](crate::resolve::TokenCache), removes client-supplied identity headers,
+//! injects `client_id`, `scope` and `user_context` headers and answers RFC 6750 rejections.
+//! On a cache hit nothing is boxed and no task is spawned; the inner service's future is never
+//! boxed.
+
+mod bearer;
+mod headers;
+mod layer;
+mod reject;
+mod service;
+
+pub use headers::IdentityHeaders;
+pub use layer::{LayerMetrics, OAuthLayer};
+pub use service::{OAuthService, ResponseFuture};

@@ -1,0 +1,239 @@
+//! [`OAuthService`] and its [`ResponseFuture`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use http::header::AUTHORIZATION;
+use http::{HeaderValue, Request, Response};
+use pin_project_lite::pin_project;
+use tower::Service;
+
+use super::bearer::{self, Source};
+use super::layer::Settings;
+use super::reject::Rejection;
+use crate::resolve::{CachedToken, Lookup};
+use crate::secret::TokenHash;
+use crate::Error;
+
+/// The service an [`OAuthLayer`](super::OAuthLayer) wraps around `S`. See the layer for what
+/// it does to each request.
+#[derive(Debug, Clone)]
+pub struct OAuthService<S> {
+    inner: S,
+    settings: Arc<Settings>,
+}
+
+impl<S> OAuthService<S> {
+    pub(crate) fn new(inner: S, settings: Arc<Settings>) -> Self {
+        OAuthService { inner, settings }
+    }
+}
+
+type Resolving = Pin<Box<dyn Future<Output = Result<Lookup, Error>> + Send>>;
+
+impl<S, B, ResBody> Service<Request<B>> for OAuthService<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>> + Clone,
+    ResBody: Default,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, B>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let settings = &self.settings;
+        if !settings.headers.strip(req.headers_mut()) {
+            return ResponseFuture::reject(settings, Rejection::InvalidRequest);
+        }
+        let (hash, source, owned) = match bearer::find(&req, settings.allow_query_tokens) {
+            Err(_) => return ResponseFuture::reject(settings, Rejection::InvalidRequest),
+            Ok(None) => return ResponseFuture::reject(settings, Rejection::NoToken),
+            Ok(Some((token, source))) => {
+                let hash = TokenHash::of(&token);
+                // The token itself is needed only on a miss, or to forward it.
+                let keep = settings.headers.access_token().is_some();
+                (hash, source, keep.then(|| token.into_owned()))
+            }
+        };
+        match settings.cache.cached(&hash) {
+            Some(Lookup::Valid(entry)) => {
+                match authorize(settings, &entry, &mut req, source, owned.as_deref()) {
+                    Ok(()) => ResponseFuture::inner(self.inner.call(req)),
+                    Err(rejection) => ResponseFuture::reject(settings, rejection),
+                }
+            }
+            Some(Lookup::Invalid) => ResponseFuture::reject(settings, Rejection::InvalidToken),
+            None => {
+                let token = match owned {
+                    Some(token) => token,
+                    None => match bearer::find(&req, settings.allow_query_tokens) {
+                        Ok(Some((token, _))) => token.into_owned(),
+                        _ => unreachable!("the token was found above"),
+                    },
+                };
+                let cache = settings.cache.clone();
+                let ready = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, ready);
+                ResponseFuture {
+                    state: State::Resolving {
+                        lookup: Box::pin(async move { cache.resolve(hash, token).await }),
+                        pending: Some(Pending { req, inner, source }),
+                        settings: settings.clone(),
+                    },
+                }
+            }
+        }
+    }
+}
+
+/// Checks the route's scope and rewrites the request for the inner service.
+fn authorize<B>(
+    settings: &Settings,
+    entry: &CachedToken,
+    req: &mut Request<B>,
+    source: Source,
+    token: Option<&str>,
+) -> Result<(), Rejection> {
+    if let Some(rule) = settings.scope_rule(req.uri().path()) {
+        if !entry.info().has_scope(&settings.scopes[rule].1) {
+            return Err(Rejection::InsufficientScope(rule));
+        }
+    }
+    let headers = req.headers_mut();
+    crate::proxy::strip_hop_by_hop(headers);
+    if source == Source::Header && !settings.forward_authorization {
+        headers.remove(AUTHORIZATION);
+    }
+    let names = &settings.headers;
+    headers.insert(names.client_id().clone(), entry.client_id.clone());
+    if let Some(scope) = &entry.scope {
+        headers.insert(names.scope().clone(), scope.clone());
+    }
+    if let Some(user_context) = &entry.user_context {
+        headers.insert(names.user_context().clone(), user_context.clone());
+    }
+    if let (Some(name), Some(token)) = (names.access_token(), token) {
+        if let Ok(mut value) = HeaderValue::from_str(token) {
+            value.set_sensitive(true);
+            headers.insert(name.clone(), value);
+        }
+    }
+    req.extensions_mut().insert(entry.info().clone());
+    settings.metrics.allowed();
+    Ok(())
+}
+
+/// A request waiting for its token to be resolved.
+struct Pending<S, B> {
+    req: Request<B>,
+    inner: S,
+    source: Source,
+}
+
+pin_project! {
+    /// The future of [`OAuthService`]: a rejection, the inner service's future (not boxed), or
+    /// a token lookup (boxed; only on a cache miss) followed by the inner service's future.
+    pub struct ResponseFuture<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        #[pin]
+        state: State<S, B>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        Inner { #[pin] future: S::Future },
+        Resolving { lookup: Resolving, pending: Option<Pending<S, B>>, settings: Arc<Settings> },
+        Rejected { response: Option<S::Response> },
+    }
+}
+
+impl<S, B, ResBody> ResponseFuture<S, B>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    ResBody: Default,
+{
+    fn inner(future: S::Future) -> Self {
+        ResponseFuture {
+            state: State::Inner { future },
+        }
+    }
+
+    fn reject(settings: &Settings, rejection: Rejection) -> Self {
+        settings.metrics.rejected(rejection);
+        ResponseFuture {
+            state: State::Rejected {
+                response: Some(settings.challenges.response(rejection)),
+            },
+        }
+    }
+}
+
+impl<S, B, ResBody> Future for ResponseFuture<S, B>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    ResBody: Default,
+{
+    type Output = Result<Response<ResBody>, S::Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let next = match self.as_mut().project().state.project() {
+                StateProj::Inner { future } => return future.poll(cx),
+                StateProj::Rejected { response } => {
+                    return Poll::Ready(Ok(response.take().expect("polled after completion")))
+                }
+                StateProj::Resolving {
+                    lookup,
+                    pending,
+                    settings,
+                } => {
+                    let outcome = ready!(lookup.as_mut().poll(cx));
+                    let Pending {
+                        mut req,
+                        mut inner,
+                        source,
+                    } = pending.take().expect("polled after completion");
+                    let rejection = match outcome {
+                        Ok(Lookup::Valid(entry)) => {
+                            let token = match settings.headers.access_token() {
+                                Some(_) => bearer::find(&req, settings.allow_query_tokens)
+                                    .ok()
+                                    .flatten()
+                                    .map(|(t, _)| t.into_owned()),
+                                None => None,
+                            };
+                            authorize(settings, &entry, &mut req, source, token.as_deref()).err()
+                        }
+                        Ok(Lookup::Invalid) => Some(Rejection::InvalidToken),
+                        Err(_) => Some(Rejection::Unavailable),
+                    };
+                    match rejection {
+                        None => State::Inner {
+                            future: inner.call(req),
+                        },
+                        Some(rejection) => {
+                            settings.metrics.rejected(rejection);
+                            State::Rejected {
+                                response: Some(settings.challenges.response(rejection)),
+                            }
+                        }
+                    }
+                }
+            };
+            self.as_mut().project().state.set(next);
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Resolving presented tokens: the [`Resolve`] trait, the in-process [`LocalResolver`], the
+//! [`RemoteResolver`] that asks a tokengate (or Mashery-compatible) JSON-RPC endpoint, and the
+//! [`TokenCache`] that fronts any of them.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::model::TokenInfo;
+use crate::oauth::{ErrorCode, TokenService};
+use crate::Error;
+
+mod cache;
+mod remote;
+
+pub use cache::{CacheStats, CachedToken, Lookup, TokenCache, TokenCacheBuilder};
+pub use remote::RemoteResolver;
+
+/// Turns a presented access token into what it grants: Mashery's `fetchAccessToken`.
+///
+/// `Ok(None)` means the token is not valid for the resolver's service (unknown, expired,
+/// revoked or another service's); `Err` means the answer is not known (the store or remote
+/// service failed) and must not be cached.
+#[async_trait]
+pub trait Resolve: Send + Sync + 'static {
+    /// Looks the token up.
+    async fn resolve(&self, token: &str) -> Result<Option<TokenInfo>, Error>;
+}
+
+/// Resolves tokens of one service in-process, through a [`TokenService`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use tokengate::{oauth::TokenService, resolve::LocalResolver, secret::Pepper, store::MemoryStore};
+/// let tokens = Arc::new(TokenService::new(Arc::new(MemoryStore::new()), Pepper::new(b"pepper".to_vec())));
+/// let resolver = LocalResolver::new(tokens, "rmeqcgpw3zu2y47y9bs8vs2h");
+/// # let _ = resolver;
+/// ```
+#[derive(Debug, Clone)]
+pub struct LocalResolver {
+    tokens: Arc<TokenService>,
+    service_key: String,
+}
+
+impl LocalResolver {
+    /// A resolver for the tokens of `service_key`.
+    pub fn new(tokens: Arc<TokenService>, service_key: impl Into<String>) -> Self {
+        LocalResolver {
+            tokens,
+            service_key: service_key.into(),
+        }
+    }
+
+    /// The token service behind it.
+    pub fn tokens(&self) -> &Arc<TokenService> {
+        &self.tokens
+    }
+}
+
+#[async_trait]
+impl Resolve for LocalResolver {
+    async fn resolve(&self, token: &str) -> Result<Option<TokenInfo>, Error> {
+        match self
+            .tokens
+            .fetch_access_token(&self.service_key, token)
+            .await
+        {
+            Ok(info) => Ok(Some(info)),
+            Err(e)
+                if e.oauth()
+                    .is_some_and(|o| o.code() == ErrorCode::InvalidToken) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
