@@ -148,6 +148,11 @@ impl OAuthLayer {
     pub fn metrics(&self) -> &Arc<LayerMetrics> {
         &self.settings.metrics
     }
+
+    /// The token cache (for its statistics, or to invalidate entries).
+    pub fn cache(&self) -> &TokenCache {
+        &self.settings.cache
+    }
 }
 
 impl<S> Layer<S> for OAuthLayer {

@@ -27,6 +27,14 @@ pub trait Resolve: Send + Sync + 'static {
     async fn resolve(&self, token: &str) -> Result<Option<TokenInfo>, Error>;
 }
 
+/// A shared resolver resolves as the one it points at.
+#[async_trait]
+impl<R: Resolve + ?Sized> Resolve for Arc<R> {
+    async fn resolve(&self, token: &str) -> Result<Option<TokenInfo>, Error> {
+        (**self).resolve(token).await
+    }
+}
+
 /// Resolves tokens of one service in-process, through a [`TokenService`].
 ///
 /// ```
