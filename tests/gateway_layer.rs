@@ -50,7 +50,10 @@ struct Gate {
 }
 
 impl Gate {
-    async fn new(edit: impl FnOnce(&mut Service), configure: impl FnOnce(OAuthLayer) -> OAuthLayer) -> Gate {
+    async fn new(
+        edit: impl FnOnce(&mut Service),
+        configure: impl FnOnce(OAuthLayer) -> OAuthLayer,
+    ) -> Gate {
         Self::with_delay(edit, configure, Duration::ZERO).await
     }
 
@@ -71,7 +74,12 @@ impl Gate {
         });
         let cache = TokenCache::builder(probe.clone()).build();
         cache.listen_to(&tokens);
-        Gate { tokens, probe, seen: Seen::default(), layer: configure(OAuthLayer::new(cache)) }
+        Gate {
+            tokens,
+            probe,
+            seen: Seen::default(),
+            layer: configure(OAuthLayer::new(cache)),
+        }
     }
 
     async fn token(&self, user: &str, scope: Option<&str>) -> String {
@@ -79,9 +87,18 @@ impl Gate {
     }
 
     async fn token_for(&self, service: &str, user: &str, scope: Option<&str>) -> String {
-        let req = TokenRequest { scope: scope.map(Into::into), ..TokenRequest::grant("password") };
+        let req = TokenRequest {
+            scope: scope.map(Into::into),
+            ..TokenRequest::grant("password")
+        };
         self.tokens
-            .create_access_token(service, &ClientCredentials::new(WEB_CLIENT, WEB_SECRET), &req, None, Some(user))
+            .create_access_token(
+                service,
+                &ClientCredentials::new(WEB_CLIENT, WEB_SECRET),
+                &req,
+                None,
+                Some(user),
+            )
             .await
             .unwrap()
             .access_token
@@ -97,7 +114,9 @@ impl Gate {
                 Ok::<_, std::convert::Infallible>(Response::new("upstream".to_owned()))
             }
         });
-        let mut svc = tower::ServiceBuilder::new().layer(self.layer.clone()).service(inner);
+        let mut svc = tower::ServiceBuilder::new()
+            .layer(self.layer.clone())
+            .service(inner);
         svc.ready().await.unwrap().call(req).await.unwrap()
     }
 
@@ -132,7 +151,12 @@ const INVALID: &str = "Bearer realm=\"tokengate\", error=\"invalid_token\"";
 async fn a_valid_token_reaches_the_inner_service_with_exactly_one_of_each_header() {
     let gate = Gate::new(|_| {}, |l| l).await;
     let token = gate.token("user12345", Some("read write")).await;
-    let res = gate.send(get("/reviews", &[("authorization", &bearer(&token)), ("x-keep", "1")])).await;
+    let res = gate
+        .send(get(
+            "/reviews",
+            &[("authorization", &bearer(&token)), ("x-keep", "1")],
+        ))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.body(), "upstream");
     let (headers, info) = gate.last();
@@ -145,10 +169,16 @@ async fn a_valid_token_reaches_the_inner_service_with_exactly_one_of_each_header
     assert_eq!(one("x-mashery-oauth-scope"), "read write");
     assert_eq!(one("x-mashery-oauth-user-context"), "user12345");
     assert_eq!(one("x-keep"), "1");
-    assert!(headers.get("authorization").is_none(), "Authorization is not forwarded by default");
+    assert!(
+        headers.get("authorization").is_none(),
+        "Authorization is not forwarded by default"
+    );
     assert!(headers.get("x-mashery-oauth-access-token").is_none());
     let info = info.expect("TokenInfo extension");
-    assert_eq!((info.client_id.as_str(), info.grant_type), (WEB_CLIENT, GrantType::Password));
+    assert_eq!(
+        (info.client_id.as_str(), info.grant_type),
+        (WEB_CLIENT, GrantType::Password)
+    );
 }
 
 #[tokio::test]
@@ -156,16 +186,29 @@ async fn tokens_without_user_context_or_scope_inject_no_such_header() {
     let gate = Gate::new(|_| {}, |l| l.headers(IdentityHeaders::neutral())).await;
     let token = gate
         .tokens
-        .create_access_token(SERVICE, &ClientCredentials::new(WEB_CLIENT, WEB_SECRET), &TokenRequest::grant("client_credentials"), None, None)
+        .create_access_token(
+            SERVICE,
+            &ClientCredentials::new(WEB_CLIENT, WEB_SECRET),
+            &TokenRequest::grant("client_credentials"),
+            None,
+            None,
+        )
         .await
         .unwrap()
         .access_token;
-    let spoof = [("authorization", bearer(&token)), ("x-oauth-user-context", "root".into()), ("X-OAuth-Scope", "admin".into())];
+    let spoof = [
+        ("authorization", bearer(&token)),
+        ("x-oauth-user-context", "root".into()),
+        ("X-OAuth-Scope", "admin".into()),
+    ];
     let spoof: Vec<(&str, &str)> = spoof.iter().map(|(k, v)| (*k, v.as_str())).collect();
     assert_eq!(gate.send(get("/", &spoof)).await.status(), StatusCode::OK);
     let (headers, _) = gate.last();
     assert_eq!(headers["x-oauth-client-id"], WEB_CLIENT);
-    assert!(headers.get("x-oauth-user-context").is_none(), "spoofed value removed, none injected");
+    assert!(
+        headers.get("x-oauth-user-context").is_none(),
+        "spoofed value removed, none injected"
+    );
     assert!(headers.get("x-oauth-scope").is_none());
 }
 
@@ -175,27 +218,52 @@ async fn spoofed_identity_headers_never_pass() {
     let token = gate.token("alice", None).await;
     let auth = bearer(&token);
     let res = gate
-        .send(get("/", &[
-            ("authorization", &auth),
-            ("X-Mashery-Oauth-Client-Id", "evil"),
-            ("x-mashery-oauth-client-id", "evil2"),
-            ("X-MASHERY-OAUTH-USER-CONTEXT", "root"),
-        ]))
+        .send(get(
+            "/",
+            &[
+                ("authorization", &auth),
+                ("X-Mashery-Oauth-Client-Id", "evil"),
+                ("x-mashery-oauth-client-id", "evil2"),
+                ("X-MASHERY-OAUTH-USER-CONTEXT", "root"),
+            ],
+        ))
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     let (headers, _) = gate.last();
-    let ids: Vec<_> = headers.get_all("x-mashery-oauth-client-id").iter().collect();
+    let ids: Vec<_> = headers
+        .get_all("x-mashery-oauth-client-id")
+        .iter()
+        .collect();
     assert_eq!(ids, [WEB_CLIENT]);
     assert_eq!(headers["x-mashery-oauth-user-context"], "alice");
-    assert_eq!(headers["authorization"], auth.as_str(), "forwarded when configured");
-    for alias in ["x_mashery_oauth_client_id", "x.mashery.oauth.user.context", "X_Mashery_Oauth_Scope"] {
-        let res = gate.send(get("/", &[("authorization", &auth), (alias, "evil")])).await;
+    assert_eq!(
+        headers["authorization"],
+        auth.as_str(),
+        "forwarded when configured"
+    );
+    for alias in [
+        "x_mashery_oauth_client_id",
+        "x.mashery.oauth.user.context",
+        "X_Mashery_Oauth_Scope",
+    ] {
+        let res = gate
+            .send(get("/", &[("authorization", &auth), (alias, "evil")]))
+            .await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{alias}");
         assert!(challenge(&res).contains("invalid_request"));
     }
     let before = gate.forwarded();
-    for headers in [vec![("x-mashery-oauth-client-id", "evil")], vec![("authorization", "Bearer junk"), ("x-mashery-oauth-client-id", "evil")]] {
-        assert_eq!(gate.send(get("/", &headers)).await.status(), StatusCode::UNAUTHORIZED);
+    for headers in [
+        vec![("x-mashery-oauth-client-id", "evil")],
+        vec![
+            ("authorization", "Bearer junk"),
+            ("x-mashery-oauth-client-id", "evil"),
+        ],
+    ] {
+        assert_eq!(
+            gate.send(get("/", &headers)).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
     assert_eq!(gate.forwarded(), before, "rejected requests reach nothing");
 }
@@ -205,11 +273,17 @@ async fn a_connection_header_cannot_remove_injected_headers() {
     let gate = Gate::new(|_| {}, |l| l).await;
     let token = gate.token("bob", Some("read")).await;
     let res = gate
-        .send(get("/", &[
-            ("authorization", &bearer(&token)),
-            ("connection", "x-mashery-oauth-client-id, X-Mashery-Oauth-Scope, keep-alive"),
-            ("keep-alive", "timeout=5"),
-        ]))
+        .send(get(
+            "/",
+            &[
+                ("authorization", &bearer(&token)),
+                (
+                    "connection",
+                    "x-mashery-oauth-client-id, X-Mashery-Oauth-Scope, keep-alive",
+                ),
+                ("keep-alive", "timeout=5"),
+            ],
+        ))
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     let (headers, _) = gate.last();
@@ -220,40 +294,89 @@ async fn a_connection_header_cannot_remove_injected_headers() {
 
 #[tokio::test]
 async fn rfc6750_rejections() {
-    let gate = Gate::new(|s| s.access_token_ttl = 1, |l| l.require_scope("/admin", "admin").unwrap()).await;
+    let gate = Gate::new(
+        |s| s.access_token_ttl = 1,
+        |l| l.require_scope("/admin", "admin").unwrap(),
+    )
+    .await;
     let res = gate.send(get("/", &[])).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(challenge(&res), "Bearer realm=\"tokengate\"");
-    let basic = gate.send(get("/", &[("authorization", "Basic dXNlcjpwdw==")])).await;
-    assert_eq!(challenge(&basic), "Bearer realm=\"tokengate\"", "another scheme is no token");
+    let basic = gate
+        .send(get("/", &[("authorization", "Basic dXNlcjpwdw==")]))
+        .await;
+    assert_eq!(
+        challenge(&basic),
+        "Bearer realm=\"tokengate\"",
+        "another scheme is no token"
+    );
     for bad in ["Bearer", "Bearer a b", "Bearer ä"] {
         let res = gate.send(get("/", &[("authorization", bad)])).await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{bad}");
-        assert_eq!(challenge(&res), "Bearer realm=\"tokengate\", error=\"invalid_request\"");
+        assert_eq!(
+            challenge(&res),
+            "Bearer realm=\"tokengate\", error=\"invalid_request\""
+        );
     }
-    let two = gate.send(get("/", &[("authorization", "Bearer a"), ("authorization", "Bearer b")])).await;
+    let two = gate
+        .send(get(
+            "/",
+            &[("authorization", "Bearer a"), ("authorization", "Bearer b")],
+        ))
+        .await;
     assert_eq!(two.status(), StatusCode::BAD_REQUEST);
 
     // Unknown, revoked, other service's and expired tokens: the same response.
     let revoked = gate.token("carol", None).await;
-    gate.tokens.revoke_access_token(SERVICE, &ClientCredentials::public(WEB_CLIENT), &revoked).await.unwrap();
+    gate.tokens
+        .revoke_access_token(SERVICE, &ClientCredentials::public(WEB_CLIENT), &revoked)
+        .await
+        .unwrap();
     let other = gate.token_for(OTHER_SERVICE, "carol", None).await;
     let expiring = gate.token("carol", None).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let mut answers = Vec::new();
-    for token in ["unknowntoken0000000000000000000", revoked.as_str(), other.as_str(), expiring.as_str(), &"a".repeat(8192)] {
-        let res = gate.send(get("/", &[("authorization", &bearer(token))])).await;
+    for token in [
+        "unknowntoken0000000000000000000",
+        revoked.as_str(),
+        other.as_str(),
+        expiring.as_str(),
+        &"a".repeat(8192),
+    ] {
+        let res = gate
+            .send(get("/", &[("authorization", &bearer(token))]))
+            .await;
         answers.push((res.status(), challenge(&res).to_owned(), res.body().clone()));
     }
-    assert!(answers.iter().all(|a| *a == (StatusCode::UNAUTHORIZED, INVALID.to_owned(), String::new())), "{answers:?}");
+    assert!(
+        answers
+            .iter()
+            .all(|a| *a == (StatusCode::UNAUTHORIZED, INVALID.to_owned(), String::new())),
+        "{answers:?}"
+    );
 
     let reader = gate.token("dave", Some("read")).await;
-    let res = gate.send(get("/admin/users", &[("authorization", &bearer(&reader))])).await;
+    let res = gate
+        .send(get("/admin/users", &[("authorization", &bearer(&reader))]))
+        .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    assert_eq!(challenge(&res), "Bearer realm=\"tokengate\", error=\"insufficient_scope\", scope=\"admin\"");
-    assert_eq!(gate.send(get("/public", &[("authorization", &bearer(&reader))])).await.status(), StatusCode::OK);
+    assert_eq!(
+        challenge(&res),
+        "Bearer realm=\"tokengate\", error=\"insufficient_scope\", scope=\"admin\""
+    );
+    assert_eq!(
+        gate.send(get("/public", &[("authorization", &bearer(&reader))]))
+            .await
+            .status(),
+        StatusCode::OK
+    );
     let admin = gate.token("erin", Some("read admin")).await;
-    assert_eq!(gate.send(get("/admin/users", &[("authorization", &bearer(&admin))])).await.status(), StatusCode::OK);
+    assert_eq!(
+        gate.send(get("/admin/users", &[("authorization", &bearer(&admin))]))
+            .await
+            .status(),
+        StatusCode::OK
+    );
     assert_eq!(gate.forwarded(), 2);
     let outcomes = gate.layer.metrics().outcomes();
     assert_eq!(outcomes[0], ("allowed", 2));
@@ -262,14 +385,27 @@ async fn rfc6750_rejections() {
 
 #[tokio::test]
 async fn longest_scope_rule_wins() {
-    let gate = Gate::new(|_| {}, |l| {
-        l.require_scope("/api", "read").unwrap().require_scope("/api/admin", "admin").unwrap()
-    })
+    let gate = Gate::new(
+        |_| {},
+        |l| {
+            l.require_scope("/api", "read")
+                .unwrap()
+                .require_scope("/api/admin", "admin")
+                .unwrap()
+        },
+    )
     .await;
     let reader = gate.token("f", Some("read")).await;
     let auth = bearer(&reader);
-    assert_eq!(gate.send(get("/api/items", &[("authorization", &auth)])).await.status(), StatusCode::OK);
-    let res = gate.send(get("/api/admin/x", &[("authorization", &auth)])).await;
+    assert_eq!(
+        gate.send(get("/api/items", &[("authorization", &auth)]))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let res = gate
+        .send(get("/api/admin/x", &[("authorization", &auth)]))
+        .await;
     assert!(challenge(&res).ends_with("scope=\"admin\""));
 }
 
@@ -278,12 +414,26 @@ async fn query_tokens_only_when_allowed() {
     let off = Gate::new(|_| {}, |l| l).await;
     let token = off.token("g", None).await;
     let uri = format!("/x?access_token={token}");
-    assert_eq!(off.send(get(&uri, &[])).await.status(), StatusCode::UNAUTHORIZED);
-    let both = off.send(get(&uri, &[("authorization", &bearer(&token))])).await;
-    assert_eq!(both.status(), StatusCode::BAD_REQUEST, "two sources, even with query tokens off");
+    assert_eq!(
+        off.send(get(&uri, &[])).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let both = off
+        .send(get(&uri, &[("authorization", &bearer(&token))]))
+        .await;
+    assert_eq!(
+        both.status(),
+        StatusCode::BAD_REQUEST,
+        "two sources, even with query tokens off"
+    );
     let on = Gate::new(|_| {}, |l| l.allow_query_tokens(true)).await;
     let token = on.token("g", None).await;
-    assert_eq!(on.send(get(&format!("/x?access_token={token}"), &[])).await.status(), StatusCode::OK);
+    assert_eq!(
+        on.send(get(&format!("/x?access_token={token}"), &[]))
+            .await
+            .status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -292,11 +442,28 @@ async fn a_revoked_token_is_rejected_on_the_next_request_though_cached() {
     let token = gate.token("h", None).await;
     let auth = bearer(&token);
     for _ in 0..3 {
-        assert_eq!(gate.send(get("/", &[("authorization", &auth)])).await.status(), StatusCode::OK);
+        assert_eq!(
+            gate.send(get("/", &[("authorization", &auth)]))
+                .await
+                .status(),
+            StatusCode::OK
+        );
     }
-    assert_eq!(gate.probe.lookups.load(Ordering::SeqCst), 1, "cached after the first request");
-    gate.tokens.revoke_access_token(SERVICE, &ClientCredentials::public(WEB_CLIENT), &token).await.unwrap();
-    assert_eq!(gate.send(get("/", &[("authorization", &auth)])).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        gate.probe.lookups.load(Ordering::SeqCst),
+        1,
+        "cached after the first request"
+    );
+    gate.tokens
+        .revoke_access_token(SERVICE, &ClientCredentials::public(WEB_CLIENT), &token)
+        .await
+        .unwrap();
+    assert_eq!(
+        gate.send(get("/", &[("authorization", &auth)]))
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -304,10 +471,31 @@ async fn an_updated_token_is_seen_at_once() {
     let gate = Gate::new(|_| {}, |l| l.require_scope("/w", "write").unwrap()).await;
     let token = gate.token("i", Some("read")).await;
     let auth = bearer(&token);
-    assert_eq!(gate.send(get("/w", &[("authorization", &auth)])).await.status(), StatusCode::FORBIDDEN);
-    let changes = tokengate::oauth::TokenChanges { scope: Some("read write".into()), ..Default::default() };
-    gate.tokens.update_access_token(SERVICE, &ClientCredentials::public(WEB_CLIENT), &token, &changes).await.unwrap();
-    assert_eq!(gate.send(get("/w", &[("authorization", &auth)])).await.status(), StatusCode::OK);
+    assert_eq!(
+        gate.send(get("/w", &[("authorization", &auth)]))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let changes = tokengate::oauth::TokenChanges {
+        scope: Some("read write".into()),
+        ..Default::default()
+    };
+    gate.tokens
+        .update_access_token(
+            SERVICE,
+            &ClientCredentials::public(WEB_CLIENT),
+            &token,
+            &changes,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        gate.send(get("/w", &[("authorization", &auth)]))
+            .await
+            .status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -315,9 +503,19 @@ async fn a_token_is_not_served_past_its_expiry_despite_the_cache_ttl() {
     let gate = Gate::new(|s| s.access_token_ttl = 1, |l| l).await;
     let token = gate.token("j", None).await;
     let auth = bearer(&token);
-    assert_eq!(gate.send(get("/", &[("authorization", &auth)])).await.status(), StatusCode::OK);
+    assert_eq!(
+        gate.send(get("/", &[("authorization", &auth)]))
+            .await
+            .status(),
+        StatusCode::OK
+    );
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(gate.send(get("/", &[("authorization", &auth)])).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        gate.send(get("/", &[("authorization", &auth)]))
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -327,7 +525,11 @@ async fn concurrent_misses_on_one_token_make_one_lookup() {
     let tasks: Vec<_> = (0..1000)
         .map(|_| {
             let (gate, auth) = (gate.clone(), bearer(&token));
-            tokio::spawn(async move { gate.send(get("/", &[("authorization", &auth)])).await.status() })
+            tokio::spawn(async move {
+                gate.send(get("/", &[("authorization", &auth)]))
+                    .await
+                    .status()
+            })
         })
         .collect();
     for t in tasks {
@@ -344,7 +546,9 @@ async fn concurrent_misses_on_one_token_make_one_lookup() {
 async fn unknown_tokens_are_remembered_briefly() {
     let gate = Gate::new(|_| {}, |l| l).await;
     for _ in 0..5 {
-        let res = gate.send(get("/", &[("authorization", "Bearer notarealtoken")])).await;
+        let res = gate
+            .send(get("/", &[("authorization", "Bearer notarealtoken")]))
+            .await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     }
     assert_eq!(gate.probe.lookups.load(Ordering::SeqCst), 1);
@@ -356,17 +560,35 @@ async fn when_the_store_is_down_cached_tokens_pass_and_others_get_503() {
     let gate = Gate::new(|_| {}, |l| l).await;
     let cached = gate.token("l", None).await;
     let uncached = gate.token("m", None).await;
-    assert_eq!(gate.send(get("/", &[("authorization", &bearer(&cached))])).await.status(), StatusCode::OK);
+    assert_eq!(
+        gate.send(get("/", &[("authorization", &bearer(&cached))]))
+            .await
+            .status(),
+        StatusCode::OK
+    );
     gate.probe.down.store(true, Ordering::SeqCst);
-    assert_eq!(gate.send(get("/", &[("authorization", &bearer(&cached))])).await.status(), StatusCode::OK);
+    assert_eq!(
+        gate.send(get("/", &[("authorization", &bearer(&cached))]))
+            .await
+            .status(),
+        StatusCode::OK
+    );
     let before = gate.forwarded();
-    let res = gate.send(get("/", &[("authorization", &bearer(&uncached))])).await;
+    let res = gate
+        .send(get("/", &[("authorization", &bearer(&uncached))]))
+        .await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(res.headers()["retry-after"], "5");
     assert_eq!(gate.forwarded(), before, "not forwarded");
     gate.probe.down.store(false, Ordering::SeqCst);
-    let res = gate.send(get("/", &[("authorization", &bearer(&uncached))])).await;
-    assert_eq!(res.status(), StatusCode::OK, "failures are not cached; it recovers by itself");
+    let res = gate
+        .send(get("/", &[("authorization", &bearer(&uncached))]))
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "failures are not cached; it recovers by itself"
+    );
 }
 
 impl Gate {

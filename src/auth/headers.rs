@@ -93,20 +93,33 @@ impl IdentityHeaders {
     /// alias spelled with `_` or `.` (`X_Mashery_Oauth_Client_Id`), which some servers
     /// would treat as the real header: such requests are refused.
     pub(crate) fn strip(&self, headers: &mut HeaderMap) -> bool {
-        for name in self.names() {
-            headers.remove(name);
-        }
-        let mut aliases = Vec::new();
+        // One pass over the names present; most requests carry none of ours.
+        let mut found = false;
+        let mut aliased = false;
         for name in headers.keys() {
             let raw = name.as_str();
-            if raw.bytes().any(|b| b == b'_' || b == b'.') && self.is_alias(raw) {
-                aliases.push(name.clone());
+            if self.names().any(|ours| ours == name) {
+                found = true;
+            } else if raw.bytes().any(|b| b == b'_' || b == b'.') && self.is_alias(raw) {
+                aliased = true;
             }
         }
-        for alias in &aliases {
-            headers.remove(alias);
+        if found {
+            for name in self.names() {
+                headers.remove(name);
+            }
         }
-        aliases.is_empty()
+        if aliased {
+            let aliases: Vec<HeaderName> = headers
+                .keys()
+                .filter(|name| self.is_alias(name.as_str()))
+                .cloned()
+                .collect();
+            for alias in &aliases {
+                headers.remove(alias);
+            }
+        }
+        !aliased
     }
 
     fn is_alias(&self, raw: &str) -> bool {
