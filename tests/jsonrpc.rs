@@ -14,7 +14,7 @@ use tokengate::model::{AuthorizationCode, Client, Service, TokenRecord, TokenUpd
 use tokengate::oauth::TokenService;
 use tokengate::rpc::{signature, Credentials, JsonRpcService};
 use tokengate::secret::TokenHash;
-use tokengate::store::{Redemption, Revocation, Rotation, Store};
+use tokengate::store::{Redemption, Revocation, Rotation, Store, TokenCursor};
 
 struct Api {
     addr: SocketAddr,
@@ -503,6 +503,7 @@ down! {
     revoke(Revocation<'_>) -> Vec<TokenHash>;
     update_token(&TokenHash, &TokenUpdate) -> bool;
     tokens_by_owner(&str, &str) -> Vec<TokenRecord>;
+    list_tokens(Option<&str>, Option<&TokenCursor>, u32) -> Vec<TokenRecord>;
     purge_expired(i64, u32) -> u64;
 }
 
