@@ -59,6 +59,7 @@ mod error;
 pub mod model;
 pub mod oauth;
 pub mod proxy;
+pub mod rest;
 pub mod rpc;
 pub mod secret;
 #[cfg(feature = "cli")]
