@@ -269,9 +269,9 @@ fn oauth_client(
     }
 }
 
-fn server_error<T: std::fmt::Debug>(e: RequestTokenError<HttpClientError<reqwest::Error>, T>) -> T
+fn server_error<T>(e: RequestTokenError<HttpClientError<reqwest::Error>, T>) -> T
 where
-    T: oauth2::ErrorResponse,
+    T: oauth2::ErrorResponse + std::fmt::Debug,
 {
     match e {
         RequestTokenError::ServerResponse(r) => r,
