@@ -10,6 +10,7 @@
 //! | [`store`] | the [`Store`](store::Store) trait, [`MemoryStore`](store::MemoryStore) and (feature `sqlite`) the durable SQLite store |
 //! | [`oauth`] | [`TokenService`](oauth::TokenService): the eight Mashery operations, transport-free |
 //! | [`rpc`] | [`JsonRpcService`](rpc::JsonRpcService): the JSON-RPC API as a `tower::Service` |
+//! | [`rest`] | RFC 6749/7662/7009/8414 endpoints ([`PublicEndpoints`](rest::PublicEndpoints)) and TIBCO-style token routes ([`TibcoTokenApi`](rest::TibcoTokenApi)) as `tower::Service`s |
 //! | [`proxy`] | [`ReverseProxy`](proxy::ReverseProxy): a pooled reverse proxy to one HTTP upstream, as a `tower::Service` |
 //!
 //! Cargo features: `sqlite` (default) for the embedded store, `cli` (default) for the
@@ -61,6 +62,7 @@ pub mod model;
 pub mod oauth;
 pub mod proxy;
 pub mod resolve;
+pub mod rest;
 pub mod rpc;
 pub mod secret;
 #[cfg(feature = "cli")]

@@ -6,15 +6,13 @@ mod common;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use async_trait::async_trait;
+use common::down::DownStore;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tokengate::model::{AuthorizationCode, Client, Service, TokenRecord, TokenUpdate};
 use tokengate::oauth::TokenService;
 use tokengate::rpc::{signature, Credentials, JsonRpcService};
-use tokengate::secret::TokenHash;
-use tokengate::store::{Redemption, Revocation, Rotation, Store};
+use tokengate::store::Store;
 
 struct Api {
     addr: SocketAddr,
@@ -471,39 +469,6 @@ async fn callers_must_authenticate(api: Api) {
         .await
         .unwrap();
     assert_eq!(bad_sig.status(), StatusCode::FORBIDDEN);
-}
-
-/// A store whose every call fails, as when the database is down.
-struct DownStore;
-
-macro_rules! down {
-    ($($name:ident($($arg:ty),*) -> $ret:ty;)*) => {
-        #[async_trait]
-        impl Store for DownStore {
-            $(async fn $name(&self, $(_: $arg),*) -> Result<$ret, tokengate::Error> {
-                Err(tokengate::Error::store("database is down"))
-            })*
-        }
-    };
-}
-
-down! {
-    put_service(&Service) -> ();
-    service(&str) -> Option<Service>;
-    services() -> Vec<Service>;
-    put_client(&Client) -> ();
-    client(&str) -> Option<Client>;
-    clients() -> Vec<Client>;
-    insert_code(&AuthorizationCode) -> ();
-    redeem_code(&TokenHash) -> Redemption;
-    insert_token(&TokenRecord) -> ();
-    token(&TokenHash) -> Option<TokenRecord>;
-    token_by_refresh(&TokenHash) -> Option<TokenRecord>;
-    rotate_refresh(&TokenHash, &TokenRecord) -> Rotation;
-    revoke(Revocation<'_>) -> Vec<TokenHash>;
-    update_token(&TokenHash, &TokenUpdate) -> bool;
-    tokens_by_owner(&str, &str) -> Vec<TokenRecord>;
-    purge_expired(i64, u32) -> u64;
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use tokengate::model::{
     Service, TokenRecord, TokenType, TokenUpdate,
 };
 use tokengate::secret::{generate_id, generate_token, TokenHash};
-use tokengate::store::{MemoryStore, Redemption, Revocation, Rotation, Store};
+use tokengate::store::{MemoryStore, Redemption, Revocation, Rotation, Store, TokenCursor};
 
 // ---- the harness ----------------------------------------------------------------------------
 
@@ -63,6 +63,8 @@ macro_rules! store_suite {
             revoke_user_application,
             update_token_fields,
             tokens_by_owner_filters_and_orders,
+            list_tokens_pages_newest_first_through_ties,
+            list_tokens_by_owner,
             purge_expired_respects_before_and_limit,
             duplicate_inserts_are_errors,
         );
@@ -794,6 +796,109 @@ async fn tokens_by_owner_filters_and_orders(store: Arc<dyn Store>) {
     assert_eq!(store.tokens_by_owner("svc", "carol").await.unwrap(), vec![]);
     assert_eq!(
         store.tokens_by_owner("svc-3", "alice").await.unwrap(),
+        vec![]
+    );
+}
+
+/// Walks every page of `owner`'s listing with pages of `limit`; returns the ids in order.
+async fn walk(store: &dyn Store, owner: Option<&str>, limit: u32) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut cursor: Option<TokenCursor> = None;
+    loop {
+        let page = store
+            .list_tokens(owner, cursor.as_ref(), limit)
+            .await
+            .unwrap();
+        assert!(page.len() <= limit as usize);
+        let Some(last) = page.last() else { break };
+        cursor = Some(TokenCursor::after(last));
+        seen.extend(page.iter().map(|t| t.id.clone()));
+    }
+    seen
+}
+
+async fn list_tokens_pages_newest_first_through_ties(store: Arc<dyn Store>) {
+    // 60 records over 12 distinct milliseconds: five share each `created_at`, so page
+    // boundaries fall between records of the same millisecond.
+    let mut all = Vec::new();
+    for i in 0..60 {
+        let t = TokenRecord {
+            created_at: NOW + i / 5,
+            revoked: i % 7 == 0,
+            expires_at: if i % 3 == 0 { NOW - 1 } else { NOW + HOUR },
+            ..record(["svc", "svc-2"][i as usize % 2], "app", Some("alice"))
+        };
+        store.insert_token(&t).await.unwrap();
+        all.push(t);
+    }
+    let mut expected = all.clone();
+    expected.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+    let expected_ids: Vec<String> = expected.iter().map(|t| t.id.clone()).collect();
+
+    // Every record, whatever its service, status or expiry, and each record whole.
+    let first = store.list_tokens(None, None, 1000).await.unwrap();
+    assert_eq!(first, expected);
+    for limit in [1, 4, 5, 7, 59, 60, 61] {
+        assert_eq!(
+            walk(&*store, None, limit).await,
+            expected_ids,
+            "limit {limit}"
+        );
+    }
+    assert_eq!(store.list_tokens(None, None, 0).await.unwrap(), vec![]);
+
+    // A cursor from a record that is gone still positions the listing.
+    let gone = TokenCursor {
+        created_at: NOW + 6,
+        id: "8".repeat(32),
+    };
+    let after_gone = store.list_tokens(None, Some(&gone), 1000).await.unwrap();
+    let want: Vec<&TokenRecord> = expected.iter().filter(|t| gone.precedes(t)).collect();
+    assert_eq!(after_gone.iter().collect::<Vec<_>>(), want);
+    assert!(!want.is_empty() && want.len() < expected.len());
+}
+
+async fn list_tokens_by_owner(store: Arc<dyn Store>) {
+    let at = |created_at: i64, t: TokenRecord| TokenRecord { created_at, ..t };
+    let alice_old = at(NOW, record("svc", "app", Some("alice")));
+    let alice_new = at(NOW + 10, record("svc-2", "other-app", Some("alice")));
+    // No user context: owned by the client.
+    let app_own = at(NOW + 5, record("svc", "app", None));
+    let app_own_too = TokenRecord {
+        grant_type: GrantType::ClientCredentials,
+        ..at(NOW + 5, record("svc", "app", None))
+    };
+    let noise = [
+        record("svc", "app", Some("bob")),
+        record("svc", "alice", Some("carol")), // a client named like the owner, with a user
+        record("svc", "Alice", None),
+    ];
+    insert_all(&*store, &[&alice_old, &alice_new, &app_own, &app_own_too]).await;
+    for t in &noise {
+        store.insert_token(t).await.unwrap();
+    }
+
+    assert_eq!(
+        store.list_tokens(Some("alice"), None, 100).await.unwrap(),
+        vec![alice_new.clone(), alice_old.clone()]
+    );
+    let mut apps = vec![app_own.clone(), app_own_too.clone()];
+    apps.sort_by(|a, b| b.id.cmp(&a.id));
+    assert_eq!(
+        store.list_tokens(Some("app"), None, 100).await.unwrap(),
+        apps
+    );
+    assert_eq!(
+        walk(&*store, Some("app"), 1).await,
+        apps.iter().map(|t| t.id.clone()).collect::<Vec<_>>()
+    );
+    let page = store
+        .list_tokens(Some("alice"), Some(&TokenCursor::after(&alice_new)), 100)
+        .await
+        .unwrap();
+    assert_eq!(page, vec![alice_old]);
+    assert_eq!(
+        store.list_tokens(Some("dave"), None, 100).await.unwrap(),
         vec![]
     );
 }

@@ -1,13 +1,18 @@
 //! The transport-free OAuth core: [`TokenService`] and its inputs, outputs and errors.
 
+mod admin;
 mod error;
+mod introspect;
 mod issue;
 mod manage;
+mod revoke;
 mod service;
 mod types;
 mod validate;
 
+pub use admin::TokenStatus;
 pub use error::{ErrorCode, OAuthError};
+pub use introspect::{Introspection, Introspector, TokenKind};
 pub use service::{InvalidationListener, TokenService};
 pub use types::{
     Application, AuthorizationGrant, ClientCredentials, IssuedToken, MacExtension, PkceParams,

@@ -10,5 +10,6 @@ mod params;
 mod service;
 mod wire;
 
+pub(crate) use auth::Verdict;
 pub use auth::{signature, Credentials, SIG_WINDOW_SECS};
 pub use service::{JsonRpcService, DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY};

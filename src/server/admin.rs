@@ -11,8 +11,8 @@ use http_body_util::Full;
 use tower::{Service, ServiceExt};
 
 /// Serves `GET /healthz` (200 `ok`) itself, refuses bodies whose `Content-Length` is over the
-/// limit with 413, and hands everything else to the admin API `S` (the JSON-RPC service, which
-/// answers 404 for paths it does not serve).
+/// limit with 413, and hands everything else to the admin API `S` (the JSON-RPC service and the
+/// TIBCO-style token routes, which answer 404 for paths they do not serve).
 #[derive(Debug, Clone)]
 pub struct AdminService<S> {
     inner: S,

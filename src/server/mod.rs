@@ -27,7 +27,9 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tower::util::BoxCloneService;
+use tower::ServiceExt;
 
+use crate::oauth::TokenService;
 use crate::secret::Pepper;
 use crate::store::Store;
 use crate::Error;
@@ -52,21 +54,33 @@ pub use storage::{
 
 use listener::{serve_http, HttpOptions};
 
-/// The admin API that [`AdminService`] fronts on the admin listener (the JSON-RPC service).
+/// The admin API that [`AdminService`] fronts on the admin listener: the JSON-RPC service and
+/// the TIBCO-style token routes, split by path.
 pub type AdminApi = BoxCloneService<Request<Incoming>, Response<Full<Bytes>>, Infallible>;
 
-/// Builds the admin API (the JSON-RPC service) from the store, the pepper, the admin callers'
-/// `(key, secret)` pairs and the body limit.
+/// Builds the admin API over `tokens`: `/oauth2/access_token/…` goes to the TIBCO-style token
+/// routes, everything else to the JSON-RPC service (which answers 404 for paths it does not
+/// serve). Both accept the admin callers' `(key, secret)` pairs.
 fn admin_api(
-    store: Arc<dyn Store>,
-    pepper: Pepper,
+    tokens: Arc<TokenService>,
     credentials: Vec<(String, String)>,
     max_body_bytes: u64,
 ) -> AdminApi {
-    let tokens = Arc::new(crate::oauth::TokenService::new(store, pepper));
-    let rpc = crate::rpc::JsonRpcService::new(tokens, crate::rpc::Credentials::new(credentials))
+    let credentials = crate::rpc::Credentials::new(credentials);
+    let rpc = crate::rpc::JsonRpcService::new(tokens.clone(), credentials.clone())
         .max_body_bytes(usize::try_from(max_body_bytes).unwrap_or(usize::MAX));
-    BoxCloneService::new(rpc)
+    let tibco = crate::rest::TibcoTokenApi::new(tokens, credentials);
+    BoxCloneService::new(tower::service_fn(move |req: Request<Incoming>| {
+        let rpc = rpc.clone();
+        let tibco = tibco.clone();
+        async move {
+            if crate::rest::TibcoTokenApi::owns(req.uri().path()) {
+                tibco.oneshot(req).await
+            } else {
+                rpc.oneshot(req).await
+            }
+        }
+    }))
 }
 
 /// A store opened from `[store]`, with its pepper.
@@ -169,12 +183,8 @@ impl Server {
             );
         }
 
-        let api = admin_api(
-            opened.store.clone(),
-            opened.pepper,
-            credentials,
-            config.admin.max_body_bytes,
-        );
+        let tokens = Arc::new(TokenService::new(opened.store.clone(), opened.pepper));
+        let api = admin_api(tokens, credentials, config.admin.max_body_bytes);
         let admin = AdminService::new(api, config.admin.max_body_bytes);
         let listen = config.admin.listen;
         let admin_listener = TcpListener::bind(listen)

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{Redemption, Revocation, Rotation, Store};
+use super::{Redemption, Revocation, Rotation, Store, TokenCursor};
 use crate::model::{AuthorizationCode, Client, Service, TokenRecord, TokenUpdate, UnixMillis};
 use crate::secret::TokenHash;
 use crate::Error;
@@ -247,6 +247,25 @@ impl Store for MemoryStore {
             .cloned()
             .collect();
         found.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(found)
+    }
+
+    async fn list_tokens(
+        &self,
+        owner: Option<&str>,
+        after: Option<&TokenCursor>,
+        limit: u32,
+    ) -> Result<Vec<TokenRecord>, Error> {
+        let mut found: Vec<_> = self
+            .lock()
+            .tokens
+            .values()
+            .filter(|t| owner.is_none_or(|o| t.owner() == o))
+            .filter(|t| after.is_none_or(|c| c.precedes(t)))
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        found.truncate(limit as usize);
         Ok(found)
     }
 

@@ -60,6 +60,35 @@ pub enum Revocation<'a> {
     },
 }
 
+/// A position in a token listing ([`Store::list_tokens`]): the last record of the previous page.
+///
+/// Listings are ordered newest first by `created_at`, then by `id` (descending), so records
+/// created in the same millisecond still have one stable order and a page boundary between them
+/// neither repeats nor skips a record.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TokenCursor {
+    /// `created_at` of the last record seen.
+    pub created_at: UnixMillis,
+    /// `id` of the last record seen.
+    pub id: String,
+}
+
+impl TokenCursor {
+    /// The cursor just after `record`.
+    pub fn after(record: &TokenRecord) -> Self {
+        TokenCursor {
+            created_at: record.created_at,
+            id: record.id.clone(),
+        }
+    }
+
+    /// Whether `record` comes after this cursor in listing order (older, or as old with a
+    /// smaller id).
+    pub fn precedes(&self, record: &TokenRecord) -> bool {
+        (record.created_at, record.id.as_str()) < (self.created_at, self.id.as_str())
+    }
+}
+
 /// A storage backend. Every method is one atomic operation; a failure is an [`Error`] for which
 /// [`Error::is_store`] holds, never a silent `None`.
 #[async_trait]
@@ -114,6 +143,16 @@ pub trait Store: Send + Sync + 'static {
         &self,
         service_key: &str,
         user_context: &str,
+    ) -> Result<Vec<TokenRecord>, Error>;
+    /// Up to `limit` token records of every service, newest first (`created_at` descending,
+    /// then `id` descending), starting after `after`. With `owner`, only the records whose owner
+    /// is `owner`: the user context, or the client id for records without one
+    /// ([`TokenRecord::owner`]).
+    async fn list_tokens(
+        &self,
+        owner: Option<&str>,
+        after: Option<&TokenCursor>,
+        limit: u32,
     ) -> Result<Vec<TokenRecord>, Error>;
     /// Deletes up to `limit` token records and codes that expired before `before`; returns how
     /// many were deleted.

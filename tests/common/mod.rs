@@ -1,6 +1,7 @@
 //! Fixtures shared by the integration tests: the seed documents' service and clients.
 #![allow(dead_code)]
 
+pub mod down;
 pub mod process;
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -136,6 +137,35 @@ where
         }
     });
     addr
+}
+
+/// An invalidation listener that remembers every hash it hears about.
+#[derive(Default)]
+pub struct Seen(std::sync::Mutex<Vec<tokengate::secret::TokenHash>>);
+
+impl Seen {
+    /// A listener subscribed to `tokens` (held weakly there: keep the returned `Arc`).
+    pub fn subscribe(tokens: &TokenService) -> Arc<Seen> {
+        let seen = Arc::new(Seen::default());
+        let listener: Arc<dyn tokengate::oauth::InvalidationListener> = seen.clone();
+        tokens.subscribe(Arc::downgrade(&listener));
+        seen
+    }
+
+    /// Whether the listener heard about `token`.
+    pub fn heard(&self, token: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap()
+            .contains(&tokengate::secret::TokenHash::of(token))
+    }
+}
+
+#[async_trait::async_trait]
+impl tokengate::oauth::InvalidationListener for Seen {
+    async fn invalidated(&self, hashes: &[tokengate::secret::TokenHash]) {
+        self.0.lock().unwrap().extend_from_slice(hashes);
+    }
 }
 
 /// The seed fixture's admin credentials.

@@ -1,0 +1,88 @@
+//! Operations for administrators, across every service: looking a token up whatever its
+//! status, revoking it without the client, and listing records (the TIBCO-style REST API).
+
+use super::TokenService;
+use crate::model::{TokenRecord, TokenType, UnixMillis};
+use crate::secret::TokenHash;
+use crate::store::{Revocation, TokenCursor};
+use crate::Error;
+
+/// The state of a token record at some time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenStatus {
+    /// Neither revoked nor expired.
+    Active,
+    /// Revoked (whether or not it has expired since).
+    Revoked,
+    /// Expired, not revoked.
+    Expired,
+}
+
+impl TokenStatus {
+    /// The status of `record` at `now`.
+    pub fn of(record: &TokenRecord, now: UnixMillis) -> Self {
+        if record.revoked {
+            TokenStatus::Revoked
+        } else if now >= record.expires_at {
+            TokenStatus::Expired
+        } else {
+            TokenStatus::Active
+        }
+    }
+
+    /// `Active`, `Revoked` or `Expired`, TIBCO's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenStatus::Active => "Active",
+            TokenStatus::Revoked => "Revoked",
+            TokenStatus::Expired => "Expired",
+        }
+    }
+}
+
+impl TokenService {
+    /// The record of an access token, of any service and in any state (see [`TokenStatus`]).
+    pub async fn token_record(&self, access_token: &str) -> Result<Option<TokenRecord>, Error> {
+        self.store.token(&TokenHash::of(access_token)).await
+    }
+
+    /// Revokes an access token of any service, without its client (an administrator's act),
+    /// and returns its record as it is now; `None` for an unknown token. Revoking a revoked
+    /// token changes nothing. Invalidation listeners hear about it before this returns.
+    pub async fn revoke_token_record(
+        &self,
+        access_token: &str,
+    ) -> Result<Option<TokenRecord>, Error> {
+        let hash = TokenHash::of(access_token);
+        let Some(record) = self.store.token(&hash).await? else {
+            return Ok(None);
+        };
+        let revoked = self.store.revoke(Revocation::Token(&hash)).await?;
+        self.invalidated(&revoked).await;
+        Ok(Some(TokenRecord {
+            revoked: true,
+            ..record
+        }))
+    }
+
+    /// Up to `limit` records of every service, newest first, after `after`; with `owner`, only
+    /// that owner's (the user context, or the client for tokens without one). See
+    /// [`Store::list_tokens`](crate::store::Store::list_tokens).
+    pub async fn list_token_records(
+        &self,
+        owner: Option<&str>,
+        after: Option<&TokenCursor>,
+        limit: u32,
+    ) -> Result<Vec<TokenRecord>, Error> {
+        self.store.list_tokens(owner, after, limit).await
+    }
+
+    /// The MAC key of `access_token` when its record is a MAC token's; `None` for bearer
+    /// tokens.
+    pub fn mac_key(&self, record: &TokenRecord, access_token: &str) -> Option<String> {
+        match record.token_type {
+            TokenType::Mac(_) => Some(self.pepper.mac_secret(access_token)),
+            TokenType::Bearer => None,
+        }
+    }
+}
