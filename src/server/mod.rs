@@ -1,19 +1,26 @@
 //! The `tokengate` server (feature `cli`): configuration, opening the store, applying the
-//! configured services and clients, the admin listener and graceful shutdown.
+//! configured services and clients, the admin listener (JSON-RPC, `/healthz`, `/readyz`,
+//! `/metrics`), the public listener (the OAuth layer in front of an upstream or the built-in
+//! echo) and graceful shutdown.
 //!
 //! [`serve`] does it all; [`Server`] splits binding from running so a caller (a test) can listen
-//! on port 0 and learn the address:
+//! on port 0 and learn the addresses:
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), tokengate::Error> {
 //! use tokengate::server::{shutdown_signal, Config, Server};
 //! let mut config = Config::from_toml("[store]\nurl = \"memory:\"", None)?;
 //! config.admin.listen = "127.0.0.1:0".parse().unwrap();
+//! config.public.listen = "127.0.0.1:0".parse().unwrap();
 //! let server = Server::bind(config).await?;
 //! println!("admin API on {}", server.admin_addr());
+//! println!("gateway on {:?}", server.public_addr());
 //! server.run(shutdown_signal()).await
 //! # }
 //! ```
+//!
+//! Both listeners log through `tracing`; no log line carries a token, a secret or an
+//! `Authorization` value.
 
 use std::convert::Infallible;
 use std::fmt;
@@ -28,19 +35,31 @@ use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tower::util::BoxCloneService;
 
+use crate::oauth::TokenService;
 use crate::secret::Pepper;
 use crate::store::Store;
 use crate::Error;
 
+use counted_store::CountingStore;
+use metrics::TokenCounters;
+use public::PublicListener;
+
 mod admin;
 mod apply;
+mod body_limit;
 pub mod config;
+mod counted_store;
+mod echo;
 mod listener;
 mod manage;
+mod metrics;
+mod public;
 mod signal;
 mod storage;
 
 pub use admin::AdminService;
+pub use echo::EchoService;
+pub use metrics::Metrics;
 pub use apply::{apply, ApplyReport};
 pub use config::{Config, ConfigError};
 pub use manage::{add_client, add_service, AddedClient, NewClient};
@@ -55,15 +74,14 @@ use listener::{serve_http, HttpOptions};
 /// The admin API that [`AdminService`] fronts on the admin listener (the JSON-RPC service).
 pub type AdminApi = BoxCloneService<Request<Incoming>, Response<Full<Bytes>>, Infallible>;
 
-/// Builds the admin API (the JSON-RPC service) from the store, the pepper, the admin callers'
-/// `(key, secret)` pairs and the body limit.
+/// Builds the admin API (the JSON-RPC service) over `tokens` (shared with the public
+/// listener's cache, which it evicts on revocation), the admin callers' `(key, secret)` pairs
+/// and the body limit.
 fn admin_api(
-    store: Arc<dyn Store>,
-    pepper: Pepper,
+    tokens: Arc<TokenService>,
     credentials: Vec<(String, String)>,
     max_body_bytes: u64,
 ) -> AdminApi {
-    let tokens = Arc::new(crate::oauth::TokenService::new(store, pepper));
     let rpc = crate::rpc::JsonRpcService::new(tokens, crate::rpc::Credentials::new(credentials))
         .max_body_bytes(usize::try_from(max_body_bytes).unwrap_or(usize::MAX));
     BoxCloneService::new(rpc)
@@ -128,13 +146,16 @@ pub async fn open_configured_store(config: &Config) -> Result<OpenedStore, Error
     })
 }
 
-/// A bound server: the store is open, the configuration applied and the admin listener bound;
+/// A bound server: the store is open, the configuration applied and both listeners bound;
 /// [`Server::run`] serves.
 pub struct Server {
     admin_addr: SocketAddr,
     admin_listener: TcpListener,
     admin: AdminService<AdminApi>,
+    public: Option<PublicListener>,
     store: Arc<dyn Store>,
+    tokens: Arc<TokenService>,
+    metrics: Arc<Metrics>,
     http: HttpOptions,
 }
 
@@ -142,19 +163,37 @@ impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
             .field("admin_addr", &self.admin_addr)
+            .field("public_addr", &self.public_addr())
             .finish_non_exhaustive()
     }
 }
 
 impl Server {
-    /// Validates the configuration, opens the store, applies the configured services and clients,
-    /// builds the services and binds the admin listener (`admin.listen`; port 0 picks a free
-    /// port, see [`Server::admin_addr`]).
+    /// Validates the configuration, opens the store (see [`open_configured_store`]) and binds
+    /// with [`Server::bind_with_store`].
     pub async fn bind(config: Config) -> Result<Server, Error> {
         config.validate()?;
-        let credentials = config.admin_credentials()?;
+        config.admin_credentials()?;
         let opened = open_configured_store(&config).await?;
-        let report = apply(&config, &*opened.store, &opened.pepper).await?;
+        Server::bind_with_store(config, opened.store, opened.pepper).await
+    }
+
+    /// Applies the configured services and clients to `store`, builds the services over one
+    /// [`TokenService`] (so a revocation through the admin API evicts the public listener's
+    /// cache at once) and binds the public listener (`public.listen`, unless
+    /// `public.enabled = false`) and the admin listener (`admin.listen`); port 0 picks a free
+    /// port (see [`Server::admin_addr`], [`Server::public_addr`]).
+    ///
+    /// [`Server::bind`] opens the configured store; this takes any store, e.g. one a test
+    /// makes fail on demand.
+    pub async fn bind_with_store(
+        config: Config,
+        store: Arc<dyn Store>,
+        pepper: Pepper,
+    ) -> Result<Server, Error> {
+        config.validate()?;
+        let credentials = config.admin_credentials()?;
+        let report = apply(&config, &*store, &pepper).await?;
         tracing::info!(
             services_written = report.services_written,
             services_unchanged = report.services_unchanged,
@@ -169,13 +208,31 @@ impl Server {
             );
         }
 
+        let counters = Arc::new(TokenCounters::default());
+        let store: Arc<dyn Store> = Arc::new(CountingStore {
+            inner: store,
+            counters: counters.clone(),
+        });
+        let tokens = Arc::new(TokenService::new(store.clone(), pepper));
+        let mut metrics = Metrics {
+            tokens: counters,
+            ..Metrics::default()
+        };
+        let public = if config.public.enabled {
+            Some(public::bind(&config.public, &tokens, &mut metrics).await?)
+        } else {
+            None
+        };
+        let metrics = Arc::new(metrics);
+
         let api = admin_api(
-            opened.store.clone(),
-            opened.pepper,
+            tokens.clone(),
             credentials,
             config.admin.max_body_bytes,
         );
-        let admin = AdminService::new(api, config.admin.max_body_bytes);
+        let admin = AdminService::new(api, config.admin.max_body_bytes)
+            .with_metrics(metrics.clone())
+            .with_readiness(store.clone());
         let listen = config.admin.listen;
         let admin_listener = TcpListener::bind(listen)
             .await
@@ -187,7 +244,10 @@ impl Server {
             admin_addr,
             admin_listener,
             admin,
-            store: opened.store,
+            public,
+            store,
+            tokens,
+            metrics,
             http: HttpOptions::default(),
         })
     }
@@ -197,16 +257,51 @@ impl Server {
         self.admin_addr
     }
 
+    /// The address the public listener is bound to; `None` when it is disabled.
+    pub fn public_addr(&self) -> Option<SocketAddr> {
+        self.public.as_ref().map(|p| p.addr)
+    }
+
     /// The store the server uses.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
-    /// Serves HTTP/1.1 and h2 until `shutdown` completes, then stops accepting connections and
-    /// lets in-flight requests finish (for up to 30 s).
+    /// The token service both listeners share.
+    pub fn tokens(&self) -> &Arc<TokenService> {
+        &self.tokens
+    }
+
+    /// The metrics `/metrics` shows.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Serves HTTP/1.1 and h2 on both listeners until `shutdown` completes, then stops
+    /// accepting connections and lets in-flight requests finish (for up to 30 s).
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
         tracing::info!(addr = %self.admin_addr, "admin listener serving");
-        serve_http(self.admin_listener, self.admin, &self.http, shutdown).await;
+        let admin = serve_http(
+            self.admin_listener,
+            self.admin,
+            &self.http,
+            wait(stopped.clone()),
+        );
+        let public = async {
+            if let Some(public) = self.public {
+                tracing::info!(addr = %public.addr, "public listener serving");
+                serve_http(public.listener, public.service, &public.http, wait(stopped)).await;
+            }
+        };
+        let trigger = async {
+            shutdown.await;
+            let _ = stop.send(true);
+        };
+        tokio::join!(admin, public, trigger);
         tracing::info!("stopped");
         Ok(())
     }
@@ -234,6 +329,8 @@ url = "memory:"
 [admin]
 listen = "127.0.0.1:0"
 credentials = [{ key = "ops", secret = "change-me" }]
+[public]
+listen = "127.0.0.1:0"
 [[services]]
 key = "svc"
 [[clients]]
