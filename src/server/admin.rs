@@ -202,5 +202,44 @@ mod tests {
             .body(())
             .unwrap();
         assert_eq!(send(fits).await.0, StatusCode::OK);
+        // Without metrics or readiness they are the API's paths.
+        assert_eq!(
+            send(get("/metrics")).await,
+            (StatusCode::OK, "inner".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn metrics_and_readiness() {
+        use crate::store::MemoryStore;
+        let app = |store: Arc<dyn Store>| {
+            app()
+                .with_metrics(Arc::new(Metrics::default()))
+                .with_readiness(store)
+        };
+        let memory: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let response = app(memory.clone())
+            .oneshot(Request::get("/metrics").body(()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"));
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(text.contains("tokengate_tokens_revoked_total 0"), "{text}");
+
+        let response = app(memory.clone())
+            .oneshot(Request::get("/readyz").body(()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let response = app(memory)
+            .oneshot(Request::post("/readyz").body(()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     }
 }

@@ -297,3 +297,128 @@ fn quotable(s: &str) -> bool {
     s.bytes()
         .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Some(std::path::Path::new("tokengate.toml")))
+    }
+
+    #[test]
+    fn defaults_and_a_full_section() {
+        let config = parse("").unwrap();
+        let p = &config.public;
+        assert!(p.enabled);
+        assert_eq!(p.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(p.upstream, None);
+        assert_eq!(p.realm, "tokengate");
+        assert_eq!((p.cache_ttl_secs, p.negative_ttl_secs), (30, 5));
+        assert_eq!(p.cache_capacity, 1_000_000);
+        assert_eq!((p.max_headers, p.max_header_bytes), (64, 16384));
+        assert_eq!(p.max_body_bytes, 10 * 1024 * 1024);
+        assert_eq!(p.allow_query_tokens, None);
+        assert_eq!(
+            p.identity_headers().unwrap(),
+            IdentityHeaders::mashery(),
+            "mashery names, no access token header"
+        );
+
+        let config = parse(
+            r#"
+[public]
+listen = "127.0.0.1:0"
+upstream = "http://127.0.0.1:9000/api"
+service_key = "svc"
+headers = "neutral"
+forward_access_token = true
+forward_authorization = true
+allow_query_tokens = true
+realm = "reviews"
+require_scopes = [{ path = "/admin", scope = "admin" }, { path = "/w", scope = "read write" }]
+cache_ttl_secs = 10
+negative_ttl_secs = 1
+cache_capacity = 10
+upstream_timeout_secs = 3
+header_read_timeout_secs = 2
+max_headers = 20
+max_header_bytes = 8192
+max_body_bytes = 1024
+"#,
+        )
+        .unwrap();
+        let p = &config.public;
+        assert_eq!(
+            p.identity_headers().unwrap().access_token().unwrap(),
+            "x-oauth-access-token"
+        );
+        assert_eq!(p.require_scopes[1].scope, "read write");
+        assert_eq!(p.upstream_uri().unwrap().unwrap().path(), "/api");
+        assert_eq!(p.allow_query_tokens, Some(true));
+    }
+
+    #[test]
+    fn custom_header_names() {
+        let config = parse(
+            "[public]\nforward_access_token = true\nheaders = { client_id = \"x-app\", scope = \
+             \"x-scope\", user_context = \"x-user\", access_token = \"x-token\" }\n",
+        )
+        .unwrap();
+        let names = config.public.identity_headers().unwrap();
+        assert_eq!(names.client_id(), "x-app");
+        assert_eq!(names.access_token().unwrap(), "x-token");
+
+        let err = parse(
+            "[public]\nforward_access_token = true\nheaders = { client_id = \"a\", scope = \
+             \"b\", user_context = \"c\" }\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.key(), Some("public.headers.access_token"), "{err}");
+        let err = parse(
+            "[public]\nheaders = { client_id = \"a\", scope = \"a\", user_context = \"c\" }\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.key(), Some("public.headers"), "{err}");
+        let err = parse(
+            "[public]\nheaders = { client_id = \"a b\", scope = \"b\", user_context = \"c\" }\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.key(), Some("public.headers.client_id"), "{err}");
+    }
+
+    #[test]
+    fn errors_name_the_file_and_key() {
+        let cases = [
+            ("colour = 1", "public"),
+            ("headers = \"kong\"", "public.headers"),
+            ("upstream = \"https://api.example.com\"", "public.upstream"),
+            ("upstream = \"not a uri\"", "public.upstream"),
+            ("realm = \"a\\\"b\"", "public.realm"),
+            (
+                "require_scopes = [{ path = \"admin\", scope = \"admin\" }]",
+                "public.require_scopes[0].path",
+            ),
+            (
+                "require_scopes = [{ path = \"/a\", scope = \" \" }]",
+                "public.require_scopes[0].scope",
+            ),
+            ("cache_ttl_secs = 0", "public.cache_ttl_secs"),
+            ("header_read_timeout_secs = 0", "public.header_read_timeout_secs"),
+            ("max_header_bytes = 4096", "public.max_header_bytes"),
+            ("max_body_bytes = 0", "public.max_body_bytes"),
+            ("service_key = \"\"", "public.service_key"),
+            ("listen = \"localhost\"", "public.listen"),
+        ];
+        for (line, key) in cases {
+            let err = parse(&format!("[public]\n{line}\n")).unwrap_err();
+            let text = err.to_string();
+            assert!(text.starts_with("tokengate.toml"), "{line}: {text}");
+            assert!(
+                err.key().is_some_and(|k| k.starts_with(key)),
+                "{line}: {text}"
+            );
+        }
+    }
+}
