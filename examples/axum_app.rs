@@ -71,7 +71,9 @@ async fn reviews(Extension(token): Extension<Arc<TokenInfo>>) -> String {
 pub async fn demo_tokens() -> Result<Arc<TokenService>, tokengate::Error> {
     let store = Arc::new(MemoryStore::new());
     let pepper = Pepper::new(b"example pepper: keep it secret!!".to_vec());
-    store.put_service(&Service::new(SERVICE, "Reviews API")).await?;
+    store
+        .put_service(&Service::new(SERVICE, "Reviews API"))
+        .await?;
     store
         .put_client(&Client {
             id: 1,

@@ -39,7 +39,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // The store and the OAuth core. Keep the pepper outside the database in real life.
     let store = Arc::new(SqliteStore::open("sqlite://reverse_proxy_example.db").await?);
     let pepper = Pepper::new(b"example pepper: keep it secret!!".to_vec());
-    store.put_service(&Service::new(SERVICE, "Reviews API")).await?;
+    store
+        .put_service(&Service::new(SERVICE, "Reviews API"))
+        .await?;
     store
         .put_client(&Client {
             id: 1,

@@ -76,7 +76,10 @@ async fn the_axum_example_protects_its_routes_and_mounts_the_json_rpc_api() {
 
     let (status, headers, _) = app.get("/me", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer realm=\"tokengate\"");
+    assert_eq!(
+        headers[header::WWW_AUTHENTICATE],
+        "Bearer realm=\"tokengate\""
+    );
 
     let token = app.token("read").await;
     let (status, _, body) = app.get("/me", Some(&token)).await;
@@ -86,7 +89,10 @@ async fn the_axum_example_protects_its_routes_and_mounts_the_json_rpc_api() {
         json!({"client_id": "example-app", "user": "user12345", "scope": "read"})
     );
     let (status, _, body) = app.get("/reviews", Some(&token)).await;
-    assert_eq!((status, body.as_str()), (StatusCode::OK, "reviews of user12345\n"));
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, "reviews of user12345\n")
+    );
 
     let (status, headers, _) = app.get("/reviews/drafts", Some(&token)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -95,7 +101,10 @@ async fn the_axum_example_protects_its_routes_and_mounts_the_json_rpc_api() {
         .unwrap()
         .contains("error=\"insufficient_scope\", scope=\"write\""));
     let writer = app.token("read write").await;
-    assert_eq!(app.get("/reviews/drafts", Some(&writer)).await.0, StatusCode::OK);
+    assert_eq!(
+        app.get("/reviews/drafts", Some(&writer)).await.0,
+        StatusCode::OK
+    );
 
     // Revoked through the mounted API: refused at once, though the token was cached.
     let client = json!({"client_id": "example-app", "client_secret": "example-secret"});

@@ -23,9 +23,7 @@ use tokio::net::TcpStream;
 
 use common::process::Gateway;
 use common::{ADMIN_KEY, ADMIN_SECRET, OTHER_SERVICE, SERVICE, WEB_CLIENT, WEB_SECRET};
-use tokengate::model::{
-    AuthorizationCode, Client, Service, TokenRecord, TokenUpdate, UnixMillis,
-};
+use tokengate::model::{AuthorizationCode, Client, Service, TokenRecord, TokenUpdate, UnixMillis};
 use tokengate::secret::TokenHash;
 use tokengate::store::{Redemption, Revocation, Rotation, Store};
 
@@ -268,7 +266,10 @@ impl Raw {
 /// `Connection: close`, and reads the whole answer.
 async fn get(addr: SocketAddr, path: &str, headers: &[&str]) -> Raw {
     let mut request = format!("GET {path} HTTP/1.1\r\nHost: gateway.test\r\n");
-    if !headers.iter().any(|h| h.to_ascii_lowercase().starts_with("connection:")) {
+    if !headers
+        .iter()
+        .any(|h| h.to_ascii_lowercase().starts_with("connection:"))
+    {
         request.push_str("Connection: close\r\n");
     }
     for header in headers {
@@ -294,7 +295,14 @@ fn parse(buf: &[u8]) -> Raw {
     let text = String::from_utf8_lossy(buf);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.to_ascii_lowercase(), v.trim().to_owned()))
@@ -326,7 +334,10 @@ fn identity_headers(seen: &Seen) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_issued_token_passes_with_one_of_each_identity_header() {
     let h = Harness::start("forward_access_token = true", "").await;
-    let token = h.admin.token(SERVICE, "read write", Some("user12345")).await;
+    let token = h
+        .admin
+        .token(SERVICE, "read write", Some("user12345"))
+        .await;
 
     let res = get(h.public(), "/reviews/7?page=2", &[&bearer(&token)]).await;
     assert_eq!((res.status, res.body.as_str()), (200, "upstream"));
@@ -411,7 +422,10 @@ async fn spoofed_identity_headers_never_reach_the_upstream() {
     assert_eq!(seen[0].one(CLIENT_ID), WEB_CLIENT);
     assert_eq!(seen[0].one(SCOPE), "read");
     assert!(seen[0].headers.get(USER).is_none(), "the token has none");
-    assert!(seen[0].headers.get(ACCESS_TOKEN).is_none(), "not configured");
+    assert!(
+        seen[0].headers.get(ACCESS_TOKEN).is_none(),
+        "not configured"
+    );
     assert_eq!(identity_headers(&seen[0]), [CLIENT_ID, SCOPE]);
 
     // `_` and `.` aliases are refused outright, with or without a token.
@@ -443,7 +457,10 @@ async fn spoofed_identity_headers_never_reach_the_upstream() {
             res.status
         );
     }
-    assert!(h.upstream.take().is_empty(), "no rejected request forwarded");
+    assert!(
+        h.upstream.take().is_empty(),
+        "no rejected request forwarded"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -533,7 +550,10 @@ async fn rfc6750_rejections_have_the_documented_status_and_challenge() {
         assert_eq!(res.status, 400, "{headers:?}");
         assert_eq!(res.challenge(), Some(INVALID_REQUEST), "{headers:?}");
     }
-    assert!(h.upstream.take().is_empty(), "no rejected request forwarded");
+    assert!(
+        h.upstream.take().is_empty(),
+        "no rejected request forwarded"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -606,7 +626,10 @@ async fn limits_on_header_count_header_size_and_body_size() {
     );
     let res = send_raw(h.public(), request.as_bytes()).await;
     assert_eq!(res.status, 413);
-    assert!(h.upstream.take().is_empty(), "the upstream got no complete body");
+    assert!(
+        h.upstream.take().is_empty(),
+        "the upstream got no complete body"
+    );
 
     // Header count and size.
     let many: Vec<String> = (0..30).map(|i| format!("X-Extra-{i}: {i}")).collect();
@@ -614,7 +637,10 @@ async fn limits_on_header_count_header_size_and_body_size() {
     headers.push(&auth);
     assert_eq!(get(h.public(), "/reviews", &headers).await.status, 431);
     let big = format!("X-Big: {}", "z".repeat(17 * 1024));
-    assert_eq!(get(h.public(), "/reviews", &[&big, &auth]).await.status, 431);
+    assert_eq!(
+        get(h.public(), "/reviews", &[&big, &auth]).await.status,
+        431
+    );
     assert!(h.upstream.take().is_empty());
     assert_eq!(get(h.public(), "/reviews", &[&auth]).await.status, 200);
 }
@@ -646,21 +672,44 @@ async fn metrics_move_and_readyz_answers_on_the_admin_listener() {
         assert_eq!(get(h.public(), "/r", &[&bearer(&token)]).await.status, 200);
     }
     for _ in 0..2 {
-        assert_eq!(get(h.public(), "/r", &[&bearer("junkjunkjunk")]).await.status, 401);
+        assert_eq!(
+            get(h.public(), "/r", &[&bearer("junkjunkjunk")])
+                .await
+                .status,
+            401
+        );
     }
     assert_eq!(get(h.public(), "/r", &[]).await.status, 401);
-    assert_eq!(get(h.public(), "/admin", &[&bearer(&token)]).await.status, 403);
+    assert_eq!(
+        get(h.public(), "/admin", &[&bearer(&token)]).await.status,
+        403
+    );
 
     let m = |name: &'static str| h.admin.metric(name);
-    assert_eq!(m("tokengate_requests_total{outcome=\"allowed\"}").await, 2.0);
-    assert_eq!(m("tokengate_requests_total{outcome=\"invalid_token\"}").await, 2.0);
-    assert_eq!(m("tokengate_requests_total{outcome=\"no_token\"}").await, 1.0);
-    assert_eq!(m("tokengate_requests_total{outcome=\"insufficient_scope\"}").await, 1.0);
+    assert_eq!(
+        m("tokengate_requests_total{outcome=\"allowed\"}").await,
+        2.0
+    );
+    assert_eq!(
+        m("tokengate_requests_total{outcome=\"invalid_token\"}").await,
+        2.0
+    );
+    assert_eq!(
+        m("tokengate_requests_total{outcome=\"no_token\"}").await,
+        1.0
+    );
+    assert_eq!(
+        m("tokengate_requests_total{outcome=\"insufficient_scope\"}").await,
+        1.0
+    );
     assert_eq!(m("tokengate_cache_hits_total").await, 2.0);
     assert_eq!(m("tokengate_cache_negative_hits_total").await, 1.0);
     assert_eq!(m("tokengate_cache_misses_total").await, 2.0);
     assert_eq!(m("tokengate_resolve_duration_seconds_count").await, 2.0);
-    assert_eq!(m("tokengate_resolve_duration_seconds_bucket{le=\"+Inf\"}").await, 2.0);
+    assert_eq!(
+        m("tokengate_resolve_duration_seconds_bucket{le=\"+Inf\"}").await,
+        2.0
+    );
     assert_eq!(m("tokengate_upstream_duration_seconds_count").await, 2.0);
     assert_eq!(m("tokengate_tokens_issued_total").await, 1.0);
 
@@ -710,7 +759,9 @@ async fn the_echo_answers_without_an_upstream_and_debug_logs_hold_no_secret() {
         })
     );
     assert_eq!(
-        get(gateway.public(), "/r", &[&bearer("junk-token-value")]).await.status,
+        get(gateway.public(), "/r", &[&bearer("junk-token-value")])
+            .await
+            .status,
         401
     );
     admin.revoke(&token).await;
@@ -723,7 +774,10 @@ async fn the_echo_answers_without_an_upstream_and_debug_logs_hold_no_secret() {
     // Let the last lines reach the pipe.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let logs = gateway.logs();
-    assert!(logs.contains("public request"), "debug logging is on:\n{logs}");
+    assert!(
+        logs.contains("public request"),
+        "debug logging is on:\n{logs}"
+    );
     let basic = "b3BzOmNoYW5nZS1tZQ"; // base64("ops:change-me"), unpadded prefix
     for secret in [
         token.as_str(),

@@ -159,7 +159,11 @@ mod tests {
             HeaderValue::from_static("forged"),
         );
         assert!(names.strip(&mut headers));
-        assert_eq!(headers.len(), 1, "the access token header too, though not forwarded");
+        assert_eq!(
+            headers.len(),
+            1,
+            "the access token header too, though not forwarded"
+        );
         headers.append(
             "x_mashery_oauth_user_context",
             HeaderValue::from_static("root"),

@@ -129,7 +129,8 @@ impl OAuthLayer {
         }
         Ok(self.edit(|s| {
             s.scopes.push((prefix, scope));
-            s.scopes.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
+            s.scopes
+                .sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
         }))
     }
 

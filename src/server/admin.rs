@@ -109,7 +109,9 @@ where
                     let mut response = Response::new(Full::new(Bytes::from(metrics.render())));
                     response.headers_mut().insert(
                         header::CONTENT_TYPE,
-                        header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                        header::HeaderValue::from_static(
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        ),
                     );
                     return Box::pin(std::future::ready(Ok(response)));
                 }

@@ -30,11 +30,7 @@ pub(crate) struct BodyLimit<S> {
 
 impl<S, B> tower::Service<Request<B>> for BodyLimit<S>
 where
-    S: tower::Service<
-        Request<LimitedBody<B>>,
-        Response = Response<ProxyBody>,
-        Error = Infallible,
-    >,
+    S: tower::Service<Request<LimitedBody<B>>, Response = Response<ProxyBody>, Error = Infallible>,
     S::Future: Send + 'static,
     B: Body,
 {

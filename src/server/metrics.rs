@@ -255,6 +255,9 @@ mod tests {
         assert!(out.contains("x_bucket{le=\"+Inf\"} 3\n"), "{out}");
         assert!(out.contains("x_count 3\n"), "{out}");
         assert!(out.contains("x_sum 20.0033\n"), "{out}");
-        assert!(out.starts_with("# HELP x help\n# TYPE x histogram\n"), "{out}");
+        assert!(
+            out.starts_with("# HELP x help\n# TYPE x histogram\n"),
+            "{out}"
+        );
     }
 }

@@ -58,11 +58,11 @@ mod signal;
 mod storage;
 
 pub use admin::AdminService;
-pub use echo::EchoService;
-pub use metrics::Metrics;
 pub use apply::{apply, ApplyReport};
 pub use config::{Config, ConfigError};
+pub use echo::EchoService;
 pub use manage::{add_client, add_service, AddedClient, NewClient};
+pub use metrics::Metrics;
 pub use signal::shutdown_signal;
 pub use storage::{
     open_store, parse_pepper, resolve_pepper, PepperSource, StoreLocation, ENV_PEPPER,
@@ -225,11 +225,7 @@ impl Server {
         };
         let metrics = Arc::new(metrics);
 
-        let api = admin_api(
-            tokens.clone(),
-            credentials,
-            config.admin.max_body_bytes,
-        );
+        let api = admin_api(tokens.clone(), credentials, config.admin.max_body_bytes);
         let admin = AdminService::new(api, config.admin.max_body_bytes)
             .with_metrics(metrics.clone())
             .with_readiness(store.clone());

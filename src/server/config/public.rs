@@ -275,7 +275,10 @@ impl PublicConfig {
             ));
         }
         if self.max_headers == 0 {
-            return Err(ConfigError::at("public.max_headers", "must be greater than 0"));
+            return Err(ConfigError::at(
+                "public.max_headers",
+                "must be greater than 0",
+            ));
         }
         if self.max_header_bytes < 8192 {
             return Err(ConfigError::at(
@@ -405,7 +408,10 @@ max_body_bytes = 1024
                 "public.require_scopes[0].scope",
             ),
             ("cache_ttl_secs = 0", "public.cache_ttl_secs"),
-            ("header_read_timeout_secs = 0", "public.header_read_timeout_secs"),
+            (
+                "header_read_timeout_secs = 0",
+                "public.header_read_timeout_secs",
+            ),
             ("max_header_bytes = 4096", "public.max_header_bytes"),
             ("max_body_bytes = 0", "public.max_body_bytes"),
             ("service_key = \"\"", "public.service_key"),
