@@ -486,5 +486,81 @@ services = ["svc"]
         let err = Server::bind(config).await.unwrap_err();
         assert!(err.is_config());
         assert!(err.to_string().contains("admin.listen"), "{err}");
+
+        let mut config = test_config();
+        config.public.listen = taken.local_addr().unwrap();
+        let err = Server::bind(config).await.unwrap_err();
+        assert!(err.to_string().contains("public.listen"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_public_listener_serves_healthz_and_the_echo_and_can_be_disabled() {
+        let server = Server::bind(test_config()).await.unwrap();
+        let public = server.public_addr().expect("on by default");
+        let (_admin, stop, handle) = start(server).await;
+        let http = reqwest::Client::new();
+        let response = http
+            .get(format!("http://{public}/healthz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.unwrap(), "ok");
+        let response = http
+            .get(format!("http://{public}/anything"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "the layer guards the echo");
+        stop.send(()).unwrap();
+        handle.await.unwrap().unwrap();
+
+        let mut config = test_config();
+        config.public.enabled = false;
+        let server = Server::bind(config).await.unwrap();
+        assert_eq!(server.public_addr(), None);
+        assert!(!server
+            .metrics()
+            .render()
+            .contains("tokengate_requests_total"));
+    }
+
+    #[tokio::test]
+    async fn the_protected_service_is_named_or_the_only_one() {
+        let two = |extra: &str| {
+            let mut config = test_config();
+            config.services.push(config::ServiceConfig {
+                key: "second".into(),
+                ..Default::default()
+            });
+            if !extra.is_empty() {
+                config.public.service_key = Some(extra.into());
+            }
+            config
+        };
+        let err = Server::bind(two("")).await.unwrap_err();
+        assert!(err.is_config());
+        assert!(err.to_string().contains("public.service_key"), "{err}");
+        assert!(err.to_string().contains("second"), "{err}");
+        Server::bind(two("second")).await.unwrap();
+        let err = Server::bind(two("nope")).await.unwrap_err();
+        assert!(err.to_string().contains("public.service_key"), "{err}");
+
+        // No service at all: the listener runs and answers 503 but for /healthz.
+        let mut config = test_config();
+        config.services.clear();
+        config.clients.clear();
+        let server = Server::bind(config).await.unwrap();
+        let public = server.public_addr().unwrap();
+        let (_admin, stop, handle) = start(server).await;
+        let response = reqwest::get(format!("http://{public}/x")).await.unwrap();
+        assert_eq!(response.status(), 503);
+        assert!(response.headers().contains_key("retry-after"));
+        let response = reqwest::get(format!("http://{public}/healthz"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        stop.send(()).unwrap();
+        handle.await.unwrap().unwrap();
     }
 }
