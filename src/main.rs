@@ -1,7 +1,8 @@
 //! The `tokengate` command: `serve`, and the `service` and `client` management commands.
 //!
 //! Logs go to stderr (`RUST_LOG`, default `info`); stdout carries the command's output and, for
-//! `serve`, the line `tokengate admin listening on ADDR` once the admin listener is bound.
+//! `serve`, the lines `tokengate public listening on ADDR` (unless the public listener is
+//! disabled) and then `tokengate admin listening on ADDR` once both listeners are bound.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -20,7 +21,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[command(name = "tokengate", version)]
 struct Cli {
     /// The configuration file (TOML). Without one, the zero-config defaults: store
-    /// `sqlite://tokengate.db`, admin listener on 127.0.0.1:8081.
+    /// `sqlite://tokengate.db`, admin listener on 127.0.0.1:8081, public listener on
+    /// 127.0.0.1:8080.
     #[arg(long, global = true, env = "TOKENGATE_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// The store, overriding `store.url`: `sqlite://PATH`, or `memory:` (not durable).
@@ -186,6 +188,9 @@ async fn serve(config: Config) -> Result<(), BoxError> {
     let shutdown = server::shutdown_signal();
     let server = Server::bind(config).await?;
     let mut stdout = std::io::stdout().lock();
+    if let Some(addr) = server.public_addr() {
+        writeln!(stdout, "tokengate public listening on {addr}")?;
+    }
     writeln!(
         stdout,
         "tokengate admin listening on {}",

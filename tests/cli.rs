@@ -26,6 +26,9 @@ pepper = "{PEPPER}"
 listen = "127.0.0.1:0"
 credentials = [{{ key = "ops", secret = "{ADMIN_SECRET}" }}]
 
+[public]
+listen = "127.0.0.1:0"
+
 [[services]]
 key = "rmeqcgpw3zu2y47y9bs8vs2h"
 name = "Reviews API"

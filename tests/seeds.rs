@@ -151,6 +151,9 @@ pepper = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 listen = "127.0.0.1:0"
 credentials = [{{ key = "{ADMIN_KEY}", secret = "{ADMIN_SECRET}" }}]
 
+[public]
+listen = "127.0.0.1:0"
+
 [[services]]
 key = "{SERVICE}"
 name = "Reviews API"

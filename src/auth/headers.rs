@@ -18,6 +18,9 @@ pub struct IdentityHeaders {
     scope: HeaderName,
     user_context: HeaderName,
     access_token: Option<HeaderName>,
+    /// The preset's access token name: stripped from requests even when the token is not
+    /// forwarded, so a client cannot send a forged one in its place.
+    reserved: Option<HeaderName>,
 }
 
 impl Default for IdentityHeaders {
@@ -34,25 +37,35 @@ impl IdentityHeaders {
             scope,
             user_context,
             access_token: None,
+            reserved: None,
         }
     }
 
     /// `X-Mashery-Oauth-Client-Id`, `X-Mashery-Oauth-Scope`, `X-Mashery-Oauth-User-Context`.
+    /// Client-supplied `X-Mashery-Oauth-Access-Token` headers are removed too, whether or
+    /// not the token is forwarded.
     pub fn mashery() -> Self {
-        Self::new(
-            HeaderName::from_static("x-mashery-oauth-client-id"),
-            HeaderName::from_static("x-mashery-oauth-scope"),
-            HeaderName::from_static("x-mashery-oauth-user-context"),
-        )
+        IdentityHeaders {
+            reserved: Some(HeaderName::from_static("x-mashery-oauth-access-token")),
+            ..Self::new(
+                HeaderName::from_static("x-mashery-oauth-client-id"),
+                HeaderName::from_static("x-mashery-oauth-scope"),
+                HeaderName::from_static("x-mashery-oauth-user-context"),
+            )
+        }
     }
 
-    /// `X-OAuth-Client-Id`, `X-OAuth-Scope`, `X-OAuth-User-Context`.
+    /// `X-OAuth-Client-Id`, `X-OAuth-Scope`, `X-OAuth-User-Context`. Client-supplied
+    /// `X-OAuth-Access-Token` headers are removed too, whether or not the token is forwarded.
     pub fn neutral() -> Self {
-        Self::new(
-            HeaderName::from_static("x-oauth-client-id"),
-            HeaderName::from_static("x-oauth-scope"),
-            HeaderName::from_static("x-oauth-user-context"),
-        )
+        IdentityHeaders {
+            reserved: Some(HeaderName::from_static("x-oauth-access-token")),
+            ..Self::new(
+                HeaderName::from_static("x-oauth-client-id"),
+                HeaderName::from_static("x-oauth-scope"),
+                HeaderName::from_static("x-oauth-user-context"),
+            )
+        }
     }
 
     /// Also forwards the access token itself under `name` (Mashery's
@@ -86,6 +99,7 @@ impl IdentityHeaders {
         [&self.client_id, &self.scope, &self.user_context]
             .into_iter()
             .chain(self.access_token.as_ref())
+            .chain(self.reserved.as_ref())
     }
 
     /// Removes every client-supplied identity header (all values, any case: header names are
@@ -153,8 +167,16 @@ mod tests {
         );
         headers.append("x-mashery-oauth-scope", HeaderValue::from_static("admin"));
         headers.append("x-keep", HeaderValue::from_static("1"));
+        headers.append(
+            "x-mashery-oauth-access-token",
+            HeaderValue::from_static("forged"),
+        );
         assert!(names.strip(&mut headers));
-        assert_eq!(headers.len(), 1);
+        assert_eq!(
+            headers.len(),
+            1,
+            "the access token header too, though not forwarded"
+        );
         headers.append(
             "x_mashery_oauth_user_context",
             HeaderValue::from_static("root"),

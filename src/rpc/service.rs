@@ -42,7 +42,9 @@ pub const DEFAULT_MAX_BATCH: usize = 100;
 /// let rpc = JsonRpcService::new(tokens, Credentials::new(vec![("ops".into(), "s3cret".into())]))
 ///     .max_body_bytes(64 * 1024)
 ///     .max_batch(50);
-/// // Mount it: axum::Router::new().nest_service("/v2", rpc) or serve it with hyper.
+/// // It answers the full path `/v2/json-rpc`: mount it where axum leaves that path intact,
+/// // e.g. `Router::new().nest_service("/admin", rpc)` serves `POST /admin/v2/json-rpc`
+/// // (`nest_service` strips its prefix), or serve it with hyper.
 /// # let _ = rpc;
 /// ```
 #[derive(Debug, Clone)]

@@ -1,7 +1,8 @@
 //! The TOML configuration of `tokengate serve` and of the management commands.
 //!
 //! Every section is optional; an empty file (or [`Config::default`]) is the zero-config setup: a
-//! SQLite store in `tokengate.db` and the admin listener on `127.0.0.1:8081`. Unknown keys are
+//! SQLite store in `tokengate.db`, the admin listener on `127.0.0.1:8081` and the public listener
+//! on `127.0.0.1:8080` (with the built-in echo behind the OAuth layer). Unknown keys are
 //! errors that name the key, and every validation error names the file, the key path (such as
 //! `services[0].grants`) and the problem.
 //!
@@ -14,6 +15,11 @@
 //! listen = "127.0.0.1:8081"
 //! credentials = [{ key = "ops", secret = "change-me" }]  # $TOKENGATE_ADMIN_KEY/_SECRET add one
 //! max_body_bytes = 1048576
+//!
+//! [public]                         # the public listener: see PublicConfig for every key
+//! listen = "127.0.0.1:8080"
+//! upstream = "http://127.0.0.1:9000"   # without it, a built-in echo answers
+//! require_scopes = [{ path = "/admin", scope = "admin" }]
 //!
 //! [[services]]
 //! key = "rmeqcgpw3zu2y47y9bs8vs2h"
@@ -41,6 +47,10 @@ use serde::Deserialize;
 use super::storage::{parse_pepper, StoreLocation};
 use crate::model::{Client, ClientStatus, GrantType, Service, TokenType};
 
+mod public;
+
+pub use public::{CustomHeaders, HeadersConfig, PublicConfig, ScopeRule, DEFAULT_PUBLIC_LISTEN};
+
 /// The store used when the configuration names none.
 pub const DEFAULT_STORE_URL: &str = "sqlite://tokengate.db";
 
@@ -65,8 +75,10 @@ pub const ENV_ADMIN_SECRET: &str = "TOKENGATE_ADMIN_SECRET";
 pub struct Config {
     /// `[store]`: where tokens, services and clients live, and the pepper.
     pub store: StoreConfig,
-    /// `[admin]`: the admin listener (JSON-RPC API, health).
+    /// `[admin]`: the admin listener (JSON-RPC API, health, metrics).
     pub admin: AdminConfig,
+    /// `[public]`: the public listener (the OAuth layer in front of an upstream).
+    pub public: PublicConfig,
     /// `[[services]]`: services upserted into the store at start.
     pub services: Vec<ServiceConfig>,
     /// `[[clients]]`: clients upserted into the store at start.
@@ -387,6 +399,7 @@ impl Config {
                 "must be greater than 0",
             ));
         }
+        self.public.validate()?;
         let mut keys = HashSet::new();
         for (i, credential) in self.admin.credentials.iter().enumerate() {
             let path = format!("admin.credentials[{i}]");

@@ -1,5 +1,6 @@
 //! Serving a `tower::Service` on a TCP listener: HTTP/1.1 and h2 on one port, a header read
-//! timeout that works (a timer is installed), bounded header size and graceful shutdown.
+//! timeout that works (a timer is installed), bounded header size and count, the client's
+//! address as a [`ClientAddr`] request extension, and graceful shutdown.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,6 +14,9 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
+use tower::ServiceExt;
+
+use crate::proxy::ClientAddr;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -25,6 +29,8 @@ pub(crate) struct HttpOptions {
     pub shutdown_grace: Duration,
     /// The HTTP/1 read buffer (bounds the header block) and the h2 header list size.
     pub max_header_bytes: usize,
+    /// Most header fields in an HTTP/1 request (`None`: hyper's default, 100).
+    pub max_headers: Option<usize>,
 }
 
 impl Default for HttpOptions {
@@ -33,6 +39,7 @@ impl Default for HttpOptions {
             header_read_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),
             max_header_bytes: 64 * 1024,
+            max_headers: None,
         }
     }
 }
@@ -61,6 +68,9 @@ pub(crate) async fn serve_http<S, B>(
         .timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout)
         .max_buf_size(options.max_header_bytes.max(8192));
+    if let Some(max) = options.max_headers {
+        builder.http1().max_headers(max);
+    }
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -84,7 +94,13 @@ pub(crate) async fn serve_http<S, B>(
         };
         let _ = stream.set_nodelay(true);
         let builder = builder.clone();
-        let service = service.clone();
+        // Every request learns its client's address (the proxy's `X-Forwarded-For`).
+        let service = service
+            .clone()
+            .map_request(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(ClientAddr(peer));
+                req
+            });
         let watcher = graceful.watcher();
         let first_bytes_timeout = options.header_read_timeout;
         tokio::spawn(async move {

@@ -1,19 +1,26 @@
 //! The `tokengate` server (feature `cli`): configuration, opening the store, applying the
-//! configured services and clients, the admin listener and graceful shutdown.
+//! configured services and clients, the admin listener (JSON-RPC, `/healthz`, `/readyz`,
+//! `/metrics`), the public listener (the OAuth layer in front of an upstream or the built-in
+//! echo) and graceful shutdown.
 //!
 //! [`serve`] does it all; [`Server`] splits binding from running so a caller (a test) can listen
-//! on port 0 and learn the address:
+//! on port 0 and learn the addresses:
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), tokengate::Error> {
 //! use tokengate::server::{shutdown_signal, Config, Server};
 //! let mut config = Config::from_toml("[store]\nurl = \"memory:\"", None)?;
 //! config.admin.listen = "127.0.0.1:0".parse().unwrap();
+//! config.public.listen = "127.0.0.1:0".parse().unwrap();
 //! let server = Server::bind(config).await?;
 //! println!("admin API on {}", server.admin_addr());
+//! println!("gateway on {:?}", server.public_addr());
 //! server.run(shutdown_signal()).await
 //! # }
 //! ```
+//!
+//! Both listeners log through `tracing`; no log line carries a token, a secret or an
+//! `Authorization` value.
 
 use std::convert::Infallible;
 use std::fmt;
@@ -34,18 +41,29 @@ use crate::secret::Pepper;
 use crate::store::Store;
 use crate::Error;
 
+use counted_store::CountingStore;
+use metrics::TokenCounters;
+use public::PublicListener;
+
 mod admin;
 mod apply;
+mod body_limit;
 pub mod config;
+mod counted_store;
+mod echo;
 mod listener;
 mod manage;
+mod metrics;
+mod public;
 mod signal;
 mod storage;
 
 pub use admin::AdminService;
 pub use apply::{apply, ApplyReport};
 pub use config::{Config, ConfigError};
+pub use echo::EchoService;
 pub use manage::{add_client, add_service, AddedClient, NewClient};
+pub use metrics::Metrics;
 pub use signal::shutdown_signal;
 pub use storage::{
     open_store, parse_pepper, resolve_pepper, PepperSource, StoreLocation, ENV_PEPPER,
@@ -58,9 +76,10 @@ use listener::{serve_http, HttpOptions};
 /// the TIBCO-style token routes, split by path.
 pub type AdminApi = BoxCloneService<Request<Incoming>, Response<Full<Bytes>>, Infallible>;
 
-/// Builds the admin API over `tokens`: `/oauth2/access_token/…` goes to the TIBCO-style token
-/// routes, everything else to the JSON-RPC service (which answers 404 for paths it does not
-/// serve). Both accept the admin callers' `(key, secret)` pairs.
+/// Builds the admin API over `tokens` (shared with the public listener's cache, which it evicts
+/// on revocation): `/oauth2/access_token/…` goes to the TIBCO-style token routes, everything
+/// else to the JSON-RPC service (which answers 404 for paths it does not serve). Both accept
+/// the admin callers' `(key, secret)` pairs.
 fn admin_api(
     tokens: Arc<TokenService>,
     credentials: Vec<(String, String)>,
@@ -142,13 +161,16 @@ pub async fn open_configured_store(config: &Config) -> Result<OpenedStore, Error
     })
 }
 
-/// A bound server: the store is open, the configuration applied and the admin listener bound;
+/// A bound server: the store is open, the configuration applied and both listeners bound;
 /// [`Server::run`] serves.
 pub struct Server {
     admin_addr: SocketAddr,
     admin_listener: TcpListener,
     admin: AdminService<AdminApi>,
+    public: Option<PublicListener>,
     store: Arc<dyn Store>,
+    tokens: Arc<TokenService>,
+    metrics: Arc<Metrics>,
     http: HttpOptions,
 }
 
@@ -156,19 +178,37 @@ impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
             .field("admin_addr", &self.admin_addr)
+            .field("public_addr", &self.public_addr())
             .finish_non_exhaustive()
     }
 }
 
 impl Server {
-    /// Validates the configuration, opens the store, applies the configured services and clients,
-    /// builds the services and binds the admin listener (`admin.listen`; port 0 picks a free
-    /// port, see [`Server::admin_addr`]).
+    /// Validates the configuration, opens the store (see [`open_configured_store`]) and binds
+    /// with [`Server::bind_with_store`].
     pub async fn bind(config: Config) -> Result<Server, Error> {
         config.validate()?;
-        let credentials = config.admin_credentials()?;
+        config.admin_credentials()?;
         let opened = open_configured_store(&config).await?;
-        let report = apply(&config, &*opened.store, &opened.pepper).await?;
+        Server::bind_with_store(config, opened.store, opened.pepper).await
+    }
+
+    /// Applies the configured services and clients to `store`, builds the services over one
+    /// [`TokenService`] (so a revocation through the admin API evicts the public listener's
+    /// cache at once) and binds the public listener (`public.listen`, unless
+    /// `public.enabled = false`) and the admin listener (`admin.listen`); port 0 picks a free
+    /// port (see [`Server::admin_addr`], [`Server::public_addr`]).
+    ///
+    /// [`Server::bind`] opens the configured store; this takes any store, e.g. one a test
+    /// makes fail on demand.
+    pub async fn bind_with_store(
+        config: Config,
+        store: Arc<dyn Store>,
+        pepper: Pepper,
+    ) -> Result<Server, Error> {
+        config.validate()?;
+        let credentials = config.admin_credentials()?;
+        let report = apply(&config, &*store, &pepper).await?;
         tracing::info!(
             services_written = report.services_written,
             services_unchanged = report.services_unchanged,
@@ -183,9 +223,35 @@ impl Server {
             );
         }
 
-        let tokens = Arc::new(TokenService::new(opened.store.clone(), opened.pepper));
-        let api = admin_api(tokens, credentials, config.admin.max_body_bytes);
-        let admin = AdminService::new(api, config.admin.max_body_bytes);
+        let counters = Arc::new(TokenCounters::default());
+        let store: Arc<dyn Store> = Arc::new(CountingStore {
+            inner: store,
+            counters: counters.clone(),
+        });
+        let tokens = Arc::new(TokenService::new(store.clone(), pepper));
+        let mut metrics = Metrics {
+            tokens: counters,
+            ..Metrics::default()
+        };
+        let public = if config.public.enabled {
+            Some(
+                public::bind(
+                    &config.public,
+                    &tokens,
+                    crate::rpc::Credentials::new(credentials.clone()),
+                    &mut metrics,
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        let metrics = Arc::new(metrics);
+
+        let api = admin_api(tokens.clone(), credentials, config.admin.max_body_bytes);
+        let admin = AdminService::new(api, config.admin.max_body_bytes)
+            .with_metrics(metrics.clone())
+            .with_readiness(store.clone());
         let listen = config.admin.listen;
         let admin_listener = TcpListener::bind(listen)
             .await
@@ -197,7 +263,10 @@ impl Server {
             admin_addr,
             admin_listener,
             admin,
-            store: opened.store,
+            public,
+            store,
+            tokens,
+            metrics,
             http: HttpOptions::default(),
         })
     }
@@ -207,16 +276,51 @@ impl Server {
         self.admin_addr
     }
 
+    /// The address the public listener is bound to; `None` when it is disabled.
+    pub fn public_addr(&self) -> Option<SocketAddr> {
+        self.public.as_ref().map(|p| p.addr)
+    }
+
     /// The store the server uses.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
-    /// Serves HTTP/1.1 and h2 until `shutdown` completes, then stops accepting connections and
-    /// lets in-flight requests finish (for up to 30 s).
+    /// The token service both listeners share.
+    pub fn tokens(&self) -> &Arc<TokenService> {
+        &self.tokens
+    }
+
+    /// The metrics `/metrics` shows.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Serves HTTP/1.1 and h2 on both listeners until `shutdown` completes, then stops
+    /// accepting connections and lets in-flight requests finish (for up to 30 s).
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
         tracing::info!(addr = %self.admin_addr, "admin listener serving");
-        serve_http(self.admin_listener, self.admin, &self.http, shutdown).await;
+        let admin = serve_http(
+            self.admin_listener,
+            self.admin,
+            &self.http,
+            wait(stopped.clone()),
+        );
+        let public = async {
+            if let Some(public) = self.public {
+                tracing::info!(addr = %public.addr, "public listener serving");
+                serve_http(public.listener, public.service, &public.http, wait(stopped)).await;
+            }
+        };
+        let trigger = async {
+            shutdown.await;
+            let _ = stop.send(true);
+        };
+        tokio::join!(admin, public, trigger);
         tracing::info!("stopped");
         Ok(())
     }
@@ -244,6 +348,8 @@ url = "memory:"
 [admin]
 listen = "127.0.0.1:0"
 credentials = [{ key = "ops", secret = "change-me" }]
+[public]
+listen = "127.0.0.1:0"
 [[services]]
 key = "svc"
 [[clients]]
@@ -403,5 +509,81 @@ services = ["svc"]
         let err = Server::bind(config).await.unwrap_err();
         assert!(err.is_config());
         assert!(err.to_string().contains("admin.listen"), "{err}");
+
+        let mut config = test_config();
+        config.public.listen = taken.local_addr().unwrap();
+        let err = Server::bind(config).await.unwrap_err();
+        assert!(err.to_string().contains("public.listen"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_public_listener_serves_healthz_and_the_echo_and_can_be_disabled() {
+        let server = Server::bind(test_config()).await.unwrap();
+        let public = server.public_addr().expect("on by default");
+        let (_admin, stop, handle) = start(server).await;
+        let http = reqwest::Client::new();
+        let response = http
+            .get(format!("http://{public}/healthz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.unwrap(), "ok");
+        let response = http
+            .get(format!("http://{public}/anything"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "the layer guards the echo");
+        stop.send(()).unwrap();
+        handle.await.unwrap().unwrap();
+
+        let mut config = test_config();
+        config.public.enabled = false;
+        let server = Server::bind(config).await.unwrap();
+        assert_eq!(server.public_addr(), None);
+        assert!(!server
+            .metrics()
+            .render()
+            .contains("tokengate_requests_total"));
+    }
+
+    #[tokio::test]
+    async fn the_protected_service_is_named_or_the_only_one() {
+        let two = |extra: &str| {
+            let mut config = test_config();
+            config.services.push(config::ServiceConfig {
+                key: "second".into(),
+                ..Default::default()
+            });
+            if !extra.is_empty() {
+                config.public.service_key = Some(extra.into());
+            }
+            config
+        };
+        let err = Server::bind(two("")).await.unwrap_err();
+        assert!(err.is_config());
+        assert!(err.to_string().contains("public.service_key"), "{err}");
+        assert!(err.to_string().contains("second"), "{err}");
+        Server::bind(two("second")).await.unwrap();
+        let err = Server::bind(two("nope")).await.unwrap_err();
+        assert!(err.to_string().contains("public.service_key"), "{err}");
+
+        // No service at all: the listener runs and answers 503 but for /healthz.
+        let mut config = test_config();
+        config.services.clear();
+        config.clients.clear();
+        let server = Server::bind(config).await.unwrap();
+        let public = server.public_addr().unwrap();
+        let (_admin, stop, handle) = start(server).await;
+        let response = reqwest::get(format!("http://{public}/x")).await.unwrap();
+        assert_eq!(response.status(), 503);
+        assert!(response.headers().contains_key("retry-after"));
+        let response = reqwest::get(format!("http://{public}/healthz"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        stop.send(()).unwrap();
+        handle.await.unwrap().unwrap();
     }
 }

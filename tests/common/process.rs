@@ -1,9 +1,10 @@
 //! Running the `tokengate` binary as a child process.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A running `tokengate serve`; terminated (SIGTERM, then SIGKILL) on drop.
@@ -11,35 +12,115 @@ pub struct Gateway {
     child: Child,
     /// The admin listener's address.
     pub admin: SocketAddr,
+    /// The public listener's address, unless it is disabled.
+    pub public: Option<SocketAddr>,
+    /// Everything written to stderr so far, when started with [`Gateway::start_logged`].
+    logs: Option<Arc<Mutex<String>>>,
+}
+
+enum Line {
+    Public(SocketAddr),
+    Admin(SocketAddr),
 }
 
 impl Gateway {
-    /// Starts `tokengate serve --config <config>` in `dir` and waits for its admin listener.
+    /// Starts `tokengate serve --config <config>` in `dir` (logging at `warn` to the test's
+    /// stderr) and waits for its listeners.
     pub fn start(dir: &Path, config: &str) -> Gateway {
+        Gateway::spawn(dir, config, "warn", false)
+    }
+
+    /// Like [`Gateway::start`], logging at `filter` into a buffer that [`Gateway::logs`]
+    /// reads.
+    pub fn start_logged(dir: &Path, config: &str, filter: &str) -> Gateway {
+        Gateway::spawn(dir, config, filter, true)
+    }
+
+    fn spawn(dir: &Path, config: &str, filter: &str, capture: bool) -> Gateway {
         let path = dir.join("tokengate.toml");
         std::fs::write(&path, config).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_tokengate"))
             .args(["serve", "--config"])
             .arg(&path)
             .current_dir(dir)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", filter)
+            .env_remove("TOKENGATE_CONFIG")
+            .env_remove("TOKENGATE_PEPPER")
+            .env_remove("TOKENGATE_ADMIN_KEY")
+            .env_remove("TOKENGATE_ADMIN_SECRET")
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(if capture {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            })
             .spawn()
             .expect("spawn tokengate");
+        let logs = child.stderr.take().map(|mut stderr| {
+            let logs = Arc::new(Mutex::new(String::new()));
+            let sink = logs.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = stderr.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    sink.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            });
+            logs
+        });
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("tokengate admin listening on ") {
-                    let _ = tx.send(addr.trim().parse::<SocketAddr>().unwrap());
+                let parse = |addr: &str| addr.trim().parse::<SocketAddr>().unwrap();
+                if let Some(addr) = line.strip_prefix("tokengate public listening on ") {
+                    let _ = tx.send(Line::Public(parse(addr)));
+                } else if let Some(addr) = line.strip_prefix("tokengate admin listening on ") {
+                    let _ = tx.send(Line::Admin(parse(addr)));
                 }
             }
         });
-        let admin = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("tokengate did not print its admin address");
-        Gateway { child, admin }
+        // The public line, when there is one, comes first.
+        let mut public = None;
+        let admin = loop {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(Line::Public(addr)) => public = Some(addr),
+                Ok(Line::Admin(addr)) => break addr,
+                Err(_) => {
+                    let logs = logs
+                        .as_ref()
+                        .map(|l| l.lock().unwrap().clone())
+                        .unwrap_or_default();
+                    panic!("tokengate did not print its admin address; stderr:\n{logs}");
+                }
+            }
+        };
+        Gateway {
+            child,
+            admin,
+            public,
+            logs,
+        }
+    }
+
+    /// The public listener's address (panics when it is disabled).
+    pub fn public(&self) -> SocketAddr {
+        self.public.expect("the public listener is enabled")
+    }
+
+    /// What the process has logged so far (with [`Gateway::start_logged`]).
+    pub fn logs(&self) -> String {
+        self.logs
+            .as_ref()
+            .expect("started with start_logged")
+            .lock()
+            .unwrap()
+            .clone()
     }
 
     /// Sends SIGTERM and waits for the exit status.

@@ -1,0 +1,435 @@
+//! `[public]`: the public listener, where the OAuth layer guards an upstream (or the built-in
+//! echo).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use http::{HeaderName, Uri};
+use serde::Deserialize;
+
+use super::ConfigError;
+use crate::auth::IdentityHeaders;
+
+/// The public listener's address when the configuration names none.
+pub const DEFAULT_PUBLIC_LISTEN: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+
+/// `[public]`: the public listener. On by default.
+///
+/// ```toml
+/// [public]
+/// listen = "127.0.0.1:8080"
+/// upstream = "http://127.0.0.1:9000"   # without it, a built-in echo answers
+/// service_key = "rmeqcgpw3zu2y47y9bs8vs2h"  # optional when the store holds one service
+/// headers = "mashery"                  # or "neutral", or { client_id = "...", scope = "...", user_context = "..." }
+/// forward_access_token = false
+/// forward_authorization = false
+/// # allow_query_tokens = false         # default: the service's allow_query_tokens
+/// realm = "tokengate"
+/// issuer = "https://auth.example.com"   # RFC 8414 issuer; default http://<listen>
+/// require_scopes = [{ path = "/admin", scope = "admin" }]
+/// cache_ttl_secs = 30
+/// negative_ttl_secs = 5
+/// cache_capacity = 1000000
+/// upstream_timeout_secs = 30
+/// header_read_timeout_secs = 10
+/// max_headers = 64
+/// max_header_bytes = 16384
+/// max_body_bytes = 10485760
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PublicConfig {
+    /// Whether the public listener runs (default `true`).
+    pub enabled: bool,
+    /// The address to listen on. Default [`DEFAULT_PUBLIC_LISTEN`].
+    pub listen: SocketAddr,
+    /// The upstream (`http://host:port[/base]`) that authorized requests are proxied to;
+    /// without one, a built-in echo answers them with the injected identity headers.
+    pub upstream: Option<String>,
+    /// The service whose tokens are accepted; optional when the store holds exactly one.
+    pub service_key: Option<String>,
+    /// The identity header names: `"mashery"` (default), `"neutral"`, or a table of names.
+    pub headers: HeadersConfig,
+    /// Also send the access token upstream (`X-Mashery-Oauth-Access-Token`, or the table's
+    /// `access_token` name).
+    pub forward_access_token: bool,
+    /// Forward the client's `Authorization` header upstream (default `false`).
+    pub forward_authorization: bool,
+    /// Accept tokens in the `access_token` query parameter; default: the service's
+    /// `allow_query_tokens` setting.
+    pub allow_query_tokens: Option<bool>,
+    /// The realm named in `WWW-Authenticate` (default `tokengate`).
+    pub realm: String,
+    /// The public base URL: the RFC 8414 `issuer` and the base of the endpoint URLs it
+    /// advertises (default `http://` and the listener's address).
+    pub issuer: Option<String>,
+    /// Scopes required by path prefix (the longest matching prefix wins).
+    pub require_scopes: Vec<ScopeRule>,
+    /// The longest a valid token is cached, in seconds (default 30).
+    pub cache_ttl_secs: u64,
+    /// How long an unknown token is remembered as unknown, in seconds (default 5).
+    pub negative_ttl_secs: u64,
+    /// Most valid tokens cached (default 1,000,000).
+    pub cache_capacity: u64,
+    /// How long to wait for the upstream's response head, in seconds (default 30).
+    pub upstream_timeout_secs: u64,
+    /// How long a client may take to send a request's headers, in seconds (default 10).
+    pub header_read_timeout_secs: u64,
+    /// Most header fields in an HTTP/1 request (default 64); more get 431.
+    pub max_headers: usize,
+    /// Largest request header block in bytes (default 16,384, at least 8,192); larger gets
+    /// 431 (HTTP/1) or a stream error (h2).
+    pub max_header_bytes: usize,
+    /// Largest request body forwarded, in bytes (default 10 MiB); larger gets 413.
+    pub max_body_bytes: u64,
+}
+
+impl Default for PublicConfig {
+    fn default() -> Self {
+        PublicConfig {
+            enabled: true,
+            listen: DEFAULT_PUBLIC_LISTEN,
+            upstream: None,
+            service_key: None,
+            headers: HeadersConfig::default(),
+            forward_access_token: false,
+            forward_authorization: false,
+            allow_query_tokens: None,
+            realm: "tokengate".to_owned(),
+            issuer: None,
+            require_scopes: Vec::new(),
+            cache_ttl_secs: 30,
+            negative_ttl_secs: 5,
+            cache_capacity: 1_000_000,
+            upstream_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            max_headers: 64,
+            max_header_bytes: 16 * 1024,
+            max_body_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+/// One `require_scopes` entry: `{ path = "/admin", scope = "admin" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeRule {
+    /// The path prefix (starts with `/`).
+    pub path: String,
+    /// The scope required (space separated entries, all required).
+    pub scope: String,
+}
+
+/// `headers`: a preset name or custom names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum HeadersConfig {
+    /// `"mashery"` or `"neutral"`.
+    Preset(String),
+    /// `{ client_id = "...", scope = "...", user_context = "...", access_token = "..." }`.
+    Custom(CustomHeaders),
+}
+
+impl Default for HeadersConfig {
+    fn default() -> Self {
+        HeadersConfig::Preset("mashery".to_owned())
+    }
+}
+
+/// Custom identity header names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomHeaders {
+    /// The client id header.
+    pub client_id: String,
+    /// The scope header.
+    pub scope: String,
+    /// The user context header.
+    pub user_context: String,
+    /// The access token header (used with `forward_access_token = true`).
+    #[serde(default)]
+    pub access_token: Option<String>,
+}
+
+fn header_name(value: &str, key: &str) -> Result<HeaderName, ConfigError> {
+    HeaderName::from_bytes(value.as_bytes())
+        .map_err(|_| ConfigError::at(key, format!("`{value}` is not a valid header name")))
+}
+
+impl PublicConfig {
+    /// The identity header names, with the access token header when
+    /// `forward_access_token` is on.
+    pub fn identity_headers(&self) -> Result<IdentityHeaders, ConfigError> {
+        let (headers, access_token) = match &self.headers {
+            HeadersConfig::Preset(name) if name == "mashery" => (
+                IdentityHeaders::mashery(),
+                Some(HeaderName::from_static("x-mashery-oauth-access-token")),
+            ),
+            HeadersConfig::Preset(name) if name == "neutral" => (
+                IdentityHeaders::neutral(),
+                Some(HeaderName::from_static("x-oauth-access-token")),
+            ),
+            HeadersConfig::Preset(other) => {
+                return Err(ConfigError::at(
+                    "public.headers",
+                    format!(
+                        "unknown preset `{other}` (expected \"mashery\", \"neutral\" or a table \
+                         of names)"
+                    ),
+                ))
+            }
+            HeadersConfig::Custom(c) => {
+                let names = [
+                    header_name(&c.client_id, "public.headers.client_id")?,
+                    header_name(&c.scope, "public.headers.scope")?,
+                    header_name(&c.user_context, "public.headers.user_context")?,
+                ];
+                let access_token = c
+                    .access_token
+                    .as_deref()
+                    .map(|n| header_name(n, "public.headers.access_token"))
+                    .transpose()?;
+                let mut all: Vec<&HeaderName> = names.iter().chain(&access_token).collect();
+                all.sort_by_key(|n| n.as_str());
+                all.dedup();
+                if all.len() != names.len() + usize::from(access_token.is_some()) {
+                    return Err(ConfigError::at(
+                        "public.headers",
+                        "the header names must differ",
+                    ));
+                }
+                let [client_id, scope, user_context] = names;
+                (
+                    IdentityHeaders::new(client_id, scope, user_context),
+                    access_token,
+                )
+            }
+        };
+        if !self.forward_access_token {
+            return Ok(headers);
+        }
+        match access_token {
+            Some(name) => Ok(headers.with_access_token(name)),
+            None => Err(ConfigError::at(
+                "public.headers.access_token",
+                "required with forward_access_token = true",
+            )),
+        }
+    }
+
+    /// The upstream URI, if one is configured.
+    pub fn upstream_uri(&self) -> Result<Option<Uri>, ConfigError> {
+        let Some(upstream) = &self.upstream else {
+            return Ok(None);
+        };
+        let uri: Uri = upstream
+            .parse()
+            .map_err(|e| ConfigError::at("public.upstream", format!("not a URI: {e}")))?;
+        // The proxy's own checks (http only, no user info, no query), with the key named.
+        crate::proxy::ReverseProxy::new(uri.clone())
+            .map_err(|e| ConfigError::at("public.upstream", e.to_string()))?;
+        Ok(Some(uri))
+    }
+
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        self.identity_headers()?;
+        self.upstream_uri()?;
+        if let Some(key) = &self.service_key {
+            if key.is_empty() {
+                return Err(ConfigError::at("public.service_key", "must not be empty"));
+            }
+        }
+        // The same rules as `OAuthLayer::realm` and `OAuthLayer::require_scope`.
+        if !quotable(&self.realm) {
+            return Err(ConfigError::at(
+                "public.realm",
+                "must be printable ASCII without `\"` or `\\`",
+            ));
+        }
+        for (i, rule) in self.require_scopes.iter().enumerate() {
+            if !rule.path.starts_with('/') {
+                return Err(ConfigError::at(
+                    format!("public.require_scopes[{i}].path"),
+                    "must start with `/`",
+                ));
+            }
+            if !quotable(&rule.scope) || rule.scope.trim().is_empty() {
+                return Err(ConfigError::at(
+                    format!("public.require_scopes[{i}].scope"),
+                    "must be a non-empty printable ASCII scope without `\"` or `\\`",
+                ));
+            }
+        }
+        for (key, value) in [
+            ("public.cache_ttl_secs", self.cache_ttl_secs),
+            ("public.negative_ttl_secs", self.negative_ttl_secs),
+            ("public.upstream_timeout_secs", self.upstream_timeout_secs),
+            (
+                "public.header_read_timeout_secs",
+                self.header_read_timeout_secs,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::at(key, "must be at least 1 second"));
+            }
+        }
+        if self.cache_capacity == 0 {
+            return Err(ConfigError::at(
+                "public.cache_capacity",
+                "must be greater than 0",
+            ));
+        }
+        if self.max_headers == 0 {
+            return Err(ConfigError::at(
+                "public.max_headers",
+                "must be greater than 0",
+            ));
+        }
+        if self.max_header_bytes < 8192 {
+            return Err(ConfigError::at(
+                "public.max_header_bytes",
+                "must be at least 8192 (hyper's smallest read buffer)",
+            ));
+        }
+        if self.max_body_bytes == 0 {
+            return Err(ConfigError::at(
+                "public.max_body_bytes",
+                "must be greater than 0",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn quotable(s: &str) -> bool {
+    s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Some(std::path::Path::new("tokengate.toml")))
+    }
+
+    #[test]
+    fn defaults_and_a_full_section() {
+        let config = parse("").unwrap();
+        let p = &config.public;
+        assert!(p.enabled);
+        assert_eq!(p.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(p.upstream, None);
+        assert_eq!(p.realm, "tokengate");
+        assert_eq!((p.cache_ttl_secs, p.negative_ttl_secs), (30, 5));
+        assert_eq!(p.cache_capacity, 1_000_000);
+        assert_eq!((p.max_headers, p.max_header_bytes), (64, 16384));
+        assert_eq!(p.max_body_bytes, 10 * 1024 * 1024);
+        assert_eq!(p.allow_query_tokens, None);
+        assert_eq!(
+            p.identity_headers().unwrap(),
+            IdentityHeaders::mashery(),
+            "mashery names, no access token header"
+        );
+
+        let config = parse(
+            r#"
+[public]
+listen = "127.0.0.1:0"
+upstream = "http://127.0.0.1:9000/api"
+service_key = "svc"
+headers = "neutral"
+forward_access_token = true
+forward_authorization = true
+allow_query_tokens = true
+realm = "reviews"
+require_scopes = [{ path = "/admin", scope = "admin" }, { path = "/w", scope = "read write" }]
+cache_ttl_secs = 10
+negative_ttl_secs = 1
+cache_capacity = 10
+upstream_timeout_secs = 3
+header_read_timeout_secs = 2
+max_headers = 20
+max_header_bytes = 8192
+max_body_bytes = 1024
+"#,
+        )
+        .unwrap();
+        let p = &config.public;
+        assert_eq!(
+            p.identity_headers().unwrap().access_token().unwrap(),
+            "x-oauth-access-token"
+        );
+        assert_eq!(p.require_scopes[1].scope, "read write");
+        assert_eq!(p.upstream_uri().unwrap().unwrap().path(), "/api");
+        assert_eq!(p.allow_query_tokens, Some(true));
+    }
+
+    #[test]
+    fn custom_header_names() {
+        let config = parse(
+            "[public]\nforward_access_token = true\nheaders = { client_id = \"x-app\", scope = \
+             \"x-scope\", user_context = \"x-user\", access_token = \"x-token\" }\n",
+        )
+        .unwrap();
+        let names = config.public.identity_headers().unwrap();
+        assert_eq!(names.client_id(), "x-app");
+        assert_eq!(names.access_token().unwrap(), "x-token");
+
+        let err = parse(
+            "[public]\nforward_access_token = true\nheaders = { client_id = \"a\", scope = \
+             \"b\", user_context = \"c\" }\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.key(), Some("public.headers.access_token"), "{err}");
+        let err = parse(
+            "[public]\nheaders = { client_id = \"a\", scope = \"a\", user_context = \"c\" }\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.key(), Some("public.headers"), "{err}");
+        let err = parse(
+            "[public]\nheaders = { client_id = \"a b\", scope = \"b\", user_context = \"c\" }\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.key(), Some("public.headers.client_id"), "{err}");
+    }
+
+    #[test]
+    fn errors_name_the_file_and_key() {
+        let cases = [
+            ("colour = 1", "public"),
+            ("headers = \"kong\"", "public.headers"),
+            ("upstream = \"https://api.example.com\"", "public.upstream"),
+            ("upstream = \"not a uri\"", "public.upstream"),
+            ("realm = \"a\\\"b\"", "public.realm"),
+            (
+                "require_scopes = [{ path = \"admin\", scope = \"admin\" }]",
+                "public.require_scopes[0].path",
+            ),
+            (
+                "require_scopes = [{ path = \"/a\", scope = \" \" }]",
+                "public.require_scopes[0].scope",
+            ),
+            ("cache_ttl_secs = 0", "public.cache_ttl_secs"),
+            (
+                "header_read_timeout_secs = 0",
+                "public.header_read_timeout_secs",
+            ),
+            ("max_header_bytes = 4096", "public.max_header_bytes"),
+            ("max_body_bytes = 0", "public.max_body_bytes"),
+            ("service_key = \"\"", "public.service_key"),
+            ("listen = \"localhost\"", "public.listen"),
+        ];
+        for (line, key) in cases {
+            let err = parse(&format!("[public]\n{line}\n")).unwrap_err();
+            let text = err.to_string();
+            assert!(text.starts_with("tokengate.toml"), "{line}: {text}");
+            assert!(
+                err.key().is_some_and(|k| k.starts_with(key)),
+                "{line}: {text}"
+            );
+        }
+    }
+}

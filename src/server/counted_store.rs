@@ -1,0 +1,105 @@
+//! `CountingStore`: a [`Store`] wrapper that counts tokens issued and revoked, for
+//! `/metrics`.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::metrics::TokenCounters;
+use crate::model::{AuthorizationCode, Client, Service, TokenRecord, TokenUpdate, UnixMillis};
+use crate::secret::TokenHash;
+use crate::store::{Redemption, Revocation, Rotation, Store, TokenCursor};
+use crate::Error;
+
+/// Delegates every call to the wrapped store; counts stored access tokens (new grants and
+/// refresh rotations) as issued and newly revoked ones as revoked.
+pub(crate) struct CountingStore {
+    pub(crate) inner: Arc<dyn Store>,
+    pub(crate) counters: Arc<TokenCounters>,
+}
+
+#[async_trait]
+impl Store for CountingStore {
+    async fn put_service(&self, service: &Service) -> Result<(), Error> {
+        self.inner.put_service(service).await
+    }
+    async fn service(&self, key: &str) -> Result<Option<Service>, Error> {
+        self.inner.service(key).await
+    }
+    async fn services(&self) -> Result<Vec<Service>, Error> {
+        self.inner.services().await
+    }
+    async fn put_client(&self, client: &Client) -> Result<(), Error> {
+        self.inner.put_client(client).await
+    }
+    async fn client(&self, client_id: &str) -> Result<Option<Client>, Error> {
+        self.inner.client(client_id).await
+    }
+    async fn clients(&self) -> Result<Vec<Client>, Error> {
+        self.inner.clients().await
+    }
+    async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), Error> {
+        self.inner.insert_code(code).await
+    }
+    async fn redeem_code(&self, code_hash: &TokenHash) -> Result<Redemption, Error> {
+        self.inner.redeem_code(code_hash).await
+    }
+    async fn insert_token(&self, token: &TokenRecord) -> Result<(), Error> {
+        self.inner.insert_token(token).await?;
+        self.counters.issued.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+    async fn token(&self, token_hash: &TokenHash) -> Result<Option<TokenRecord>, Error> {
+        self.inner.token(token_hash).await
+    }
+    async fn token_by_refresh(
+        &self,
+        refresh_hash: &TokenHash,
+    ) -> Result<Option<TokenRecord>, Error> {
+        self.inner.token_by_refresh(refresh_hash).await
+    }
+    async fn rotate_refresh(
+        &self,
+        refresh_hash: &TokenHash,
+        next: &TokenRecord,
+    ) -> Result<Rotation, Error> {
+        let rotation = self.inner.rotate_refresh(refresh_hash, next).await?;
+        if rotation == Rotation::Rotated {
+            self.counters.issued.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(rotation)
+    }
+    async fn revoke(&self, which: Revocation<'_>) -> Result<Vec<TokenHash>, Error> {
+        let revoked = self.inner.revoke(which).await?;
+        self.counters
+            .revoked
+            .fetch_add(revoked.len() as u64, Ordering::Relaxed);
+        Ok(revoked)
+    }
+    async fn update_token(
+        &self,
+        token_hash: &TokenHash,
+        update: &TokenUpdate,
+    ) -> Result<bool, Error> {
+        self.inner.update_token(token_hash, update).await
+    }
+    async fn tokens_by_owner(
+        &self,
+        service_key: &str,
+        user_context: &str,
+    ) -> Result<Vec<TokenRecord>, Error> {
+        self.inner.tokens_by_owner(service_key, user_context).await
+    }
+    async fn list_tokens(
+        &self,
+        owner: Option<&str>,
+        after: Option<&TokenCursor>,
+        limit: u32,
+    ) -> Result<Vec<TokenRecord>, Error> {
+        self.inner.list_tokens(owner, after, limit).await
+    }
+    async fn purge_expired(&self, before: UnixMillis, limit: u32) -> Result<u64, Error> {
+        self.inner.purge_expired(before, limit).await
+    }
+}

@@ -1,0 +1,263 @@
+//! [`Metrics`]: the counters and latency histograms that the admin listener's `/metrics` shows
+//! in the Prometheus text format, and the wrappers that feed them.
+//!
+//! Histograms are fixed buckets of atomics: no lock, no allocation per observation.
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use http::{Request, Response};
+
+use crate::auth::LayerMetrics;
+use crate::model::TokenInfo;
+use crate::resolve::{Resolve, TokenCache};
+use crate::Error;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BOUNDS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// A latency histogram with the fixed [`BOUNDS`] (plus `+Inf`).
+#[derive(Debug, Default)]
+pub(crate) struct Histogram {
+    /// Per-bucket counts (not cumulative); the last is `+Inf`.
+    buckets: [AtomicU64; BOUNDS.len() + 1],
+    sum_micros: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Histogram {
+    pub(crate) fn observe(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let i = BOUNDS
+            .iter()
+            .position(|&b| seconds <= b)
+            .unwrap_or(BOUNDS.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(
+            u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (i, bucket) in self.buckets.iter().enumerate() {
+            cumulative += bucket.load(Ordering::Relaxed);
+            match BOUNDS.get(i) {
+                Some(bound) => {
+                    let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+                }
+                None => {
+                    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+                }
+            }
+        }
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum {sum}");
+        // The count is at least the buckets' total read above, so `+Inf` never exceeds it.
+        let count = self.count.load(Ordering::Relaxed).max(cumulative);
+        let _ = writeln!(out, "{name}_count {count}");
+    }
+}
+
+/// Tokens issued and revoked through the store (see `CountingStore`).
+#[derive(Debug, Default)]
+pub(crate) struct TokenCounters {
+    pub(crate) issued: AtomicU64,
+    pub(crate) revoked: AtomicU64,
+}
+
+/// What `/metrics` on the admin listener shows, in the Prometheus text format (version 0.0.4):
+///
+/// | metric | type | what |
+/// |---|---|---|
+/// | `tokengate_requests_total{outcome}` | counter | requests through the OAuth layer: `allowed`, `no_token`, `invalid_token`, `insufficient_scope`, `invalid_request`, `unavailable` |
+/// | `tokengate_cache_hits_total` | counter | tokens answered from the cache |
+/// | `tokengate_cache_negative_hits_total` | counter | unknown tokens answered from the negative cache |
+/// | `tokengate_cache_misses_total` | counter | lookups that went to the store |
+/// | `tokengate_cache_coalesced_total` | counter | lookups that waited for another request's lookup of the same token |
+/// | `tokengate_cache_errors_total` | counter | store failures during lookups |
+/// | `tokengate_resolve_duration_seconds` | histogram | time of one store lookup (cache misses only) |
+/// | `tokengate_upstream_duration_seconds` | histogram | time until the upstream's (or echo's) response head |
+/// | `tokengate_tokens_issued_total` | counter | access tokens stored by this process |
+/// | `tokengate_tokens_revoked_total` | counter | access tokens revoked by this process |
+///
+/// The request and cache metrics are absent when the public listener is disabled.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub(crate) layer: Option<Arc<LayerMetrics>>,
+    pub(crate) cache: Option<TokenCache>,
+    pub(crate) resolve: Arc<Histogram>,
+    pub(crate) upstream: Arc<Histogram>,
+    pub(crate) tokens: Arc<TokenCounters>,
+}
+
+impl Metrics {
+    /// The metrics as Prometheus text.
+    ///
+    /// ```
+    /// let text = tokengate::server::Metrics::default().render();
+    /// assert!(text.contains("tokengate_tokens_issued_total 0"));
+    /// ```
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {value}");
+        };
+        if let Some(layer) = &self.layer {
+            let name = "tokengate_requests_total";
+            let _ = writeln!(
+                out,
+                "# HELP {name} Requests through the OAuth layer, by outcome."
+            );
+            let _ = writeln!(out, "# TYPE {name} counter");
+            for (outcome, count) in layer.outcomes() {
+                let _ = writeln!(out, "{name}{{outcome=\"{outcome}\"}} {count}");
+            }
+        }
+        if let Some(cache) = &self.cache {
+            let stats = cache.stats();
+            for (name, help, value) in [
+                (
+                    "tokengate_cache_hits_total",
+                    "Tokens answered from the cache.",
+                    stats.hits,
+                ),
+                (
+                    "tokengate_cache_negative_hits_total",
+                    "Unknown tokens answered from the negative cache.",
+                    stats.negative_hits,
+                ),
+                (
+                    "tokengate_cache_misses_total",
+                    "Token lookups that went to the store.",
+                    stats.misses,
+                ),
+                (
+                    "tokengate_cache_coalesced_total",
+                    "Token lookups that waited for a concurrent lookup of the same token.",
+                    stats.coalesced,
+                ),
+                (
+                    "tokengate_cache_errors_total",
+                    "Token lookups that failed (store errors).",
+                    stats.errors,
+                ),
+            ] {
+                counter(&mut out, name, help, value);
+            }
+        }
+        self.resolve.render(
+            &mut out,
+            "tokengate_resolve_duration_seconds",
+            "Time of one token lookup in the store (cache misses only).",
+        );
+        self.upstream.render(
+            &mut out,
+            "tokengate_upstream_duration_seconds",
+            "Time until the upstream's response head.",
+        );
+        counter(
+            &mut out,
+            "tokengate_tokens_issued_total",
+            "Access tokens stored by this process.",
+            self.tokens.issued.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "tokengate_tokens_revoked_total",
+            "Access tokens revoked by this process.",
+            self.tokens.revoked.load(Ordering::Relaxed),
+        );
+        out
+    }
+}
+
+/// A [`Resolve`] that times every lookup of the resolver it wraps.
+pub(crate) struct TimedResolver<R> {
+    pub(crate) inner: R,
+    pub(crate) histogram: Arc<Histogram>,
+}
+
+#[async_trait]
+impl<R: Resolve> Resolve for TimedResolver<R> {
+    async fn resolve(&self, token: &str) -> Result<Option<TokenInfo>, Error> {
+        let started = Instant::now();
+        let outcome = self.inner.resolve(token).await;
+        self.histogram.observe(started.elapsed());
+        outcome
+    }
+}
+
+/// A service that times its inner service's response heads.
+#[derive(Debug, Clone)]
+pub(crate) struct TimedService<S> {
+    pub(crate) inner: S,
+    pub(crate) histogram: Arc<Histogram>,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, B, ResBody> tower::Service<Request<B>> for TimedService<S>
+where
+    S: tower::Service<Request<B>, Response = Response<ResBody>, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Response<ResBody>, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let started = Instant::now();
+        let histogram = self.histogram.clone();
+        let future = self.inner.call(req);
+        Box::pin(async move {
+            let response = future.await;
+            histogram.observe(started.elapsed());
+            response
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let h = Histogram::default();
+        h.observe(Duration::from_micros(300));
+        h.observe(Duration::from_millis(3));
+        h.observe(Duration::from_secs(20));
+        let mut out = String::new();
+        h.render(&mut out, "x", "help");
+        assert!(out.contains("x_bucket{le=\"0.0005\"} 1\n"), "{out}");
+        assert!(out.contains("x_bucket{le=\"0.005\"} 2\n"), "{out}");
+        assert!(out.contains("x_bucket{le=\"10\"} 2\n"), "{out}");
+        assert!(out.contains("x_bucket{le=\"+Inf\"} 3\n"), "{out}");
+        assert!(out.contains("x_count 3\n"), "{out}");
+        assert!(out.contains("x_sum 20.0033\n"), "{out}");
+        assert!(
+            out.starts_with("# HELP x help\n# TYPE x histogram\n"),
+            "{out}"
+        );
+    }
+}

@@ -1,0 +1,901 @@
+//! The gateway end to end over real sockets: `tokengate serve` (SQLite in a temporary
+//! directory) with its public listener in front of a recording upstream, tokens issued and
+//! revoked through JSON-RPC on the admin listener. One test runs the same server in-process
+//! over a store whose failures it switches on and off.
+#![cfg(unix)]
+
+mod common;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use common::process::Gateway;
+use common::{ADMIN_KEY, ADMIN_SECRET, OTHER_SERVICE, SERVICE, WEB_CLIENT, WEB_SECRET};
+use tokengate::model::{AuthorizationCode, Client, Service, TokenRecord, TokenUpdate, UnixMillis};
+use tokengate::secret::TokenHash;
+use tokengate::store::{Redemption, Revocation, Rotation, Store};
+
+const PEPPER: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+const CLIENT_ID: &str = "x-mashery-oauth-client-id";
+const SCOPE: &str = "x-mashery-oauth-scope";
+const USER: &str = "x-mashery-oauth-user-context";
+const ACCESS_TOKEN: &str = "x-mashery-oauth-access-token";
+const NO_TOKEN: &str = "Bearer realm=\"tokengate\"";
+const INVALID_TOKEN: &str = "Bearer realm=\"tokengate\", error=\"invalid_token\"";
+const INVALID_REQUEST: &str = "Bearer realm=\"tokengate\", error=\"invalid_request\"";
+
+// ---------------------------------------------------------------------------------------------
+// The recording upstream.
+
+/// A request as the upstream received it.
+#[derive(Debug, Clone)]
+struct Seen {
+    path: String,
+    headers: HeaderMap,
+}
+
+impl Seen {
+    /// The only value of `name`; panics when it is absent or repeated.
+    fn one(&self, name: &str) -> &str {
+        let values: Vec<_> = self.headers.get_all(name).iter().collect();
+        assert_eq!(values.len(), 1, "{name}: {:?}", self.headers);
+        values[0].to_str().unwrap()
+    }
+}
+
+/// An HTTP server that records every request it receives (after reading its body) and
+/// answers `200 upstream`.
+struct Recorder {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Recorder {
+    async fn start() -> Recorder {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let addr = common::serve(tower::service_fn(move |req: Request<Incoming>| {
+            let sink = sink.clone();
+            async move {
+                let (parts, body) = req.into_parts();
+                let complete = body.collect().await.is_ok();
+                if complete {
+                    sink.lock().unwrap().push(Seen {
+                        path: parts.uri.to_string(),
+                        headers: parts.headers,
+                    });
+                }
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"upstream"))))
+            }
+        }))
+        .await;
+        Recorder { addr, seen }
+    }
+
+    /// The requests received since the last call.
+    fn take(&self) -> Vec<Seen> {
+        std::mem::take(&mut *self.seen.lock().unwrap())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The gateway under test and its admin API.
+
+fn config(public: &str, service: &str) -> String {
+    format!(
+        r#"
+[store]
+url = "sqlite://tokengate.db"
+pepper = "{PEPPER}"
+
+[admin]
+listen = "127.0.0.1:0"
+credentials = [{{ key = "{ADMIN_KEY}", secret = "{ADMIN_SECRET}" }}]
+
+[public]
+listen = "127.0.0.1:0"
+service_key = "{SERVICE}"
+require_scopes = [{{ path = "/admin", scope = "admin" }}]
+{public}
+
+[[services]]
+key = "{SERVICE}"
+name = "Reviews API"
+grants = ["password", "client_credentials"]
+{service}
+
+[[services]]
+key = "{OTHER_SERVICE}"
+name = "Other API"
+grants = ["password", "client_credentials"]
+
+[[clients]]
+id = 12346
+client_id = "{WEB_CLIENT}"
+secret = "{WEB_SECRET}"
+name = "Reviews Web"
+services = ["{SERVICE}", "{OTHER_SERVICE}"]
+"#
+    )
+}
+
+/// JSON-RPC on the admin listener.
+struct Admin {
+    http: reqwest::Client,
+    addr: SocketAddr,
+}
+
+impl Admin {
+    fn new(addr: SocketAddr) -> Admin {
+        Admin {
+            http: reqwest::Client::new(),
+            addr,
+        }
+    }
+
+    async fn result(&self, method: &str, params: Value) -> Value {
+        let reply: Value = self
+            .http
+            .post(format!("http://{}/v2/json-rpc", self.addr))
+            .basic_auth(ADMIN_KEY, Some(ADMIN_SECRET))
+            .json(&json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(reply.get("error").is_none(), "{method}: {reply}");
+        reply["result"].clone()
+    }
+
+    /// A token of `service` with `scope`: a password grant for `user`, or a
+    /// client_credentials grant without one.
+    async fn token(&self, service: &str, scope: &str, user: Option<&str>) -> String {
+        let client = json!({"client_id": WEB_CLIENT, "client_secret": WEB_SECRET});
+        let grant = if user.is_some() {
+            "password"
+        } else {
+            "client_credentials"
+        };
+        let data = json!({"grant_type": grant, "scope": scope});
+        let result = self
+            .result(
+                "oauth2.createAccessToken",
+                json!([service, client, data, null, user]),
+            )
+            .await;
+        result["access_token"].as_str().unwrap().to_owned()
+    }
+
+    async fn revoke(&self, token: &str) {
+        let client = json!({"client_id": WEB_CLIENT, "client_secret": WEB_SECRET});
+        let result = self
+            .result("oauth2.revokeAccessToken", json!([SERVICE, client, token]))
+            .await;
+        assert_eq!(result, json!(true));
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let res = self
+            .http
+            .get(format!("http://{}{path}", self.addr))
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    }
+
+    /// The value of one sample line of `/metrics` (`name` with its labels).
+    async fn metric(&self, name: &str) -> f64 {
+        let (status, text) = self.get("/metrics").await;
+        assert_eq!(status, 200);
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+            .parse()
+            .unwrap()
+    }
+}
+
+/// A gateway with `public` and `service` settings, in front of a fresh recorder.
+struct Harness {
+    gateway: Gateway,
+    upstream: Recorder,
+    admin: Admin,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    async fn start(public: &str, service: &str) -> Harness {
+        let upstream = Recorder::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let public = format!("upstream = \"http://{}\"\n{public}", upstream.addr);
+        let gateway = Gateway::start(dir.path(), &config(&public, service));
+        let admin = Admin::new(gateway.admin);
+        Harness {
+            gateway,
+            upstream,
+            admin,
+            _dir: dir,
+        }
+    }
+
+    fn public(&self) -> SocketAddr {
+        self.gateway.public()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw HTTP/1.1, for exact control of header names, case and repetition.
+
+#[derive(Debug, PartialEq, Eq)]
+struct Raw {
+    status: u16,
+    /// `(lower-case name, value)`, in order, without `date`.
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Raw {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn challenge(&self) -> Option<&str> {
+        self.header("www-authenticate")
+    }
+}
+
+/// Sends `GET path` with `headers` (one `Name: value` per entry, sent as written) and
+/// `Connection: close`, and reads the whole answer.
+async fn get(addr: SocketAddr, path: &str, headers: &[&str]) -> Raw {
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: gateway.test\r\n");
+    if !headers
+        .iter()
+        .any(|h| h.to_ascii_lowercase().starts_with("connection:"))
+    {
+        request.push_str("Connection: close\r\n");
+    }
+    for header in headers {
+        request.push_str(header);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    send_raw(addr, request.as_bytes()).await
+}
+
+async fn send_raw(addr: SocketAddr, request: &[u8]) -> Raw {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buf))
+        .await
+        .expect("the gateway answered and closed")
+        .unwrap();
+    parse(&buf)
+}
+
+fn parse(buf: &[u8]) -> Raw {
+    let text = String::from_utf8_lossy(buf);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.trim().to_owned()))
+        .filter(|(n, _)| n != "date")
+        .collect();
+    Raw {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+fn bearer(token: &str) -> String {
+    format!("Authorization: Bearer {token}")
+}
+
+/// Every header of a request that belongs to the identity namespace.
+fn identity_headers(seen: &Seen) -> Vec<String> {
+    seen.headers
+        .keys()
+        .map(|k| k.as_str().to_owned())
+        .filter(|k| k.contains("oauth"))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tests.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_issued_token_passes_with_one_of_each_identity_header() {
+    let h = Harness::start("forward_access_token = true", "").await;
+    let token = h
+        .admin
+        .token(SERVICE, "read write", Some("user12345"))
+        .await;
+
+    let res = get(h.public(), "/reviews/7?page=2", &[&bearer(&token)]).await;
+    assert_eq!((res.status, res.body.as_str()), (200, "upstream"));
+    let seen = h.upstream.take();
+    assert_eq!(seen.len(), 1);
+    let seen = &seen[0];
+    assert_eq!(seen.path, "/reviews/7?page=2");
+    assert_eq!(seen.one(CLIENT_ID), WEB_CLIENT);
+    assert_eq!(seen.one(SCOPE), "read write");
+    assert_eq!(seen.one(USER), "user12345");
+    assert_eq!(seen.one(ACCESS_TOKEN), token);
+    assert_eq!(identity_headers(seen).len(), 4, "{:?}", seen.headers);
+    assert!(seen.headers.get("authorization").is_none(), "not forwarded");
+    assert_eq!(seen.one("x-forwarded-for"), "127.0.0.1");
+    assert_eq!(seen.one("x-forwarded-host"), "gateway.test");
+
+    // A token without a user context: no user context header at all.
+    let client = json!({"client_id": WEB_CLIENT, "client_secret": WEB_SECRET});
+    let app_token = h
+        .admin
+        .result(
+            "oauth2.createAccessToken",
+            json!([SERVICE, client, {"grant_type": "client_credentials"}]),
+        )
+        .await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = get(h.public(), "/reviews", &[&bearer(&app_token)]).await;
+    assert_eq!(res.status, 200);
+    let seen = h.upstream.take();
+    assert_eq!(seen[0].one(CLIENT_ID), WEB_CLIENT);
+    assert!(seen[0].headers.get(USER).is_none());
+    assert!(seen[0].headers.get(SCOPE).is_none());
+
+    // `/healthz` needs no token and is not forwarded.
+    let res = get(h.public(), "/healthz", &[]).await;
+    assert_eq!((res.status, res.body.as_str()), (200, "ok"));
+    assert!(h.upstream.take().is_empty());
+
+    // h2 with prior knowledge works through the layer as well.
+    let stream = TcpStream::connect(h.public()).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let request = Request::get(format!("http://{}/h2", h.public()))
+        .header("authorization", format!("Bearer {token}"))
+        .header(CLIENT_ID, "spoofed")
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let seen = h.upstream.take();
+    assert_eq!(seen[0].one(CLIENT_ID), WEB_CLIENT);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spoofed_identity_headers_never_reach_the_upstream() {
+    let h = Harness::start("", "").await;
+    let token = h.admin.token(SERVICE, "read", None).await;
+    let spoofs = [
+        "X-MASHERY-OAUTH-CLIENT-ID: evil",
+        "x-mashery-oauth-client-id: evil2",
+        "X-Mashery-Oauth-Scope: admin",
+        "x-mashery-OAUTH-scope: admin2",
+        "X-Mashery-Oauth-User-Context: root",
+        "X-Mashery-Oauth-Access-Token: forged",
+    ];
+
+    // With a valid token: the injected values, once each; nothing of the client's.
+    let mut headers: Vec<&str> = spoofs.to_vec();
+    let auth = bearer(&token);
+    headers.push(&auth);
+    let res = get(h.public(), "/reviews", &headers).await;
+    assert_eq!(res.status, 200);
+    let seen = h.upstream.take();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].one(CLIENT_ID), WEB_CLIENT);
+    assert_eq!(seen[0].one(SCOPE), "read");
+    assert!(seen[0].headers.get(USER).is_none(), "the token has none");
+    assert!(
+        seen[0].headers.get(ACCESS_TOKEN).is_none(),
+        "not configured"
+    );
+    assert_eq!(identity_headers(&seen[0]), [CLIENT_ID, SCOPE]);
+
+    // `_` and `.` aliases are refused outright, with or without a token.
+    for alias in [
+        "X_Mashery_Oauth_Client_Id: evil",
+        "x.mashery.oauth.scope: admin",
+        "X-Mashery_Oauth-User.Context: root",
+    ] {
+        let res = get(h.public(), "/reviews", &[alias, &auth]).await;
+        assert_eq!(res.status, 400, "{alias}");
+        assert_eq!(res.challenge(), Some(INVALID_REQUEST), "{alias}");
+        let res = get(h.public(), "/reviews", &[alias]).await;
+        assert_eq!(res.status, 400, "{alias}");
+    }
+
+    // Without a token, with a bad one, with a malformed one: refused, nothing forwarded.
+    for extra in [
+        None,
+        Some("Authorization: Bearer not-a-token"),
+        Some("Authorization: Bearer a b"),
+        Some("Authorization: Basic b3BzOmNoYW5nZS1tZQ=="),
+    ] {
+        let mut headers = spoofs.to_vec();
+        headers.extend(extra);
+        let res = get(h.public(), "/reviews", &headers).await;
+        assert!(
+            [400, 401].contains(&res.status),
+            "{extra:?}: {}",
+            res.status
+        );
+    }
+    assert!(
+        h.upstream.take().is_empty(),
+        "no rejected request forwarded"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_header_named_in_connection_cannot_remove_an_injected_header() {
+    let h = Harness::start("forward_access_token = true", "").await;
+    let token = h.admin.token(SERVICE, "read", Some("alice")).await;
+    let auth = bearer(&token);
+    let res = get(
+        h.public(),
+        "/reviews",
+        &[
+            "Connection: close, X-Mashery-Oauth-Client-Id, x-mashery-oauth-scope",
+            "Connection: X-Mashery-Oauth-User-Context, X-Mashery-Oauth-Access-Token",
+            "X-Mashery-Oauth-Client-Id: evil",
+            "X-Custom: kept",
+            &auth,
+        ],
+    )
+    .await;
+    assert_eq!(res.status, 200);
+    let seen = h.upstream.take();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].one(CLIENT_ID), WEB_CLIENT);
+    assert_eq!(seen[0].one(SCOPE), "read");
+    assert_eq!(seen[0].one(USER), "alice");
+    assert_eq!(seen[0].one(ACCESS_TOKEN), token);
+    assert_eq!(seen[0].one("x-custom"), "kept");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rfc6750_rejections_have_the_documented_status_and_challenge() {
+    let h = Harness::start("", "").await;
+    let public = h.public();
+    let read = h.admin.token(SERVICE, "read", Some("u1")).await;
+    let admin = h.admin.token(SERVICE, "read admin", Some("u1")).await;
+    let other = h.admin.token(OTHER_SERVICE, "read", Some("u1")).await;
+    let revoked = h.admin.token(SERVICE, "read", Some("u2")).await;
+    h.admin.revoke(&revoked).await;
+
+    // No token (and a non-Bearer scheme counts as none): a bare challenge.
+    for headers in [&[][..], &["Authorization: Basic b3BzOmNoYW5nZS1tZQ=="][..]] {
+        let res = get(public, "/reviews", headers).await;
+        assert_eq!(res.status, 401);
+        assert_eq!(res.challenge(), Some(NO_TOKEN));
+        assert!(res.header("retry-after").is_none());
+    }
+    // A query token when the service does not allow them is no token.
+    let res = get(public, &format!("/reviews?access_token={read}"), &[]).await;
+    assert_eq!((res.status, res.challenge()), (401, Some(NO_TOKEN)));
+
+    // Unknown, revoked and another service's: one identical answer.
+    let unknown = get(public, "/reviews", &[&bearer("unknownunknownunknown")]).await;
+    assert_eq!(unknown.status, 401);
+    assert_eq!(unknown.challenge(), Some(INVALID_TOKEN));
+    assert_eq!(unknown.body, "");
+    for token in [&revoked, &other] {
+        let res = get(public, "/reviews", &[&bearer(token)]).await;
+        assert_eq!(res, unknown);
+        // Again, now from the negative cache: still identical.
+        assert_eq!(get(public, "/reviews", &[&bearer(token)]).await, unknown);
+    }
+
+    // A route scope the token lacks.
+    let res = get(public, "/admin/users", &[&bearer(&read)]).await;
+    assert_eq!(res.status, 403);
+    assert_eq!(
+        res.challenge(),
+        Some("Bearer realm=\"tokengate\", error=\"insufficient_scope\", scope=\"admin\"")
+    );
+    assert!(h.upstream.take().is_empty());
+    let res = get(public, "/admin/users", &[&bearer(&admin)]).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(h.upstream.take().len(), 1);
+
+    // Malformed requests.
+    for (path, headers) in [
+        ("/reviews", vec!["Authorization: Bearer a b".to_owned()]),
+        ("/reviews", vec!["Authorization: Bearer".to_owned()]),
+        ("/reviews", vec![bearer(&read), bearer(&read)]),
+        (
+            &*format!("/reviews?access_token={read}"),
+            vec![bearer(&read)],
+        ),
+    ] {
+        let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+        let res = get(public, path, &headers).await;
+        assert_eq!(res.status, 400, "{headers:?}");
+        assert_eq!(res.challenge(), Some(INVALID_REQUEST), "{headers:?}");
+    }
+    assert!(
+        h.upstream.take().is_empty(),
+        "no rejected request forwarded"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revoked_token_is_refused_on_the_next_request_though_cached() {
+    let h = Harness::start("", "").await;
+    let token = h.admin.token(SERVICE, "read", Some("u1")).await;
+    for _ in 0..3 {
+        let res = get(h.public(), "/reviews", &[&bearer(&token)]).await;
+        assert_eq!(res.status, 200);
+    }
+    assert_eq!(h.admin.metric("tokengate_cache_misses_total").await, 1.0);
+    assert_eq!(h.admin.metric("tokengate_cache_hits_total").await, 2.0);
+
+    h.admin.revoke(&token).await;
+    let res = get(h.public(), "/reviews", &[&bearer(&token)]).await;
+    assert_eq!((res.status, res.challenge()), (401, Some(INVALID_TOKEN)));
+    assert_eq!(h.upstream.take().len(), 3);
+    assert_eq!(h.admin.metric("tokengate_tokens_revoked_total").await, 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_token_is_refused_despite_the_cache_ttl() {
+    let h = Harness::start("cache_ttl_secs = 30", "access_token_ttl = 1").await;
+    let issued = Instant::now();
+    let token = h.admin.token(SERVICE, "read", Some("u1")).await;
+    for _ in 0..2 {
+        let res = get(h.public(), "/reviews", &[&bearer(&token)]).await;
+        assert_eq!(res.status, 200, "still valid");
+    }
+    assert!(
+        issued.elapsed() < Duration::from_millis(900),
+        "the machine is too slow for this test's timing"
+    );
+    assert_eq!(h.admin.metric("tokengate_cache_hits_total").await, 1.0);
+
+    tokio::time::sleep(Duration::from_millis(1200).saturating_sub(issued.elapsed())).await;
+    let expired = get(h.public(), "/reviews", &[&bearer(&token)]).await;
+    assert_eq!(expired.status, 401);
+    assert_eq!(expired.challenge(), Some(INVALID_TOKEN));
+    let unknown = get(h.public(), "/reviews", &[&bearer("unknownunknownunknown")]).await;
+    assert_eq!(expired, unknown, "expired and unknown look the same");
+    assert_eq!(h.upstream.take().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn limits_on_header_count_header_size_and_body_size() {
+    let h = Harness::start("max_headers = 24\nmax_body_bytes = 4096", "").await;
+    let token = h.admin.token(SERVICE, "read", None).await;
+    let auth = bearer(&token);
+
+    // Bodies: a declared length over the limit is refused before anything is forwarded.
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/upload", h.public());
+    let send = |len: usize| {
+        http.post(&url)
+            .bearer_auth(&token)
+            .body(vec![b'x'; len])
+            .send()
+    };
+    assert_eq!(send(4096).await.unwrap().status(), 200);
+    assert_eq!(h.upstream.take().len(), 1);
+    assert_eq!(send(4097).await.unwrap().status(), 413);
+    assert!(h.upstream.take().is_empty());
+
+    // A chunked body that runs past the limit.
+    let chunk = format!("{:x}\r\n{}\r\n", 3000, "y".repeat(3000));
+    let request = format!(
+        "POST /upload HTTP/1.1\r\nHost: g\r\nConnection: close\r\n{auth}\r\n\
+         Transfer-Encoding: chunked\r\n\r\n{chunk}{chunk}0\r\n\r\n"
+    );
+    let res = send_raw(h.public(), request.as_bytes()).await;
+    assert_eq!(res.status, 413);
+    assert!(
+        h.upstream.take().is_empty(),
+        "the upstream got no complete body"
+    );
+
+    // Header count and size.
+    let many: Vec<String> = (0..30).map(|i| format!("X-Extra-{i}: {i}")).collect();
+    let mut headers: Vec<&str> = many.iter().map(String::as_str).collect();
+    headers.push(&auth);
+    assert_eq!(get(h.public(), "/reviews", &headers).await.status, 431);
+    let big = format!("X-Big: {}", "z".repeat(17 * 1024));
+    assert_eq!(
+        get(h.public(), "/reviews", &[&big, &auth]).await.status,
+        431
+    );
+    assert!(h.upstream.take().is_empty());
+    assert_eq!(get(h.public(), "/reviews", &[&auth]).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_move_and_readyz_answers_on_the_admin_listener() {
+    let h = Harness::start("", "").await;
+    assert_eq!(h.admin.get("/readyz").await, (200, "ready".to_owned()));
+    let (status, before) = h.admin.get("/metrics").await;
+    assert_eq!(status, 200);
+    for name in [
+        "tokengate_requests_total{outcome=\"allowed\"} 0",
+        "tokengate_cache_hits_total 0",
+        "tokengate_cache_negative_hits_total 0",
+        "tokengate_cache_misses_total 0",
+        "tokengate_cache_coalesced_total 0",
+        "tokengate_cache_errors_total 0",
+        "tokengate_resolve_duration_seconds_count 0",
+        "tokengate_upstream_duration_seconds_count 0",
+        "tokengate_tokens_issued_total 0",
+        "tokengate_tokens_revoked_total 0",
+        "# TYPE tokengate_resolve_duration_seconds histogram",
+    ] {
+        assert!(before.contains(name), "{name} in\n{before}");
+    }
+
+    let token = h.admin.token(SERVICE, "read", None).await;
+    for _ in 0..2 {
+        assert_eq!(get(h.public(), "/r", &[&bearer(&token)]).await.status, 200);
+    }
+    for _ in 0..2 {
+        assert_eq!(
+            get(h.public(), "/r", &[&bearer("junkjunkjunk")])
+                .await
+                .status,
+            401
+        );
+    }
+    assert_eq!(get(h.public(), "/r", &[]).await.status, 401);
+    assert_eq!(
+        get(h.public(), "/admin", &[&bearer(&token)]).await.status,
+        403
+    );
+
+    let m = |name: &'static str| h.admin.metric(name);
+    assert_eq!(
+        m("tokengate_requests_total{outcome=\"allowed\"}").await,
+        2.0
+    );
+    assert_eq!(
+        m("tokengate_requests_total{outcome=\"invalid_token\"}").await,
+        2.0
+    );
+    assert_eq!(
+        m("tokengate_requests_total{outcome=\"no_token\"}").await,
+        1.0
+    );
+    assert_eq!(
+        m("tokengate_requests_total{outcome=\"insufficient_scope\"}").await,
+        1.0
+    );
+    assert_eq!(m("tokengate_cache_hits_total").await, 2.0);
+    assert_eq!(m("tokengate_cache_negative_hits_total").await, 1.0);
+    assert_eq!(m("tokengate_cache_misses_total").await, 2.0);
+    assert_eq!(m("tokengate_resolve_duration_seconds_count").await, 2.0);
+    assert_eq!(
+        m("tokengate_resolve_duration_seconds_bucket{le=\"+Inf\"}").await,
+        2.0
+    );
+    assert_eq!(m("tokengate_upstream_duration_seconds_count").await, 2.0);
+    assert_eq!(m("tokengate_tokens_issued_total").await, 1.0);
+
+    // Only on the admin listener: on the public one these are protected paths.
+    for path in ["/metrics", "/readyz"] {
+        assert_eq!(get(h.public(), path, &[]).await.status, 401, "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_echo_answers_without_an_upstream_and_debug_logs_hold_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = Gateway::start_logged(
+        dir.path(),
+        &config("forward_access_token = true", ""),
+        "debug",
+    );
+    let admin = Admin::new(gateway.admin);
+    let token = admin.token(SERVICE, "read", Some("user12345")).await;
+
+    let res = get(
+        gateway.public(),
+        "/reviews?access_token=x",
+        &[&bearer(&token)],
+    )
+    .await;
+    assert_eq!(res.status, 400, "two token sources");
+    let res = get(
+        gateway.public(),
+        "/reviews?page=1",
+        &[&bearer(&token), "X-Mashery-Oauth-Scope: admin"],
+    )
+    .await;
+    assert_eq!(res.status, 200);
+    let echoed: Value = serde_json::from_str(&res.body).unwrap();
+    assert_eq!(
+        echoed,
+        json!({
+            "method": "GET",
+            "path": "/reviews",
+            "headers": {
+                CLIENT_ID: WEB_CLIENT,
+                SCOPE: "read",
+                USER: "user12345",
+                ACCESS_TOKEN: token,
+            },
+        })
+    );
+    assert_eq!(
+        get(gateway.public(), "/r", &[&bearer("junk-token-value")])
+            .await
+            .status,
+        401
+    );
+    admin.revoke(&token).await;
+    assert_eq!(
+        get(gateway.public(), "/r", &[&bearer(&token)]).await.status,
+        401
+    );
+    assert_eq!(admin.get("/metrics").await.0, 200);
+
+    // Let the last lines reach the pipe.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let logs = gateway.logs();
+    assert!(
+        logs.contains("public request"),
+        "debug logging is on:\n{logs}"
+    );
+    let basic = "b3BzOmNoYW5nZS1tZQ"; // base64("ops:change-me"), unpadded prefix
+    for secret in [
+        token.as_str(),
+        WEB_SECRET,
+        ADMIN_SECRET,
+        &PEPPER[..32],
+        basic,
+        "junk-token-value",
+        "Bearer",
+    ] {
+        assert!(!logs.contains(secret), "`{secret}` is in the logs:\n{logs}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The store going down, in-process.
+
+/// A store whose every call fails while `down` is set.
+struct FlakyStore {
+    inner: Arc<dyn Store>,
+    down: AtomicBool,
+}
+
+impl FlakyStore {
+    fn check(&self) -> Result<(), tokengate::Error> {
+        if self.down.load(Ordering::SeqCst) {
+            Err(tokengate::Error::store("database is down"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+macro_rules! flaky {
+    ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        #[async_trait]
+        impl Store for FlakyStore {
+            $(async fn $name(&self, $($arg: $ty),*) -> Result<$ret, tokengate::Error> {
+                self.check()?;
+                self.inner.$name($($arg),*).await
+            })*
+        }
+    };
+}
+
+flaky! {
+    put_service(s: &Service) -> ();
+    service(key: &str) -> Option<Service>;
+    services() -> Vec<Service>;
+    put_client(c: &Client) -> ();
+    client(id: &str) -> Option<Client>;
+    clients() -> Vec<Client>;
+    insert_code(c: &AuthorizationCode) -> ();
+    redeem_code(h: &TokenHash) -> Redemption;
+    insert_token(t: &TokenRecord) -> ();
+    token(h: &TokenHash) -> Option<TokenRecord>;
+    token_by_refresh(h: &TokenHash) -> Option<TokenRecord>;
+    rotate_refresh(h: &TokenHash, next: &TokenRecord) -> Rotation;
+    revoke(which: Revocation<'_>) -> Vec<TokenHash>;
+    update_token(h: &TokenHash, u: &TokenUpdate) -> bool;
+    tokens_by_owner(s: &str, u: &str) -> Vec<TokenRecord>;
+    purge_expired(before: UnixMillis, limit: u32) -> u64;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_store_down_cached_tokens_pass_and_uncached_get_503() {
+    use tokengate::server::{Config, Server};
+
+    let upstream = Recorder::start().await;
+    let (sqlite, _dir) = common::sqlite_store().await;
+    let store = Arc::new(FlakyStore {
+        inner: sqlite,
+        down: AtomicBool::new(false),
+    });
+    let text = config(&format!("upstream = \"http://{}\"", upstream.addr), "");
+    let config = Config::from_toml(&text, None).unwrap();
+    let server = Server::bind_with_store(config, store.clone(), common::pepper())
+        .await
+        .unwrap();
+    let public = server.public_addr().unwrap();
+    let admin = Admin::new(server.admin_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run(async move {
+        let _ = stopped.await;
+    }));
+
+    let cached = admin.token(SERVICE, "read", None).await;
+    let uncached = admin.token(SERVICE, "read", None).await;
+    assert_eq!(get(public, "/r", &[&bearer(&cached)]).await.status, 200);
+    assert_eq!(upstream.take().len(), 1);
+
+    store.down.store(true, Ordering::SeqCst);
+    assert_eq!(admin.get("/readyz").await.0, 503);
+    let res = get(public, "/r", &[&bearer(&cached)]).await;
+    assert_eq!(res.status, 200, "served from the cache");
+    let res = get(public, "/r", &[&bearer(&uncached)]).await;
+    assert_eq!(res.status, 503);
+    assert!(res.header("retry-after").is_some(), "{res:?}");
+    assert!(res.challenge().is_none());
+    assert_eq!(upstream.take().len(), 1, "only the cached token's request");
+    assert_eq!(admin.metric("tokengate_cache_errors_total").await, 1.0);
+    assert_eq!(
+        admin
+            .metric("tokengate_requests_total{outcome=\"unavailable\"}")
+            .await,
+        1.0
+    );
+
+    // The failure was not cached: once the store is back, the token works.
+    store.down.store(false, Ordering::SeqCst);
+    assert_eq!(admin.get("/readyz").await, (200, "ready".to_owned()));
+    assert_eq!(get(public, "/r", &[&bearer(&uncached)]).await.status, 200);
+    assert_eq!(upstream.take().len(), 1);
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
