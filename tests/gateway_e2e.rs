@@ -8,11 +8,9 @@ mod common;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
 use http_body_util::{BodyExt, Full};
@@ -21,11 +19,9 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use common::down::FlakyStore;
 use common::process::Gateway;
 use common::{ADMIN_KEY, ADMIN_SECRET, OTHER_SERVICE, SERVICE, WEB_CLIENT, WEB_SECRET};
-use tokengate::model::{AuthorizationCode, Client, Service, TokenRecord, TokenUpdate, UnixMillis};
-use tokengate::secret::TokenHash;
-use tokengate::store::{Redemption, Revocation, Rotation, Store};
 
 const PEPPER: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 const CLIENT_ID: &str = "x-mashery-oauth-client-id";
@@ -795,63 +791,13 @@ async fn the_echo_answers_without_an_upstream_and_debug_logs_hold_no_secret() {
 // ---------------------------------------------------------------------------------------------
 // The store going down, in-process.
 
-/// A store whose every call fails while `down` is set.
-struct FlakyStore {
-    inner: Arc<dyn Store>,
-    down: AtomicBool,
-}
-
-impl FlakyStore {
-    fn check(&self) -> Result<(), tokengate::Error> {
-        if self.down.load(Ordering::SeqCst) {
-            Err(tokengate::Error::store("database is down"))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-macro_rules! flaky {
-    ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
-        #[async_trait]
-        impl Store for FlakyStore {
-            $(async fn $name(&self, $($arg: $ty),*) -> Result<$ret, tokengate::Error> {
-                self.check()?;
-                self.inner.$name($($arg),*).await
-            })*
-        }
-    };
-}
-
-flaky! {
-    put_service(s: &Service) -> ();
-    service(key: &str) -> Option<Service>;
-    services() -> Vec<Service>;
-    put_client(c: &Client) -> ();
-    client(id: &str) -> Option<Client>;
-    clients() -> Vec<Client>;
-    insert_code(c: &AuthorizationCode) -> ();
-    redeem_code(h: &TokenHash) -> Redemption;
-    insert_token(t: &TokenRecord) -> ();
-    token(h: &TokenHash) -> Option<TokenRecord>;
-    token_by_refresh(h: &TokenHash) -> Option<TokenRecord>;
-    rotate_refresh(h: &TokenHash, next: &TokenRecord) -> Rotation;
-    revoke(which: Revocation<'_>) -> Vec<TokenHash>;
-    update_token(h: &TokenHash, u: &TokenUpdate) -> bool;
-    tokens_by_owner(s: &str, u: &str) -> Vec<TokenRecord>;
-    purge_expired(before: UnixMillis, limit: u32) -> u64;
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn with_the_store_down_cached_tokens_pass_and_uncached_get_503() {
     use tokengate::server::{Config, Server};
 
     let upstream = Recorder::start().await;
     let (sqlite, _dir) = common::sqlite_store().await;
-    let store = Arc::new(FlakyStore {
-        inner: sqlite,
-        down: AtomicBool::new(false),
-    });
+    let store = Arc::new(FlakyStore::new(sqlite));
     let text = config(&format!("upstream = \"http://{}\"", upstream.addr), "");
     let config = Config::from_toml(&text, None).unwrap();
     let server = Server::bind_with_store(config, store.clone(), common::pepper())
@@ -869,7 +815,7 @@ async fn with_the_store_down_cached_tokens_pass_and_uncached_get_503() {
     assert_eq!(get(public, "/r", &[&bearer(&cached)]).await.status, 200);
     assert_eq!(upstream.take().len(), 1);
 
-    store.down.store(true, Ordering::SeqCst);
+    store.set_down(true);
     assert_eq!(admin.get("/readyz").await.0, 503);
     let res = get(public, "/r", &[&bearer(&cached)]).await;
     assert_eq!(res.status, 200, "served from the cache");
@@ -887,7 +833,7 @@ async fn with_the_store_down_cached_tokens_pass_and_uncached_get_503() {
     );
 
     // The failure was not cached: once the store is back, the token works.
-    store.down.store(false, Ordering::SeqCst);
+    store.set_down(false);
     assert_eq!(admin.get("/readyz").await, (200, "ready".to_owned()));
     assert_eq!(get(public, "/r", &[&bearer(&uncached)]).await.status, 200);
     assert_eq!(upstream.take().len(), 1);

@@ -40,7 +40,10 @@ impl Resolve for Probe {
 
 /// What the inner service saw.
 #[derive(Clone, Default)]
-struct Seen(Arc<Mutex<Vec<(HeaderMap, Option<Arc<TokenInfo>>)>>>);
+struct Seen(Arc<Mutex<Vec<Forwarded>>>);
+
+/// The headers and token data of one forwarded request.
+type Forwarded = (HeaderMap, Option<Arc<TokenInfo>>);
 
 struct Gate {
     tokens: Arc<TokenService>,

@@ -6,7 +6,7 @@ mod common;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use common::down::DownStore;
+use common::down::FlakyStore;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -474,7 +474,7 @@ async fn callers_must_authenticate(api: Api) {
 #[tokio::test]
 async fn a_store_that_is_down_is_an_internal_error_without_detail() {
     let api = Api::with(
-        TokenService::new(Arc::new(DownStore), pepper()),
+        TokenService::new(Arc::new(FlakyStore::down()), pepper()),
         Box::new(()),
     )
     .await;

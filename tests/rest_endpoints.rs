@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use common::down::DownStore;
+use common::down::FlakyStore;
 use common::*;
 use oauth2::basic::{BasicClient, BasicErrorResponseType, BasicTokenType};
 use oauth2::{
@@ -1421,7 +1421,7 @@ async fn several_services_are_served_under_their_keys() {
 #[tokio::test]
 async fn a_failing_store_is_503_with_retry_after() {
     let tokens = Arc::new(TokenService::new(
-        Arc::new(DownStore),
+        Arc::new(FlakyStore::down()),
         Pepper::new(b"pepper".to_vec()),
     ));
     let public = PublicEndpoints::new(tokens, [SERVICE], ISSUER)
@@ -1456,4 +1456,146 @@ async fn a_failing_store_is_503_with_retry_after() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(res.headers()["retry-after"], "5");
+}
+
+// ---- the same client against `tokengate serve` ------------------------------------------------
+
+/// The `oauth2` crate against the real binary: discovery, authorization code with PKCE (the code
+/// from JSON-RPC `createAuthorizationCode` on the admin listener), a call through the gateway
+/// layer with the issued token, refresh, client credentials, introspection, and revocation
+/// through RFC 7009 evicting the gateway's cache in the same process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth2_crate_against_tokengate_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+[store]
+url = "sqlite://tokengate.db"
+pepper = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+[admin]
+listen = "127.0.0.1:0"
+credentials = [{{ key = "{ADMIN_KEY}", secret = "{ADMIN_SECRET}" }}]
+[public]
+listen = "127.0.0.1:0"
+issuer = "{ISSUER}"
+[[services]]
+key = "{SERVICE}"
+name = "Reviews API"
+[[clients]]
+id = 12346
+client_id = "{WEB_CLIENT}"
+secret = "{WEB_SECRET}"
+name = "Reviews Web"
+redirect_uris = ["{REDIRECT}"]
+services = ["{SERVICE}"]
+"#
+    );
+    let gw = common::process::Gateway::start(dir.path(), &config);
+    let public = gw.public.expect("public listener");
+    let web = reqwest::Client::new();
+    let metadata: AuthorizationServerMetadata = web
+        .get(format!(
+            "http://{public}/.well-known/oauth-authorization-server"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata.issuer, ISSUER);
+    let client = oauth_client(&metadata, WEB_CLIENT, Some(WEB_SECRET), REDIRECT);
+    let http = Loopback {
+        addr: public,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+    };
+
+    // The provider's login page asks tokengate for a code over JSON-RPC.
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (authorize, _csrf) = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("read".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let q: HashMap<String, String> = authorize.query_pairs().into_owned().collect();
+    let rpc: Value = web
+        .post(format!("http://{}/v2/json-rpc", gw.admin))
+        .basic_auth(ADMIN_KEY, Some(ADMIN_SECRET))
+        .json(&json!({"jsonrpc":"2.0","method":"oauth2.createAuthorizationCode","id":1,"params":{
+            "service_key": SERVICE, "client": {"client_id": q["client_id"]},
+            "uri": {"redirect_uri": q["redirect_uri"], "state": q["state"]},
+            "scope": q["scope"], "user_context": "user12345", "response_type": q["response_type"],
+            "pkce": {"code_challenge": q["code_challenge"], "code_challenge_method": q["code_challenge_method"]}}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = rpc["result"]["code"].as_str().unwrap().to_owned();
+    let issued = client
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let access = issued.access_token().secret().clone();
+
+    // The token works through the gateway layer (the built-in echo shows the headers).
+    let through = |token: String| {
+        let web = web.clone();
+        async move {
+            web.get(format!("http://{public}/reviews"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let res = through(access.clone()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let echo: Value = res.json().await.unwrap();
+    assert_eq!(
+        echo["headers"]["x-mashery-oauth-user-context"], "user12345",
+        "{echo}"
+    );
+
+    let rotated = client
+        .exchange_refresh_token(issued.refresh_token().unwrap())
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert_eq!(
+        through(rotated.access_token().secret().clone())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let cc = client
+        .exchange_client_credentials()
+        .request_async(&http)
+        .await
+        .unwrap();
+    let info = client
+        .introspect(cc.access_token())
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert!(info.active());
+    assert_eq!(info.sub(), Some(WEB_CLIENT));
+
+    // Revoked through RFC 7009: the cached token is refused on the next request.
+    client
+        .revoke_token(StandardRevocableToken::AccessToken(
+            issued.access_token().clone(),
+        ))
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert_eq!(through(access).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(gw.terminate().code(), Some(0));
 }
