@@ -130,6 +130,11 @@ impl PostgresOptions {
                 self.channel
             )));
         }
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(Error::config(
+                "a PostgreSQL URL starts with postgres:// or postgresql://",
+            ));
+        }
         // The URL may carry a password: never repeat it.
         let mut options = PgConnectOptions::from_str(url)
             .map_err(|e| Error::config(format!("invalid PostgreSQL URL: {e}")))?
@@ -889,11 +894,14 @@ mod tests {
                 .unwrap_err();
             assert!(err.is_config(), "{bad:?}");
         }
-        let err = PostgresOptions::new()
-            .connect_options("postgres://u:hunter2@host:notaport/db")
-            .unwrap_err();
-        assert!(err.is_config());
-        assert!(!err.to_string().contains("hunter2"), "{err}");
+        for bad in [
+            "postgres://u:hunter2@host:notaport/db",
+            "mysql://u:hunter2@host/db",
+        ] {
+            let err = PostgresOptions::new().connect_options(bad).unwrap_err();
+            assert!(err.is_config());
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
         assert_eq!(PostgresOptions::new().max_connections(0).max_connections, 1);
     }
 }
