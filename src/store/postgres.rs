@@ -121,40 +121,78 @@ impl PostgresOptions {
         &self.channel
     }
 
-    /// The connection options for `url` with these settings applied; a configuration error when
-    /// the URL or a setting is malformed.
-    fn connect_options(&self, url: &str) -> Result<PgConnectOptions, Error> {
-        if self.channel.is_empty() || self.channel.len() > 63 {
+    /// These options with tokengate's own parameters of `url` applied on top (see
+    /// [`PostgresStore::connect`]), checked, and the connection options for the rest of the URL;
+    /// a configuration error when the URL or a setting is malformed. Never repeats the URL: it
+    /// may hold a password.
+    fn for_url(&self, url: &str) -> Result<(PostgresOptions, PgConnectOptions), Error> {
+        let invalid = |what: &str| Error::config(format!("invalid PostgreSQL URL: {what}"));
+        let mut url = url::Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
+        if !matches!(url.scheme(), "postgres" | "postgresql") {
+            return Err(invalid("the scheme must be postgres:// or postgresql://"));
+        }
+        let mut options = self.clone();
+        let mut rest = Vec::new();
+        for (key, value) in url.query_pairs() {
+            let bad = || invalid(&format!("parameter `{key}` has an invalid value"));
+            match &*key {
+                "max_connections" => {
+                    options = options.max_connections(value.parse().map_err(|_| bad())?)
+                }
+                "acquire_timeout" => {
+                    options.acquire_timeout = parse_duration(&value).ok_or_else(bad)?
+                }
+                "statement_timeout" => {
+                    options.statement_timeout = parse_duration(&value).ok_or_else(bad)?
+                }
+                "schema" => options.schema = Some(value.into_owned()),
+                "channel" => options.channel = value.into_owned(),
+                _ => rest.push((key.into_owned(), value.into_owned())),
+            }
+        }
+        url.set_query(None);
+        if !rest.is_empty() {
+            url.query_pairs_mut().extend_pairs(rest);
+        }
+        if options.channel.is_empty() || options.channel.len() > 63 {
             return Err(Error::config(format!(
                 "PostgreSQL channel {:?} must be 1 to 63 bytes",
-                self.channel
+                options.channel
             )));
         }
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(Error::config(
-                "a PostgreSQL URL starts with postgres:// or postgresql://",
-            ));
+        let mut connect =
+            PgConnectOptions::from_str(url.as_str()).map_err(|e| invalid(&e.to_string()))?;
+        if connect.get_application_name().is_none() {
+            connect = connect.application_name("tokengate");
         }
-        // The URL may carry a password: never repeat it.
-        let mut options = PgConnectOptions::from_str(url)
-            .map_err(|e| Error::config(format!("invalid PostgreSQL URL: {e}")))?
-            .application_name("tokengate");
-        if !self.statement_timeout.is_zero() {
-            options = options.options([(
+        if !options.statement_timeout.is_zero() {
+            connect = connect.options([(
                 "statement_timeout",
-                format!("{}ms", self.statement_timeout.as_millis()),
+                format!("{}ms", options.statement_timeout.as_millis()),
             )]);
         }
-        if let Some(schema) = &self.schema {
+        if let Some(schema) = &options.schema {
             if !is_plain_identifier(schema) {
                 return Err(Error::config(format!(
                     "PostgreSQL schema {schema:?} must match [a-z_][a-z0-9_]* (at most 63 bytes)"
                 )));
             }
-            options = options.options([("search_path", schema)]);
+            connect = connect.options([("search_path", schema)]);
         }
-        Ok(options)
+        Ok((options, connect))
     }
+}
+
+/// `250ms`, `5s`, or a number of seconds.
+fn parse_duration(text: &str) -> Option<Duration> {
+    if let Some(millis) = text.strip_suffix("ms") {
+        return millis.parse().ok().map(Duration::from_millis);
+    }
+    text.strip_suffix('s')
+        .unwrap_or(text)
+        .parse()
+        .ok()
+        .map(Duration::from_secs)
 }
 
 /// Whether `name` can be used unquoted as an SQL identifier (and so in `search_path`).
@@ -200,6 +238,11 @@ impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`) with
     /// the default [`PostgresOptions`] and brings its schema up to date.
     ///
+    /// The URL takes PostgreSQL's usual parameters (`sslmode`, `application_name`, `options`,
+    /// …) and tokengate's own, which override the options: `max_connections=20`,
+    /// `acquire_timeout=5s`, `statement_timeout=500ms` (`0` for none), `schema=tokengate`,
+    /// `channel=tokengate_revocations`. So one `store.url` configures a node.
+    ///
     /// A malformed URL is a configuration error ([`Error::is_config`]); a database that cannot
     /// be reached in time or migrated is a store error, as is one whose schema is newer than
     /// this version of tokengate.
@@ -230,7 +273,7 @@ impl PostgresStore {
     /// # Ok::<_, tokengate::Error>(()) }).unwrap();
     /// ```
     pub async fn connect_with(url: &str, options: PostgresOptions) -> Result<Self, Error> {
-        let connect = options.connect_options(url)?;
+        let (options, connect) = options.for_url(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
@@ -875,33 +918,63 @@ mod tests {
     #[test]
     fn options_are_checked_without_a_database() {
         let url = "postgres://postgres:hunter2@127.0.0.1:5432/test";
-        assert!(PostgresOptions::new().connect_options(url).is_ok());
+        assert!(PostgresOptions::new().for_url(url).is_ok());
         assert!(PostgresOptions::new()
             .schema("tg_test_1")
-            .connect_options(url)
+            .for_url(url)
             .is_ok());
         for bad in ["", "1abc", "Upper", "semi;colon", "a b", &"x".repeat(64)] {
-            let err = PostgresOptions::new()
-                .schema(bad)
-                .connect_options(url)
-                .unwrap_err();
+            let err = PostgresOptions::new().schema(bad).for_url(url).unwrap_err();
             assert!(err.is_config(), "{bad:?}: {err:?}");
         }
         for bad in ["", &"c".repeat(64)] {
-            let err = PostgresOptions::new()
-                .channel(bad)
-                .connect_options(url)
-                .unwrap_err();
+            let err = PostgresOptions::new().channel(bad).for_url(url).unwrap_err();
             assert!(err.is_config(), "{bad:?}");
         }
         for bad in [
             "postgres://u:hunter2@host:notaport/db",
             "mysql://u:hunter2@host/db",
+            "postgres://u:hunter2@host/db?max_connections=many",
+            "postgres://u:hunter2@host/db?statement_timeout=5h",
+            "postgres://u:hunter2@host/db?schema=Bad%20Name",
+            "not a url hunter2",
         ] {
-            let err = PostgresOptions::new().connect_options(bad).unwrap_err();
-            assert!(err.is_config());
+            let err = PostgresOptions::new().for_url(bad).unwrap_err();
+            assert!(err.is_config(), "{bad}");
             assert!(!err.to_string().contains("hunter2"), "{err}");
         }
         assert_eq!(PostgresOptions::new().max_connections(0).max_connections, 1);
+    }
+
+    #[test]
+    fn url_parameters_override_options_and_the_rest_reach_postgres() {
+        let (options, connect) = PostgresOptions::new()
+            .max_connections(3)
+            .for_url(
+                "postgresql://u@db:6543/tokens?max_connections=20&acquire_timeout=2s\
+                 &statement_timeout=250ms&schema=tg&channel=revocations&application_name=node-a",
+            )
+            .unwrap();
+        assert_eq!(
+            options,
+            PostgresOptions::new()
+                .max_connections(20)
+                .acquire_timeout(Duration::from_secs(2))
+                .statement_timeout(Duration::from_millis(250))
+                .schema("tg")
+                .channel("revocations")
+        );
+        assert_eq!(connect.get_host(), "db");
+        assert_eq!(connect.get_port(), 6543);
+        assert_eq!(connect.get_database(), Some("tokens"));
+        assert_eq!(connect.get_application_name(), Some("node-a"));
+        let pg_options = connect.get_options().unwrap();
+        assert!(pg_options.contains("statement_timeout=250ms"), "{pg_options}");
+        assert!(pg_options.contains("search_path=tg"), "{pg_options}");
+        let (options, _) = PostgresOptions::new()
+            .for_url("postgres://u@db/t?statement_timeout=0")
+            .unwrap();
+        assert_eq!(options.statement_timeout, Duration::ZERO);
+        assert_eq!(parse_duration("7"), Some(Duration::from_secs(7)));
     }
 }

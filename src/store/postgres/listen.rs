@@ -134,8 +134,9 @@ impl Drop for RevocationListener {
 }
 
 impl RevocationListener {
-    /// Listens on the database at `url` with `options` (their channel; the pool settings do not
-    /// apply) and evicts into `cache`. Returns at once; [`RevocationListener::ready`] waits for
+    /// Listens on the database at `url` with `options` (their channel and acquire timeout; the
+    /// URL's parameters apply as for [`crate::store::PostgresStore::connect`]) and evicts into
+    /// `cache`. Returns at once; [`RevocationListener::ready`] waits for
     /// the first connection. A malformed URL or option is a configuration error. Needs a Tokio
     /// runtime.
     ///
@@ -153,7 +154,7 @@ impl RevocationListener {
     /// # Ok::<_, tokengate::Error>(()) }).unwrap();
     /// ```
     pub fn start(url: &str, options: &PostgresOptions, cache: &TokenCache) -> Result<Self, Error> {
-        let connect = options.connect_options(url)?;
+        let (options, connect) = options.for_url(url)?;
         Ok(Self::spawn(
             connect,
             options.channel.clone(),
