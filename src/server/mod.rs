@@ -79,6 +79,25 @@ pub struct OpenedStore {
     pub location: StoreLocation,
     /// Where the pepper came from.
     pub pepper_source: PepperSource,
+    /// The PostgreSQL store itself, when the store is one: to subscribe caches.
+    #[cfg(feature = "postgres")]
+    postgres: Option<crate::store::PostgresStore>,
+}
+
+#[cfg(feature = "postgres")]
+impl OpenedStore {
+    /// When the store is PostgreSQL, starts pushing every node's revocations and updates into
+    /// `cache` (see [`crate::store::PostgresStore::subscribe`]); keep the listener as long as the
+    /// cache serves, and read its latency histogram for metrics. `None` for other stores,
+    /// whose revocations all go through this process's
+    /// [`TokenService`](crate::oauth::TokenService) (see
+    /// [`TokenCache::listen_to`](crate::resolve::TokenCache::listen_to)).
+    pub fn subscribe(
+        &self,
+        cache: &crate::resolve::TokenCache,
+    ) -> Option<crate::store::RevocationListener> {
+        self.postgres.as_ref().map(|store| store.subscribe(cache))
+    }
 }
 
 impl fmt::Debug for OpenedStore {
@@ -95,7 +114,8 @@ impl fmt::Debug for OpenedStore {
 pub async fn open_configured_store(config: &Config) -> Result<OpenedStore, Error> {
     let location =
         StoreLocation::parse(&config.store.url).map_err(|e| e.in_file(config.origin.as_deref()))?;
-    let store = open_store(&location).await?;
+    let backend = storage::open_backend(&location).await?;
+    let store = backend.store;
     let (pepper, pepper_source) = resolve_pepper(&config.store, &location)?;
     match &pepper_source {
         PepperSource::Generated(file) => {
@@ -125,6 +145,8 @@ pub async fn open_configured_store(config: &Config) -> Result<OpenedStore, Error
         pepper,
         location,
         pepper_source,
+        #[cfg(feature = "postgres")]
+        postgres: backend.postgres,
     })
 }
 
