@@ -38,9 +38,12 @@ impl Resolve for Probe {
     }
 }
 
+/// One request as the inner service saw it: its headers and its `TokenInfo` extension.
+type SeenRequest = (HeaderMap, Option<Arc<TokenInfo>>);
+
 /// What the inner service saw.
 #[derive(Clone, Default)]
-struct Seen(Arc<Mutex<Vec<(HeaderMap, Option<Arc<TokenInfo>>)>>>);
+struct Seen(Arc<Mutex<Vec<SeenRequest>>>);
 
 struct Gate {
     tokens: Arc<TokenService>,

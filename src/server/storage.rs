@@ -481,7 +481,10 @@ mod tests {
 
         // No pepper file next to a shared database: it must be configured.
         let err = resolve_pepper_with(None, None, &location).unwrap_err();
-        assert!(err.is_config() && err.to_string().contains(ENV_PEPPER), "{err}");
+        assert!(
+            err.is_config() && err.to_string().contains(ENV_PEPPER),
+            "{err}"
+        );
         assert!(!err.to_string().contains("s3cret"), "{err}");
         let (_, source) = resolve_pepper_with(None, Some(HEX), &location).unwrap();
         assert_eq!(source, PepperSource::Env);

@@ -928,7 +928,10 @@ mod tests {
             assert!(err.is_config(), "{bad:?}: {err:?}");
         }
         for bad in ["", &"c".repeat(64)] {
-            let err = PostgresOptions::new().channel(bad).for_url(url).unwrap_err();
+            let err = PostgresOptions::new()
+                .channel(bad)
+                .for_url(url)
+                .unwrap_err();
             assert!(err.is_config(), "{bad:?}");
         }
         for bad in [
@@ -969,7 +972,10 @@ mod tests {
         assert_eq!(connect.get_database(), Some("tokens"));
         assert_eq!(connect.get_application_name(), Some("node-a"));
         let pg_options = connect.get_options().unwrap();
-        assert!(pg_options.contains("statement_timeout=250ms"), "{pg_options}");
+        assert!(
+            pg_options.contains("statement_timeout=250ms"),
+            "{pg_options}"
+        );
         assert!(pg_options.contains("search_path=tg"), "{pg_options}");
         let (options, _) = PostgresOptions::new()
             .for_url("postgres://u@db/t?statement_timeout=0")
