@@ -104,17 +104,22 @@ fn start_node(config: &Path) -> Node {
             }
         }
     });
+    // Owned by the guard from here on: killed and reaped on every path.
+    let mut node = Node {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match line_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(line) => {
                 if let Some(addr) = line.strip_prefix("tokengate admin listening on ") {
-                    let addr = addr.trim().parse().unwrap();
-                    return Node { child, addr };
+                    node.addr = addr.trim().parse().unwrap();
+                    return node;
                 }
             }
             Err(e) => {
-                let _ = child.kill();
+                drop(node);
                 let stderr = err_rx
                     .recv_timeout(Duration::from_secs(5))
                     .unwrap_or_default();
