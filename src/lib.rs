@@ -7,13 +7,13 @@
 //! |---|---|
 //! | [`model`] | services, clients, token records, authorization codes |
 //! | [`secret`] | token generation, hashing for storage, constant-time comparison |
-//! | [`store`] | the [`Store`](store::Store) trait, [`MemoryStore`](store::MemoryStore) and (feature `sqlite`) the durable SQLite store |
+//! | [`store`] | the [`Store`](store::Store) trait, [`MemoryStore`](store::MemoryStore), (feature `sqlite`) the durable SQLite store and (feature `postgres`) the PostgreSQL store shared by several nodes, with pushed revocations |
 //! | [`oauth`] | [`TokenService`](oauth::TokenService): the eight Mashery operations, transport-free |
 //! | [`rpc`] | [`JsonRpcService`](rpc::JsonRpcService): the JSON-RPC API as a `tower::Service` |
 //! | [`proxy`] | [`ReverseProxy`](proxy::ReverseProxy): a pooled reverse proxy to one HTTP upstream, as a `tower::Service` |
 //!
-//! Cargo features: `sqlite` (default) for the embedded store, `cli` (default) for the
-//! `tokengate` binary, `full` for everything.
+//! Cargo features: `sqlite` (default) for the embedded store, `postgres` for the PostgreSQL
+//! store, `cli` (default) for the `tokengate` binary, `full` for everything.
 //!
 //! ## Example
 //!
