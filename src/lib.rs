@@ -7,7 +7,7 @@
 //! |---|---|
 //! | [`model`] | services, clients, token records, authorization codes |
 //! | [`secret`] | token generation, hashing for storage, constant-time comparison |
-//! | [`store`] | the [`Store`](store::Store) trait, [`MemoryStore`](store::MemoryStore) and (feature `sqlite`) the durable SQLite store |
+//! | [`store`] | the [`Store`](store::Store) trait, [`MemoryStore`](store::MemoryStore), (feature `sqlite`) the durable SQLite store and (feature `postgres`) the PostgreSQL store shared by several nodes, with pushed revocations |
 //! | [`oauth`] | [`TokenService`](oauth::TokenService): the eight Mashery operations, transport-free |
 //! | [`rpc`] | [`JsonRpcService`](rpc::JsonRpcService): the JSON-RPC API as a `tower::Service` |
 //! | [`rest`] | RFC 6749/7662/7009/8414 endpoints ([`PublicEndpoints`](rest::PublicEndpoints)) and TIBCO-style token routes ([`TibcoTokenApi`](rest::TibcoTokenApi)) as `tower::Service`s |
@@ -15,8 +15,8 @@
 //! | [`auth`] | [`OAuthLayer`](auth::OAuthLayer): the gateway check as a tower `Layer` |
 //! | [`proxy`] | [`ReverseProxy`](proxy::ReverseProxy): a pooled reverse proxy to one HTTP upstream, as a `tower::Service` |
 //!
-//! Cargo features: `sqlite` (default) for the embedded store, `cli` (default) for the
-//! `tokengate` binary, `full` for everything.
+//! Cargo features: `sqlite` (default) for the embedded store, `postgres` for the PostgreSQL
+//! store, `cli` (default) for the `tokengate` binary, `full` for everything.
 //!
 //! ## Example
 //!

@@ -25,7 +25,8 @@ struct Cli {
     /// 127.0.0.1:8080.
     #[arg(long, global = true, env = "TOKENGATE_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
-    /// The store, overriding `store.url`: `sqlite://PATH`, or `memory:` (not durable).
+    /// The store, overriding `store.url`: `sqlite://PATH`, `postgres://…` (builds with the
+    /// `postgres` feature), or `memory:` (not durable).
     #[arg(long, global = true, value_name = "URL")]
     store: Option<String>,
     #[command(subcommand)]

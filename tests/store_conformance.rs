@@ -22,27 +22,44 @@ struct Fixture {
     _guard: Box<dyn std::any::Any + Send>,
 }
 
-async fn memory() -> Fixture {
-    Fixture {
+async fn memory() -> Option<Fixture> {
+    Some(Fixture {
         store: Arc::new(MemoryStore::new()),
         _guard: Box::new(()),
-    }
+    })
 }
 
 #[cfg(feature = "sqlite")]
-async fn sqlite() -> Fixture {
+async fn sqlite() -> Option<Fixture> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("conformance.db");
     let store = tokengate::store::SqliteStore::open(path.to_str().unwrap())
         .await
         .unwrap();
-    Fixture {
+    Some(Fixture {
         store: Arc::new(store),
         _guard: Box::new(dir),
-    }
+    })
 }
 
-/// `store_suite!(name, fixture)`: the whole suite as module `name`, each test on `fixture().await`.
+#[cfg(feature = "postgres")]
+#[path = "support/postgres.rs"]
+mod pg;
+
+/// A fresh schema in the database named by `TOKENGATE_TEST_POSTGRES_URL`; `None` (the test is
+/// skipped, visibly) without one.
+#[cfg(feature = "postgres")]
+async fn postgres() -> Option<Fixture> {
+    let db = pg::TestDb::new()?;
+    let store = db.store().await;
+    Some(Fixture {
+        store: Arc::new(store),
+        _guard: Box::new(db),
+    })
+}
+
+/// `store_suite!(name, fixture)`: the whole suite as module `name`, each test on `fixture().await`
+/// (a test whose fixture gives `None` is skipped: its backend is not available here).
 macro_rules! store_suite {
     ($backend:ident, $fixture:path) => {
         store_suite!(@tests $backend, $fixture,
@@ -74,7 +91,7 @@ macro_rules! store_suite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
-                    let fixture = $fixture().await;
+                    let Some(fixture) = $fixture().await else { return };
                     super::$test(fixture.store.clone()).await;
                 }
             )+
@@ -85,6 +102,8 @@ macro_rules! store_suite {
 store_suite!(memory, super::memory);
 #[cfg(feature = "sqlite")]
 store_suite!(sqlite, super::sqlite);
+#[cfg(feature = "postgres")]
+store_suite!(postgres, super::postgres);
 
 // ---- builders -------------------------------------------------------------------------------
 

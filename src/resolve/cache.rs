@@ -303,6 +303,23 @@ impl TokenCache {
         self.inner.invalidate_hashes(&[TokenHash::of(token)]).await;
     }
 
+    /// Drops the tokens with these hashes (e.g. revocations pushed by another node).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use tokengate::{oauth::TokenService, resolve::{LocalResolver, TokenCache}};
+    /// use tokengate::{secret::{Pepper, TokenHash}, store::MemoryStore};
+    ///
+    /// let tokens = Arc::new(TokenService::new(Arc::new(MemoryStore::new()), Pepper::new(b"pepper".to_vec())));
+    /// let cache = TokenCache::builder(LocalResolver::new(tokens, "svc")).build();
+    /// cache.invalidate_hashes(&[TokenHash::of("revoked-elsewhere")]).await;
+    /// # });
+    /// ```
+    pub async fn invalidate_hashes(&self, hashes: &[TokenHash]) {
+        self.inner.invalidate_hashes(hashes).await;
+    }
+
     /// Drops every entry (e.g. when a revocation feed was interrupted).
     pub fn invalidate_all(&self) {
         self.inner.epoch.fetch_add(1, Ordering::AcqRel);

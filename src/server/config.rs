@@ -8,8 +8,10 @@
 //!
 //! ```toml
 //! [store]
-//! url = "sqlite://tokengate.db"   # or "memory:" (not durable: tests and demos only)
-//! # pepper = "<64 hex chars>"     # else $TOKENGATE_PEPPER, else `<db path>.pepper` (created 0600)
+//! url = "sqlite://tokengate.db"   # or "postgres://user:pw@host/db" (feature `postgres`), or
+//!                                 # "memory:" (not durable: tests and demos only)
+//! # pepper = "<64 hex chars>"     # else $TOKENGATE_PEPPER, else `<db path>.pepper` (created 0600);
+//!                                 # PostgreSQL: this or $TOKENGATE_PEPPER, the same on every node
 //!
 //! [admin]
 //! listen = "127.0.0.1:8081"
@@ -92,12 +94,14 @@ pub struct Config {
 #[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
-    /// `sqlite://PATH` (or a bare path), or `memory:` (not durable). Default
-    /// [`DEFAULT_STORE_URL`].
+    /// `sqlite://PATH` (or a bare path), `postgres://user:password@host:port/database`
+    /// (feature `postgres`; see [`crate::store::PostgresStore::connect`] for its parameters),
+    /// or `memory:` (not durable). Default [`DEFAULT_STORE_URL`].
     pub url: String,
     /// The pepper as hex (at least 16 bytes). When absent: `$TOKENGATE_PEPPER`, else the file
     /// `<db path>.pepper` next to a SQLite database (created with mode 0600 at first start),
-    /// else (memory store) a random one.
+    /// else (memory store) a random one. Required (here or in the environment) for PostgreSQL,
+    /// whose nodes must all use the same.
     pub pepper: Option<String>,
 }
 
@@ -1039,7 +1043,7 @@ name = "Public"
 
     #[test]
     fn store_url_and_pepper_are_checked() {
-        let err = parse("[store]\nurl = \"postgres://db/tokens\"\n").unwrap_err();
+        let err = parse("[store]\nurl = \"redis://db/tokens\"\n").unwrap_err();
         assert_eq!(err.key(), Some("store.url"), "{err}");
         let err = parse("[store]\nurl = \"memory:\"\npepper = \"xyz\"\n").unwrap_err();
         assert_eq!(err.key(), Some("store.pepper"), "{err}");

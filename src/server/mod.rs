@@ -112,6 +112,25 @@ pub struct OpenedStore {
     pub location: StoreLocation,
     /// Where the pepper came from.
     pub pepper_source: PepperSource,
+    /// The PostgreSQL store itself, when the store is one: to subscribe caches.
+    #[cfg(feature = "postgres")]
+    postgres: Option<crate::store::PostgresStore>,
+}
+
+#[cfg(feature = "postgres")]
+impl OpenedStore {
+    /// When the store is PostgreSQL, starts pushing every node's revocations and updates into
+    /// `cache` (see [`crate::store::PostgresStore::subscribe`]); keep the listener as long as the
+    /// cache serves, and read its latency histogram for metrics. `None` for other stores,
+    /// whose revocations all go through this process's
+    /// [`TokenService`](crate::oauth::TokenService) (see
+    /// [`TokenCache::listen_to`](crate::resolve::TokenCache::listen_to)).
+    pub fn subscribe(
+        &self,
+        cache: &crate::resolve::TokenCache,
+    ) -> Option<crate::store::RevocationListener> {
+        self.postgres.as_ref().map(|store| store.subscribe(cache))
+    }
 }
 
 impl fmt::Debug for OpenedStore {
@@ -128,7 +147,8 @@ impl fmt::Debug for OpenedStore {
 pub async fn open_configured_store(config: &Config) -> Result<OpenedStore, Error> {
     let location =
         StoreLocation::parse(&config.store.url).map_err(|e| e.in_file(config.origin.as_deref()))?;
-    let store = open_store(&location).await?;
+    let backend = storage::open_backend(&location).await?;
+    let store = backend.store;
     let (pepper, pepper_source) = resolve_pepper(&config.store, &location)?;
     match &pepper_source {
         PepperSource::Generated(file) => {
@@ -158,6 +178,8 @@ pub async fn open_configured_store(config: &Config) -> Result<OpenedStore, Error
         pepper,
         location,
         pepper_source,
+        #[cfg(feature = "postgres")]
+        postgres: backend.postgres,
     })
 }
 
@@ -172,6 +194,9 @@ pub struct Server {
     tokens: Arc<TokenService>,
     metrics: Arc<Metrics>,
     http: HttpOptions,
+    /// PostgreSQL's revocation feed into the public cache, kept alive with the server.
+    #[cfg(feature = "postgres")]
+    revocations: Option<crate::store::RevocationListener>,
 }
 
 impl fmt::Debug for Server {
@@ -190,7 +215,16 @@ impl Server {
         config.validate()?;
         config.admin_credentials()?;
         let opened = open_configured_store(&config).await?;
-        Server::bind_with_store(config, opened.store, opened.pepper).await
+        #[allow(unused_mut)]
+        let mut server =
+            Server::bind_with_store(config, opened.store.clone(), opened.pepper.clone()).await?;
+        // Revocations made by other nodes on a shared PostgreSQL database reach this node's
+        // cache through LISTEN/NOTIFY.
+        #[cfg(feature = "postgres")]
+        if let Some(cache) = &server.metrics.cache {
+            server.revocations = opened.subscribe(cache);
+        }
+        Ok(server)
     }
 
     /// Applies the configured services and clients to `store`, builds the services over one
@@ -268,6 +302,8 @@ impl Server {
             tokens,
             metrics,
             http: HttpOptions::default(),
+            #[cfg(feature = "postgres")]
+            revocations: None,
         })
     }
 

@@ -17,7 +17,7 @@ pub const ENV_PEPPER: &str = "TOKENGATE_PEPPER";
 pub const MIN_PEPPER_BYTES: usize = 16;
 
 /// Where the store is, as parsed from `store.url`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreLocation {
     /// `memory:`: a [`MemoryStore`]. Not durable: everything is lost when the process exits.
     /// For tests and demos.
@@ -28,6 +28,12 @@ pub enum StoreLocation {
         url: String,
         /// The database file; `None` for SQLite's own `:memory:` database.
         path: Option<PathBuf>,
+    },
+    /// `postgres://…` or `postgresql://…`: the PostgreSQL store (feature `postgres`), shared
+    /// by several nodes. Displayed (and debug-printed) without its password.
+    Postgres {
+        /// The URL as configured, handed to the PostgreSQL store. May hold a password.
+        url: String,
     },
 }
 
@@ -43,11 +49,32 @@ impl StoreLocation {
     ///     std::path::Path::new("/var/lib/tokengate/tokens.db.pepper"),
     /// );
     /// assert!(StoreLocation::parse("redis://cache").is_err());
+    /// # #[cfg(feature = "postgres")]
+    /// assert_eq!(
+    ///     StoreLocation::parse("postgres://tokengate:s3cret@db/tokens").unwrap().to_string(),
+    ///     "postgres://tokengate:***@db/tokens",
+    /// );
     /// ```
     pub fn parse(url: &str) -> Result<StoreLocation, ConfigError> {
         let url = url.trim();
         if url == "memory:" || url == "memory://" {
             return Ok(StoreLocation::Memory);
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            if !cfg!(feature = "postgres") {
+                return Err(ConfigError::at(
+                    "store.url",
+                    "this build has no PostgreSQL store: rebuild tokengate with the cargo \
+                     feature `postgres` (or `full`)",
+                ));
+            }
+            // Checked here so a typo is a configuration error, not a failure to connect.
+            url::Url::parse(url).map_err(|e| {
+                ConfigError::at("store.url", format!("not a valid PostgreSQL URL: {e}"))
+            })?;
+            return Ok(StoreLocation::Postgres {
+                url: url.to_owned(),
+            });
         }
         let path = if let Some(rest) = url.strip_prefix("sqlite:") {
             let rest = rest.strip_prefix("//").unwrap_or(rest);
@@ -61,7 +88,8 @@ impl StoreLocation {
             return Err(ConfigError::at(
                 "store.url",
                 format!(
-                    "unsupported store `{scheme}:` (expected \"sqlite://PATH\" or \"memory:\")"
+                    "unsupported store `{scheme}:` (expected \"sqlite://PATH\", \
+                     \"postgres://…\" or \"memory:\")"
                 ),
             ));
         } else {
@@ -96,7 +124,16 @@ impl StoreLocation {
 
     /// Whether what is written survives the process.
     pub fn is_durable(&self) -> bool {
-        matches!(self, StoreLocation::Sqlite { path: Some(_), .. })
+        matches!(
+            self,
+            StoreLocation::Sqlite { path: Some(_), .. } | StoreLocation::Postgres { .. }
+        )
+    }
+
+    /// Whether several nodes share the store, so they must share the pepper too (it has to be
+    /// configured: there is no file next to the database to keep it in).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, StoreLocation::Postgres { .. })
     }
 }
 
@@ -105,21 +142,84 @@ impl fmt::Display for StoreLocation {
         match self {
             StoreLocation::Memory => f.write_str("memory:"),
             StoreLocation::Sqlite { url, .. } => f.write_str(url),
+            StoreLocation::Postgres { url } => f.write_str(&redact_password(url)),
         }
     }
 }
 
-/// Opens (and for SQLite, creates and migrates) the store.
-pub async fn open_store(location: &StoreLocation) -> Result<Arc<dyn Store>, Error> {
-    match location {
-        StoreLocation::Memory => Ok(Arc::new(MemoryStore::new())),
-        #[cfg(feature = "sqlite")]
-        StoreLocation::Sqlite { url, .. } => {
-            Ok(Arc::new(crate::store::SqliteStore::open(url).await?))
+impl fmt::Debug for StoreLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreLocation::Memory => f.write_str("Memory"),
+            StoreLocation::Sqlite { url, path } => f
+                .debug_struct("Sqlite")
+                .field("url", url)
+                .field("path", path)
+                .finish(),
+            StoreLocation::Postgres { url } => f
+                .debug_struct("Postgres")
+                .field("url", &redact_password(url))
+                .finish(),
         }
+    }
+}
+
+/// `url` with its password (if any) replaced by `***`.
+fn redact_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => "<invalid URL>".to_owned(),
+    }
+}
+
+/// Opens (and for SQLite, creates; for SQLite and PostgreSQL, migrates) the store.
+pub async fn open_store(location: &StoreLocation) -> Result<Arc<dyn Store>, Error> {
+    Ok(open_backend(location).await?.store)
+}
+
+/// An opened store, and the PostgreSQL store itself when it is one (to subscribe caches).
+pub(crate) struct Backend {
+    pub(crate) store: Arc<dyn Store>,
+    #[cfg(feature = "postgres")]
+    pub(crate) postgres: Option<crate::store::PostgresStore>,
+}
+
+impl Backend {
+    fn plain(store: Arc<dyn Store>) -> Self {
+        Backend {
+            store,
+            #[cfg(feature = "postgres")]
+            postgres: None,
+        }
+    }
+}
+
+pub(crate) async fn open_backend(location: &StoreLocation) -> Result<Backend, Error> {
+    match location {
+        StoreLocation::Memory => Ok(Backend::plain(Arc::new(MemoryStore::new()))),
+        #[cfg(feature = "sqlite")]
+        StoreLocation::Sqlite { url, .. } => Ok(Backend::plain(Arc::new(
+            crate::store::SqliteStore::open(url).await?,
+        ))),
         #[cfg(not(feature = "sqlite"))]
         StoreLocation::Sqlite { .. } => Err(Error::config(
             "this build has no SQLite store (feature `sqlite`); use store.url = \"memory:\"",
+        )),
+        #[cfg(feature = "postgres")]
+        StoreLocation::Postgres { url } => {
+            let store = crate::store::PostgresStore::connect(url).await?;
+            Ok(Backend {
+                store: Arc::new(store.clone()),
+                postgres: Some(store),
+            })
+        }
+        #[cfg(not(feature = "postgres"))]
+        StoreLocation::Postgres { .. } => Err(Error::config(
+            "this build has no PostgreSQL store (feature `postgres`)",
         )),
     }
 }
@@ -155,7 +255,8 @@ pub fn parse_pepper(hex_text: &str) -> Result<Pepper, String> {
 
 /// Finds the pepper: `store.pepper`, else `$TOKENGATE_PEPPER`, else the pepper file next to a
 /// SQLite database (created with mode 0600 and a random pepper when missing), else (memory
-/// store) a random one.
+/// store) a random one. A PostgreSQL store needs one of the first two (a configuration error
+/// otherwise): its nodes must share it.
 pub fn resolve_pepper(
     store: &StoreConfig,
     location: &StoreLocation,
@@ -180,6 +281,12 @@ pub(crate) fn resolve_pepper_with(
         let pepper =
             parse_pepper(hex_text).map_err(|m| Error::config(format!("{ENV_PEPPER}: {m}")))?;
         return Ok((pepper, PepperSource::Env));
+    }
+    if location.is_shared() {
+        return Err(Error::config(format!(
+            "{location} is shared by every node, and so must be the pepper: set store.pepper \
+             or {ENV_PEPPER} (e.g. `openssl rand -hex 32`) to the same value on each"
+        )));
     }
     match location.pepper_file() {
         Some(file) => pepper_from_file(&file),
@@ -283,7 +390,7 @@ mod tests {
                 other => panic!("{url}: {other:?}"),
             }
         }
-        for bad in ["postgres://h/db", "sqlite://", "", "mysql:x"] {
+        for bad in ["sqlite://", "", "mysql:x"] {
             let err = StoreLocation::parse(bad).unwrap_err();
             assert_eq!(err.key(), Some("store.url"), "{bad}");
         }
@@ -339,6 +446,48 @@ mod tests {
         std::fs::write(&file, "zz\n").unwrap();
         let err = resolve_pepper_with(None, None, &location).unwrap_err();
         assert!(err.to_string().contains("t.db.pepper"), "{err}");
+    }
+
+    #[test]
+    fn postgres_locations_parse_and_hide_their_password() {
+        let parsed = StoreLocation::parse("postgres://tg:s3cret@db:5432/tokens?sslmode=disable");
+        if !cfg!(feature = "postgres") {
+            let err = parsed.unwrap_err();
+            assert_eq!(err.key(), Some("store.url"));
+            assert!(err.to_string().contains("feature `postgres`"), "{err}");
+            return;
+        }
+        let location = parsed.unwrap();
+        assert_eq!(
+            location,
+            StoreLocation::Postgres {
+                url: "postgres://tg:s3cret@db:5432/tokens?sslmode=disable".into()
+            }
+        );
+        for shown in [location.to_string(), format!("{location:?}")] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("tg:***@db:5432/tokens"), "{shown}");
+        }
+        assert!(location.is_durable() && location.is_shared());
+        assert_eq!(location.pepper_file(), None);
+        assert!(matches!(
+            StoreLocation::parse("postgresql://db/tokens").unwrap(),
+            StoreLocation::Postgres { .. }
+        ));
+        assert_eq!(
+            StoreLocation::parse("postgres://[bad").unwrap_err().key(),
+            Some("store.url")
+        );
+
+        // No pepper file next to a shared database: it must be configured.
+        let err = resolve_pepper_with(None, None, &location).unwrap_err();
+        assert!(
+            err.is_config() && err.to_string().contains(ENV_PEPPER),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        let (_, source) = resolve_pepper_with(None, Some(HEX), &location).unwrap();
+        assert_eq!(source, PepperSource::Env);
     }
 
     #[tokio::test]

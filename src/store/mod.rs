@@ -1,7 +1,9 @@
 //! Storage of services, clients, codes and tokens.
 //!
 //! [`Store`] is the one interface every backend implements: [`MemoryStore`] for tests and
-//! benches, [`SqliteStore`] (feature `sqlite`, the durable default). Operations that must be
+//! benches, [`SqliteStore`] (feature `sqlite`, the durable default), `PostgresStore` (feature
+//! `postgres`, one database for several nodes, revocations pushed to every node's cache by
+//! `RevocationListener`). Operations that must be
 //! atomic under concurrency (code redemption, refresh rotation) are single store calls.
 
 use async_trait::async_trait;
@@ -11,10 +13,17 @@ use crate::secret::TokenHash;
 use crate::Error;
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{
+    LatencyBucket, LatencyHistogram, LatencySnapshot, ListenerStats, PostgresOptions,
+    PostgresStore, RevocationListener, DEFAULT_CHANNEL,
+};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
