@@ -123,7 +123,7 @@ impl OpenedStore {
     /// `cache` (see [`crate::store::PostgresStore::subscribe`]); keep the listener as long as the
     /// cache serves, and read its latency histogram for metrics. `None` for other stores,
     /// whose revocations all go through this process's
-    /// [`TokenService`](crate::oauth::TokenService) (see
+    /// [`TokenService`] (see
     /// [`TokenCache::listen_to`](crate::resolve::TokenCache::listen_to)).
     pub fn subscribe(
         &self,
