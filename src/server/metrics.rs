@@ -94,6 +94,12 @@ pub(crate) struct TokenCounters {
 /// | `tokengate_tokens_issued_total` | counter | access tokens stored by this process |
 /// | `tokengate_tokens_revoked_total` | counter | access tokens revoked by this process |
 ///
+/// With a PostgreSQL store (feature `postgres`), also
+/// `tokengate_revocation_delay_seconds` (histogram: from a revocation's commit on any node to
+/// its eviction here) and `tokengate_revocation_feed_connections_total` /
+/// `tokengate_revocation_feed_flushes_total` (counters: the feed's (re)connections and whole-cache
+/// flushes).
+///
 /// The request and cache metrics are absent when the public listener is disabled.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -102,6 +108,9 @@ pub struct Metrics {
     pub(crate) resolve: Arc<Histogram>,
     pub(crate) upstream: Arc<Histogram>,
     pub(crate) tokens: Arc<TokenCounters>,
+    /// The PostgreSQL revocation feed into `cache`; held here so it lives as long as the server.
+    #[cfg(feature = "postgres")]
+    pub(crate) revocations: std::sync::OnceLock<crate::store::RevocationListener>,
 }
 
 impl Metrics {
@@ -183,6 +192,37 @@ impl Metrics {
             "Access tokens revoked by this process.",
             self.tokens.revoked.load(Ordering::Relaxed),
         );
+        #[cfg(feature = "postgres")]
+        if let Some(feed) = self.revocations.get() {
+            let name = "tokengate_revocation_delay_seconds";
+            let latency = feed.latency();
+            let _ = writeln!(
+                out,
+                "# HELP {name} From a revocation's commit on any node to its eviction here."
+            );
+            let _ = writeln!(out, "# TYPE {name} histogram");
+            for bucket in &latency.buckets {
+                let le = bucket
+                    .le
+                    .map_or_else(|| "+Inf".to_owned(), |d| d.as_secs_f64().to_string());
+                let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {}", bucket.count);
+            }
+            let _ = writeln!(out, "{name}_sum {}", latency.sum.as_secs_f64());
+            let _ = writeln!(out, "{name}_count {}", latency.count);
+            let stats = feed.stats();
+            counter(
+                &mut out,
+                "tokengate_revocation_feed_connections_total",
+                "Times the revocation feed started listening.",
+                stats.connections,
+            );
+            counter(
+                &mut out,
+                "tokengate_revocation_feed_flushes_total",
+                "Whole-cache flushes by the revocation feed (connection lost or regained).",
+                stats.flushes,
+            );
+        }
         out
     }
 }

@@ -194,9 +194,6 @@ pub struct Server {
     tokens: Arc<TokenService>,
     metrics: Arc<Metrics>,
     http: HttpOptions,
-    /// PostgreSQL's revocation feed into the public cache, kept alive with the server.
-    #[cfg(feature = "postgres")]
-    revocations: Option<crate::store::RevocationListener>,
 }
 
 impl fmt::Debug for Server {
@@ -215,14 +212,18 @@ impl Server {
         config.validate()?;
         config.admin_credentials()?;
         let opened = open_configured_store(&config).await?;
-        #[allow(unused_mut)]
-        let mut server =
+        let server =
             Server::bind_with_store(config, opened.store.clone(), opened.pepper.clone()).await?;
         // Revocations made by other nodes on a shared PostgreSQL database reach this node's
         // cache through LISTEN/NOTIFY.
         #[cfg(feature = "postgres")]
-        if let Some(cache) = &server.metrics.cache {
-            server.revocations = opened.subscribe(cache);
+        if let Some(feed) = server
+            .metrics
+            .cache
+            .as_ref()
+            .and_then(|c| opened.subscribe(c))
+        {
+            let _ = server.metrics.revocations.set(feed);
         }
         Ok(server)
     }
@@ -302,8 +303,6 @@ impl Server {
             tokens,
             metrics,
             http: HttpOptions::default(),
-            #[cfg(feature = "postgres")]
-            revocations: None,
         })
     }
 
