@@ -287,9 +287,10 @@ fn check_reply(reply: &Value, expect: &Expect) -> Result<(), TestCaseError> {
         }
         Dialect::V1 | Dialect::V1_1 => {
             prop_assert!(!obj.contains_key("jsonrpc"), "{}", reply);
+            let v11 = json!("1.1");
             prop_assert_eq!(
                 obj.get("version"),
-                (dialect == Dialect::V1_1).then_some(&json!("1.1")),
+                (dialect == Dialect::V1_1).then_some(&v11),
                 "{}",
                 reply
             );
