@@ -60,6 +60,10 @@ fuzz_target!(|data: &[u8]| {
     runtime().block_on(async {
         let res = layer().layer(inner).oneshot(req).await.unwrap();
         // Nothing the fuzzer makes up is a live token.
-        assert!(matches!(res.status().as_u16(), 400 | 401), "{}", res.status());
+        assert!(
+            matches!(res.status().as_u16(), 400 | 401),
+            "{}",
+            res.status()
+        );
     });
 });

@@ -36,8 +36,8 @@ fuzz_target!(|data: &[u8]| {
         match status {
             204 => assert!(body.is_empty()),
             200 | 413 => {
-                let reply: serde_json::Value = serde_json::from_slice(&body)
-                    .expect("the answer is JSON");
+                let reply: serde_json::Value =
+                    serde_json::from_slice(&body).expect("the answer is JSON");
                 assert!(reply.is_object() || reply.is_array());
             }
             other => panic!("status {other}"),

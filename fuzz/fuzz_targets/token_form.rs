@@ -50,7 +50,9 @@ fuzz_target!(|data: &[u8]| {
     } else {
         rest
     };
-    let req = builder.body(Full::new(Bytes::copy_from_slice(body))).unwrap();
+    let req = builder
+        .body(Full::new(Bytes::copy_from_slice(body)))
+        .unwrap();
     runtime().block_on(async {
         let res = endpoints().oneshot(req).await.unwrap();
         let (parts, body) = res.into_parts();
