@@ -625,11 +625,7 @@ async fn upgrade_attempts_are_plain_requests_upstream() {
     assert_eq!(res.statuses, [200, 400], "{}", res.text);
     assert!(!res.text.contains("101"), "{}", res.text);
     let seen = h.upstream_saw(&["/ws"], "websocket");
-    for name in ["upgrade", "connection", "sec-websocket-key"] {
-        if name == "sec-websocket-key" {
-            // An end-to-end header: forwarded, harmless without `Upgrade`.
-            continue;
-        }
+    for name in ["upgrade", "connection"] {
         assert!(
             !seen[0].headers.contains_key(name),
             "{name}: {:?}",
@@ -813,4 +809,74 @@ async fn slow_headers_and_idle_connections_are_closed_within_the_header_timeout(
         .await;
     assert_eq!(res.statuses, [200]);
     h.upstream_saw(&["/after"], "after");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn h2_prior_knowledge_is_authenticated_and_a_lying_content_length_goes_nowhere() {
+    let h = Harness::start().await;
+    let stream = TcpStream::connect(h.public()).await.unwrap();
+    let (mut send, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let token = h.auth.strip_prefix("Authorization: ").unwrap().to_owned();
+    let request = |path: &str, auth: bool, headers: &[(&str, &str)], body: &'static [u8]| {
+        let mut req = Request::post(format!("http://g{path}"));
+        if auth {
+            req = req.header("authorization", &token);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        req.body(Full::new(Bytes::from_static(body))).unwrap()
+    };
+
+    // Over h2 as over HTTP/1.1: a token gets through, no token is a 401.
+    send.ready().await.unwrap();
+    let res = send
+        .send_request(request("/h2", true, &[], b"hello"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let seen = h.upstream_saw(&["/h2"], "h2");
+    assert_eq!(&seen[0].body[..], b"hello");
+    send.ready().await.unwrap();
+    let res = send
+        .send_request(request("/h2", false, &[], b""))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    h.upstream_saw(&[], "h2 without a token");
+
+    // H2.CL: a content-length shorter than the DATA that follows, the rest shaped as a second
+    // HTTP/1.1 request for a downgrading proxy to misread. Whatever part refuses the extra DATA
+    // (hyper's client already holds a body to its declared length, so this checks the path end
+    // to end, not the server's own check), the upstream gets a request framed by the declared
+    // length and never the smuggled bytes.
+    let smuggling: &'static [u8] = b"GET /smuggled HTTP/1.1\r\nHost: g\r\n\r\n";
+    send.ready().await.unwrap();
+    let outcome = send
+        .send_request(request(
+            "/h2cl",
+            true,
+            &[("content-length", "0")],
+            smuggling,
+        ))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen = h.upstream.take();
+    assert!(
+        seen.iter().all(|s| s.uri == "/h2cl" && s.body.is_empty()),
+        "{seen:?}"
+    );
+    if let Ok(res) = outcome {
+        assert!(
+            res.status() == 200 || res.status() == 400,
+            "{}",
+            res.status()
+        );
+    }
 }
