@@ -29,8 +29,10 @@ fuzz_target!(|data: &[u8]| {
         .header("authorization", "Basic b3BzOmNoYW5nZS1tZQ==")
         .body(Full::new(Bytes::copy_from_slice(data)))
         .unwrap();
+    // Built outside the runtime (it blocks on the runtime to set up the store once).
+    let service = api();
     runtime().block_on(async {
-        let res = api().oneshot(req).await.unwrap();
+        let res = service.oneshot(req).await.unwrap();
         let status = res.status().as_u16();
         let body = res.into_body().collect().await.unwrap().to_bytes();
         match status {

@@ -53,8 +53,10 @@ fuzz_target!(|data: &[u8]| {
     let req = builder
         .body(Full::new(Bytes::copy_from_slice(body)))
         .unwrap();
+    // Built outside the runtime (it blocks on the runtime to set up the store once).
+    let service = endpoints();
     runtime().block_on(async {
-        let res = endpoints().oneshot(req).await.unwrap();
+        let res = service.oneshot(req).await.unwrap();
         let (parts, body) = res.into_parts();
         let body = body.collect().await.unwrap().to_bytes();
         assert_eq!(parts.headers["cache-control"], "no-store");
