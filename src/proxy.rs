@@ -44,6 +44,7 @@ use std::fmt;
 use std::future::{ready, Future};
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -261,6 +262,46 @@ impl Body for ProxyBody {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// The client's request body on its way upstream, flagging a failure to read it.
+    struct ClientBody<B> {
+        #[pin]
+        inner: B,
+        failed: Arc<AtomicBool>,
+    }
+}
+
+impl<B> Body for ClientBody<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        match this.inner.poll_frame(cx) {
+            Poll::Ready(Some(Err(e))) => {
+                this.failed.store(true, Ordering::Release);
+                Poll::Ready(Some(Err(e.into())))
+            }
+            other => other.map(|frame| frame.map(|f| f.map_err(Into::into))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// A reverse proxy to one plain-HTTP upstream, as a `tower::Service` with
 /// `Error = Infallible`: mount it behind the OAuth layer, in axum
 /// (`Router::fallback_service`) or serve it with hyper directly (see the [module
@@ -441,8 +482,13 @@ impl ReverseProxy {
         self
     }
 
-    /// The upstream request for `req`, or the status and text to answer with instead.
-    fn rewrite<B>(&self, req: Request<B>) -> Result<Request<ProxyBody>, (StatusCode, &'static str)>
+    /// The upstream request for `req` and a flag that the client's body failed, or the status
+    /// and text to answer with instead.
+    #[allow(clippy::type_complexity)]
+    fn rewrite<B>(
+        &self,
+        req: Request<B>,
+    ) -> Result<(Request<ProxyBody>, Arc<AtomicBool>), (StatusCode, &'static str)>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -488,7 +534,12 @@ impl ReverseProxy {
         };
         // Nothing of the server's connection (upgrades, h2 `:protocol`, …) goes upstream.
         parts.extensions = Extensions::new();
-        Ok(Request::from_parts(parts, ProxyBody::new(body)))
+        let failed = Arc::new(AtomicBool::new(false));
+        let body = ClientBody {
+            inner: body,
+            failed: failed.clone(),
+        };
+        Ok((Request::from_parts(parts, ProxyBody::new(body)), failed))
     }
 
     /// The upstream URI for a request URI: the upstream's authority, its base path, then the
@@ -622,8 +673,8 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> ProxyFuture {
-        let req = match self.rewrite(req) {
-            Ok(req) => req,
+        let (req, client_body_failed) = match self.rewrite(req) {
+            Ok(pair) => pair,
             Err((status, body)) => return Box::pin(ready(Ok(text(status, body)))),
         };
         let method = req.method().clone();
@@ -633,6 +684,12 @@ where
         Box::pin(async move {
             let res = match tokio::time::timeout(timeout, pending).await {
                 Ok(Ok(res)) => res,
+                Ok(Err(error)) if client_body_failed.load(Ordering::Acquire) => {
+                    // The client's body broke off or was malformed (bad chunk framing, a
+                    // connection closed early): the client's fault, not the upstream's.
+                    tracing::debug!(%method, error = %chain(&error), "proxy: request body failed");
+                    return Ok(text(StatusCode::BAD_REQUEST, "bad request\n"));
+                }
                 Ok(Err(error)) => {
                     tracing::warn!(
                         upstream = %upstream.authority,

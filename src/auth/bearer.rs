@@ -157,4 +157,99 @@ mod tests {
         );
         assert_eq!(token(&[], "/x?my_access_tokens=1", true), Ok(None));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// RFC 6750 §2.1, written out independently of [`is_b64token`]:
+        /// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+        fn b64token_grammar(token: &str) -> bool {
+            let bytes = token.as_bytes();
+            let body = bytes.iter().take_while(|&&b| b != b'=').count();
+            body >= 1
+                && bytes[..body].iter().all(|&b| {
+                    matches!(b, b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9')
+                        || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+                })
+                && bytes[body..].iter().all(|&b| b == b'=')
+        }
+
+        fn header_request(value: &[u8], uri: &str) -> Option<Request<()>> {
+            let value = http::HeaderValue::from_bytes(value).ok()?;
+            let uri: http::Uri = uri.parse().ok()?;
+            let mut req = Request::builder().uri(uri).body(()).unwrap();
+            req.headers_mut().insert(AUTHORIZATION, value);
+            Some(req)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Any header value and query: no panic, and a token is only ever accepted when
+            /// it is a b64token.
+            #[test]
+            fn accepted_tokens_are_b64tokens(
+                value in prop_oneof![
+                    any::<Vec<u8>>(),
+                    "(?i:bearer)[ \t]{0,3}[ -~]{0,40}".prop_map(String::into_bytes),
+                    "(?i:bearer) [A-Za-z0-9._~+/=-]{0,40}[ -~]{0,2}".prop_map(String::into_bytes),
+                ],
+                query in "[a-z_=&%0-9A-F.+/~-]{0,40}",
+                allow_query in any::<bool>(),
+            ) {
+                let Some(req) = header_request(&value, &format!("/p?{query}")) else {
+                    return Ok(());
+                };
+                if let Ok(Some((token, _))) = find(&req, allow_query) {
+                    prop_assert!(b64token_grammar(&token), "{:?} from {:?}", token, value);
+                }
+                // The query alone, too.
+                let uri: http::Uri = format!("/p?{query}").parse().unwrap();
+                let req = Request::builder().uri(uri).body(()).unwrap();
+                if let Ok(Some((token, source))) = find(&req, allow_query) {
+                    prop_assert_eq!(source, Source::Query);
+                    prop_assert!(allow_query);
+                    prop_assert!(b64token_grammar(&token), "{:?}", token);
+                }
+            }
+
+            /// A valid token comes back exactly, whatever the scheme's case and the spaces.
+            #[test]
+            fn valid_tokens_round_trip(
+                token in "[A-Za-z0-9._~+/-]{1,64}={0,3}",
+                scheme in "(?i:bearer)",
+                spaces in 1usize..4,
+            ) {
+                prop_assert!(b64token_grammar(&token));
+                let header = format!("{scheme}{}{token}", " ".repeat(spaces));
+                let req = header_request(header.as_bytes(), "/").unwrap();
+                let found = find(&req, false).unwrap().map(|(t, s)| (t.into_owned(), s));
+                prop_assert_eq!(found, Some((token.clone(), Source::Header)));
+
+                // In the query, percent-encoded.
+                let encoded: String = form_urlencoded::byte_serialize(token.as_bytes()).collect();
+                let uri: http::Uri = format!("/p?x=1&access_token={encoded}").parse().unwrap();
+                let req = Request::builder().uri(uri).body(()).unwrap();
+                let found = find(&req, true).unwrap().map(|(t, s)| (t.into_owned(), s));
+                prop_assert_eq!(found, Some((token, Source::Query)));
+            }
+
+            /// A token that breaks the grammar anywhere is refused, never cut short.
+            #[test]
+            fn invalid_tokens_are_refused(
+                prefix in "[A-Za-z0-9]{0,8}",
+                bad in "[^A-Za-z0-9._~+/= -]",
+                suffix in "[A-Za-z0-9]{0,8}",
+            ) {
+                let header = format!("Bearer {prefix}{bad}{suffix}");
+                if let Some(req) = header_request(header.as_bytes(), "/") {
+                    prop_assert_eq!(
+                        find(&req, false).map(|t| t.map(|(t, _)| t.into_owned())),
+                        Err(Malformed::InvalidRequest)
+                    );
+                }
+            }
+        }
+    }
 }

@@ -458,4 +458,56 @@ mod tests {
         assert_eq!(percent_decode("%+1", false), None);
         assert_eq!(percent_decode("%ff", false), None);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Any bytes: no panic; a parsed form answers what the body said.
+            #[test]
+            fn arbitrary_bodies(body in prop_oneof![
+                any::<Vec<u8>>(),
+                "[a-z_=&%+0-9A-F]{0,64}".prop_map(String::into_bytes),
+            ]) {
+                match Form::parse(&body) {
+                    Ok(form) => {
+                        for (name, value) in form_urlencoded::parse(&body) {
+                            let expected = (!value.is_empty()).then_some(value.as_ref());
+                            prop_assert_eq!(form.get(&name), expected);
+                        }
+                    }
+                    Err(e) => prop_assert_eq!(e.code(), "invalid_request"),
+                }
+            }
+
+            /// Distinct names parse; any name given twice (with any values, empty or not,
+            /// encoded however) is `invalid_request`.
+            #[test]
+            fn repeats_are_invalid_requests(
+                pairs in prop::collection::btree_map("[a-z_]{1,12}", ".{0,16}", 1..8),
+                pick in any::<prop::sample::Index>(),
+                value in ".{0,16}",
+                at in any::<prop::sample::Index>(),
+            ) {
+                let mut pairs: Vec<(String, String)> = pairs.into_iter().collect();
+                let body = form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(&pairs)
+                    .finish();
+                let form = Form::parse(body.as_bytes()).unwrap();
+                for (name, value) in &pairs {
+                    prop_assert_eq!(form.get(name), (!value.is_empty()).then_some(value.as_str()));
+                }
+                let name = pairs[pick.index(pairs.len())].0.clone();
+                pairs.insert(at.index(pairs.len() + 1), (name, value));
+                let body = form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(&pairs)
+                    .finish();
+                let e = Form::parse(body.as_bytes()).unwrap_err();
+                prop_assert_eq!(e.code(), "invalid_request");
+            }
+        }
+    }
 }
