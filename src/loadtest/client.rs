@@ -80,14 +80,18 @@ impl HttpClient {
         request: Request<Full<Bytes>>,
     ) -> Result<serde_json::Value, String> {
         match self.send(request).await {
-            (Outcome::Status(200), body) => serde_json::from_slice(&body)
-                .map_err(|e| format!("the answer is not JSON: {e}")),
+            (Outcome::Status(200), body) => {
+                serde_json::from_slice(&body).map_err(|e| format!("the answer is not JSON: {e}"))
+            }
             (Outcome::Status(code), body) => Err(format!(
                 "HTTP {code}{}",
                 if code == StatusCode::UNAUTHORIZED.as_u16() || code == 403 {
                     " (check the admin credentials)".to_owned()
                 } else {
-                    format!(": {}", String::from_utf8_lossy(&body[..body.len().min(200)]))
+                    format!(
+                        ": {}",
+                        String::from_utf8_lossy(&body[..body.len().min(200)])
+                    )
                 }
             )),
             (outcome, _) => Err(format!("no answer ({})", outcome.key())),

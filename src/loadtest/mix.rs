@@ -85,12 +85,7 @@ impl Mix {
     /// generator: request `i` carries `wheel[i % wheel.len()]`, so any whole number of turns
     /// follows the mix exactly and the classes interleave.
     pub fn wheel(&self, seed: u64) -> Vec<TokenClass> {
-        let divisor = self
-            .weights
-            .iter()
-            .copied()
-            .filter(|w| *w > 0)
-            .fold(0, gcd);
+        let divisor = self.weights.iter().copied().filter(|w| *w > 0).fold(0, gcd);
         let mut wheel: Vec<TokenClass> = TokenClass::ALL
             .iter()
             .flat_map(|c| std::iter::repeat_n(*c, (self.weight(*c) / divisor) as usize))

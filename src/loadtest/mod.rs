@@ -42,7 +42,7 @@ use clap::{Args, ValueEnum};
 
 pub use mix::{Mix, MixError, TokenClass};
 pub use report::Report;
-pub use target::{Targets, TargetError};
+pub use target::{TargetError, Targets};
 
 use crate::server::Config;
 
@@ -166,9 +166,9 @@ impl LoadtestArgs {
     /// The pacing the flags ask for (closed loop with 16 workers by default).
     pub fn mode(&self) -> Result<Mode, BoxError> {
         match (self.rate, self.concurrency) {
-            (Some(rate), _) if !(rate.is_finite() && rate > 0.0 && rate <= 10_000_000.0) => {
-                Err(format!("--rate {rate}: expected a positive number of requests per second").into())
-            }
+            (Some(rate), _) if !(rate.is_finite() && rate > 0.0 && rate <= 10_000_000.0) => Err(
+                format!("--rate {rate}: expected a positive number of requests per second").into(),
+            ),
             (Some(rate), _) => Ok(Mode::Open {
                 rate,
                 max_in_flight: self.max_in_flight.max(1),

@@ -18,7 +18,11 @@ pub(crate) struct Progress {
 }
 
 impl Progress {
-    pub(crate) fn start(counters: Arc<Counters>, total: Option<u64>, limit: Option<Duration>) -> Self {
+    pub(crate) fn start(
+        counters: Arc<Counters>,
+        total: Option<u64>,
+        limit: Option<Duration>,
+    ) -> Self {
         if !std::io::stderr().is_terminal() {
             return Progress { task: None };
         }
@@ -34,7 +38,11 @@ impl Progress {
                 let until = limit
                     .map(|l| format!("/{:.0}s", l.as_secs_f64()))
                     .unwrap_or_default();
-                let rate = if elapsed > 0.0 { done as f64 / elapsed } else { 0.0 };
+                let rate = if elapsed > 0.0 {
+                    done as f64 / elapsed
+                } else {
+                    0.0
+                };
                 let mut err = std::io::stderr().lock();
                 let _ = write!(
                     err,

@@ -30,9 +30,15 @@ impl Tally {
         }
     }
 
-    pub(crate) fn record(&mut self, class: Option<TokenClass>, outcome: Outcome, latency: Duration) {
+    pub(crate) fn record(
+        &mut self,
+        class: Option<TokenClass>,
+        outcome: Outcome,
+        latency: Duration,
+    ) {
         let micros = u64::try_from(latency.as_micros()).unwrap_or(MAX_MICROS);
-        self.histogram.saturating_record(micros.clamp(1, MAX_MICROS));
+        self.histogram
+            .saturating_record(micros.clamp(1, MAX_MICROS));
         if let Some(class) = class {
             *self
                 .classes
@@ -172,12 +178,11 @@ impl Report {
         };
         let _ = writeln!(out, "status:      {}", counts(&self.outcomes));
         for (class, m) in &self.classes {
-            let _ = writeln!(
-                out,
-                "  {class:<10} {} ({} tokens)",
-                counts(m),
-                self.population.get(class).copied().unwrap_or(0)
-            );
+            let tokens = match self.population.get(class) {
+                Some(n) => format!("{n} tokens"),
+                None => "a fresh random token each".to_owned(),
+            };
+            let _ = writeln!(out, "  {class:<10} {} ({tokens})", counts(m));
         }
         if !self.latency_micros.is_empty() {
             let ms = |k: &str| self.latency_micros[k] / 1000.0;
@@ -211,7 +216,11 @@ mod tests {
                 Duration::from_micros(i),
             );
         }
-        tally.record(Some(TokenClass::Unknown), Outcome::Status(401), Duration::from_secs(2));
+        tally.record(
+            Some(TokenClass::Unknown),
+            Outcome::Status(401),
+            Duration::from_secs(2),
+        );
         tally.record(None, Outcome::Timeout, Duration::from_secs(10));
         let report = Report::new(
             tally,

@@ -68,9 +68,12 @@ impl Plan {
                 } else {
                     format!("/{}", args.path)
                 };
-                let uri: Uri = format!("http://{}{path}", targets.public.authority().expect("a base URL"))
-                    .parse()
-                    .map_err(|e| format!("--path {}: {e}", args.path))?;
+                let uri: Uri = format!(
+                    "http://{}{path}",
+                    targets.public.authority().expect("a base URL")
+                )
+                .parse()
+                .map_err(|e| format!("--path {}: {e}", args.path))?;
                 let counts = args.mix.population(args.tokens);
                 let tokens = population::prepare(
                     &http,
@@ -102,7 +105,8 @@ impl Plan {
                 if let Some(scope) = &args.scope {
                     body.append_pair("scope", scope);
                 }
-                let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                let encode =
+                    |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
                 Kind::Token {
                     uri: format!("{}oauth2/token", targets.public).parse()?,
                     auth: basic(&encode(id), &encode(secret)),
@@ -269,11 +273,7 @@ pub(crate) async fn execute(
                     break;
                 }
                 tokio::time::sleep_until(due).await;
-                let slot = slots
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .expect("never closed");
+                let slot = slots.clone().acquire_owned().await.expect("never closed");
                 let shared = shared.clone();
                 tokio::spawn(async move {
                     // Measured from the scheduled time: waiting for a slot counts.

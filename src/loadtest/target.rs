@@ -35,7 +35,12 @@ impl Targets {
     /// address, `0.0.0.0` or `::`, is reached on the loopback address).
     pub fn resolve(args: &LoadtestArgs, config: &Config) -> Result<Targets, TargetError> {
         Ok(Targets {
-            public: pick(args.target.as_deref(), config.public.listen, "--target", "public.listen")?,
+            public: pick(
+                args.target.as_deref(),
+                config.public.listen,
+                "--target",
+                "public.listen",
+            )?,
             admin: pick(
                 args.admin_target.as_deref(),
                 config.admin.listen,
@@ -81,9 +86,7 @@ fn local(addr: SocketAddr) -> Option<SocketAddr> {
 
 /// An `http://host[:port]` base URL (a trailing `/` is allowed; no path, query or user info).
 fn parse_base(url: &str) -> Result<Uri, String> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|e| format!("not a URL ({e})"))?;
+    let uri: Uri = url.parse().map_err(|e| format!("not a URL ({e})"))?;
     if uri.scheme_str() != Some("http") {
         return Err("expected http://host:port (https is not supported)".into());
     }
@@ -94,7 +97,9 @@ fn parse_base(url: &str) -> Result<Uri, String> {
     if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
         return Err("give the listener's base URL, without a path (see --path)".into());
     }
-    Ok(format!("http://{authority}").parse().expect("rebuilt from parts"))
+    Ok(format!("http://{authority}")
+        .parse()
+        .expect("rebuilt from parts"))
 }
 
 #[cfg(test)]
