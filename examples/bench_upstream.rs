@@ -23,7 +23,10 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:9000".into());
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = std::env::var("BENCH_WORKERS").ok().and_then(|w| w.parse().ok()) {
+    if let Some(workers) = std::env::var("BENCH_WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+    {
         runtime.worker_threads(workers);
     }
     runtime.enable_all().build()?.block_on(async move {

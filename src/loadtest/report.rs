@@ -89,7 +89,7 @@ impl Report {
     ) -> Report {
         let h = &tally.histogram;
         let mut latency_micros = BTreeMap::new();
-        if h.len() > 0 {
+        if !h.is_empty() {
             for (name, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99_9", 0.999)] {
                 latency_micros.insert(name, h.value_at_quantile(q) as f64);
             }
