@@ -131,6 +131,7 @@ fn loads_the_gateway_closed_and_open_loop_and_the_issuance_paths() {
         ],
     );
     assert_eq!(report["mode"], "open");
+    assert_eq!(report["missed"], 0);
     assert_eq!(report["requests"], 200, "{report:#}");
     assert_eq!(report["errors"], 0);
     let valid = report["classes"]["valid"]["200"].as_u64().unwrap();

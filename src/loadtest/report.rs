@@ -75,6 +75,9 @@ pub struct Report {
     pub classes: BTreeMap<String, BTreeMap<String, u64>>,
     /// Gateway scenario: the prepared tokens by class.
     pub population: BTreeMap<String, usize>,
+    /// Open loop: requests due before the deadline that were never sent because
+    /// `--max-in-flight` requests were outstanding until then (a sign of overload).
+    pub missed: u64,
     /// Latency percentiles in microseconds: `p50`, `p90`, `p99`, `p99_9`, `max`, `mean`.
     pub latency_micros: BTreeMap<&'static str, f64>,
 }
@@ -86,6 +89,7 @@ impl Report {
         scenario: &'static str,
         mode: super::Mode,
         population: BTreeMap<String, usize>,
+        missed: u64,
     ) -> Report {
         let h = &tally.histogram;
         let mut latency_micros = BTreeMap::new();
@@ -122,6 +126,7 @@ impl Report {
                 .collect(),
             population,
             latency_micros,
+            missed,
         }
     }
 
@@ -144,6 +149,7 @@ impl Report {
             "rate": self.rate,
             "requests": self.requests,
             "errors": self.errors,
+            "missed": self.missed,
             "elapsed_secs": self.elapsed.as_secs_f64(),
             "throughput": (self.throughput() * 10.0).round() / 10.0,
             "status": self.outcomes,
@@ -176,6 +182,13 @@ impl Report {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        if self.missed > 0 {
+            let _ = writeln!(
+                out,
+                "missed:      {} due requests never sent (--max-in-flight outstanding)",
+                self.missed
+            );
+        }
         let _ = writeln!(out, "status:      {}", counts(&self.outcomes));
         for (class, m) in &self.classes {
             let tokens = match self.population.get(class) {
@@ -228,6 +241,7 @@ mod tests {
             "gateway",
             Mode::Closed { concurrency: 2 },
             BTreeMap::from([("valid".to_owned(), 10)]),
+            0,
         );
         assert_eq!(report.requests, 1002);
         assert_eq!(report.errors, 1);

@@ -237,6 +237,7 @@ pub(crate) async fn execute(
     let within = move |i: u64, at: Instant| {
         max_requests.is_none_or(|n| i < n) && deadline.is_none_or(|d| at < d)
     };
+    let mut missed = 0;
     match mode {
         Mode::Closed { concurrency } => {
             let next = Arc::new(AtomicU64::new(0));
@@ -272,8 +273,20 @@ pub(crate) async fn execute(
                 if !within(i, due) {
                     break;
                 }
-                tokio::time::sleep_until(due).await;
-                let slot = slots.clone().acquire_owned().await.expect("never closed");
+                if due > Instant::now() {
+                    tokio::time::sleep_until(due).await;
+                }
+                // With every slot taken, due requests wait; at the deadline the ones still
+                // waiting are reported as missed rather than stretching the run.
+                let acquire = slots.clone().acquire_owned();
+                let slot = match deadline {
+                    Some(end) => tokio::select! {
+                        slot = acquire => slot,
+                        () = tokio::time::sleep_until(end) => break,
+                    },
+                    None => acquire.await,
+                }
+                .expect("never closed");
                 let shared = shared.clone();
                 tokio::spawn(async move {
                     // Measured from the scheduled time: waiting for a slot counts.
@@ -283,6 +296,13 @@ pub(crate) async fn execute(
                 });
                 i += 1;
             }
+            let due_in_bounds = match (max_requests, max_duration) {
+                (Some(n), Some(d)) => n.min((d.as_secs_f64() * rate).ceil() as u64),
+                (Some(n), None) => n,
+                (None, Some(d)) => (d.as_secs_f64() * rate).ceil() as u64,
+                (None, None) => i,
+            };
+            missed = due_in_bounds.saturating_sub(i);
             let _ = slots.acquire_many(max_in_flight as u32).await;
         }
     }
@@ -299,5 +319,6 @@ pub(crate) async fn execute(
         scenario,
         mode,
         population,
+        missed,
     )
 }
