@@ -322,3 +322,63 @@ pub(crate) async fn execute(
         missed,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: LoadtestArgs,
+    }
+
+    /// A server that accepts connections and never answers: the open loop still stops at the
+    /// deadline (plus the request timeout) and reports what it could not send.
+    #[tokio::test]
+    async fn an_unanswering_server_bounds_the_open_loop() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        let target = format!("http://{addr}");
+        let args = Cli::parse_from([
+            "loadtest",
+            "--scenario",
+            "token",
+            "--client-id",
+            "a",
+            "--client-secret",
+            "b",
+            "--target",
+            &target,
+            "--rate",
+            "100",
+            "--max-in-flight",
+            "2",
+            "--duration",
+            "500ms",
+            "--timeout",
+            "200ms",
+        ])
+        .args;
+        let config = Config::default();
+        let targets = Targets::resolve(&args, &config).unwrap();
+        let plan = Plan::prepare(&args, &config, &targets).await.unwrap();
+        let started = std::time::Instant::now();
+        let report = execute(plan, args.mode().unwrap(), args.bounds()).await;
+        assert!(started.elapsed() < Duration::from_secs(2), "bounded");
+        assert_eq!(report.requests + report.missed, 50, "{report:?}");
+        assert!(report.missed > 0, "{report:?}");
+        assert_eq!(report.errors, report.requests);
+        assert_eq!(report.outcomes.get("timeout"), Some(&report.requests));
+        // Measured from the scheduled time: waiting for a slot counts.
+        assert!(report.latency_micros["max"] >= 200_000.0, "{report:?}");
+    }
+}
