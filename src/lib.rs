@@ -14,6 +14,7 @@
 //! | [`resolve`] | the [`Resolve`](resolve::Resolve) trait (local, remote) and the moka [`TokenCache`](resolve::TokenCache) in front of it |
 //! | [`auth`] | [`OAuthLayer`](auth::OAuthLayer): the gateway check as a tower `Layer` |
 //! | [`proxy`] | [`ReverseProxy`](proxy::ReverseProxy): a pooled reverse proxy to one HTTP upstream, as a `tower::Service` |
+//! | `server`, `loadtest` | (feature `cli`) the `tokengate` binary's server and its `loadtest` command |
 //!
 //! Cargo features: `sqlite` (default) for the embedded store, `postgres` for the PostgreSQL
 //! store, `cli` (default) for the `tokengate` binary, `full` for everything.
@@ -60,6 +61,8 @@
 
 pub mod auth;
 mod error;
+#[cfg(feature = "cli")]
+pub mod loadtest;
 pub mod model;
 pub mod oauth;
 pub mod proxy;

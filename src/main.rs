@@ -1,4 +1,5 @@
-//! The `tokengate` command: `serve`, and the `service` and `client` management commands.
+//! The `tokengate` command: `serve`, the `service` and `client` management commands, and
+//! `loadtest`.
 //!
 //! Logs go to stderr (`RUST_LOG`, default `info`); stdout carries the command's output and, for
 //! `serve`, the lines `tokengate public listening on ADDR` (unless the public listener is
@@ -47,6 +48,9 @@ enum Command {
     /// Clients declared in the configuration file are written by `serve`, not by these commands.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Load a running gateway over HTTP and report throughput and latency (loopback, or the
+    /// address named with --target).
+    Loadtest(Box<tokengate::loadtest::LoadtestArgs>),
 }
 
 #[derive(Subcommand)]
@@ -181,6 +185,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         Command::Service(ServiceCommand::List { json }) => service_list(&config, json).await,
         Command::Client(ClientCommand::Add(args)) => client_add(&config, args).await,
         Command::Client(ClientCommand::List { json }) => client_list(&config, json).await,
+        Command::Loadtest(args) => tokengate::loadtest::run(*args, &config).await.map(drop),
     }
 }
 
