@@ -356,6 +356,14 @@ async fn batches_and_notifications(api: Api) {
 }
 
 async fn malformed_requests_get_precise_errors(api: Api) {
+    // Ids come back exactly as sent, floats included (found by tests/properties.rs).
+    let text = api
+        .raw(r#"{"jsonrpc":"2.0","method":"oauth2.nope","id":-2.3180806694201517e-20}"#)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains(r#""id":-2.3180806694201517e-20"#), "{text}");
     let parse = api.call(Value::String("{not json".into())).await;
     // (sent as a JSON string literal, which is valid JSON but not a request)
     assert_eq!(parse["error"]["code"], -32600);
