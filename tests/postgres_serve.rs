@@ -310,26 +310,33 @@ async fn revocations_on_one_node_reach_the_other_nodes_gateway_cache() {
     assert_eq!(revoked.await.unwrap(), true);
     refused_within(&http, &b, &token, Duration::from_secs(5)).await;
 
-    // B's /metrics records the delays and the flush.
-    let metrics = http
-        .get(format!("http://{}/metrics", b.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let value = |name: &str| -> f64 {
-        let line = metrics
-            .lines()
-            .find(|l| l.starts_with(name))
-            .unwrap_or_else(|| panic!("{name} in {metrics}"));
-        line.rsplit(' ').next().unwrap().parse().unwrap()
-    };
-    assert!(value("tokengate_revocation_delay_seconds_count ") >= 2.0);
-    assert!(
-        value("tokengate_revocation_feed_connections_total ") >= 2.0,
-        "reconnected"
-    );
-    assert!(value("tokengate_revocation_feed_flushes_total ") >= 2.0);
+    // B's /metrics records the delays, the flush and (once its backoff has run) the reconnection.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = http
+            .get(format!("http://{}/metrics", b.admin))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let value = |name: &str| -> f64 {
+            let line = metrics
+                .lines()
+                .find(|l| l.starts_with(name))
+                .unwrap_or_else(|| panic!("{name} in {metrics}"));
+            line.rsplit(' ').next().unwrap().parse().unwrap()
+        };
+        assert!(value("tokengate_revocation_delay_seconds_count ") >= 2.0);
+        assert!(value("tokengate_revocation_feed_flushes_total ") >= 2.0);
+        if value("tokengate_revocation_feed_connections_total ") >= 2.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "B's feed did not reconnect: {metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
