@@ -331,6 +331,19 @@ async fn content_length_and_transfer_encoding_conflicts_smuggle_nothing() {
     assert_eq!(res.statuses, [200], "{}", res.text);
     let forwarded = h.upstream_saw(&["/clte-body"], "CL+TE with a body");
     assert_eq!(&forwarded[0].body[..], b"hello world");
+    if let Some(len) = forwarded[0].headers.get("content-length") {
+        assert_eq!(len, "11", "the upstream is told the real length");
+    }
+
+    // A small Content-Length cannot carry a chunked body past max_body_bytes (4096).
+    let chunk = format!("{:x}\r\n{}\r\n", 3000, "y".repeat(3000));
+    let request = format!(
+        "POST /clte-big HTTP/1.1\r\nHost: g\r\n{{auth}}\r\nContent-Length: 3\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{chunk}{chunk}0\r\n\r\n"
+    );
+    let res = h.exchange(&request, ANSWERED).await;
+    h.upstream_saw(&[], "CL+TE over the body limit");
+    assert_eq!(res.statuses, [413], "{}", res.text);
 
     // Two different lengths, in two fields or one list: 400 and the connection is closed
     // before anything is read as a next request.
