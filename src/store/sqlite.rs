@@ -133,14 +133,10 @@ impl SqliteStore {
 
     /// Runs one single-statement write through the group-commit writer; answers once the
     /// transaction that carried it has committed.
-    async fn batched(&self, query: WriteQuery, returning: bool) -> Result<Written, Error> {
+    async fn batched(&self, op: Op) -> Result<Written, Error> {
         let (ack, answer) = oneshot::channel();
         self.batched
-            .send(Job {
-                query,
-                returning,
-                ack,
-            })
+            .send(Job { op, ack })
             .await
             .map_err(|_| Error::store("the SQLite writer has stopped"))?;
         answer
@@ -163,10 +159,16 @@ type WriteQuery = Box<dyn Fn() -> Query<'static, Sqlite, SqliteArguments> + Send
 
 /// One single-statement write waiting for the group-commit writer.
 struct Job {
-    query: WriteQuery,
-    /// Whether the statement returns `token_hash` rows (`RETURNING token_hash`).
-    returning: bool,
+    op: Op,
     ack: oneshot::Sender<Result<Written, Error>>,
+}
+
+/// A batched write.
+enum Op {
+    /// A token insert: consecutive ones in a batch go in multi-row `INSERT`s.
+    Token(Box<TokenRecord>),
+    /// Any other statement; `true` when it returns `token_hash` rows (`RETURNING token_hash`).
+    Query(WriteQuery, bool),
 }
 
 /// What a batched statement did.
@@ -202,8 +204,11 @@ async fn group_commit(pool: SqlitePool, mut queue: mpsc::Receiver<Job>) {
 }
 
 async fn run_write(conn: &mut sqlx::SqliteConnection, job: &Job) -> Result<Written, sqlx::Error> {
-    let query = (job.query)();
-    if job.returning {
+    let (query, returning) = match &job.op {
+        Op::Token(token) => (insert_token_query(token), false),
+        Op::Query(query, returning) => (query(), *returning),
+    };
+    if returning {
         let rows = query.fetch_all(&mut *conn).await?;
         let mut hashes = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -261,13 +266,46 @@ async fn commit_batch(pool: &SqlitePool, jobs: &mut Vec<Job>) {
             let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
                 .await
                 .map_err(Grouped::Rerun)?;
-            for job in jobs.iter() {
-                match run_write(&mut tx, job).await {
+            let mut next = 0;
+            while next < jobs.len() {
+                // A run of token inserts: as few multi-row statements as possible.
+                let run = jobs[next..]
+                    .iter()
+                    .take_while(|job| matches!(job.op, Op::Token(_)))
+                    .count();
+                let rows = TOKEN_CHUNKS
+                    .iter()
+                    .copied()
+                    .find(|&n| n <= run)
+                    .unwrap_or(1);
+                if run > 1 && rows > 1 {
+                    let chunk = &jobs[next..next + rows];
+                    match insert_tokens_query(chunk).execute(&mut *tx).await {
+                        Ok(_) => results.extend(chunk.iter().map(|_| Ok(Written::Rows(1)))),
+                        // The statement was backed out whole: find the culprit row by row.
+                        Err(e) if is_constraint(&e) => {
+                            for job in chunk {
+                                match run_write(&mut tx, job).await {
+                                    Ok(written) => results.push(Ok(written)),
+                                    Err(e) if is_constraint(&e) => {
+                                        results.push(Err(Error::store(e)))
+                                    }
+                                    Err(e) => return Err(Grouped::Rerun(e)),
+                                }
+                            }
+                        }
+                        Err(e) => return Err(Grouped::Rerun(e)),
+                    }
+                    next += rows;
+                    continue;
+                }
+                match run_write(&mut tx, &jobs[next]).await {
                     Ok(written) => results.push(Ok(written)),
                     Err(e) if is_constraint(&e) => results.push(Err(Error::store(e))),
                     // The transaction may be gone: roll back (on drop) and rerun one by one.
                     Err(e) => return Err(Grouped::Rerun(e)),
                 }
+                next += 1;
             }
             tx.commit().await.map_err(Grouped::Commit)
         }
@@ -339,29 +377,68 @@ fn seconds_to_db(seconds: u64) -> Result<i64, Error> {
     i64::try_from(seconds).map_err(Error::store)
 }
 
+const TOKEN_COLUMNS: &str = "INSERT INTO tokens (token_hash, id, service_key, client_id, \
+     token_type, grant_type, scope, user_context, created_at, expires_at, revoked, refresh_hash, \
+     refresh_expires_at, refresh_used, family_id, code_hash) VALUES ";
+
 fn insert_token_query(t: &TokenRecord) -> Query<'static, Sqlite, SqliteArguments> {
-    sqlx::query(
-        "INSERT INTO tokens (token_hash, id, service_key, client_id, token_type, grant_type, \
-         scope, user_context, created_at, expires_at, revoked, refresh_hash, refresh_expires_at, \
-         refresh_used, family_id, code_hash) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    bind_token(
+        sqlx::query(
+            "INSERT INTO tokens (token_hash, id, service_key, client_id, token_type, grant_type, \
+             scope, user_context, created_at, expires_at, revoked, refresh_hash, \
+             refresh_expires_at, refresh_used, family_id, code_hash) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ),
+        t,
     )
-    .bind(t.token_hash.to_hex())
-    .bind(t.id.clone())
-    .bind(t.service_key.clone())
-    .bind(t.client_id.clone())
-    .bind(t.token_type.storage_name())
-    .bind(t.grant_type.as_str())
-    .bind(t.scope.clone())
-    .bind(t.user_context.clone())
-    .bind(t.created_at)
-    .bind(t.expires_at)
-    .bind(t.revoked)
-    .bind(t.refresh.as_ref().map(|r| r.hash.to_hex()))
-    .bind(t.refresh.as_ref().map(|r| r.expires_at))
-    .bind(t.refresh.as_ref().map(|r| r.used))
-    .bind(t.family_id.clone())
-    .bind(t.code_hash.map(|h| h.to_hex()))
+}
+
+/// Row counts of the multi-row token `INSERT`s the group-commit writer uses (few distinct
+/// statements, so they stay in the connection's statement cache).
+const TOKEN_CHUNKS: [usize; 6] = [64, 32, 16, 8, 4, 2];
+
+/// One `INSERT` of every token in `jobs` (each [`Op::Token`]).
+fn insert_tokens_query(jobs: &[Job]) -> Query<'static, Sqlite, SqliteArguments> {
+    let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    let mut sql = String::with_capacity(TOKEN_COLUMNS.len() + jobs.len() * (row.len() + 2));
+    sql.push_str(TOKEN_COLUMNS);
+    for i in 0..jobs.len() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(row);
+    }
+    // Only placeholders are spliced in; every value is bound.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for job in jobs {
+        if let Op::Token(token) = &job.op {
+            query = bind_token(query, token);
+        }
+    }
+    query
+}
+
+fn bind_token(
+    query: Query<'static, Sqlite, SqliteArguments>,
+    t: &TokenRecord,
+) -> Query<'static, Sqlite, SqliteArguments> {
+    query
+        .bind(t.token_hash.to_hex())
+        .bind(t.id.clone())
+        .bind(t.service_key.clone())
+        .bind(t.client_id.clone())
+        .bind(t.token_type.storage_name())
+        .bind(t.grant_type.as_str())
+        .bind(t.scope.clone())
+        .bind(t.user_context.clone())
+        .bind(t.created_at)
+        .bind(t.expires_at)
+        .bind(t.revoked)
+        .bind(t.refresh.as_ref().map(|r| r.hash.to_hex()))
+        .bind(t.refresh.as_ref().map(|r| r.expires_at))
+        .bind(t.refresh.as_ref().map(|r| r.used))
+        .bind(t.family_id.clone())
+        .bind(t.code_hash.map(|h| h.to_hex()))
 }
 
 // ---- decoding: a row that does not parse is a store error, never a panic ---------------------
@@ -527,7 +604,7 @@ impl Store for SqliteStore {
             .bind(s.allow_multiple_tokens)
             .bind(s.allow_query_tokens)
         };
-        self.batched(Box::new(query), false).await?;
+        self.batched(Op::Query(Box::new(query), false)).await?;
         Ok(())
     }
 
@@ -580,7 +657,7 @@ impl Store for SqliteStore {
             .bind(c.status.as_str())
             .bind(allowed_scopes.clone())
         };
-        self.batched(Box::new(query), false).await?;
+        self.batched(Op::Query(Box::new(query), false)).await?;
         Ok(())
     }
 
@@ -622,7 +699,7 @@ impl Store for SqliteStore {
             .bind(c.expires_at)
             .bind(c.used)
         };
-        self.batched(Box::new(query), false).await?;
+        self.batched(Op::Query(Box::new(query), false)).await?;
         Ok(())
     }
 
@@ -658,9 +735,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), Error> {
-        let token = token.clone();
-        self.batched(Box::new(move || insert_token_query(&token)), false)
-            .await?;
+        self.batched(Op::Token(Box::new(token.clone()))).await?;
         Ok(())
     }
 
@@ -758,7 +833,7 @@ impl Store for SqliteStore {
                 })
             }
         };
-        Ok(self.batched(query, true).await?.hashes())
+        Ok(self.batched(Op::Query(query, true)).await?.hashes())
     }
 
     async fn update_token(
@@ -779,7 +854,11 @@ impl Store for SqliteStore {
             .bind(update.expires_at)
             .bind(update.user_context.clone())
         };
-        Ok(self.batched(Box::new(query), false).await?.rows() > 0)
+        Ok(self
+            .batched(Op::Query(Box::new(query), false))
+            .await?
+            .rows()
+            > 0)
     }
 
     async fn tokens_by_owner(
@@ -927,8 +1006,7 @@ mod tests {
             let (ack, answer) = oneshot::channel();
             let token = record(n);
             jobs.push(Job {
-                query: Box::new(move || insert_token_query(&token)),
-                returning: false,
+                op: Op::Token(Box::new(token)),
                 ack,
             });
             answers.push(answer);
@@ -936,10 +1014,10 @@ mod tests {
         let (ack, answer) = oneshot::channel();
         let hex = record(1).token_hash.to_hex();
         jobs.push(Job {
-            query: Box::new(move || {
-                sqlx::query(revoke_where!("token_hash = ?1")).bind(hex.clone())
-            }),
-            returning: true,
+            op: Op::Query(
+                Box::new(move || sqlx::query(revoke_where!("token_hash = ?1")).bind(hex.clone())),
+                true,
+            ),
             ack,
         });
         commit_batch(&store.writer, &mut jobs).await;
