@@ -1,56 +1,20 @@
-//! `createAccessToken` (client_credentials) throughput on the memory and SQLite stores, one
-//! at a time and 64 at once.
+//! `createAccessToken` throughput on the memory and SQLite stores: client_credentials one at a
+//! time and 64 at once, then each grant one at a time (authorization_code includes creating the
+//! code; refresh_token rotates a chain of refresh tokens).
 //!
-//! Run: `cargo bench --bench issuance`. The memory store is the baseline; SQLite runs with
-//! `synchronous=FULL`, so every token is on disk before it is returned.
+//! Run: `cargo bench --bench issuance`. The memory store is the same-run baseline; SQLite runs
+//! with `synchronous=FULL`, so every token is on disk before it is returned. With group commit
+//! the concurrent figure is the one that shows it: one fsync covers every write queued at once.
 
-use std::sync::Arc;
+mod common;
 
+use std::sync::{Arc, Mutex};
+
+use common::{issue, issue_by_code, refresh, runtime, stores, token_service};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use tokengate::model::{Client, ClientStatus, Service};
-use tokengate::oauth::{ClientCredentials, TokenRequest, TokenService};
-use tokengate::secret::Pepper;
-use tokengate::store::{MemoryStore, Store};
+use tokengate::oauth::TokenService;
 
-const SERVICE: &str = "rmeqcgpw3zu2y47y9bs8vs2h";
 const CONCURRENT: usize = 64;
-
-async fn token_service(store: Arc<dyn Store>) -> Arc<TokenService> {
-    let pepper = Pepper::new(b"bench pepper 0123456789abcdef".to_vec());
-    store
-        .put_service(&Service::new(SERVICE, "Bench API"))
-        .await
-        .unwrap();
-    store
-        .put_client(&Client {
-            id: 1,
-            external_id: None,
-            name: "bench".into(),
-            attributes: None,
-            client_id: "bench-client".into(),
-            secret_hash: Some(pepper.hash_secret("bench-secret")),
-            redirect_uris: vec![],
-            services: vec![SERVICE.into()],
-            status: ClientStatus::Active,
-            allowed_scopes: None,
-        })
-        .await
-        .unwrap();
-    Arc::new(TokenService::new(store, pepper))
-}
-
-async fn issue(tokens: &TokenService) {
-    tokens
-        .create_access_token(
-            SERVICE,
-            &ClientCredentials::new("bench-client", "bench-secret"),
-            &TokenRequest::grant("client_credentials"),
-            None,
-            None,
-        )
-        .await
-        .expect("issued");
-}
 
 fn bench_store(
     c: &mut Criterion,
@@ -61,7 +25,7 @@ fn bench_store(
     let mut group = c.benchmark_group("create_access_token");
     group.throughput(Throughput::Elements(1));
     group.bench_function(BenchmarkId::new("sequential", name), |b| {
-        b.to_async(rt).iter(|| issue(&tokens))
+        b.to_async(rt).iter(|| issue(&tokens, "client_credentials"))
     });
     group.throughput(Throughput::Elements(CONCURRENT as u64));
     group.bench_function(
@@ -71,7 +35,7 @@ fn bench_store(
                 let tasks: Vec<_> = (0..CONCURRENT)
                     .map(|_| {
                         let tokens = tokens.clone();
-                        tokio::spawn(async move { issue(&tokens).await })
+                        tokio::spawn(async move { issue(&tokens, "client_credentials").await })
                     })
                     .collect();
                 for t in tasks {
@@ -81,25 +45,33 @@ fn bench_store(
         },
     );
     group.finish();
+
+    let mut group = c.benchmark_group("create_access_token_grant");
+    group.throughput(Throughput::Elements(1));
+    for grant in ["client_credentials", "password"] {
+        group.bench_function(BenchmarkId::new(grant, name), |b| {
+            b.to_async(rt).iter(|| issue(&tokens, grant))
+        });
+    }
+    group.bench_function(BenchmarkId::new("authorization_code", name), |b| {
+        b.to_async(rt).iter(|| issue_by_code(&tokens))
+    });
+    let chain = Mutex::new(rt.block_on(issue(&tokens, "password")).1.unwrap());
+    group.bench_function(BenchmarkId::new("refresh_token", name), |b| {
+        b.to_async(rt).iter(|| async {
+            let current = chain.lock().unwrap().clone();
+            let next = refresh(&tokens, current).await;
+            *chain.lock().unwrap() = next;
+        })
+    });
+    group.finish();
 }
 
 fn issuance(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let memory = rt.block_on(token_service(Arc::new(MemoryStore::new())));
-    bench_store(c, "memory", memory, &rt);
-    #[cfg(feature = "sqlite")]
-    {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bench.db");
-        let store = rt
-            .block_on(tokengate::store::SqliteStore::open(path.to_str().unwrap()))
-            .unwrap();
-        let sqlite = rt.block_on(token_service(Arc::new(store)));
-        bench_store(c, "sqlite", sqlite, &rt);
+    let rt = runtime(2);
+    for (name, store, _dir) in rt.block_on(stores()) {
+        let tokens = rt.block_on(token_service(store));
+        bench_store(c, name, tokens, &rt);
     }
 }
 

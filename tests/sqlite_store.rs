@@ -381,3 +381,62 @@ async fn a_failed_rotation_marks_nothing() {
         Rotation::Rotated
     );
 }
+
+/// Group commit: many concurrent inserts are committed together, every acknowledged one is on
+/// disk after close and reopen, and a duplicate among them fails alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_inserts_are_durable_and_a_duplicate_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = open(&path).await;
+    let (existing, _, _) = token_with_secrets(None);
+    store.insert_token(&existing).await.unwrap();
+
+    // Hold the write lock from outside so the inserts pile up in the writer's queue and go
+    // into one batch once it is released.
+    let mut blocker = raw(&path).await;
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+
+    let records: Vec<TokenRecord> = (0..200).map(|_| token_with_secrets(None).0).collect();
+    let mut tasks = Vec::new();
+    for (i, record) in records.iter().enumerate() {
+        let store = store.clone();
+        let mut record = record.clone();
+        if i == 100 {
+            // Same access token hash as a stored record: a UNIQUE violation.
+            record.token_hash = existing.token_hash;
+        }
+        tasks.push(tokio::spawn(
+            async move { store.insert_token(&record).await },
+        ));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    sqlx::query("COMMIT").execute(&mut blocker).await.unwrap();
+
+    for (i, task) in tasks.into_iter().enumerate() {
+        let result = task.await.unwrap();
+        if i == 100 {
+            let err = result.expect_err("the duplicate fails");
+            assert!(err.is_store(), "{err}");
+        } else {
+            result.unwrap_or_else(|e| panic!("insert {i} failed: {e}"));
+        }
+    }
+    store.close().await;
+    drop(store);
+
+    let store = open(&path).await;
+    for (i, record) in records.iter().enumerate() {
+        let found = store.token(&record.token_hash).await.unwrap();
+        if i == 100 {
+            assert_eq!(found, None, "the duplicate was inserted under another hash");
+            let original = store.token(&existing.token_hash).await.unwrap().unwrap();
+            assert_eq!(original, existing, "the original is untouched");
+        } else {
+            assert_eq!(found.as_ref(), Some(record), "record {i} is durable");
+        }
+    }
+}

@@ -10,6 +10,7 @@ use sqlx::sqlite::{
     SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Redemption, Revocation, Rotation, Store, TokenCursor};
 use crate::model::{
@@ -31,6 +32,12 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reader connections; writes go through a single connection of their own.
 const READERS: u32 = 4;
 
+/// Most single-statement writes committed together by the group-commit writer.
+const MAX_BATCH: usize = 256;
+
+/// Writes waiting for the group-commit writer before callers wait to enqueue.
+const QUEUE: usize = 4 * MAX_BATCH;
+
 /// The embedded SQLite store, the durable default; [`SqliteStore::open`] has an example.
 ///
 /// * WAL journal, `synchronous=FULL` on every connection: an acknowledged write has been fsynced
@@ -40,12 +47,20 @@ const READERS: u32 = 4;
 ///   WAL lets the readers run alongside it. The busy timeout covers other processes.
 /// * Every multi-statement write runs in a `BEGIN IMMEDIATE` transaction; single-use operations
 ///   are conditional `UPDATE`s whose affected rows say who won.
+/// * Group commit: single-statement writes (inserting tokens, codes, services and clients,
+///   updates, revocations) go to a writer task, which takes everything queued (up to 256),
+///   runs it in one `BEGIN IMMEDIATE … COMMIT` (one fsync for the lot) and only then answers
+///   each caller. A statement that fails a constraint (a duplicate hash) fails alone: SQLite
+///   backs out only that statement and the rest of the batch commits. Any other failure rolls
+///   the batch back and runs each write again on its own. A failed `COMMIT` fails the whole
+///   batch.
 /// * Enums are stored by name, lists as JSON, hashes as hex and times as unix millis; see
 ///   `src/store/sqlite/0001_init.sql`. Migrations are numbered by `PRAGMA user_version` and run at open.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    batched: mpsc::Sender<Job>,
 }
 
 impl SqliteStore {
@@ -100,7 +115,13 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(Error::store)?;
-        Ok(SqliteStore { writer, reader })
+        let (batched, queue) = mpsc::channel(QUEUE);
+        tokio::spawn(group_commit(writer.clone(), queue));
+        Ok(SqliteStore {
+            writer,
+            reader,
+            batched,
+        })
     }
 
     /// Closes every connection, waiting for those in use to be returned. SQLite checkpoints the
@@ -110,11 +131,207 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
+    /// Runs one single-statement write through the group-commit writer; answers once the
+    /// transaction that carried it has committed.
+    async fn batched(&self, op: Op) -> Result<Written, Error> {
+        let (ack, answer) = oneshot::channel();
+        self.batched
+            .send(Job { op, ack })
+            .await
+            .map_err(|_| Error::store("the SQLite writer has stopped"))?;
+        answer
+            .await
+            .map_err(|_| Error::store("the SQLite writer has stopped"))?
+    }
+
     async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, Error> {
         self.writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(Error::store)
+    }
+}
+
+// ---- group commit ---------------------------------------------------------------------------
+
+/// Builds a single-statement write; called again if its batch has to be rerun item by item.
+type WriteQuery = Box<dyn Fn() -> Query<'static, Sqlite, SqliteArguments> + Send + Sync>;
+
+/// One single-statement write waiting for the group-commit writer.
+struct Job {
+    op: Op,
+    ack: oneshot::Sender<Result<Written, Error>>,
+}
+
+/// A batched write.
+enum Op {
+    /// A token insert: consecutive ones in a batch go in multi-row `INSERT`s.
+    Token(Box<TokenRecord>),
+    /// Any other statement; `true` when it returns `token_hash` rows (`RETURNING token_hash`).
+    Query(WriteQuery, bool),
+}
+
+/// What a batched statement did.
+enum Written {
+    Rows(u64),
+    Hashes(Vec<TokenHash>),
+}
+
+impl Written {
+    fn rows(self) -> u64 {
+        match self {
+            Written::Rows(n) => n,
+            Written::Hashes(h) => h.len() as u64,
+        }
+    }
+
+    fn hashes(self) -> Vec<TokenHash> {
+        match self {
+            Written::Rows(_) => Vec::new(),
+            Written::Hashes(h) => h,
+        }
+    }
+}
+
+/// The group-commit writer: takes every queued write (up to [`MAX_BATCH`]), commits them in
+/// one transaction, then answers each caller. Ends when every [`SqliteStore`] clone is gone.
+async fn group_commit(pool: SqlitePool, mut queue: mpsc::Receiver<Job>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        commit_batch(&pool, &mut jobs).await;
+        jobs.clear();
+    }
+}
+
+async fn run_write(conn: &mut sqlx::SqliteConnection, job: &Job) -> Result<Written, sqlx::Error> {
+    let (query, returning) = match &job.op {
+        Op::Token(token) => (insert_token_query(token), false),
+        Op::Query(query, returning) => (query(), *returning),
+    };
+    if returning {
+        let rows = query.fetch_all(&mut *conn).await?;
+        let mut hashes = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let hex: String = row.try_get("token_hash")?;
+            let hash = TokenHash::from_hex(&hex).ok_or_else(|| {
+                sqlx::Error::Decode(format!("corrupt hash in the database: {hex:?}").into())
+            })?;
+            hashes.push(hash);
+        }
+        Ok(Written::Hashes(hashes))
+    } else {
+        Ok(Written::Rows(
+            query.execute(&mut *conn).await?.rows_affected(),
+        ))
+    }
+}
+
+/// A constraint failure: SQLite backs out that statement alone and the transaction goes on
+/// (the default `ON CONFLICT ABORT`).
+fn is_constraint(e: &sqlx::Error) -> bool {
+    use sqlx::error::ErrorKind;
+    matches!(e, sqlx::Error::Database(db) if matches!(db.kind(),
+        ErrorKind::UniqueViolation | ErrorKind::ForeignKeyViolation
+        | ErrorKind::NotNullViolation | ErrorKind::CheckViolation))
+}
+
+/// How a grouped transaction failed.
+enum Grouped {
+    /// Before `COMMIT`: nothing is written; each job can run again on its own.
+    Rerun(sqlx::Error),
+    /// `COMMIT` itself: what is on disk is unknown, so every job fails.
+    Commit(sqlx::Error),
+}
+
+fn answer(job: Job, result: Result<Written, Error>) {
+    // A caller that stopped waiting no longer needs the answer.
+    let _ = job.ack.send(result);
+}
+
+/// Commits `jobs` together and answers every caller, never before the commit.
+async fn commit_batch(pool: &SqlitePool, jobs: &mut Vec<Job>) {
+    let mut conn = match pool.acquire().await {
+        Ok(conn) => conn,
+        Err(e) => {
+            let e = e.to_string();
+            for job in jobs.drain(..) {
+                answer(job, Err(Error::store(e.clone())));
+            }
+            return;
+        }
+    };
+    if jobs.len() > 1 {
+        let mut results = Vec::with_capacity(jobs.len());
+        let grouped = async {
+            let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
+                .await
+                .map_err(Grouped::Rerun)?;
+            let mut next = 0;
+            while next < jobs.len() {
+                // A run of token inserts: as few multi-row statements as possible.
+                let run = jobs[next..]
+                    .iter()
+                    .take_while(|job| matches!(job.op, Op::Token(_)))
+                    .count();
+                let rows = TOKEN_CHUNKS
+                    .iter()
+                    .copied()
+                    .find(|&n| n <= run)
+                    .unwrap_or(1);
+                if run > 1 && rows > 1 {
+                    let chunk = &jobs[next..next + rows];
+                    match insert_tokens_query(chunk).execute(&mut *tx).await {
+                        Ok(_) => results.extend(chunk.iter().map(|_| Ok(Written::Rows(1)))),
+                        // The statement was backed out whole: find the culprit row by row.
+                        Err(e) if is_constraint(&e) => {
+                            for job in chunk {
+                                match run_write(&mut tx, job).await {
+                                    Ok(written) => results.push(Ok(written)),
+                                    Err(e) if is_constraint(&e) => {
+                                        results.push(Err(Error::store(e)))
+                                    }
+                                    Err(e) => return Err(Grouped::Rerun(e)),
+                                }
+                            }
+                        }
+                        Err(e) => return Err(Grouped::Rerun(e)),
+                    }
+                    next += rows;
+                    continue;
+                }
+                match run_write(&mut tx, &jobs[next]).await {
+                    Ok(written) => results.push(Ok(written)),
+                    Err(e) if is_constraint(&e) => results.push(Err(Error::store(e))),
+                    // The transaction may be gone: roll back (on drop) and rerun one by one.
+                    Err(e) => return Err(Grouped::Rerun(e)),
+                }
+                next += 1;
+            }
+            tx.commit().await.map_err(Grouped::Commit)
+        }
+        .await;
+        match grouped {
+            Ok(()) => {
+                for (job, result) in jobs.drain(..).zip(results) {
+                    answer(job, result);
+                }
+                return;
+            }
+            Err(Grouped::Commit(e)) => {
+                let e = e.to_string();
+                for job in jobs.drain(..) {
+                    answer(job, Err(Error::store(e.clone())));
+                }
+                return;
+            }
+            Err(Grouped::Rerun(e)) => {
+                tracing::debug!(error = %e, "group commit failed; writing one by one");
+            }
+        }
+    }
+    for job in jobs.drain(..) {
+        let result = run_write(&mut conn, &job).await.map_err(Error::store);
+        answer(job, result);
     }
 }
 
@@ -160,29 +377,68 @@ fn seconds_to_db(seconds: u64) -> Result<i64, Error> {
     i64::try_from(seconds).map_err(Error::store)
 }
 
+const TOKEN_COLUMNS: &str = "INSERT INTO tokens (token_hash, id, service_key, client_id, \
+     token_type, grant_type, scope, user_context, created_at, expires_at, revoked, refresh_hash, \
+     refresh_expires_at, refresh_used, family_id, code_hash) VALUES ";
+
 fn insert_token_query(t: &TokenRecord) -> Query<'static, Sqlite, SqliteArguments> {
-    sqlx::query(
-        "INSERT INTO tokens (token_hash, id, service_key, client_id, token_type, grant_type, \
-         scope, user_context, created_at, expires_at, revoked, refresh_hash, refresh_expires_at, \
-         refresh_used, family_id, code_hash) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    bind_token(
+        sqlx::query(
+            "INSERT INTO tokens (token_hash, id, service_key, client_id, token_type, grant_type, \
+             scope, user_context, created_at, expires_at, revoked, refresh_hash, \
+             refresh_expires_at, refresh_used, family_id, code_hash) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ),
+        t,
     )
-    .bind(t.token_hash.to_hex())
-    .bind(t.id.clone())
-    .bind(t.service_key.clone())
-    .bind(t.client_id.clone())
-    .bind(t.token_type.storage_name())
-    .bind(t.grant_type.as_str())
-    .bind(t.scope.clone())
-    .bind(t.user_context.clone())
-    .bind(t.created_at)
-    .bind(t.expires_at)
-    .bind(t.revoked)
-    .bind(t.refresh.as_ref().map(|r| r.hash.to_hex()))
-    .bind(t.refresh.as_ref().map(|r| r.expires_at))
-    .bind(t.refresh.as_ref().map(|r| r.used))
-    .bind(t.family_id.clone())
-    .bind(t.code_hash.map(|h| h.to_hex()))
+}
+
+/// Row counts of the multi-row token `INSERT`s the group-commit writer uses (few distinct
+/// statements, so they stay in the connection's statement cache).
+const TOKEN_CHUNKS: [usize; 6] = [64, 32, 16, 8, 4, 2];
+
+/// One `INSERT` of every token in `jobs` (each [`Op::Token`]).
+fn insert_tokens_query(jobs: &[Job]) -> Query<'static, Sqlite, SqliteArguments> {
+    let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    let mut sql = String::with_capacity(TOKEN_COLUMNS.len() + jobs.len() * (row.len() + 2));
+    sql.push_str(TOKEN_COLUMNS);
+    for i in 0..jobs.len() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(row);
+    }
+    // Only placeholders are spliced in; every value is bound.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for job in jobs {
+        if let Op::Token(token) = &job.op {
+            query = bind_token(query, token);
+        }
+    }
+    query
+}
+
+fn bind_token(
+    query: Query<'static, Sqlite, SqliteArguments>,
+    t: &TokenRecord,
+) -> Query<'static, Sqlite, SqliteArguments> {
+    query
+        .bind(t.token_hash.to_hex())
+        .bind(t.id.clone())
+        .bind(t.service_key.clone())
+        .bind(t.client_id.clone())
+        .bind(t.token_type.storage_name())
+        .bind(t.grant_type.as_str())
+        .bind(t.scope.clone())
+        .bind(t.user_context.clone())
+        .bind(t.created_at)
+        .bind(t.expires_at)
+        .bind(t.revoked)
+        .bind(t.refresh.as_ref().map(|r| r.hash.to_hex()))
+        .bind(t.refresh.as_ref().map(|r| r.expires_at))
+        .bind(t.refresh.as_ref().map(|r| r.used))
+        .bind(t.family_id.clone())
+        .bind(t.code_hash.map(|h| h.to_hex()))
 }
 
 // ---- decoding: a row that does not parse is a store error, never a panic ---------------------
@@ -323,27 +579,32 @@ macro_rules! revoke_where {
 impl Store for SqliteStore {
     async fn put_service(&self, s: &Service) -> Result<(), Error> {
         let grants: Vec<&str> = s.grants.iter().map(|g| g.as_str()).collect();
+        let grants = to_json(&grants)?;
+        let access_token_ttl = seconds_to_db(s.access_token_ttl)?;
+        let refresh_token_ttl = seconds_to_db(s.refresh_token_ttl)?;
+        let authorization_code_ttl = seconds_to_db(s.authorization_code_ttl)?;
+        let s = s.clone();
         // `services` has no other unique column, so replacing the row is an upsert.
-        sqlx::query(
-            "INSERT OR REPLACE INTO services (key, name, access_token_ttl, refresh_tokens, \
-             refresh_token_ttl, authorization_code_ttl, token_type, grants, \
-             force_redirect_validation, allow_multiple_tokens, allow_query_tokens) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )
-        .bind(s.key.clone())
-        .bind(s.name.clone())
-        .bind(seconds_to_db(s.access_token_ttl)?)
-        .bind(s.refresh_tokens)
-        .bind(seconds_to_db(s.refresh_token_ttl)?)
-        .bind(seconds_to_db(s.authorization_code_ttl)?)
-        .bind(s.token_type.storage_name())
-        .bind(to_json(&grants)?)
-        .bind(s.force_redirect_validation)
-        .bind(s.allow_multiple_tokens)
-        .bind(s.allow_query_tokens)
-        .execute(&self.writer)
-        .await
-        .map_err(Error::store)?;
+        let query = move || {
+            sqlx::query(
+                "INSERT OR REPLACE INTO services (key, name, access_token_ttl, refresh_tokens, \
+                 refresh_token_ttl, authorization_code_ttl, token_type, grants, \
+                 force_redirect_validation, allow_multiple_tokens, allow_query_tokens) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )
+            .bind(s.key.clone())
+            .bind(s.name.clone())
+            .bind(access_token_ttl)
+            .bind(s.refresh_tokens)
+            .bind(refresh_token_ttl)
+            .bind(authorization_code_ttl)
+            .bind(s.token_type.storage_name())
+            .bind(grants.clone())
+            .bind(s.force_redirect_validation)
+            .bind(s.allow_multiple_tokens)
+            .bind(s.allow_query_tokens)
+        };
+        self.batched(Op::Query(Box::new(query), false)).await?;
         Ok(())
     }
 
@@ -368,31 +629,35 @@ impl Store for SqliteStore {
     }
 
     async fn put_client(&self, c: &Client) -> Result<(), Error> {
+        let redirect_uris = to_json(&c.redirect_uris)?;
+        let services = to_json(&c.services)?;
+        let allowed_scopes = c.allowed_scopes.as_ref().map(to_json).transpose()?;
+        let c = c.clone();
         // Upsert by id only: a `client_id` owned by another id violates its UNIQUE constraint
         // and fails (`INSERT OR REPLACE` would silently delete the other client).
-        sqlx::query(
-            "INSERT INTO clients (id, external_id, name, attributes, client_id, secret_hash, \
-             redirect_uris, services, status, allowed_scopes) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-             ON CONFLICT (id) DO UPDATE SET external_id = excluded.external_id, \
-             name = excluded.name, attributes = excluded.attributes, \
-             client_id = excluded.client_id, secret_hash = excluded.secret_hash, \
-             redirect_uris = excluded.redirect_uris, services = excluded.services, \
-             status = excluded.status, allowed_scopes = excluded.allowed_scopes",
-        )
-        .bind(c.id)
-        .bind(c.external_id)
-        .bind(c.name.clone())
-        .bind(c.attributes.clone())
-        .bind(c.client_id.clone())
-        .bind(c.secret_hash.clone())
-        .bind(to_json(&c.redirect_uris)?)
-        .bind(to_json(&c.services)?)
-        .bind(c.status.as_str())
-        .bind(c.allowed_scopes.as_ref().map(to_json).transpose()?)
-        .execute(&self.writer)
-        .await
-        .map_err(Error::store)?;
+        let query = move || {
+            sqlx::query(
+                "INSERT INTO clients (id, external_id, name, attributes, client_id, secret_hash, \
+                 redirect_uris, services, status, allowed_scopes) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                 ON CONFLICT (id) DO UPDATE SET external_id = excluded.external_id, \
+                 name = excluded.name, attributes = excluded.attributes, \
+                 client_id = excluded.client_id, secret_hash = excluded.secret_hash, \
+                 redirect_uris = excluded.redirect_uris, services = excluded.services, \
+                 status = excluded.status, allowed_scopes = excluded.allowed_scopes",
+            )
+            .bind(c.id)
+            .bind(c.external_id)
+            .bind(c.name.clone())
+            .bind(c.attributes.clone())
+            .bind(c.client_id.clone())
+            .bind(c.secret_hash.clone())
+            .bind(redirect_uris.clone())
+            .bind(services.clone())
+            .bind(c.status.as_str())
+            .bind(allowed_scopes.clone())
+        };
+        self.batched(Op::Query(Box::new(query), false)).await?;
         Ok(())
     }
 
@@ -417,23 +682,24 @@ impl Store for SqliteStore {
     }
 
     async fn insert_code(&self, c: &AuthorizationCode) -> Result<(), Error> {
-        sqlx::query(
-            "INSERT INTO authorization_codes (code_hash, service_key, client_id, redirect_uri, \
-             scope, user_context, pkce_challenge, expires_at, used) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )
-        .bind(c.code_hash.to_hex())
-        .bind(c.service_key.clone())
-        .bind(c.client_id.clone())
-        .bind(c.redirect_uri.clone())
-        .bind(c.scope.clone())
-        .bind(c.user_context.clone())
-        .bind(c.pkce.as_ref().map(|p| p.challenge.clone()))
-        .bind(c.expires_at)
-        .bind(c.used)
-        .execute(&self.writer)
-        .await
-        .map_err(Error::store)?;
+        let c = c.clone();
+        let query = move || {
+            sqlx::query(
+                "INSERT INTO authorization_codes (code_hash, service_key, client_id, \
+                 redirect_uri, scope, user_context, pkce_challenge, expires_at, used) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .bind(c.code_hash.to_hex())
+            .bind(c.service_key.clone())
+            .bind(c.client_id.clone())
+            .bind(c.redirect_uri.clone())
+            .bind(c.scope.clone())
+            .bind(c.user_context.clone())
+            .bind(c.pkce.as_ref().map(|p| p.challenge.clone()))
+            .bind(c.expires_at)
+            .bind(c.used)
+        };
+        self.batched(Op::Query(Box::new(query), false)).await?;
         Ok(())
     }
 
@@ -469,10 +735,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), Error> {
-        insert_token_query(token)
-            .execute(&self.writer)
-            .await
-            .map_err(Error::store)?;
+        self.batched(Op::Token(Box::new(token.clone()))).await?;
         Ok(())
     }
 
@@ -537,35 +800,40 @@ impl Store for SqliteStore {
     }
 
     async fn revoke(&self, which: Revocation<'_>) -> Result<Vec<TokenHash>, Error> {
-        // One statement, so one implicit transaction.
-        let query = match which {
+        // One statement, so one implicit transaction (or one savepoint-free part of a batch).
+        let query: WriteQuery = match which {
             Revocation::Token(hash) => {
-                sqlx::query(revoke_where!("token_hash = ?1")).bind(hash.to_hex())
+                let hex = hash.to_hex();
+                Box::new(move || sqlx::query(revoke_where!("token_hash = ?1")).bind(hex.clone()))
             }
             Revocation::Family(family_id) => {
-                sqlx::query(revoke_where!("family_id = ?1")).bind(family_id)
+                let family_id = family_id.to_owned();
+                Box::new(move || {
+                    sqlx::query(revoke_where!("family_id = ?1")).bind(family_id.clone())
+                })
             }
             Revocation::Code(hash) => {
-                sqlx::query(revoke_where!("code_hash = ?1")).bind(hash.to_hex())
+                let hex = hash.to_hex();
+                Box::new(move || sqlx::query(revoke_where!("code_hash = ?1")).bind(hex.clone()))
             }
             Revocation::UserApplication {
                 service_key,
                 client_id,
                 user_context,
-            } => sqlx::query(revoke_where!(
-                "service_key = ?1 AND client_id = ?2 AND user_context IS ?3"
-            ))
-            .bind(service_key)
-            .bind(client_id)
-            .bind(user_context),
+            } => {
+                let (service_key, client_id) = (service_key.to_owned(), client_id.to_owned());
+                let user_context = user_context.map(str::to_owned);
+                Box::new(move || {
+                    sqlx::query(revoke_where!(
+                        "service_key = ?1 AND client_id = ?2 AND user_context IS ?3"
+                    ))
+                    .bind(service_key.clone())
+                    .bind(client_id.clone())
+                    .bind(user_context.clone())
+                })
+            }
         };
-        query
-            .fetch_all(&self.writer)
-            .await
-            .map_err(Error::store)?
-            .iter()
-            .map(|row| hash_from_db(&get::<String>(row, "token_hash")?))
-            .collect()
+        Ok(self.batched(Op::Query(query, true)).await?.hashes())
     }
 
     async fn update_token(
@@ -573,20 +841,24 @@ impl Store for SqliteStore {
         token_hash: &TokenHash,
         update: &TokenUpdate,
     ) -> Result<bool, Error> {
-        let updated = sqlx::query(
-            "UPDATE tokens SET scope = coalesce(?2, scope), \
-             expires_at = coalesce(?3, expires_at), \
-             user_context = coalesce(?4, user_context) WHERE token_hash = ?1",
-        )
-        .bind(token_hash.to_hex())
-        .bind(update.scope.clone())
-        .bind(update.expires_at)
-        .bind(update.user_context.clone())
-        .execute(&self.writer)
-        .await
-        .map_err(Error::store)?
-        .rows_affected();
-        Ok(updated > 0)
+        let hex = token_hash.to_hex();
+        let update = update.clone();
+        let query = move || {
+            sqlx::query(
+                "UPDATE tokens SET scope = coalesce(?2, scope), \
+                 expires_at = coalesce(?3, expires_at), \
+                 user_context = coalesce(?4, user_context) WHERE token_hash = ?1",
+            )
+            .bind(hex.clone())
+            .bind(update.scope.clone())
+            .bind(update.expires_at)
+            .bind(update.user_context.clone())
+        };
+        Ok(self
+            .batched(Op::Query(Box::new(query), false))
+            .await?
+            .rows()
+            > 0)
     }
 
     async fn tokens_by_owner(
@@ -698,6 +970,72 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(version, MIGRATIONS.len() as i64);
+    }
+
+    fn record(n: u8) -> TokenRecord {
+        TokenRecord {
+            id: format!("id-{n}"),
+            token_hash: TokenHash::of(&format!("token-{n}")),
+            service_key: "svc".into(),
+            client_id: "app".into(),
+            token_type: TokenType::Bearer,
+            grant_type: crate::model::GrantType::ClientCredentials,
+            scope: None,
+            user_context: None,
+            created_at: 1,
+            expires_at: i64::MAX,
+            revoked: false,
+            refresh: None,
+            family_id: format!("id-{n}"),
+            code_hash: None,
+        }
+    }
+
+    /// One batch with a duplicate in the middle: the duplicate fails, the others commit, and
+    /// every answer is sent only after the commit.
+    #[tokio::test]
+    async fn a_failing_statement_fails_alone_in_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("t.db").to_str().unwrap())
+            .await
+            .unwrap();
+        store.insert_token(&record(0)).await.unwrap();
+        let mut jobs = Vec::new();
+        let mut answers = Vec::new();
+        for n in [1, 2, 0, 3] {
+            let (ack, answer) = oneshot::channel();
+            let token = record(n);
+            jobs.push(Job {
+                op: Op::Token(Box::new(token)),
+                ack,
+            });
+            answers.push(answer);
+        }
+        let (ack, answer) = oneshot::channel();
+        let hex = record(1).token_hash.to_hex();
+        jobs.push(Job {
+            op: Op::Query(
+                Box::new(move || sqlx::query(revoke_where!("token_hash = ?1")).bind(hex.clone())),
+                true,
+            ),
+            ack,
+        });
+        commit_batch(&store.writer, &mut jobs).await;
+        assert!(jobs.is_empty());
+        let mut results = Vec::new();
+        for answer in answers {
+            results.push(answer.await.unwrap().map(Written::rows));
+        }
+        assert!(matches!(results[0], Ok(1)));
+        assert!(matches!(results[1], Ok(1)));
+        assert!(results[2].as_ref().unwrap_err().is_store());
+        assert!(matches!(results[3], Ok(1)));
+        let revoked = answer.await.unwrap().unwrap().hashes();
+        assert_eq!(revoked, vec![record(1).token_hash]);
+        for n in 0..4 {
+            let stored = store.token(&record(n).token_hash).await.unwrap().unwrap();
+            assert_eq!(stored.revoked, n == 1);
+        }
     }
 
     /// The listing queries walk an index in order: no full scan, no sort of the whole table.
