@@ -315,6 +315,11 @@ fn bearer(token: &str) -> String {
     format!("Authorization: Bearer {token}")
 }
 
+/// The tag key of the tokens the gateway under test issues (derived from its pepper).
+fn tag_key() -> tokengate::secret::TagKey {
+    tokengate::secret::Pepper::new(hex::decode(PEPPER).unwrap()).tag_key()
+}
+
 /// Every header of a request that belongs to the identity namespace.
 fn identity_headers(seen: &Seen) -> Vec<String> {
     seen.headers
@@ -667,11 +672,11 @@ async fn metrics_move_and_readyz_answers_on_the_admin_listener() {
     for _ in 0..2 {
         assert_eq!(get(h.public(), "/r", &[&bearer(&token)]).await.status, 200);
     }
+    // Tagged, so worth a lookup, but never issued.
+    let unknown = tag_key().issue();
     for _ in 0..2 {
         assert_eq!(
-            get(h.public(), "/r", &[&bearer("junkjunkjunk")])
-                .await
-                .status,
+            get(h.public(), "/r", &[&bearer(&unknown)]).await.status,
             401
         );
     }
@@ -713,6 +718,92 @@ async fn metrics_move_and_readyz_answers_on_the_admin_listener() {
     for path in ["/metrics", "/readyz"] {
         assert_eq!(get(h.public(), path, &[]).await.status, 401, "{path}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_tokens_get_the_unknown_answers_without_a_store_lookup() {
+    use tokengate::secret::{generate_token, junk_token, ISSUED_TOKEN_LEN};
+
+    let h = Harness::start("", "").await;
+    let token = h.admin.token(SERVICE, "read", None).await;
+    assert_eq!(token.len(), ISSUED_TOKEN_LEN);
+    assert!(tag_key().verifies(&token), "tagged with the pepper's key");
+    assert_eq!(get(h.public(), "/r", &[&bearer(&token)]).await.status, 200);
+    let mut flipped = token.clone().into_bytes();
+    flipped[ISSUED_TOKEN_LEN - 1] = if flipped[ISSUED_TOKEN_LEN - 1] == b'a' {
+        b'b'
+    } else {
+        b'a'
+    };
+    let mut forged = vec![String::from_utf8(flipped).unwrap(), generate_token()];
+    forged.extend((0..20).map(|_| junk_token()));
+
+    // What every API answers for a token: the gateway, JSON-RPC fetchAccessToken (one and a
+    // list), the TIBCO-style lookup, RFC 7662 introspection and RFC 7009 revocation.
+    let http = reqwest::Client::new();
+    let public = h.public();
+    let admin = h.gateway.admin;
+    let answers = |token: String| {
+        let http = http.clone();
+        async move {
+            let gateway = get(public, "/r", &[&bearer(&token)]).await;
+            let mut rpc = Vec::new();
+            for params in [json!([SERVICE, token]), json!([SERVICE, [token]])] {
+                let reply: Value = http
+                    .post(format!("http://{admin}/v2/json-rpc"))
+                    .basic_auth(ADMIN_KEY, Some(ADMIN_SECRET))
+                    .json(&json!({"jsonrpc": "2.0", "method": "oauth2.fetchAccessToken",
+                                  "params": params, "id": 1}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                rpc.push(reply);
+            }
+            let tibco = http
+                .get(format!("http://{admin}/oauth2/access_token/{token}"))
+                .basic_auth(ADMIN_KEY, Some(ADMIN_SECRET))
+                .send()
+                .await
+                .unwrap();
+            let tibco = (tibco.status().as_u16(), tibco.text().await.unwrap());
+            let mut standard = Vec::new();
+            for path in ["/oauth2/introspect", "/oauth2/revoke"] {
+                let res = http
+                    .post(format!("http://{public}{path}"))
+                    .basic_auth(WEB_CLIENT, Some(WEB_SECRET))
+                    .form(&[("token", token.as_str())])
+                    .send()
+                    .await
+                    .unwrap();
+                standard.push((res.status().as_u16(), res.text().await.unwrap()));
+            }
+            (gateway, rpc, tibco, standard)
+        }
+    };
+    let lookups = || h.admin.metric("tokengate_store_token_lookups_total");
+
+    // The control: a tagged token that was never issued is looked up.
+    let before = lookups().await;
+    let expected = answers(tag_key().issue()).await;
+    assert_eq!(expected.0.status, 401);
+    assert_eq!(expected.3[0], (200, r#"{"active":false}"#.to_owned()));
+    assert_eq!(expected.3[1].0, 200);
+    assert!(lookups().await > before, "the control is looked up");
+
+    let before = lookups().await;
+    for token in &forged {
+        assert_eq!(answers(token.clone()).await, expected, "{token}");
+    }
+    assert_eq!(lookups().await, before, "no store lookup for forged tokens");
+    assert_eq!(
+        h.admin.metric("tokengate_cache_forged_total").await,
+        forged.len() as f64
+    );
+    assert_eq!(h.admin.metric("tokengate_cache_negative_hits_total").await, 0.0);
+    assert_eq!(get(h.public(), "/r", &[&bearer(&token)]).await.status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread")]

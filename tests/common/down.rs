@@ -1,7 +1,9 @@
-//! A [`Store`] that fails on demand, as when the database is down.
+//! A [`Store`] that fails on demand, as when the database is down, and counts the calls it
+//! gets.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use tokengate::model::{AuthorizationCode, Client, Service, TokenRecord, TokenUpdate};
@@ -9,11 +11,15 @@ use tokengate::secret::TokenHash;
 use tokengate::store::{MemoryStore, Redemption, Revocation, Rotation, Store, TokenCursor};
 
 /// Delegates to another store, except that every call fails with a store error while it is
-/// switched down.
+/// switched down. Counts every call by method name.
 pub struct FlakyStore {
     inner: Arc<dyn Store>,
     down: AtomicBool,
+    calls: Mutex<HashMap<&'static str, u64>>,
 }
+
+/// The methods that look a token, refresh token or code up by its hash.
+pub const LOOKUPS: [&str; 4] = ["token", "tokens", "token_by_refresh", "redeem_code"];
 
 impl FlakyStore {
     /// Up, over `inner`.
@@ -21,7 +27,18 @@ impl FlakyStore {
         FlakyStore {
             inner,
             down: AtomicBool::new(false),
+            calls: Mutex::default(),
         }
+    }
+
+    /// How many times `method` was called.
+    pub fn calls(&self, method: &str) -> u64 {
+        self.calls.lock().unwrap().get(method).copied().unwrap_or(0)
+    }
+
+    /// How many calls looked a token, refresh token or code up ([`LOOKUPS`]).
+    pub fn lookups(&self) -> u64 {
+        LOOKUPS.iter().map(|m| self.calls(m)).sum()
     }
 
     /// A store that is down for good.
@@ -36,7 +53,8 @@ impl FlakyStore {
         self.down.store(down, Ordering::SeqCst);
     }
 
-    fn check(&self) -> Result<(), tokengate::Error> {
+    fn check(&self, method: &'static str) -> Result<(), tokengate::Error> {
+        *self.calls.lock().unwrap().entry(method).or_default() += 1;
         if self.down.load(Ordering::SeqCst) {
             Err(tokengate::Error::store("database is down"))
         } else {
@@ -50,7 +68,7 @@ macro_rules! flaky {
         #[async_trait]
         impl Store for FlakyStore {
             $(async fn $name(&self, $($arg: $ty),*) -> Result<$ret, tokengate::Error> {
-                self.check()?;
+                self.check(stringify!($name))?;
                 self.inner.$name($($arg),*).await
             })*
         }
@@ -68,6 +86,7 @@ flaky! {
     redeem_code(h: &TokenHash) -> Redemption;
     insert_token(t: &TokenRecord) -> ();
     token(h: &TokenHash) -> Option<TokenRecord>;
+    tokens(h: &[TokenHash]) -> Vec<TokenRecord>;
     token_by_refresh(h: &TokenHash) -> Option<TokenRecord>;
     rotate_refresh(h: &TokenHash, next: &TokenRecord) -> Rotation;
     revoke(which: Revocation<'_>) -> Vec<TokenHash>;
