@@ -156,11 +156,9 @@ fn layer_hit(c: &mut Criterion) {
     let rt = runtime(0);
     let (layer, cache, token) = rt.block_on(setup(Arc::new(MemoryStore::new())));
     let auth = http::HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
-    let forged = http::HeaderValue::from_str(&format!(
-        "Bearer {}",
-        tokengate::secret::junk_token()
-    ))
-    .unwrap();
+    let forged =
+        http::HeaderValue::from_str(&format!("Bearer {}", tokengate::secret::junk_token()))
+            .unwrap();
     let mut bare = noop();
     let mut layered = tower::ServiceBuilder::new().layer(layer).service(noop());
     // Warm the cache.
@@ -203,7 +201,11 @@ fn layer_hit(c: &mut Criterion) {
         })
     });
     group.finish();
-    assert_eq!(cache.stats().misses, misses, "forged tokens are never looked up");
+    assert_eq!(
+        cache.stats().misses,
+        misses,
+        "forged tokens are never looked up"
+    );
     assert!(cache.stats().forged > 0);
 
     let bare_allocs = allocations_per_request(&rt, &mut bare, &auth);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use common::down::FlakyStore;
 use common::*;
-use tokengate::oauth::{ClientCredentials, Introspector, TokenRequest, TokenService};
+use tokengate::oauth::{ClientCredentials, Introspector, TokenChanges, TokenRequest, TokenService};
 use tokengate::secret::{generate_token, junk_token, ISSUED_TOKEN_LEN};
 use tokengate::store::{MemoryStore, Store};
 
@@ -43,86 +43,80 @@ fn forgeries(real: &str) -> Vec<String> {
     ]
 }
 
+/// A grant of `service` to the web client.
+async fn grant(
+    tokens: &TokenService,
+    service: &str,
+    request: TokenRequest,
+    user: Option<&str>,
+) -> Result<String, tokengate::Error> {
+    let issued = tokens
+        .create_access_token(service, &web(), &request, None, user)
+        .await?;
+    Ok(issued.access_token)
+}
+
 /// What each token operation answers for `token`, in a comparable form.
 async fn answers(tokens: &TokenService, token: &str) -> Vec<String> {
-    let oauth = |r: Result<String, tokengate::Error>| match r {
-        Ok(v) => v,
-        Err(e) => format!("{:?}", e.oauth()),
-    };
-    vec![
-        oauth(
-            tokens
-                .fetch_access_token(SERVICE, token)
-                .await
-                .map(|i| i.client_id),
-        ),
-        oauth(
-            tokens
-                .fetch_access_tokens(SERVICE, &[token.to_owned()])
-                .await
-                .map(|l| format!("{}", l.len())),
-        ),
-        oauth(
-            tokens
-                .introspect(SERVICE, Introspector::Admin, token, None)
-                .await
-                .map(|i| format!("{}", i.is_some())),
-        ),
-        oauth(
-            tokens
-                .revoke_token(SERVICE, &web(), token, None)
-                .await
-                .map(|()| "revoked".into()),
-        ),
-        oauth(
-            tokens
-                .revoke_access_token(SERVICE, &web(), token)
-                .await
-                .map(|()| "revoked".into()),
-        ),
-        oauth(
-            tokens
-                .token_record(token)
-                .await
-                .map(|r| format!("{}", r.is_some())),
-        ),
-        oauth(
-            tokens
-                .revoke_token_record(token)
-                .await
-                .map(|r| format!("{}", r.is_some())),
-        ),
-        oauth(
-            tokens
-                .create_access_token(
-                    SERVICE,
-                    &web(),
-                    &TokenRequest {
-                        refresh_token: Some(token.to_owned()),
-                        ..TokenRequest::grant("refresh_token")
-                    },
-                    None,
-                    None,
-                )
-                .await
-                .map(|t| t.access_token),
-        ),
-        oauth(
-            tokens
-                .create_access_token(
-                    SERVICE,
-                    &web(),
-                    &TokenRequest {
-                        code: Some(token.to_owned()),
-                        ..TokenRequest::grant("authorization_code")
-                    },
-                    None,
-                    None,
-                )
-                .await
-                .map(|t| t.access_token),
-        ),
-    ]
+    let owned = || Some(token.to_owned());
+    let outcomes = [
+        tokens
+            .fetch_access_token(SERVICE, token)
+            .await
+            .map(|i| i.client_id),
+        tokens
+            .fetch_access_tokens(SERVICE, &[token.to_owned()])
+            .await
+            .map(|l| l.len().to_string()),
+        tokens
+            .introspect(SERVICE, Introspector::Admin, token, None)
+            .await
+            .map(|i| i.is_some().to_string()),
+        tokens
+            .revoke_token(SERVICE, &web(), token, None)
+            .await
+            .map(|()| "revoked".into()),
+        tokens
+            .revoke_access_token(SERVICE, &web(), token)
+            .await
+            .map(|()| "revoked".into()),
+        tokens
+            .update_access_token(SERVICE, &web(), token, &TokenChanges::default())
+            .await
+            .map(|i| i.client_id),
+        tokens
+            .token_record(token)
+            .await
+            .map(|r| r.is_some().to_string()),
+        tokens
+            .revoke_token_record(token)
+            .await
+            .map(|r| r.is_some().to_string()),
+        grant(
+            tokens,
+            SERVICE,
+            TokenRequest {
+                refresh_token: owned(),
+                ..TokenRequest::grant("refresh_token")
+            },
+            None,
+        )
+        .await,
+        grant(
+            tokens,
+            SERVICE,
+            TokenRequest {
+                code: owned(),
+                ..TokenRequest::grant("authorization_code")
+            },
+            None,
+        )
+        .await,
+    ];
+    outcomes
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|e| format!("{:?}", e.oauth())))
+        .collect()
 }
 
 #[tokio::test]
@@ -173,32 +167,18 @@ async fn forged_tokens_get_the_unknown_answers_without_a_store_lookup() {
 #[tokio::test]
 async fn a_list_is_one_store_query_and_keeps_order_and_repeats() {
     let (tokens, store) = service().await;
+    let password = || TokenRequest::grant("password");
     let mut issued = Vec::new();
     for user in ["u1", "u2", "u3"] {
-        let token = tokens
-            .create_access_token(
-                SERVICE,
-                &web(),
-                &TokenRequest::grant("password"),
-                None,
-                Some(user),
-            )
-            .await
-            .unwrap()
-            .access_token;
-        issued.push(token);
+        issued.push(
+            grant(&tokens, SERVICE, password(), Some(user))
+                .await
+                .unwrap(),
+        );
     }
-    let other = tokens
-        .create_access_token(
-            OTHER_SERVICE,
-            &web(),
-            &TokenRequest::grant("password"),
-            None,
-            Some("u4"),
-        )
+    let other = grant(&tokens, OTHER_SERVICE, password(), Some("u4"))
         .await
-        .unwrap()
-        .access_token;
+        .unwrap();
     let list = vec![
         issued[2].clone(),
         junk_token(),
@@ -210,7 +190,10 @@ async fn a_list_is_one_store_query_and_keeps_order_and_repeats() {
     ];
     let before = (store.calls("tokens"), store.calls("token"));
     let found = tokens.fetch_access_tokens(SERVICE, &list).await.unwrap();
-    assert_eq!((store.calls("tokens"), store.calls("token")), (before.0 + 1, before.1));
+    assert_eq!(
+        (store.calls("tokens"), store.calls("token")),
+        (before.0 + 1, before.1)
+    );
     let values: Vec<&str> = found.iter().map(|(t, _)| t.as_str()).collect();
     assert_eq!(values, [&issued[2], &issued[0], &issued[2], &issued[1]]);
     let users: Vec<_> = found
@@ -221,7 +204,11 @@ async fn a_list_is_one_store_query_and_keeps_order_and_repeats() {
 
     let junk: Vec<String> = (0..100).map(|_| junk_token()).collect();
     let before = store.lookups();
-    assert!(tokens.fetch_access_tokens(SERVICE, &junk).await.unwrap().is_empty());
+    assert!(tokens
+        .fetch_access_tokens(SERVICE, &junk)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(store.lookups(), before, "a list of junk makes no query");
 }
 
@@ -229,17 +216,14 @@ async fn a_list_is_one_store_query_and_keeps_order_and_repeats() {
 async fn another_pepper_means_other_tags() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let (tokens, _) = token_service(store.clone(), |_| {}).await;
-    let token = tokens
-        .create_access_token(
-            SERVICE,
-            &web(),
-            &TokenRequest::grant("client_credentials"),
-            None,
-            None,
-        )
-        .await
-        .unwrap()
-        .access_token;
+    let token = grant(
+        &tokens,
+        SERVICE,
+        TokenRequest::grant("client_credentials"),
+        None,
+    )
+    .await
+    .unwrap();
     let other = TokenService::new(
         store,
         tokengate::secret::Pepper::new(b"another pepper, 32 bytes long...".to_vec()),

@@ -155,7 +155,10 @@ async fn with_the_tag_key_forged_tokens_are_refused_without_a_call() {
         offline.lookup(&forged).await.unwrap(),
         Lookup::Invalid
     ));
-    assert!(offline.lookup(&token).await.is_err(), "a tagged token is asked for");
+    assert!(
+        offline.lookup(&token).await.is_err(),
+        "a tagged token is asked for"
+    );
 
     // Without the key, the forged token is asked for (and then remembered as unknown).
     let untagged = TokenCache::builder(RemoteResolver::new(

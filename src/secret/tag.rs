@@ -185,7 +185,9 @@ mod tests {
         let mut mac = <Hmac<Sha256>>::new_from_slice(b"a tag key for the unit tests....").unwrap();
         mac.update(random.as_bytes());
         let digest = mac.finalize().into_bytes();
-        let value = digest[..5].iter().fold(0u64, |n, &b| (n << 8) | u64::from(b));
+        let value = digest[..5]
+            .iter()
+            .fold(0u64, |n, &b| (n << 8) | u64::from(b));
         let token = tags.tagged(random.to_owned());
         let tag = &token[TOKEN_LEN..];
         assert_eq!(u64::from_str_radix(tag, 36).unwrap(), value);
