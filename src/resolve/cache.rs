@@ -255,12 +255,22 @@ impl TokenCache {
         self.resolve(hash, token.to_owned()).await
     }
 
+    /// Whether the resolver cannot know `token` ([`Resolve::may_know`]), so that the answer is
+    /// [`Lookup::Invalid`] without a resolve; counted in [`CacheStats::forged`]. The first
+    /// step of the miss path, without waiting.
+    pub(crate) fn refuses(&self, token: &str) -> bool {
+        let refused = !self.inner.resolver.may_know(token);
+        if refused {
+            self.inner.counters.forged.fetch_add(1, Ordering::Relaxed);
+        }
+        refused
+    }
+
     /// The miss path of [`TokenCache::lookup`], for a hash the caller already computed.
     pub(crate) async fn resolve(&self, hash: TokenHash, token: String) -> Result<Lookup, Error> {
         let inner = &self.inner;
         let c = &inner.counters;
-        if !inner.resolver.may_know(&token) {
-            c.forged.fetch_add(1, Ordering::Relaxed);
+        if self.refuses(&token) {
             return Ok(Lookup::Invalid);
         }
         let epoch = inner.epoch.load(Ordering::Acquire);
