@@ -27,6 +27,21 @@ pub use postgres::{
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
+/// A duration among tokengate's own `store.url` parameters: `250ms`, `5s`, or a number of
+/// seconds.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    if let Some(millis) = text.strip_suffix("ms") {
+        return millis.parse().ok().map(Duration::from_millis);
+    }
+    text.strip_suffix('s')
+        .unwrap_or(text)
+        .parse()
+        .ok()
+        .map(Duration::from_secs)
+}
+
 /// The outcome of [`Store::redeem_code`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redemption {

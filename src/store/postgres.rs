@@ -11,7 +11,7 @@ use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow
 use sqlx::query::Query;
 use sqlx::{Postgres, Row, Transaction};
 
-use super::{Redemption, Revocation, Rotation, Store, TokenCursor};
+use super::{parse_duration, Redemption, Revocation, Rotation, Store, TokenCursor};
 use crate::model::{
     AuthorizationCode, Client, ClientStatus, PkceChallenge, RefreshState, Service, TokenRecord,
     TokenType, TokenUpdate, UnixMillis,
@@ -184,18 +184,6 @@ impl PostgresOptions {
         }
         Ok((options, connect))
     }
-}
-
-/// `250ms`, `5s`, or a number of seconds.
-fn parse_duration(text: &str) -> Option<Duration> {
-    if let Some(millis) = text.strip_suffix("ms") {
-        return millis.parse().ok().map(Duration::from_millis);
-    }
-    text.strip_suffix('s')
-        .unwrap_or(text)
-        .parse()
-        .ok()
-        .map(Duration::from_secs)
 }
 
 /// Whether `name` can be used unquoted as an SQL identifier (and so in `search_path`).

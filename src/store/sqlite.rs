@@ -12,7 +12,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Redemption, Revocation, Rotation, Store, TokenCursor};
+use super::{parse_duration, Redemption, Revocation, Rotation, Store, TokenCursor};
 use crate::model::{
     AuthorizationCode, Client, ClientStatus, PkceChallenge, RefreshState, Service, TokenRecord,
     TokenType, TokenUpdate, UnixMillis,
@@ -26,7 +26,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0002_token_listing.sql"),
 ];
 
-/// How long a statement waits for another process's lock before failing.
+/// How long a statement waits for another process's lock, and an operation for one of the
+/// store's connections, before failing; unless the URL's `busy_timeout` parameter says
+/// otherwise.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Reader connections; writes go through a single connection of their own.
@@ -68,9 +70,14 @@ impl SqliteStore {
     /// date.
     ///
     /// Accepts `sqlite://path`, `sqlite:path` (both may carry SQLite URI parameters such as
-    /// `?mode=rw`) or a bare file path. A malformed URL is a configuration error
-    /// ([`Error::is_config`]); a file that cannot be opened or migrated is a store error, as is a
-    /// database whose schema is newer than this version of tokengate.
+    /// `?mode=rw`) or a bare file path. One parameter is tokengate's own: `busy_timeout`
+    /// (`250ms`, `2s`; default 5 s), how long a statement waits for a lock held by another
+    /// connection (another process writing the file), and an operation for one of the store's
+    /// pooled connections, before it fails with a store error.
+    ///
+    /// A malformed URL is a configuration error ([`Error::is_config`]); a file that cannot be
+    /// opened or migrated is a store error, as is a database whose schema is newer than this
+    /// version of tokengate.
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -88,30 +95,39 @@ impl SqliteStore {
     /// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
     /// ```
     pub async fn open(url_or_path: &str) -> Result<Self, Error> {
-        let options = if url_or_path.starts_with("sqlite:") {
-            url_or_path
+        let (options, busy_timeout) = if url_or_path.starts_with("sqlite:") {
+            let (url, busy_timeout) = split_busy_timeout(url_or_path)?;
+            let options = url
                 .parse::<SqliteConnectOptions>()
-                .map_err(|e| Error::config(format!("invalid SQLite URL {url_or_path:?}: {e}")))?
+                .map_err(|e| Error::config(format!("invalid SQLite URL {url_or_path:?}: {e}")))?;
+            (options, busy_timeout)
         } else {
-            SqliteConnectOptions::new().filename(url_or_path)
+            (
+                SqliteConnectOptions::new().filename(url_or_path),
+                BUSY_TIMEOUT,
+            )
         };
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(busy_timeout);
 
         // The writer connects first: it switches the file to WAL and migrates it before any
-        // reader looks at it.
+        // reader looks at it. Waiting for a pooled connection is waiting for a lock too (the
+        // one writer connection is held for as long as its statement waits for another
+        // process's lock): both pools wait the busy timeout at most, not sqlx's 30 s.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .acquire_timeout(busy_timeout)
             .connect_with(options.clone())
             .await
             .map_err(Error::store)?;
         migrate(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READERS)
+            .acquire_timeout(busy_timeout)
             .connect_with(options)
             .await
             .map_err(Error::store)?;
@@ -150,6 +166,34 @@ impl SqliteStore {
             .await
             .map_err(Error::store)
     }
+}
+
+/// Takes tokengate's own `busy_timeout` parameter out of a `sqlite:` URL: the URL for SQLite
+/// (which refuses parameters it does not know) and the timeout ([`BUSY_TIMEOUT`] without one).
+fn split_busy_timeout(url: &str) -> Result<(String, Duration), Error> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), BUSY_TIMEOUT));
+    };
+    let mut busy_timeout = BUSY_TIMEOUT;
+    let mut rest = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        if key == "busy_timeout" {
+            busy_timeout = parse_duration(&value).ok_or_else(|| {
+                Error::config(format!(
+                    "invalid SQLite URL {url:?}: `busy_timeout` must be like 250ms or 5s"
+                ))
+            })?;
+        } else {
+            rest.append_pair(&key, &value);
+        }
+    }
+    let rest = rest.finish();
+    let url = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{rest}")
+    };
+    Ok((url, busy_timeout))
 }
 
 // ---- group commit ---------------------------------------------------------------------------
@@ -970,6 +1014,51 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(version, MIGRATIONS.len() as i64);
+    }
+
+    /// `busy_timeout` is taken out of the URL (SQLite refuses parameters it does not know)
+    /// and set on every connection and as the pools' acquire timeout; SQLite's own
+    /// parameters stay.
+    #[tokio::test]
+    async fn the_busy_timeout_comes_from_the_url() {
+        assert_eq!(
+            split_busy_timeout("sqlite://t.db").unwrap(),
+            ("sqlite://t.db".to_owned(), BUSY_TIMEOUT)
+        );
+        assert_eq!(
+            split_busy_timeout("sqlite://t.db?mode=rwc&busy_timeout=250ms").unwrap(),
+            (
+                "sqlite://t.db?mode=rwc".to_owned(),
+                Duration::from_millis(250)
+            )
+        );
+        assert_eq!(
+            split_busy_timeout("sqlite:t.db?busy_timeout=2").unwrap(),
+            ("sqlite:t.db".to_owned(), Duration::from_secs(2))
+        );
+        let err = split_busy_timeout("sqlite://t.db?busy_timeout=soon").unwrap_err();
+        assert!(
+            err.is_config() && err.to_string().contains("busy_timeout"),
+            "{err}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc&busy_timeout=250ms",
+            dir.path().join("t.db").display()
+        );
+        let store = SqliteStore::open(&url).await.unwrap();
+        for pool in [&store.writer, &store.reader] {
+            let millis: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(millis, 250);
+            assert_eq!(
+                pool.options().get_acquire_timeout(),
+                Duration::from_millis(250)
+            );
+        }
     }
 
     fn record(n: u8) -> TokenRecord {
