@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use sqlx::query::Query;
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
 use tokio::sync::{mpsc, oneshot};
@@ -19,6 +19,9 @@ use crate::model::{
 };
 use crate::secret::TokenHash;
 use crate::Error;
+use failure::{poisons_connection, retire_if_poisoned, Read};
+
+mod failure;
 
 /// The schema migrations, in order; `PRAGMA user_version` counts those applied.
 const MIGRATIONS: &[&str] = &[
@@ -159,13 +162,13 @@ impl SqliteStore {
             .await
             .map_err(|_| Error::store("the SQLite writer has stopped"))?
     }
+}
 
-    async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, Error> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(Error::store)
-    }
+/// A `BEGIN IMMEDIATE` transaction on `conn` (a writer connection), for multi-statement writes.
+async fn begin_immediate(conn: &mut SqliteConnection) -> Result<Transaction<'_, Sqlite>, Error> {
+    sqlx::Connection::begin_with(conn, "BEGIN IMMEDIATE")
+        .await
+        .map_err(Error::store)
 }
 
 /// Takes tokengate's own `busy_timeout` parameter out of a `sqlite:` URL: the URL for SQLite
@@ -362,6 +365,9 @@ async fn commit_batch(pool: &SqlitePool, jobs: &mut Vec<Job>) {
                 return;
             }
             Err(Grouped::Commit(e)) => {
+                if poisons_connection(&e) {
+                    conn.close_on_drop();
+                }
                 let e = e.to_string();
                 for job in jobs.drain(..) {
                     answer(job, Err(Error::store(e.clone())));
@@ -374,8 +380,11 @@ async fn commit_batch(pool: &SqlitePool, jobs: &mut Vec<Job>) {
         }
     }
     for job in jobs.drain(..) {
-        let result = run_write(&mut conn, &job).await.map_err(Error::store);
-        answer(job, result);
+        let result = run_write(&mut conn, &job).await;
+        if result.as_ref().is_err_and(poisons_connection) {
+            conn.close_on_drop();
+        }
+        answer(job, result.map_err(Error::store));
     }
 }
 
@@ -655,18 +664,16 @@ impl Store for SqliteStore {
     async fn service(&self, key: &str) -> Result<Option<Service>, Error> {
         sqlx::query("SELECT * FROM services WHERE key = ?1")
             .bind(key)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(Error::store)?
+            .read_optional(&self.reader)
+            .await?
             .map(|row| service_from_row(&row))
             .transpose()
     }
 
     async fn services(&self) -> Result<Vec<Service>, Error> {
         sqlx::query("SELECT * FROM services ORDER BY key")
-            .fetch_all(&self.reader)
-            .await
-            .map_err(Error::store)?
+            .read_all(&self.reader)
+            .await?
             .iter()
             .map(service_from_row)
             .collect()
@@ -708,18 +715,16 @@ impl Store for SqliteStore {
     async fn client(&self, client_id: &str) -> Result<Option<Client>, Error> {
         sqlx::query("SELECT * FROM clients WHERE client_id = ?1")
             .bind(client_id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(Error::store)?
+            .read_optional(&self.reader)
+            .await?
             .map(|row| client_from_row(&row))
             .transpose()
     }
 
     async fn clients(&self) -> Result<Vec<Client>, Error> {
         sqlx::query("SELECT * FROM clients ORDER BY id")
-            .fetch_all(&self.reader)
-            .await
-            .map_err(Error::store)?
+            .read_all(&self.reader)
+            .await?
             .iter()
             .map(client_from_row)
             .collect()
@@ -749,33 +754,38 @@ impl Store for SqliteStore {
 
     async fn redeem_code(&self, code_hash: &TokenHash) -> Result<Redemption, Error> {
         let hex = code_hash.to_hex();
-        let mut tx = self.write_tx().await?;
-        // Only the caller whose UPDATE flips `used` gets the row back.
-        let won = sqlx::query(
-            "UPDATE authorization_codes SET used = 1 WHERE code_hash = ?1 AND used = 0 \
-             RETURNING *",
-        )
-        .bind(&hex)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(Error::store)?;
-        let outcome = match won {
-            Some(row) => Redemption::Fresh(AuthorizationCode {
-                used: false,
-                ..code_from_row(&row)?
-            }),
-            None => match sqlx::query("SELECT * FROM authorization_codes WHERE code_hash = ?1")
-                .bind(&hex)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(Error::store)?
-            {
-                Some(row) => Redemption::Replayed(code_from_row(&row)?),
-                None => Redemption::Unknown,
-            },
-        };
-        tx.commit().await.map_err(Error::store)?;
-        Ok(outcome)
+        let mut conn = self.writer.acquire().await.map_err(Error::store)?;
+        let outcome = async {
+            let mut tx = begin_immediate(&mut conn).await?;
+            // Only the caller whose UPDATE flips `used` gets the row back.
+            let won = sqlx::query(
+                "UPDATE authorization_codes SET used = 1 WHERE code_hash = ?1 AND used = 0 \
+                 RETURNING *",
+            )
+            .bind(&hex)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(Error::store)?;
+            let outcome = match won {
+                Some(row) => Redemption::Fresh(AuthorizationCode {
+                    used: false,
+                    ..code_from_row(&row)?
+                }),
+                None => match sqlx::query("SELECT * FROM authorization_codes WHERE code_hash = ?1")
+                    .bind(&hex)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(Error::store)?
+                {
+                    Some(row) => Redemption::Replayed(code_from_row(&row)?),
+                    None => Redemption::Unknown,
+                },
+            };
+            tx.commit().await.map_err(Error::store)?;
+            Ok(outcome)
+        }
+        .await;
+        retire_if_poisoned(&mut conn, outcome)
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), Error> {
@@ -786,9 +796,8 @@ impl Store for SqliteStore {
     async fn token(&self, token_hash: &TokenHash) -> Result<Option<TokenRecord>, Error> {
         sqlx::query("SELECT * FROM tokens WHERE token_hash = ?1")
             .bind(token_hash.to_hex())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(Error::store)?
+            .read_optional(&self.reader)
+            .await?
             .map(|row| token_from_row(&row))
             .transpose()
     }
@@ -799,9 +808,8 @@ impl Store for SqliteStore {
     ) -> Result<Option<TokenRecord>, Error> {
         sqlx::query("SELECT * FROM tokens WHERE refresh_hash = ?1")
             .bind(refresh_hash.to_hex())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(Error::store)?
+            .read_optional(&self.reader)
+            .await?
             .map(|row| token_from_row(&row))
             .transpose()
     }
@@ -812,35 +820,41 @@ impl Store for SqliteStore {
         next: &TokenRecord,
     ) -> Result<Rotation, Error> {
         let hex = refresh_hash.to_hex();
-        let mut tx = self.write_tx().await?;
-        let marked = sqlx::query(
-            "UPDATE tokens SET refresh_used = 1 WHERE refresh_hash = ?1 AND refresh_used = 0",
-        )
-        .bind(&hex)
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::store)?
-        .rows_affected();
-        if marked == 0 {
-            let exists: bool =
-                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tokens WHERE refresh_hash = ?1)")
-                    .bind(&hex)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(Error::store)?;
-            return Ok(if exists {
-                Rotation::Reused
-            } else {
-                Rotation::Unknown
-            });
-        }
-        // If the insert fails the transaction is dropped and rolled back: nothing is marked.
-        insert_token_query(next)
+        let mut conn = self.writer.acquire().await.map_err(Error::store)?;
+        let outcome = async {
+            let mut tx = begin_immediate(&mut conn).await?;
+            let marked = sqlx::query(
+                "UPDATE tokens SET refresh_used = 1 WHERE refresh_hash = ?1 AND refresh_used = 0",
+            )
+            .bind(&hex)
             .execute(&mut *tx)
             .await
-            .map_err(Error::store)?;
-        tx.commit().await.map_err(Error::store)?;
-        Ok(Rotation::Rotated)
+            .map_err(Error::store)?
+            .rows_affected();
+            if marked == 0 {
+                let exists: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM tokens WHERE refresh_hash = ?1)",
+                )
+                .bind(&hex)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(Error::store)?;
+                return Ok(if exists {
+                    Rotation::Reused
+                } else {
+                    Rotation::Unknown
+                });
+            }
+            // If the insert fails the transaction is dropped and rolled back: nothing is marked.
+            insert_token_query(next)
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::store)?;
+            tx.commit().await.map_err(Error::store)?;
+            Ok(Rotation::Rotated)
+        }
+        .await;
+        retire_if_poisoned(&mut conn, outcome)
     }
 
     async fn revoke(&self, which: Revocation<'_>) -> Result<Vec<TokenHash>, Error> {
@@ -916,9 +930,8 @@ impl Store for SqliteStore {
         )
         .bind(service_key)
         .bind(user_context)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(Error::store)?
+        .read_all(&self.reader)
+        .await?
         .iter()
         .map(token_from_row)
         .collect()
@@ -945,39 +958,43 @@ impl Store for SqliteStore {
                 .bind(after.id.clone()),
         };
         query
-            .fetch_all(&self.reader)
-            .await
-            .map_err(Error::store)?
+            .read_all(&self.reader)
+            .await?
             .iter()
             .map(token_from_row)
             .collect()
     }
 
     async fn purge_expired(&self, before: UnixMillis, limit: u32) -> Result<u64, Error> {
-        let mut tx = self.write_tx().await?;
-        // The expression matches the `tokens_purge` index.
-        let tokens = sqlx::query(
-            "DELETE FROM tokens WHERE rowid IN (SELECT rowid FROM tokens \
-             WHERE max(expires_at, coalesce(refresh_expires_at, expires_at)) < ?1 LIMIT ?2)",
-        )
-        .bind(before)
-        .bind(i64::from(limit))
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::store)?
-        .rows_affected();
-        let codes = sqlx::query(
-            "DELETE FROM authorization_codes WHERE rowid IN (SELECT rowid \
-             FROM authorization_codes WHERE expires_at < ?1 LIMIT ?2)",
-        )
-        .bind(before)
-        .bind(i64::from(limit) - tokens as i64)
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::store)?
-        .rows_affected();
-        tx.commit().await.map_err(Error::store)?;
-        Ok(tokens + codes)
+        let mut conn = self.writer.acquire().await.map_err(Error::store)?;
+        let outcome = async {
+            let mut tx = begin_immediate(&mut conn).await?;
+            // The expression matches the `tokens_purge` index.
+            let tokens = sqlx::query(
+                "DELETE FROM tokens WHERE rowid IN (SELECT rowid FROM tokens \
+                 WHERE max(expires_at, coalesce(refresh_expires_at, expires_at)) < ?1 LIMIT ?2)",
+            )
+            .bind(before)
+            .bind(i64::from(limit))
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::store)?
+            .rows_affected();
+            let codes = sqlx::query(
+                "DELETE FROM authorization_codes WHERE rowid IN (SELECT rowid \
+                 FROM authorization_codes WHERE expires_at < ?1 LIMIT ?2)",
+            )
+            .bind(before)
+            .bind(i64::from(limit) - tokens as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::store)?
+            .rows_affected();
+            tx.commit().await.map_err(Error::store)?;
+            Ok(tokens + codes)
+        }
+        .await;
+        retire_if_poisoned(&mut conn, outcome)
     }
 }
 
