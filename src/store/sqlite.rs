@@ -19,7 +19,7 @@ use crate::model::{
 };
 use crate::secret::TokenHash;
 use crate::Error;
-use failure::{poisons_connection, retire_if_poisoned, Read};
+use failure::{is_database_wide, poisons_connection, retire_if_poisoned, Read};
 
 mod failure;
 
@@ -284,10 +284,22 @@ fn is_constraint(e: &sqlx::Error) -> bool {
 
 /// How a grouped transaction failed.
 enum Grouped {
-    /// Before `COMMIT`: nothing is written; each job can run again on its own.
+    /// A statement, before `COMMIT`: nothing is written; each job can run again on its own.
     Rerun(sqlx::Error),
-    /// `COMMIT` itself: what is on disk is unknown, so every job fails.
-    Commit(sqlx::Error),
+    /// `BEGIN`, `COMMIT` (what is on disk is unknown), or the database itself (locked past the
+    /// busy timeout, unreadable, full: each job alone would fail the same way, one busy
+    /// timeout after the other): every job fails.
+    Failed(sqlx::Error),
+}
+
+/// A statement of a grouped transaction failed: [`Grouped::Rerun`], unless the failure is the
+/// database's.
+fn statement_failed(e: sqlx::Error) -> Grouped {
+    if is_database_wide(&e) {
+        Grouped::Failed(e)
+    } else {
+        Grouped::Rerun(e)
+    }
 }
 
 fn answer(job: Job, result: Result<Written, Error>) {
@@ -295,15 +307,20 @@ fn answer(job: Job, result: Result<Written, Error>) {
     let _ = job.ack.send(result);
 }
 
+/// Answers every job with the failure `e`.
+fn fail_every(jobs: impl IntoIterator<Item = Job>, e: &sqlx::Error) {
+    let e = e.to_string();
+    for job in jobs {
+        answer(job, Err(Error::store(e.clone())));
+    }
+}
+
 /// Commits `jobs` together and answers every caller, never before the commit.
 async fn commit_batch(pool: &SqlitePool, jobs: &mut Vec<Job>) {
     let mut conn = match pool.acquire().await {
         Ok(conn) => conn,
         Err(e) => {
-            let e = e.to_string();
-            for job in jobs.drain(..) {
-                answer(job, Err(Error::store(e.clone())));
-            }
+            fail_every(jobs.drain(..), &e);
             return;
         }
     };
@@ -312,7 +329,7 @@ async fn commit_batch(pool: &SqlitePool, jobs: &mut Vec<Job>) {
         let grouped = async {
             let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
                 .await
-                .map_err(Grouped::Rerun)?;
+                .map_err(Grouped::Failed)?;
             let mut next = 0;
             while next < jobs.len() {
                 // A run of token inserts: as few multi-row statements as possible.
@@ -337,11 +354,11 @@ async fn commit_batch(pool: &SqlitePool, jobs: &mut Vec<Job>) {
                                     Err(e) if is_constraint(&e) => {
                                         results.push(Err(Error::store(e)))
                                     }
-                                    Err(e) => return Err(Grouped::Rerun(e)),
+                                    Err(e) => return Err(statement_failed(e)),
                                 }
                             }
                         }
-                        Err(e) => return Err(Grouped::Rerun(e)),
+                        Err(e) => return Err(statement_failed(e)),
                     }
                     next += rows;
                     continue;
@@ -350,11 +367,11 @@ async fn commit_batch(pool: &SqlitePool, jobs: &mut Vec<Job>) {
                     Ok(written) => results.push(Ok(written)),
                     Err(e) if is_constraint(&e) => results.push(Err(Error::store(e))),
                     // The transaction may be gone: roll back (on drop) and rerun one by one.
-                    Err(e) => return Err(Grouped::Rerun(e)),
+                    Err(e) => return Err(statement_failed(e)),
                 }
                 next += 1;
             }
-            tx.commit().await.map_err(Grouped::Commit)
+            tx.commit().await.map_err(Grouped::Failed)
         }
         .await;
         match grouped {
@@ -364,14 +381,11 @@ async fn commit_batch(pool: &SqlitePool, jobs: &mut Vec<Job>) {
                 }
                 return;
             }
-            Err(Grouped::Commit(e)) => {
+            Err(Grouped::Failed(e)) => {
                 if poisons_connection(&e) {
                     conn.close_on_drop();
                 }
-                let e = e.to_string();
-                for job in jobs.drain(..) {
-                    answer(job, Err(Error::store(e.clone())));
-                }
+                fail_every(jobs.drain(..), &e);
                 return;
             }
             Err(Grouped::Rerun(e)) => {
@@ -379,12 +393,21 @@ async fn commit_batch(pool: &SqlitePool, jobs: &mut Vec<Job>) {
             }
         }
     }
-    for job in jobs.drain(..) {
-        let result = run_write(&mut conn, &job).await;
-        if result.as_ref().is_err_and(poisons_connection) {
-            conn.close_on_drop();
+    let mut jobs = jobs.drain(..);
+    while let Some(job) = jobs.next() {
+        match run_write(&mut conn, &job).await {
+            Ok(written) => answer(job, Ok(written)),
+            // The rest would fail the same way, each after its own busy timeout.
+            Err(e) if is_database_wide(&e) => {
+                if poisons_connection(&e) {
+                    conn.close_on_drop();
+                }
+                fail_every(jobs, &e);
+                answer(job, Err(Error::store(e)));
+                return;
+            }
+            Err(e) => answer(job, Err(Error::store(e))),
         }
-        answer(job, result.map_err(Error::store));
     }
 }
 

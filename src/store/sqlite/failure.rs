@@ -1,5 +1,5 @@
 //! What a SQLite failure says beyond its statement: whether the connection can still be
-//! trusted.
+//! trusted, and whether every other statement would fail the same way right now.
 
 use std::future::Future;
 
@@ -11,8 +11,12 @@ use sqlx::Sqlite;
 use crate::Error;
 
 // SQLite's primary result codes (https://sqlite.org/rescode.html).
+const SQLITE_BUSY: i64 = 5;
+const SQLITE_LOCKED: i64 = 6;
+const SQLITE_READONLY: i64 = 8;
 const SQLITE_IOERR: i64 = 10;
 const SQLITE_CORRUPT: i64 = 11;
+const SQLITE_FULL: i64 = 13;
 const SQLITE_CANTOPEN: i64 = 14;
 const SQLITE_PROTOCOL: i64 = 15;
 const SQLITE_NOTADB: i64 = 26;
@@ -39,6 +43,18 @@ pub(super) fn poisons_connection(e: &sqlx::Error) -> bool {
             Some(SQLITE_IOERR | SQLITE_CORRUPT | SQLITE_CANTOPEN | SQLITE_PROTOCOL | SQLITE_NOTADB)
         ),
     }
+}
+
+/// Whether the failure is the database's rather than the statement's (locked by another
+/// connection past the busy timeout, unreadable, read-only, full, or no connection to be
+/// had): every other write would fail the same way now.
+pub(super) fn is_database_wide(e: &sqlx::Error) -> bool {
+    poisons_connection(e)
+        || matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)
+        || matches!(
+            primary_code(e),
+            Some(SQLITE_BUSY | SQLITE_LOCKED | SQLITE_READONLY | SQLITE_FULL)
+        )
 }
 
 /// `result`, after closing `conn` (instead of returning it to the pool) when the failure may
