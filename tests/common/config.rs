@@ -10,6 +10,7 @@ pub const PEPPER_HEX: &str = "00112233445566778899aabbccddeeff001122334455667788
 /// client, all on loopback ports chosen by the system.
 pub struct ServeConfig {
     store_url: String,
+    public: String,
 }
 
 impl ServeConfig {
@@ -18,7 +19,15 @@ impl ServeConfig {
     pub fn new(store_url: impl Into<String>) -> Self {
         ServeConfig {
             store_url: store_url.into(),
+            public: String::new(),
         }
+    }
+
+    /// With `lines` added to the `[public]` section (an `upstream`, cache settings, …).
+    pub fn public(mut self, lines: &str) -> Self {
+        self.public.push_str(lines);
+        self.public.push('\n');
+        self
     }
 
     /// A SQLite file `tokengate.db` in the gateway's working directory.
@@ -29,6 +38,7 @@ impl ServeConfig {
     /// The configuration file's text.
     pub fn toml(&self) -> String {
         let store = &self.store_url;
+        let public = &self.public;
         format!(
             r#"
 [store]
@@ -42,7 +52,7 @@ credentials = [{{ key = "{ADMIN_KEY}", secret = "{ADMIN_SECRET}" }}]
 [public]
 listen = "127.0.0.1:0"
 service_key = "{SERVICE}"
-
+{public}
 [[services]]
 key = "{SERVICE}"
 name = "Reviews API"
