@@ -71,37 +71,40 @@ const USER: &str = "alice";
 // ---------------------------------------------------------------------------------------------
 // The node under test and its APIs.
 
-/// An HTTP answer: status, `Retry-After`, body (JSON when it is JSON, else a string).
+/// An HTTP answer: status, `Retry-After`, `WWW-Authenticate`, body (JSON when it is JSON, else
+/// a string).
 #[derive(Debug)]
 struct Answer {
     status: u16,
     retry_after: Option<String>,
+    challenge: Option<String>,
     body: Value,
 }
 
 impl Answer {
     async fn from(res: reqwest::Response) -> Answer {
         let status = res.status().as_u16();
-        let retry_after = res
-            .headers()
-            .get("retry-after")
-            .map(|v| v.to_str().unwrap().to_owned());
+        let header = |name: &str| {
+            res.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        let retry_after = header("retry-after");
+        let challenge = header("www-authenticate");
         let text = res.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Answer {
             status,
             retry_after,
+            challenge,
             body,
         }
     }
 
-    /// 503 with a `Retry-After`.
+    /// 503 with `Retry-After: 5`.
     fn assert_unavailable(&self, what: &str) {
         assert_eq!(self.status, 503, "{what}: {self:?}");
-        assert!(
-            self.retry_after.is_some(),
-            "{what}: no Retry-After: {self:?}"
-        );
+        assert_eq!(self.retry_after.as_deref(), Some("5"), "{what}: {self:?}");
     }
 }
 
@@ -350,6 +353,10 @@ impl Node {
     async fn assert_refused_at_the_gateway(&self, token: &str, what: &str) {
         let answer = in_time(what, self.through_gateway(token)).await;
         answer.assert_unavailable(what);
+        assert_eq!(
+            answer.challenge, None,
+            "{what}: not an authentication failure"
+        );
         assert!(self.upstream.take().is_empty(), "{what}: forwarded");
     }
 
