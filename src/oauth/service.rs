@@ -91,8 +91,8 @@ impl TokenService {
         self
     }
 
-    /// The issuance limits in force.
-    pub fn issue_limits(&self) -> &IssueLimits {
+    /// The issuance limits in force (shared: read [`IssueLimits::refused`] for metrics).
+    pub fn issue_limits(&self) -> &Arc<IssueLimits> {
         &self.limits
     }
 

@@ -36,10 +36,18 @@ use crate::Error;
 /// let cache = TokenCache::builder(resolver).build();
 /// # let _ = (cache, shed);
 /// ```
-#[derive(Clone)]
 pub struct LimitedResolver<R> {
     inner: Arc<R>,
     shared: Arc<Shared>,
+}
+
+impl<R> Clone for LimitedResolver<R> {
+    fn clone(&self) -> Self {
+        LimitedResolver {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+        }
+    }
 }
 
 struct Shared {
