@@ -85,7 +85,12 @@ impl fmt::Debug for FailedAuthLimiter {
 struct UntilPaid;
 
 impl Expiry<IpAddr, Instant> for UntilPaid {
-    fn expire_after_create(&self, _: &IpAddr, owed_until: &Instant, now: Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _: &IpAddr,
+        owed_until: &Instant,
+        now: Instant,
+    ) -> Option<Duration> {
         Some(owed_until.saturating_duration_since(now))
     }
 
@@ -200,7 +205,10 @@ mod tests {
         assert!(limiter.check_at(a, t1).await.is_ok());
         limiter.failed_at(a, t1).await;
         assert!(limiter.check_at(a, t1).await.is_err(), "one per interval");
-        assert!(limiter.check_at(a, t1 + Duration::from_secs(10)).await.is_ok());
+        assert!(limiter
+            .check_at(a, t1 + Duration::from_secs(10))
+            .await
+            .is_ok());
         assert!(
             limiter.check_at(ip("192.0.2.2"), t1).await.is_ok(),
             "other addresses are not affected"
@@ -239,7 +247,10 @@ mod tests {
         let limiter = FailedAuthLimiter::new(Rate::per_hour(n(1)));
         let t0 = Instant::now();
         limiter.failed_at(ip("2001:db8:1:2::1"), t0).await;
-        assert!(limiter.check_at(ip("2001:db8:1:2:ffff::9"), t0).await.is_err());
+        assert!(limiter
+            .check_at(ip("2001:db8:1:2:ffff::9"), t0)
+            .await
+            .is_err());
         assert!(limiter.check_at(ip("2001:db8:1:3::1"), t0).await.is_ok());
         limiter.failed_at(ip("::ffff:192.0.2.9"), t0).await;
         assert!(limiter.check_at(ip("192.0.2.9"), t0).await.is_err());

@@ -150,7 +150,10 @@ mod tests {
         assert!(limits.check("svc", "big").is_err());
         assert!(limits.check("other", "big").is_ok(), "per service");
         assert!(limits.check("other", "small").is_ok());
-        assert!(limits.check("other", "small").is_err(), "limited where the service is not");
+        assert!(
+            limits.check("other", "small").is_err(),
+            "limited where the service is not"
+        );
         for _ in 0..100 {
             assert!(limits.check("svc", "free").is_ok());
         }

@@ -160,7 +160,10 @@ mod tests {
         // The five beyond the cap give up after the wait, as store failures.
         let deadline = Instant::now() + Duration::from_secs(10);
         while limited.shed() < 5 {
-            assert!(Instant::now() < deadline, "the excess lookups never gave up");
+            assert!(
+                Instant::now() < deadline,
+                "the excess lookups never gave up"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert_eq!(store.running.load(Ordering::SeqCst), 3);
@@ -179,7 +182,11 @@ mod tests {
             }
         }
         assert_eq!(failed, 5);
-        assert_eq!(store.most.load(Ordering::SeqCst), 3, "never more than the cap");
+        assert_eq!(
+            store.most.load(Ordering::SeqCst),
+            3,
+            "never more than the cap"
+        );
         assert_eq!(limited.shed(), 5);
 
         // The permits came back.

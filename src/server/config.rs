@@ -427,10 +427,9 @@ impl Config {
             ));
         }
         self.public.validate()?;
-        self.admin.failed_auth_limit.rate(
-            Some(DEFAULT_FAILED_AUTH_LIMIT),
-            "admin.failed_auth_limit",
-        )?;
+        self.admin
+            .failed_auth_limit
+            .rate(Some(DEFAULT_FAILED_AUTH_LIMIT), "admin.failed_auth_limit")?;
         self.issue_limits()?;
         let mut keys = HashSet::new();
         for (i, credential) in self.admin.credentials.iter().enumerate() {
@@ -482,7 +481,12 @@ impl Config {
         let mut limits = IssueLimits::new();
         for (i, service) in self.services.iter().enumerate() {
             let key = format!("services[{i}].issue_rate");
-            if let Some(rate) = service.issue_rate.map(|s| s.rate(None, &key)).transpose()?.flatten() {
+            if let Some(rate) = service
+                .issue_rate
+                .map(|s| s.rate(None, &key))
+                .transpose()?
+                .flatten()
+            {
                 limits = limits.service(service.key.clone(), rate);
             }
         }

@@ -458,7 +458,10 @@ lookup_wait_ms = 50
             ("max_header_bytes = 4096", "public.max_header_bytes"),
             ("max_body_bytes = 0", "public.max_body_bytes"),
             ("service_key = \"\"", "public.service_key"),
-            ("max_concurrent_lookups = 0", "public.max_concurrent_lookups"),
+            (
+                "max_concurrent_lookups = 0",
+                "public.max_concurrent_lookups",
+            ),
             ("lookup_wait_ms = -1", "public.lookup_wait_ms"),
             ("listen = \"localhost\"", "public.listen"),
         ];
