@@ -296,8 +296,16 @@ async fn a_wrong_secret_flood_from_one_address_is_refused_before_any_secret_is_c
             .unwrap();
         assert_slow_down(res).await;
     }
-    // Other addresses are not affected, and bearer requests to the gateway are not client
-    // authentication.
+    // Other addresses are not affected, and neither the metadata nor bearer requests to the
+    // gateway are client authentication.
+    let res = attacker
+        .get(format!(
+            "http://{public}/.well-known/oauth-authorization-server"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
     assert_eq!(
         token(&neighbour, public, WEB_CLIENT, WEB_SECRET)
             .await

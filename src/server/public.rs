@@ -279,9 +279,13 @@ impl Service<Request<Incoming>> for PublicService {
         // `/.well-known/oauth-authorization-server`) authenticate clients themselves: they are
         // answered in front of the layer.
         if let Some(endpoints) = self.endpoints.as_ref().filter(|e| e.owns(req.uri().path())) {
+            // The metadata (`/.well-known/…`) authenticates nobody: never limited.
             let future: BoxFuture<Result<RestResponse, Infallible>> = match endpoints {
+                Endpoints::Guarded(guarded) if !req.uri().path().starts_with("/.well-known/") => {
+                    Box::pin(guarded.clone().oneshot(req))
+                }
+                Endpoints::Guarded(guarded) => Box::pin(guarded.get_ref().clone().oneshot(req)),
                 Endpoints::Open(endpoints) => Box::pin(endpoints.clone().oneshot(req)),
-                Endpoints::Guarded(guarded) => Box::pin(guarded.clone().oneshot(req)),
             };
             return Box::pin(async move {
                 let response = future.await?;
