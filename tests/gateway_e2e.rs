@@ -6,21 +6,19 @@
 
 mod common;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use http::Request;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use common::down::FlakyStore;
 use common::process::Gateway;
+use common::upstream::Recorder;
 use common::{ADMIN_KEY, ADMIN_SECRET, OTHER_SERVICE, SERVICE, WEB_CLIENT, WEB_SECRET};
 
 const PEPPER: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
@@ -31,60 +29,6 @@ const ACCESS_TOKEN: &str = "x-mashery-oauth-access-token";
 const NO_TOKEN: &str = "Bearer realm=\"tokengate\"";
 const INVALID_TOKEN: &str = "Bearer realm=\"tokengate\", error=\"invalid_token\"";
 const INVALID_REQUEST: &str = "Bearer realm=\"tokengate\", error=\"invalid_request\"";
-
-// ---------------------------------------------------------------------------------------------
-// The recording upstream.
-
-/// A request as the upstream received it.
-#[derive(Debug, Clone)]
-struct Seen {
-    path: String,
-    headers: HeaderMap,
-}
-
-impl Seen {
-    /// The only value of `name`; panics when it is absent or repeated.
-    fn one(&self, name: &str) -> &str {
-        let values: Vec<_> = self.headers.get_all(name).iter().collect();
-        assert_eq!(values.len(), 1, "{name}: {:?}", self.headers);
-        values[0].to_str().unwrap()
-    }
-}
-
-/// An HTTP server that records every request it receives (after reading its body) and
-/// answers `200 upstream`.
-struct Recorder {
-    addr: SocketAddr,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Recorder {
-    async fn start() -> Recorder {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let sink = seen.clone();
-        let addr = common::serve(tower::service_fn(move |req: Request<Incoming>| {
-            let sink = sink.clone();
-            async move {
-                let (parts, body) = req.into_parts();
-                let complete = body.collect().await.is_ok();
-                if complete {
-                    sink.lock().unwrap().push(Seen {
-                        path: parts.uri.to_string(),
-                        headers: parts.headers,
-                    });
-                }
-                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"upstream"))))
-            }
-        }))
-        .await;
-        Recorder { addr, seen }
-    }
-
-    /// The requests received since the last call.
-    fn take(&self) -> Vec<Seen> {
-        std::mem::take(&mut *self.seen.lock().unwrap())
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The gateway under test and its admin API.
@@ -315,15 +259,6 @@ fn bearer(token: &str) -> String {
     format!("Authorization: Bearer {token}")
 }
 
-/// Every header of a request that belongs to the identity namespace.
-fn identity_headers(seen: &Seen) -> Vec<String> {
-    seen.headers
-        .keys()
-        .map(|k| k.as_str().to_owned())
-        .filter(|k| k.contains("oauth"))
-        .collect()
-}
-
 // ---------------------------------------------------------------------------------------------
 // The tests.
 
@@ -340,12 +275,12 @@ async fn an_issued_token_passes_with_one_of_each_identity_header() {
     let seen = h.upstream.take();
     assert_eq!(seen.len(), 1);
     let seen = &seen[0];
-    assert_eq!(seen.path, "/reviews/7?page=2");
+    assert_eq!(seen.uri, "/reviews/7?page=2");
     assert_eq!(seen.one(CLIENT_ID), WEB_CLIENT);
     assert_eq!(seen.one(SCOPE), "read write");
     assert_eq!(seen.one(USER), "user12345");
     assert_eq!(seen.one(ACCESS_TOKEN), token);
-    assert_eq!(identity_headers(seen).len(), 4, "{:?}", seen.headers);
+    assert_eq!(seen.identity_headers().len(), 4, "{:?}", seen.headers);
     assert!(seen.headers.get("authorization").is_none(), "not forwarded");
     assert_eq!(seen.one("x-forwarded-for"), "127.0.0.1");
     assert_eq!(seen.one("x-forwarded-host"), "gateway.test");
@@ -422,7 +357,7 @@ async fn spoofed_identity_headers_never_reach_the_upstream() {
         seen[0].headers.get(ACCESS_TOKEN).is_none(),
         "not configured"
     );
-    assert_eq!(identity_headers(&seen[0]), [CLIENT_ID, SCOPE]);
+    assert_eq!(seen[0].identity_headers(), [CLIENT_ID, SCOPE]);
 
     // `_` and `.` aliases are refused outright, with or without a token.
     for alias in [

@@ -3,6 +3,7 @@
 
 pub mod down;
 pub mod process;
+pub mod upstream;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
