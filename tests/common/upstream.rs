@@ -23,6 +23,8 @@ pub struct Received {
     pub headers: HeaderMap,
     /// The body, when the recorder keeps bodies ([`Recorder::keeping_bodies`]); else empty.
     pub body: Bytes,
+    /// The trailer fields that came after the body, if any.
+    pub trailers: Option<HeaderMap>,
 }
 
 impl Received {
@@ -70,6 +72,7 @@ impl Recorder {
             async move {
                 let (parts, body) = req.into_parts();
                 if let Ok(body) = body.collect().await {
+                    let trailers = body.trailers().cloned();
                     sink.lock().unwrap().push(Received {
                         method: parts.method,
                         uri: parts.uri.to_string(),
@@ -79,6 +82,7 @@ impl Recorder {
                         } else {
                             Bytes::new()
                         },
+                        trailers,
                     });
                 }
                 Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"upstream"))))
