@@ -91,6 +91,14 @@ impl TestDb {
             .expect("connect to the test database")
     }
 
+    /// The test database's URL naming this test's schema and channel, as `store.url` of a
+    /// `tokengate serve` configuration.
+    pub fn store_url(&self) -> String {
+        let separator = if self.url.contains('?') { '&' } else { '?' };
+        let schema = &self.schema;
+        format!("{}{separator}schema={schema}&channel={schema}", self.url)
+    }
+
     /// The schema's name.
     pub fn schema(&self) -> &str {
         &self.schema
