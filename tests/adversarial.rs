@@ -569,11 +569,7 @@ async fn concurrent_refreshes_have_one_winner_and_the_reuse_revokes_the_family()
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_redemptions_and_refreshes_on_postgresql() {
     let Some(db) = pg::TestDb::new() else { return };
-    let url = std::env::var(pg::ENV).unwrap();
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let schema = db.schema();
-    let url = format!("{url}{separator}schema={schema}&channel={schema}");
-    let node = Arc::new(Node::start_on(&url, "", "").await);
+    let node = Arc::new(Node::start_on(&db.store_url(), "", "").await);
     code_redemption_races(&node, 3, 16).await;
     code_redemption_races(&node, 20, 2).await;
     refresh_races(&node, 3, 16).await;

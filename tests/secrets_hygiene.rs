@@ -560,11 +560,9 @@ async fn no_secret_reaches_the_debug_log_or_the_sqlite_files() {
 async fn no_secret_reaches_the_debug_log_or_the_postgresql_database() {
     let Some(db) = pg::TestDb::new() else { return };
     let url = std::env::var(pg::ENV).unwrap();
-    let separator = if url.contains('?') { '&' } else { '?' };
     let schema = db.schema().to_owned();
-    let store = format!("{url}{separator}schema={schema}&channel={schema}");
     let dir = tempfile::tempdir().unwrap();
-    let gateway = Gateway::start_logged(dir.path(), &config(&store), "debug");
+    let gateway = Gateway::start_logged(dir.path(), &config(&db.store_url()), "debug");
     let flow = Flow {
         http: reqwest::Client::new(),
         admin: gateway.admin,
