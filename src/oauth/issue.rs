@@ -58,7 +58,8 @@ impl TokenService {
     }
 
     /// `oauth2.createAuthorizationCode`: after the provider has authenticated the user and
-    /// obtained consent, makes a single-use code and the redirect URI carrying it.
+    /// obtained consent, makes a single-use code and the redirect URI carrying it. Takes one
+    /// unit of the client's issuance quota ([`TokenService::with_issue_limits`]).
     #[allow(clippy::too_many_arguments)]
     pub async fn create_authorization_code(
         &self,
@@ -74,6 +75,7 @@ impl TokenService {
         let app = self
             .authenticate(&service, client, SecretNeed::IfPresented)
             .await?;
+        self.check_issue_rate(&service, &app)?;
         if response_grant(&service, response_type.unwrap_or("code"))?
             != GrantType::AuthorizationCode
         {
@@ -122,7 +124,10 @@ impl TokenService {
     }
 
     /// `oauth2.createAccessToken`: issues a token for the flow `token_data` names
-    /// (`grant_type`, or `response_type=token` for the implicit flow).
+    /// (`grant_type`, or `response_type=token` for the implicit flow). Takes one unit of the
+    /// client's issuance quota ([`TokenService::with_issue_limits`]) once the client
+    /// authenticated, before the code or refresh token is looked at (a refused call burns
+    /// nothing).
     pub async fn create_access_token(
         &self,
         service_key: &str,
@@ -139,6 +144,7 @@ impl TokenService {
             _ => SecretNeed::IfConfidential,
         };
         let app = self.authenticate(&service, client, need).await?;
+        self.check_issue_rate(&service, &app)?;
         let user_context = normalize(user_context);
         let requested_scope = normalize(token_data.scope.as_deref());
         issuable(requested_scope.as_deref(), user_context.as_deref())?;

@@ -238,6 +238,12 @@ impl fmt::Debug for PostgresStore {
 }
 
 impl PostgresStore {
+    /// The size of the connection pool.
+    #[cfg(feature = "cli")]
+    pub(crate) fn max_connections(&self) -> u32 {
+        self.pool.options().get_max_connections()
+    }
+
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`) with
     /// the default [`PostgresOptions`] and brings its schema up to date.
     ///

@@ -32,6 +32,12 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reader connections; writes go through a single connection of their own.
 const READERS: u32 = 4;
 
+#[cfg(feature = "cli")]
+impl SqliteStore {
+    /// The connections that serve reads, token lookups among them.
+    pub(crate) const READERS: u32 = READERS;
+}
+
 /// Most single-statement writes committed together by the group-commit writer.
 const MAX_BATCH: usize = 256;
 
