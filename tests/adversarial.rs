@@ -66,6 +66,8 @@ const INACTIVE: &str = r#"{"active":false}"#;
 // ---------------------------------------------------------------------------------------------
 // The node under test.
 
+/// The node's configuration. The tests fail client authentication on purpose, many times from
+/// one address: the limit on failed authentications (`tests/limits.rs`) is off here.
 fn config(store: &str, upstream: SocketAddr, public: &str, service: &str) -> String {
     format!(
         r#"
@@ -76,11 +78,13 @@ pepper = "{PEPPER}"
 [admin]
 listen = "127.0.0.1:0"
 credentials = [{{ key = "{ADMIN_KEY}", secret = "{ADMIN_SECRET}" }}]
+failed_auth_limit = false
 
 [public]
 listen = "127.0.0.1:0"
 service_key = "{SERVICE}"
 upstream = "http://{upstream}"
+failed_auth_limit = false
 require_scopes = [{{ path = "/admin", scope = "admin" }}]
 {public}
 
