@@ -40,9 +40,9 @@ use http::Request;
 use http_body_util::Full;
 use serde_json::{json, Value};
 use sha2::Digest;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use common::config::ServeConfig;
 use common::process::Gateway;
 use common::upstream::Recorder;
 use common::{
@@ -50,7 +50,6 @@ use common::{
     WEB_SECRET,
 };
 
-const PEPPER: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 /// A confidential client whose secret form-encoding changes.
 const ODD_CLIENT: &str = "oddclient000000000000000";
 const ODD_SECRET: &str = "s3cr+t/with=odd!chars:x";
@@ -69,44 +68,16 @@ const INACTIVE: &str = r#"{"active":false}"#;
 /// The node's configuration. The tests fail client authentication on purpose, many times from
 /// one address: the limit on failed authentications (`tests/limits.rs`) is off here.
 fn config(store: &str, upstream: SocketAddr, public: &str, service: &str) -> String {
-    format!(
-        r#"
-[store]
-url = "{store}"
-pepper = "{PEPPER}"
-
-[admin]
-listen = "127.0.0.1:0"
-credentials = [{{ key = "{ADMIN_KEY}", secret = "{ADMIN_SECRET}" }}]
-failed_auth_limit = false
-
-[public]
-listen = "127.0.0.1:0"
-service_key = "{SERVICE}"
-upstream = "http://{upstream}"
-failed_auth_limit = false
-require_scopes = [{{ path = "/admin", scope = "admin" }}]
-{public}
-
-[[services]]
-key = "{SERVICE}"
-name = "Reviews API"
-grants = ["authorization_code", "password", "client_credentials"]
-{service}
-
-[[services]]
-key = "{OTHER_SERVICE}"
-name = "Other API"
-grants = ["authorization_code", "password", "client_credentials"]
-
-[[clients]]
-id = 12346
-client_id = "{WEB_CLIENT}"
-secret = "{WEB_SECRET}"
-name = "Reviews Web"
-redirect_uris = ["{REDIRECT}"]
-services = ["{SERVICE}", "{OTHER_SERVICE}"]
-
+    ServeConfig::new(store)
+        .admin("failed_auth_limit = false")
+        .public(&format!(
+            "upstream = \"http://{upstream}\"\nfailed_auth_limit = false\n\
+             require_scopes = [{{ path = \"/admin\", scope = \"admin\" }}]\n{public}"
+        ))
+        .service(service)
+        .other_service()
+        .append(&format!(
+            r#"
 [[clients]]
 id = 12345
 client_id = "{PUBLIC_CLIENT}"
@@ -121,7 +92,8 @@ secret = "{ODD_SECRET}"
 name = "Odd"
 services = ["{SERVICE}"]
 "#
-    )
+        ))
+        .toml()
 }
 
 /// A response as it came, without its `date` header.
@@ -131,6 +103,16 @@ struct Answer {
     /// `(lower-case name, value)` in order.
     headers: Vec<(String, String)>,
     body: Vec<u8>,
+}
+
+impl From<common::raw::Raw> for Answer {
+    fn from(raw: common::raw::Raw) -> Answer {
+        Answer {
+            status: raw.status,
+            headers: raw.headers,
+            body: raw.body.into_bytes(),
+        }
+    }
 }
 
 impl Answer {
@@ -333,48 +315,13 @@ impl Node {
 
     /// `GET path` on the public listener with `headers` sent exactly as written.
     async fn raw_get(&self, path: &str, headers: &[&str]) -> Answer {
-        let mut request =
-            format!("GET {path} HTTP/1.1\r\nHost: gateway.test\r\nConnection: close\r\n");
-        for header in headers {
-            request.push_str(header);
-            request.push_str("\r\n");
-        }
-        request.push_str("\r\n");
-        raw_exchange(self.public(), request.as_bytes()).await
+        Answer::from(common::raw::get(self.public(), path, headers).await)
     }
 
     async fn through(&self, token: &str) -> u16 {
         self.raw_get("/reviews", &[&format!("Authorization: Bearer {token}")])
             .await
             .status
-    }
-}
-
-/// Sends `request` on a fresh connection and reads the one answer until the server closes.
-async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> Answer {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request).await.unwrap();
-    let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut buf))
-        .await
-        .expect("the gateway answered and closed")
-        .unwrap();
-    let split = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no head in {:?}", String::from_utf8_lossy(&buf)));
-    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap()[9..12].parse().unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.to_ascii_lowercase(), v.trim().to_owned()))
-        .filter(|(n, _)| n != "date")
-        .collect();
-    Answer {
-        status,
-        headers,
-        body: buf[split + 4..].to_vec(),
     }
 }
 
@@ -1272,7 +1219,7 @@ async fn spoofed_identity_headers_never_pass_on_any_path() {
          Transfer-Encoding: chunked\r\nTrailer: X-Mashery-Oauth-Client-Id\r\n\r\n\
          5\r\nhello\r\n0\r\nX-Mashery-Oauth-Client-Id: evil\r\nX-Mashery-Oauth-Scope: admin\r\n\r\n"
     );
-    let res = raw_exchange(node.public(), request.as_bytes()).await;
+    let res = Answer::from(common::raw::send_raw(node.public(), request.as_bytes()).await);
     let seen = node.upstream.take();
     assert_eq!(res.status, 200, "{}", res.text());
     injected_only(&seen[0], "trailers");

@@ -22,44 +22,20 @@ use base64::Engine;
 use serde_json::{json, Value};
 use sha2::Digest;
 
+use common::config::{ServeConfig, PEPPER_HEX};
 use common::process::Gateway;
 use common::{ADMIN_KEY, ADMIN_SECRET, REDIRECT, SERVICE, WEB_CLIENT, WEB_SECRET};
 
-const PEPPER: &str = "8899aabbccddeeff00112233445566778899aabbccddeeff0011223344556677";
 /// A client secret that form-encoding changes (`+ / = !`), sent form-encoded in Basic.
 const ODD_CLIENT: &str = "oddclient000000000000000";
 const ODD_SECRET: &str = "s3cr+t/with=odd!chars";
 const VERIFIER: &str = "pkce-verifier-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFG";
 
 fn config(store: &str) -> String {
-    format!(
-        r#"
-[store]
-url = "{store}"
-pepper = "{PEPPER}"
-
-[admin]
-listen = "127.0.0.1:0"
-credentials = [{{ key = "{ADMIN_KEY}", secret = "{ADMIN_SECRET}" }}]
-
-[public]
-listen = "127.0.0.1:0"
-service_key = "{SERVICE}"
-forward_access_token = true
-
-[[services]]
-key = "{SERVICE}"
-name = "Reviews API"
-grants = ["authorization_code", "password", "client_credentials"]
-
-[[clients]]
-id = 12346
-client_id = "{WEB_CLIENT}"
-secret = "{WEB_SECRET}"
-name = "Reviews Web"
-redirect_uris = ["{REDIRECT}"]
-services = ["{SERVICE}"]
-
+    ServeConfig::new(store)
+        .public("forward_access_token = true")
+        .append(&format!(
+            r#"
 [[clients]]
 id = 12347
 client_id = "{ODD_CLIENT}"
@@ -68,7 +44,8 @@ name = "Odd"
 redirect_uris = ["{REDIRECT}"]
 services = ["{SERVICE}"]
 "#
-    )
+        ))
+        .toml()
 }
 
 /// Every secret value the flow saw, with a name for the failure message.
@@ -238,7 +215,7 @@ async fn exercise(flow: &Flow) -> (Secrets, String) {
         ("the odd client's secret", ODD_SECRET),
         ("the admin secret", ADMIN_SECRET),
         ("the PKCE verifier", VERIFIER),
-        ("the pepper", PEPPER),
+        ("the pepper", PEPPER_HEX),
     ] {
         secrets.add(what, value);
     }

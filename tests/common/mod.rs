@@ -4,6 +4,7 @@
 pub mod config;
 pub mod down;
 pub mod process;
+pub mod raw;
 pub mod upstream;
 
 use std::sync::atomic::{AtomicI64, Ordering};
