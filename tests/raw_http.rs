@@ -21,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use common::process::Gateway;
-use common::upstream::{Recorded, Recorder};
+use common::upstream::{Received, Recorder};
 use common::{ADMIN_KEY, ADMIN_SECRET, SERVICE, WEB_CLIENT, WEB_SECRET};
 
 const PEPPER: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
@@ -74,7 +74,7 @@ struct Harness {
 
 impl Harness {
     async fn start() -> Harness {
-        let upstream = Recorder::start().await;
+        let upstream = Recorder::keeping_bodies().await;
         let dir = tempfile::tempdir().unwrap();
         let gateway = Gateway::start(dir.path(), &config(upstream.addr));
         let reply: Value = reqwest::Client::new()
@@ -113,7 +113,7 @@ impl Harness {
 
     /// Asserts the upstream received exactly the requests whose URIs are `uris`, in order, and
     /// none of them a smuggled one.
-    fn upstream_saw(&self, uris: &[&str], case: &str) -> Vec<Recorded> {
+    fn upstream_saw(&self, uris: &[&str], case: &str) -> Vec<Received> {
         let seen = self.upstream.take();
         let got: Vec<&str> = seen.iter().map(|s| s.uri.as_str()).collect();
         assert!(

@@ -301,6 +301,19 @@ where
     Ok((parts.headers, Form::parse(&body)?))
 }
 
+/// The request's `Authorization` header, if it has one. Two or more are `invalid_request`:
+/// which of them counts would be a guess, and a component in front may guess otherwise.
+pub(crate) fn authorization(headers: &HeaderMap) -> Result<Option<&HeaderValue>, ErrorReply> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(ErrorReply::invalid_request(
+            "More than one Authorization header",
+        ));
+    }
+    Ok(first)
+}
+
 /// The client credentials a request presents: HTTP Basic (RFC 6749 §2.3.1: the id and the
 /// secret are each form-urlencoded inside it), or `client_id` (and `client_secret`) in the
 /// body. `None` when it presents none.
@@ -308,12 +321,13 @@ where
 /// Basic together with a body `client_secret`, or with a body `client_id` that differs, is
 /// `invalid_request` (one authentication method per request); a body `client_id` equal to the
 /// Basic one is allowed, as some clients send it. An `Authorization` header that is not a
-/// well-formed Basic one is `invalid_client`.
+/// well-formed Basic one is `invalid_client`; two `Authorization` headers are
+/// `invalid_request`.
 pub(crate) fn client_credentials(
     headers: &HeaderMap,
     form: &Form,
 ) -> Result<Option<ClientCredentials>, ErrorReply> {
-    let Some(header) = headers.get(AUTHORIZATION) else {
+    let Some(header) = authorization(headers)? else {
         return match (form.get("client_id"), form.get("client_secret")) {
             (Some(id), secret) => Ok(Some(ClientCredentials {
                 client_id: id.to_owned(),
@@ -452,6 +466,18 @@ mod tests {
         );
         let secret_only = client_credentials(&HeaderMap::new(), &form("client_secret=s"));
         assert_eq!(secret_only.unwrap_err().code(), "invalid_request");
+    }
+
+    #[test]
+    fn two_authorization_headers_are_invalid_request() {
+        let mut headers = basic("app:s");
+        headers.append(AUTHORIZATION, headers[AUTHORIZATION].clone());
+        let e = client_credentials(&headers, &Form::default()).unwrap_err();
+        assert_eq!(e.code(), "invalid_request");
+        let mut headers = basic("app:s");
+        headers.append(AUTHORIZATION, HeaderValue::from_static("Basic Og=="));
+        let e = client_credentials(&headers, &Form::default()).unwrap_err();
+        assert_eq!(e.code(), "invalid_request");
     }
 
     #[test]

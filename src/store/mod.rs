@@ -133,6 +133,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a new authorization code; a code with the same hash is an error.
     async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), Error>;
+    /// The code with `code_hash`, used or not, as it is (nothing is marked).
+    async fn code(&self, code_hash: &TokenHash) -> Result<Option<AuthorizationCode>, Error>;
     /// Atomically marks the code used and returns it as it was; exactly one concurrent caller
     /// gets [`Redemption::Fresh`].
     async fn redeem_code(&self, code_hash: &TokenHash) -> Result<Redemption, Error>;

@@ -781,6 +781,16 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn code(&self, code_hash: &TokenHash) -> Result<Option<AuthorizationCode>, Error> {
+        sqlx::query("SELECT * FROM authorization_codes WHERE code_hash = ?1")
+            .bind(code_hash.to_hex())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(Error::store)?
+            .map(|row| code_from_row(&row))
+            .transpose()
+    }
+
     async fn redeem_code(&self, code_hash: &TokenHash) -> Result<Redemption, Error> {
         let hex = code_hash.to_hex();
         let mut conn = self.writer.acquire().await.map_err(Error::store)?;

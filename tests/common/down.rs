@@ -93,6 +93,7 @@ flaky! {
     client(id: &str) -> Option<Client>;
     clients() -> Vec<Client>;
     insert_code(c: &AuthorizationCode) -> ();
+    code(h: &TokenHash) -> Option<AuthorizationCode>;
     redeem_code(h: &TokenHash) -> Redemption;
     insert_token(t: &TokenRecord) -> ();
     token(h: &TokenHash) -> Option<TokenRecord>;

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod down;
 pub mod process;
+pub mod raw;
 pub mod tcp_proxy;
 pub mod upstream;
 

@@ -1,5 +1,6 @@
-//! A recording upstream: an HTTP server on a loopback port that keeps every request it
-//! receives, to check what the gateway forwarded (and that it forwarded nothing).
+//! The recording upstream: an HTTP server (h1 and h2) that records every complete request it
+//! receives and answers `200 upstream`, for tests that must assert what reached the upstream
+//! behind the gateway.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -10,35 +11,60 @@ use http::{HeaderMap, Method, Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
-/// A request as the upstream received it (complete: its body was read to the end).
+/// A request as the upstream received it. Only complete requests (whose body was read to the
+/// end) are recorded.
 #[derive(Debug, Clone)]
-pub struct Recorded {
+pub struct Received {
+    /// The method.
     pub method: Method,
     /// The request target as received (path and query).
     pub uri: String,
+    /// Every header, as received.
     pub headers: HeaderMap,
+    /// The body, when the recorder keeps bodies ([`Recorder::keeping_bodies`]); else empty.
     pub body: Bytes,
+    /// The trailer fields that came after the body, if any.
+    pub trailers: Option<HeaderMap>,
 }
 
-impl Recorded {
+impl Received {
     /// The only value of `name`; panics when it is absent or repeated.
     pub fn one(&self, name: &str) -> &str {
         let values: Vec<_> = self.headers.get_all(name).iter().collect();
         assert_eq!(values.len(), 1, "{name}: {:?}", self.headers);
         values[0].to_str().unwrap()
     }
+
+    /// The names of every header in the identity namespace (containing `oauth`).
+    pub fn identity_headers(&self) -> Vec<String> {
+        self.headers
+            .keys()
+            .map(|k| k.as_str().to_owned())
+            .filter(|k| k.contains("oauth"))
+            .collect()
+    }
 }
 
-/// An HTTP server that records every request it receives (after reading its body) and
-/// answers `200 upstream`. Lives as long as the test's runtime.
+/// The recording upstream; lives as long as the test's runtime.
 pub struct Recorder {
+    /// Where it listens.
     pub addr: SocketAddr,
-    seen: Arc<Mutex<Vec<Recorded>>>,
+    seen: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Recorder {
-    /// Starts one on a fresh loopback port.
+    /// Records method, target and headers of every complete request (bodies are read, not
+    /// kept).
     pub async fn start() -> Recorder {
+        Recorder::spawn(false).await
+    }
+
+    /// Like [`Recorder::start`], keeping the bodies too.
+    pub async fn keeping_bodies() -> Recorder {
+        Recorder::spawn(true).await
+    }
+
+    async fn spawn(keep_bodies: bool) -> Recorder {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink = seen.clone();
         let addr = super::serve(tower::service_fn(move |req: Request<Incoming>| {
@@ -46,11 +72,17 @@ impl Recorder {
             async move {
                 let (parts, body) = req.into_parts();
                 if let Ok(body) = body.collect().await {
-                    sink.lock().unwrap().push(Recorded {
+                    let trailers = body.trailers().cloned();
+                    sink.lock().unwrap().push(Received {
                         method: parts.method,
                         uri: parts.uri.to_string(),
                         headers: parts.headers,
-                        body: body.to_bytes(),
+                        body: if keep_bodies {
+                            body.to_bytes()
+                        } else {
+                            Bytes::new()
+                        },
+                        trailers,
                     });
                 }
                 Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"upstream"))))
@@ -61,7 +93,7 @@ impl Recorder {
     }
 
     /// The requests received since the last call.
-    pub fn take(&self) -> Vec<Recorded> {
+    pub fn take(&self) -> Vec<Received> {
         std::mem::take(&mut *self.seen.lock().unwrap())
     }
 }

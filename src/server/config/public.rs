@@ -60,7 +60,8 @@ pub struct PublicConfig {
     /// Also send the access token upstream (`X-Mashery-Oauth-Access-Token`, or the table's
     /// `access_token` name).
     pub forward_access_token: bool,
-    /// Forward the client's `Authorization` header upstream (default `false`).
+    /// Forward the client's `Authorization` header, or its `access_token` query parameter,
+    /// upstream (default `false`: both are removed).
     pub forward_authorization: bool,
     /// Accept tokens in the `access_token` query parameter; default: the service's
     /// `allow_query_tokens` setting.
