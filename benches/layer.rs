@@ -6,6 +6,9 @@
 //! through our server do; the layer's `TokenInfo` extension is then one allocation (its box),
 //! where a request without extensions would also pay for the extension map.
 //!
+//! `layer_hit/forged_token` is the junk-token defence: a random well-formed token (wrong
+//! integrity tag) misses the cache and is refused before any lookup, on every request.
+//!
 //! Then the miss path (the token is dropped from the cache before each request, so each one
 //! is resolved through the store; the invalidation is part of the measured time) on the memory
 //! and SQLite stores, and 64 concurrent requests on one uncached token (one store lookup).
@@ -151,8 +154,11 @@ where
 
 fn layer_hit(c: &mut Criterion) {
     let rt = runtime(0);
-    let (layer, _cache, token) = rt.block_on(setup(Arc::new(MemoryStore::new())));
+    let (layer, cache, token) = rt.block_on(setup(Arc::new(MemoryStore::new())));
     let auth = http::HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+    let forged =
+        http::HeaderValue::from_str(&format!("Bearer {}", tokengate::secret::junk_token()))
+            .unwrap();
     let mut bare = noop();
     let mut layered = tower::ServiceBuilder::new().layer(layer).service(noop());
     // Warm the cache.
@@ -182,7 +188,25 @@ fn layer_hit(c: &mut Criterion) {
             async move { svc.ready().await.unwrap().call(req).await.unwrap() }
         })
     });
+    let misses = cache.stats().misses;
+    group.bench_function("forged_token", |b| {
+        b.to_async(&rt).iter(|| {
+            let req = request(&forged);
+            let mut svc = layered.clone();
+            async move {
+                let res = svc.ready().await.unwrap().call(req).await.unwrap();
+                debug_assert_eq!(res.status(), 401);
+                res
+            }
+        })
+    });
     group.finish();
+    assert_eq!(
+        cache.stats().misses,
+        misses,
+        "forged tokens are never looked up"
+    );
+    assert!(cache.stats().forged > 0);
 
     let bare_allocs = allocations_per_request(&rt, &mut bare, &auth);
     let layer_allocs = allocations_per_request(&rt, &mut layered, &auth);
@@ -201,6 +225,8 @@ fn layer_hit(c: &mut Criterion) {
         "fastest round, ns per request: bare {bare_ns:.0}, with layer {layer_ns:.0} (+{:.0})",
         layer_ns - bare_ns
     );
+    let forged_ns = min_ns_per_request(&rt, &mut layered, &forged);
+    println!("fastest round, ns per request: forged token refused {forged_ns:.0}");
 }
 
 fn layer_miss(c: &mut Criterion) {

@@ -19,7 +19,9 @@
 //! ```
 //!
 //! The admin credentials come from `TOKENGATE_ADMIN_KEY` and `TOKENGATE_ADMIN_SECRET`
-//! (default `ops` / `change-me`, as in `tokengate.example.toml`).
+//! (default `ops` / `change-me`, as in `tokengate.example.toml`). With `TOKENGATE_TAG_KEY`
+//! (the token service's `Pepper::tag_key_hex()`), tokens with a wrong integrity tag are
+//! refused here without a call to the token service.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +33,7 @@ use hyper_util::service::TowerToHyperService;
 use tokengate::auth::OAuthLayer;
 use tokengate::proxy::{ClientAddr, ReverseProxy};
 use tokengate::resolve::{RemoteResolver, TokenCache};
+use tokengate::secret::TagKey;
 use tower::{Layer, ServiceExt};
 
 #[tokio::main]
@@ -51,8 +54,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 
     // No store here: every cache miss is one JSON-RPC call (concurrent misses on one token
     // share it). When the token service cannot be reached, uncached tokens get 503.
-    let resolver = RemoteResolver::new(endpoint.parse()?, service_key, &key, &secret)
+    let mut resolver = RemoteResolver::new(endpoint.parse()?, service_key, &key, &secret)
         .timeout(Duration::from_secs(2));
+    if let Ok(hex) = std::env::var("TOKENGATE_TAG_KEY") {
+        let tags = TagKey::from_hex(&hex).ok_or("TOKENGATE_TAG_KEY: at least 16 bytes of hex")?;
+        resolver = resolver.tag_key(tags);
+    }
     let cache = TokenCache::builder(resolver)
         .ttl(Duration::from_secs(10))
         .negative_ttl(Duration::from_secs(2))

@@ -1,8 +1,10 @@
 //! Secrets: token generation, hashing for storage and constant-time comparison.
 //!
-//! * Tokens, refresh tokens and authorization codes are 32 lowercase alphanumeric characters from
-//!   a CSPRNG (about 165 bits). They are stored as their SHA-256 ([`TokenHash`]): with that much
-//!   entropy a plain hash cannot be reversed, and it keeps lookups one index probe.
+//! * Tokens, refresh tokens and authorization codes are 40 lowercase alphanumeric characters:
+//!   32 from a CSPRNG (about 165 bits) and an 8-character integrity tag ([`TagKey`]) that lets
+//!   the gateway and the token service refuse forged values without a store lookup. They are
+//!   stored as their SHA-256 ([`TokenHash`]): with that much entropy a plain hash cannot be
+//!   reversed, and it keeps lookups one index probe.
 //! * Client secrets may be chosen by people (config files), so they get a keyed hash:
 //!   HMAC-SHA-256 under a server [`Pepper`] kept outside the database, over a per-secret salt and
 //!   the secret. A stolen database alone does not allow offline guessing.
@@ -15,13 +17,19 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+mod tag;
+
+pub use tag::{junk_token, TagKey, ISSUED_TOKEN_LEN, TAG_LEN};
+
 const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 
-/// Length of generated tokens and codes.
+/// Length of [`generate_token`]'s values: the random part of issued tokens (which carry a tag
+/// too, see [`ISSUED_TOKEN_LEN`]), and generated client ids and secrets.
 pub const TOKEN_LEN: usize = 32;
 
-/// A new random token: [`TOKEN_LEN`] lowercase alphanumeric characters from the thread-local
-/// CSPRNG (ChaCha, seeded by the OS).
+/// A new random value: [`TOKEN_LEN`] lowercase alphanumeric characters from the thread-local
+/// CSPRNG (ChaCha, seeded by the OS). Access tokens, refresh tokens and codes are made by
+/// [`TagKey::issue`], which tags such a value.
 ///
 /// ```
 /// let token = tokengate::secret::generate_token();
@@ -147,6 +155,22 @@ impl Pepper {
         };
         let actual = self.mac(&[salt.as_bytes(), secret.as_bytes()]);
         ct_eq(&actual, &expected)
+    }
+
+    /// The key of the integrity tag of issued tokens, derived from the pepper (domain-separated
+    /// from the other uses of the pepper).
+    pub fn tag_key(&self) -> TagKey {
+        TagKey::new(&self.tag_key_material())
+    }
+
+    /// [`Pepper::tag_key`]'s key material as hex, for gateway nodes without a store
+    /// ([`TagKey::from_hex`]). It reveals nothing of the pepper.
+    pub fn tag_key_hex(&self) -> String {
+        hex::encode(self.tag_key_material())
+    }
+
+    fn tag_key_material(&self) -> [u8; 32] {
+        self.mac(&[b"token-tag"])
     }
 
     /// The MAC key of a MAC-type access token, derived from the token so it is never stored.

@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 
 use common::down::FlakyStore;
 use common::process::Gateway;
-use common::raw::{get, send_raw};
+use common::raw::{get, send_raw, Raw};
 use common::upstream::Recorder;
 use common::{ADMIN_KEY, ADMIN_SECRET, OTHER_SERVICE, SERVICE, WEB_CLIENT, WEB_SECRET};
 
@@ -85,9 +85,9 @@ impl Admin {
         }
     }
 
-    async fn result(&self, method: &str, params: Value) -> Value {
-        let reply: Value = self
-            .http
+    /// The whole JSON-RPC 2.0 reply to a call.
+    async fn reply(&self, method: &str, params: Value) -> Value {
+        self.http
             .post(format!("http://{}/v2/json-rpc", self.addr))
             .basic_auth(ADMIN_KEY, Some(ADMIN_SECRET))
             .json(&json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1}))
@@ -96,7 +96,11 @@ impl Admin {
             .unwrap()
             .json()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    async fn result(&self, method: &str, params: Value) -> Value {
+        let reply = self.reply(method, params).await;
         assert!(reply.get("error").is_none(), "{method}: {reply}");
         reply["result"].clone()
     }
@@ -180,6 +184,11 @@ impl Harness {
 
 fn bearer(token: &str) -> String {
     format!("Authorization: Bearer {token}")
+}
+
+/// The tag key of the tokens the gateway under test issues (derived from its pepper).
+fn tag_key() -> tokengate::secret::TagKey {
+    tokengate::secret::Pepper::new(hex::decode(PEPPER).unwrap()).tag_key()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -525,11 +534,11 @@ async fn metrics_move_and_readyz_answers_on_the_admin_listener() {
     for _ in 0..2 {
         assert_eq!(get(h.public(), "/r", &[&bearer(&token)]).await.status, 200);
     }
+    // Tagged, so worth a lookup, but never issued.
+    let unknown = tag_key().issue();
     for _ in 0..2 {
         assert_eq!(
-            get(h.public(), "/r", &[&bearer("junkjunkjunk")])
-                .await
-                .status,
+            get(h.public(), "/r", &[&bearer(&unknown)]).await.status,
             401
         );
     }
@@ -571,6 +580,77 @@ async fn metrics_move_and_readyz_answers_on_the_admin_listener() {
     for path in ["/metrics", "/readyz"] {
         assert_eq!(get(h.public(), path, &[]).await.status, 401, "{path}");
     }
+}
+
+/// What every API answers for `token`: the gateway, JSON-RPC fetchAccessToken (one and a
+/// list), the TIBCO-style lookup, RFC 7662 introspection and RFC 7009 revocation.
+async fn every_answer(h: &Harness, token: String) -> (Raw, Vec<Value>, Vec<(u16, String)>) {
+    let gateway = get(h.public(), "/r", &[&bearer(&token)]).await;
+    let mut rpc = Vec::new();
+    for params in [json!([SERVICE, token]), json!([SERVICE, [token]])] {
+        rpc.push(h.admin.reply("oauth2.fetchAccessToken", params).await);
+    }
+    let http = &h.admin.http;
+    let (admin, public) = (h.admin.addr, h.public());
+    let mut http_answers = Vec::new();
+    let tibco = http
+        .get(format!("http://{admin}/oauth2/access_token/{token}"))
+        .basic_auth(ADMIN_KEY, Some(ADMIN_SECRET));
+    let standard = ["/oauth2/introspect", "/oauth2/revoke"].map(|path| {
+        http.post(format!("http://{public}{path}"))
+            .basic_auth(WEB_CLIENT, Some(WEB_SECRET))
+            .form(&[("token", token.as_str())])
+    });
+    for request in [tibco].into_iter().chain(standard) {
+        let res = request.send().await.unwrap();
+        http_answers.push((res.status().as_u16(), res.text().await.unwrap()));
+    }
+    (gateway, rpc, http_answers)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_tokens_get_the_unknown_answers_without_a_store_lookup() {
+    use tokengate::secret::{generate_token, junk_token, ISSUED_TOKEN_LEN};
+
+    let h = Harness::start("", "").await;
+    let token = h.admin.token(SERVICE, "read", None).await;
+    assert_eq!(token.len(), ISSUED_TOKEN_LEN);
+    assert!(tag_key().verifies(&token), "tagged with the pepper's key");
+    assert_eq!(get(h.public(), "/r", &[&bearer(&token)]).await.status, 200);
+    let mut flipped = token.clone().into_bytes();
+    flipped[ISSUED_TOKEN_LEN - 1] = if flipped[ISSUED_TOKEN_LEN - 1] == b'a' {
+        b'b'
+    } else {
+        b'a'
+    };
+    let mut forged = vec![String::from_utf8(flipped).unwrap(), generate_token()];
+    forged.extend((0..20).map(|_| junk_token()));
+
+    let answers = |token: String| every_answer(&h, token);
+    let lookups = || h.admin.metric("tokengate_store_token_lookups_total");
+
+    // The control: a tagged token that was never issued is looked up.
+    let before = lookups().await;
+    let expected = answers(tag_key().issue()).await;
+    assert_eq!(expected.0.status, 401);
+    assert_eq!(expected.2[1], (200, r#"{"active":false}"#.to_owned()));
+    assert_eq!(expected.2[2].0, 200);
+    assert!(lookups().await > before, "the control is looked up");
+
+    let before = lookups().await;
+    for token in &forged {
+        assert_eq!(answers(token.clone()).await, expected, "{token}");
+    }
+    assert_eq!(lookups().await, before, "no store lookup for forged tokens");
+    assert_eq!(
+        h.admin.metric("tokengate_cache_forged_total").await,
+        forged.len() as f64
+    );
+    assert_eq!(
+        h.admin.metric("tokengate_cache_negative_hits_total").await,
+        0.0
+    );
+    assert_eq!(get(h.public(), "/r", &[&bearer(&token)]).await.status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread")]

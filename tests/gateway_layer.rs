@@ -36,6 +36,10 @@ impl Resolve for Probe {
         }
         self.inner.resolve(token).await
     }
+
+    fn may_know(&self, token: &str) -> bool {
+        self.inner.may_know(token)
+    }
 }
 
 /// What the inner service saw.
@@ -548,14 +552,62 @@ async fn concurrent_misses_on_one_token_make_one_lookup() {
 #[tokio::test]
 async fn unknown_tokens_are_remembered_briefly() {
     let gate = Gate::new(|_| {}, |l| l).await;
+    // Well formed and tagged, but never issued.
+    let unknown = gate.tokens.tag_key().issue();
     for _ in 0..5 {
         let res = gate
-            .send(get("/", &[("authorization", "Bearer notarealtoken")]))
+            .send(get("/", &[("authorization", &bearer(&unknown))]))
             .await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     }
     assert_eq!(gate.probe.lookups.load(Ordering::SeqCst), 1);
     assert_eq!(gate.layer_cache_stats().negative_hits, 4);
+}
+
+#[tokio::test]
+async fn forged_tokens_are_refused_without_a_lookup_or_a_negative_entry() {
+    let gate = Gate::new(|_| {}, |l| l).await;
+    let real = gate.token("kim", None).await;
+    let unknown = gate.tokens.tag_key().issue();
+    let answer = |res: Response<String>| {
+        let mut headers = res.headers().clone();
+        headers.remove("date");
+        (res.status(), headers, res.into_body())
+    };
+    let expected = answer(
+        gate.send(get("/", &[("authorization", &bearer(&unknown))]))
+            .await,
+    );
+    assert_eq!(expected.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(gate.probe.lookups.load(Ordering::SeqCst), 1, "the control");
+
+    let mut flipped_tag = real.clone().into_bytes();
+    flipped_tag[39] = if flipped_tag[39] == b'a' { b'b' } else { b'a' };
+    let flipped_tag = String::from_utf8(flipped_tag).unwrap();
+    let mut forged = vec![flipped_tag, tokengate::secret::generate_token()];
+    forged.extend((0..50).map(|_| tokengate::secret::junk_token()));
+    for round in 0..2 {
+        for token in &forged {
+            let res = gate
+                .send(get("/", &[("authorization", &bearer(token))]))
+                .await;
+            assert_eq!(answer(res), expected, "{token} (round {round})");
+        }
+    }
+    assert_eq!(gate.probe.lookups.load(Ordering::SeqCst), 1, "no lookup");
+    let stats = gate.layer_cache_stats();
+    assert_eq!(stats.forged, 2 * forged.len() as u64);
+    assert_eq!(stats.misses, 1);
+    assert_eq!(
+        stats.negative_hits, 0,
+        "forged tokens are not remembered, so they never hit the negative cache"
+    );
+    assert_eq!(
+        gate.send(get("/", &[("authorization", &bearer(&real))]))
+            .await
+            .status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]

@@ -486,8 +486,11 @@ async fn a_store_that_is_down_is_an_internal_error_without_detail() {
         Box::new(()),
     )
     .await;
+    // Tagged, so worth a lookup: a forged token is refused without asking the store at all.
+    let token = pepper().tag_key().issue();
     for (method, params) in [
-        ("oauth2.fetchAccessToken", json!([SERVICE, "sometoken"])),
+        ("oauth2.fetchAccessToken", json!([SERVICE, token])),
+        ("oauth2.fetchAccessToken", json!([SERVICE, [token]])),
         (
             "oauth2.createAccessToken",
             json!([SERVICE, web(), {"grant_type":"client_credentials"}]),

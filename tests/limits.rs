@@ -501,16 +501,19 @@ async fn misses_beyond_the_lookup_cap_get_503_after_the_wait_and_never_reach_the
         let _ = stopped.await;
     }));
 
-    // Six distinct uncached tokens at once while the store holds every lookup.
+    // Six distinct uncached tokens at once while the store holds every lookup. They are of the
+    // issued form (tagged with the node's key), so each one is looked up.
+    let tags = common::pepper().tag_key();
+    let tokens: Vec<String> = (0..6).map(|_| tags.issue()).collect();
     store.hold_lookups(true);
     let (done, mut answers) = tokio::sync::mpsc::unbounded_channel();
     let started = Instant::now();
-    for i in 0..6 {
+    for token in tokens {
         let done = done.clone();
         tokio::spawn(async move {
             let res = reqwest::Client::new()
                 .get(format!("http://{public}/reviews"))
-                .bearer_auth(format!("unknowntoken{i:020}"))
+                .bearer_auth(token)
                 .send()
                 .await
                 .unwrap();

@@ -144,7 +144,7 @@ async fn authorization_code_flow_and_redirect(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    assert_eq!(grant.code.len(), 32);
+    assert_eq!(grant.code.len(), tokengate::secret::ISSUED_TOKEN_LEN);
     assert_eq!(
         grant.uri.redirect_uri.as_deref(),
         Some(format!("{REDIRECT}?code={}&state=xyz+1", grant.code).as_str())

@@ -57,12 +57,19 @@ fn record(token: &str) -> TokenRecord {
     }
 }
 
+/// The nodes' pepper.
+fn pepper() -> Pepper {
+    Pepper::new(b"test pepper".to_vec())
+}
+
+/// A new token as the nodes issue it (tagged with their pepper's key), not stored.
+fn new_token() -> String {
+    pepper().tag_key().issue()
+}
+
 /// A gateway node's cache over `store`, as the server builds it.
 fn cache_over(store: &PostgresStore) -> TokenCache {
-    let tokens = Arc::new(TokenService::new(
-        Arc::new(store.clone()),
-        Pepper::new(b"test pepper".to_vec()),
-    ));
+    let tokens = Arc::new(TokenService::new(Arc::new(store.clone()), pepper()));
     TokenCache::builder(LocalResolver::new(tokens, SERVICE))
         .ttl(Duration::from_secs(60))
         .build()
@@ -81,7 +88,7 @@ async fn subscribed_node(db: &pg::TestDb) -> (PostgresStore, TokenCache, Revocat
 
 /// Issues a token (through `store`) and makes `cache` hold it.
 async fn cached_token(store: &PostgresStore, cache: &TokenCache) -> (String, TokenHash) {
-    let token = generate_token();
+    let token = new_token();
     store.insert_token(&record(&token)).await.unwrap();
     assert!(matches!(
         cache.lookup(&token).await.unwrap(),
@@ -269,7 +276,7 @@ async fn revoke_and_update_on_one_node_evict_from_the_other_within_a_second() {
     // A family revocation pushes every token of the family.
     let (_, first) = cached_token(&b, &cache_b).await;
     let family = b.token(&first).await.unwrap().unwrap().family_id;
-    let sibling_token = generate_token();
+    let sibling_token = new_token();
     let sibling = TokenRecord {
         family_id: family.clone(),
         ..record(&sibling_token)

@@ -120,3 +120,57 @@ async fn failures_are_errors_not_invalid_tokens() {
     .build();
     assert!(matches!(ok.lookup(&token).await.unwrap(), Lookup::Valid(_)));
 }
+
+#[tokio::test]
+async fn with_the_tag_key_forged_tokens_are_refused_without_a_call() {
+    let (tokens, url, _dir) = api(|_| {}).await;
+    let key = || tokengate::secret::TagKey::from_hex(&pepper().tag_key_hex()).unwrap();
+    let token = password_token(&tokens, "read").await;
+    let forged = tokengate::secret::junk_token();
+
+    let tagged = TokenCache::builder(
+        RemoteResolver::new(url.parse().unwrap(), SERVICE, ADMIN_KEY, ADMIN_SECRET).tag_key(key()),
+    )
+    .build();
+    assert!(matches!(
+        tagged.lookup(&token).await.unwrap(),
+        Lookup::Valid(_)
+    ));
+    assert!(matches!(
+        tagged.lookup(&forged).await.unwrap(),
+        Lookup::Invalid
+    ));
+    let stats = tagged.stats();
+    assert_eq!((stats.misses, stats.forged), (1, 1));
+
+    // Nothing listens here: a call would be an error, so an answer proves there was none.
+    let nowhere = "http://127.0.0.1:9/v2/json-rpc".parse().unwrap();
+    let offline = TokenCache::builder(
+        RemoteResolver::new(nowhere, SERVICE, ADMIN_KEY, ADMIN_SECRET)
+            .timeout(Duration::from_secs(2))
+            .tag_key(key()),
+    )
+    .build();
+    assert!(matches!(
+        offline.lookup(&forged).await.unwrap(),
+        Lookup::Invalid
+    ));
+    assert!(
+        offline.lookup(&token).await.is_err(),
+        "a tagged token is asked for"
+    );
+
+    // Without the key, the forged token is asked for (and then remembered as unknown).
+    let untagged = TokenCache::builder(RemoteResolver::new(
+        url.parse().unwrap(),
+        SERVICE,
+        ADMIN_KEY,
+        ADMIN_SECRET,
+    ))
+    .build();
+    assert!(matches!(
+        untagged.lookup(&forged).await.unwrap(),
+        Lookup::Invalid
+    ));
+    assert_eq!((untagged.stats().misses, untagged.stats().forged), (1, 0));
+}

@@ -71,6 +71,7 @@ macro_rules! store_suite {
             concurrent_redemption_has_one_winner,
             token_round_trips_every_field,
             token_by_refresh,
+            tokens_by_list,
             rotate_refresh_then_reused,
             rotate_unknown_refresh_stores_nothing,
             concurrent_rotation_has_one_winner,
@@ -458,6 +459,57 @@ async fn token_by_refresh(store: Arc<dyn Store>) {
     );
     let missing = TokenHash::of(&generate_token());
     assert_eq!(store.token_by_refresh(&missing).await.unwrap(), None);
+}
+
+async fn tokens_by_list(store: Arc<dyn Store>) {
+    assert!(store.tokens(&[]).await.unwrap().is_empty());
+    let revoked = TokenRecord {
+        revoked: true,
+        ..record("svc", "app", Some("bob"))
+    };
+    let expired = TokenRecord {
+        expires_at: NOW - HOUR,
+        ..record("other", "app", None)
+    };
+    let with_refresh = TokenRecord {
+        refresh: refresh(NOW + HOUR),
+        ..record("svc", "app", Some("alice"))
+    };
+    let mut stored = vec![revoked, expired, with_refresh.clone()];
+    stored.extend((0..297).map(|i| record("svc", "app", Some(&format!("user-{i}")))));
+    let mut tasks = tokio::task::JoinSet::new();
+    for chunk in stored.chunks(30) {
+        let (store, chunk) = (store.clone(), chunk.to_vec());
+        tasks.spawn(async move {
+            for record in &chunk {
+                store.insert_token(record).await.unwrap();
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+
+    // More hashes than SQLite's old limit of 999 bound variables: stored ones of any status
+    // and service, missing ones, a refresh token's hash (not an access token's) and repeats.
+    let mut asked: Vec<TokenHash> = stored.iter().map(|r| r.token_hash).collect();
+    asked.extend((0..800).map(|_| TokenHash::of(&generate_token())));
+    asked.push(with_refresh.refresh.as_ref().unwrap().hash);
+    asked.extend(stored[..5].iter().map(|r| r.token_hash));
+    let found = store.tokens(&asked).await.unwrap();
+    assert_eq!(found.len(), stored.len(), "each stored record once");
+    let mut by_hash: std::collections::HashMap<TokenHash, TokenRecord> =
+        found.into_iter().map(|r| (r.token_hash, r)).collect();
+    for record in &stored {
+        assert_eq!(by_hash.remove(&record.token_hash).as_ref(), Some(record));
+    }
+
+    let missing: Vec<TokenHash> = (0..3).map(|_| TokenHash::of(&generate_token())).collect();
+    assert!(store.tokens(&missing).await.unwrap().is_empty());
+    assert_eq!(
+        store.tokens(&[stored[7].token_hash]).await.unwrap(),
+        vec![stored[7].clone()]
+    );
 }
 
 /// The record that rotating `from` would store.

@@ -77,6 +77,9 @@ where
                         _ => unreachable!("the token was found above"),
                     },
                 };
+                if settings.cache.refuses(&token) {
+                    return ResponseFuture::reject(settings, Rejection::InvalidToken);
+                }
                 let cache = settings.cache.clone();
                 let ready = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, ready);

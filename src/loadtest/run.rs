@@ -148,7 +148,7 @@ impl Plan {
                 let class = wheel[(i % wheel.len() as u64) as usize];
                 let pool = &pools[class as usize];
                 let auth = if class == TokenClass::Unknown || pool.is_empty() {
-                    bearer(&crate::secret::generate_token())
+                    bearer(&crate::secret::junk_token())
                 } else {
                     pool[rand::thread_rng().gen_range(0..pool.len())].clone()
                 };

@@ -3,7 +3,6 @@
 
 use super::TokenService;
 use crate::model::{TokenRecord, TokenType, UnixMillis};
-use crate::secret::TokenHash;
 use crate::store::{Revocation, TokenCursor};
 use crate::Error;
 
@@ -42,8 +41,13 @@ impl TokenStatus {
 
 impl TokenService {
     /// The record of an access token, of any service and in any state (see [`TokenStatus`]).
+    /// A value this service cannot have issued (see [`TokenService::tag_key`]) is `None`
+    /// without a store query.
     pub async fn token_record(&self, access_token: &str) -> Result<Option<TokenRecord>, Error> {
-        self.store.token(&TokenHash::of(access_token)).await
+        match self.lookup_hash(access_token) {
+            Some(hash) => self.store.token(&hash).await,
+            None => Ok(None),
+        }
     }
 
     /// Revokes an access token of any service, without its client (an administrator's act),
@@ -53,11 +57,13 @@ impl TokenService {
         &self,
         access_token: &str,
     ) -> Result<Option<TokenRecord>, Error> {
-        let hash = TokenHash::of(access_token);
-        let Some(record) = self.store.token(&hash).await? else {
+        let Some(record) = self.token_record(access_token).await? else {
             return Ok(None);
         };
-        let revoked = self.store.revoke(Revocation::Token(&hash)).await?;
+        let revoked = self
+            .store
+            .revoke(Revocation::Token(&record.token_hash))
+            .await?;
         self.invalidated(&revoked).await;
         Ok(Some(TokenRecord {
             revoked: true,

@@ -4,7 +4,6 @@ use super::service::SecretNeed;
 use super::types::ClientCredentials;
 use super::{ErrorCode, OAuthError, TokenService};
 use crate::model::{TokenRecord, UnixMillis};
-use crate::secret::TokenHash;
 use crate::Error;
 
 /// The kind of a token presented to introspection or revocation; the values of RFC 7009/7662
@@ -121,13 +120,16 @@ impl TokenService {
     }
 
     /// The record a token value belongs to, as an access token or a refresh token, looking up
-    /// the hinted kind first. Any service, any status.
+    /// the hinted kind first. Any service, any status; none, without a store query, for a value
+    /// this service cannot have issued.
     pub(super) async fn find_token(
         &self,
         token: &str,
         hint: Option<TokenKind>,
     ) -> Result<Option<(TokenKind, TokenRecord)>, Error> {
-        let hash = TokenHash::of(token);
+        let Some(hash) = self.lookup_hash(token) else {
+            return Ok(None);
+        };
         for kind in TokenKind::search_order(hint) {
             let found = match kind {
                 TokenKind::AccessToken => self.store.token(&hash).await?,

@@ -10,7 +10,7 @@ use super::{ErrorCode, OAuthError, TokenService};
 use crate::model::{
     scope, AuthorizationCode, Client, GrantType, RefreshState, Service, TokenRecord, TokenType,
 };
-use crate::secret::{generate_id, generate_token, TokenHash};
+use crate::secret::{generate_id, TokenHash};
 use crate::store::{Redemption, Revocation, Rotation};
 use crate::Error;
 
@@ -94,7 +94,7 @@ impl TokenService {
         let pkce = pkce
             .map(|p| pkce_challenge(&p.code_challenge, p.code_challenge_method.as_deref()))
             .transpose()?;
-        let code = generate_token();
+        let code = self.tag_key().issue();
         self.store
             .insert_code(&AuthorizationCode {
                 code_hash: TokenHash::of(&code),
@@ -215,7 +215,7 @@ impl TokenService {
             .code
             .as_deref()
             .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
-        let code_hash = TokenHash::of(code);
+        let code_hash = self.lookup_hash(code).ok_or_else(invalid_code)?;
         let code = match self.store.code(&code_hash).await? {
             None => return Err(invalid_code().into()),
             Some(code) if code.used => {
@@ -295,7 +295,7 @@ impl TokenService {
             .refresh_token
             .as_deref()
             .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-        let hash = TokenHash::of(presented);
+        let hash = self.lookup_hash(presented).ok_or_else(invalid)?;
         let record = self
             .store
             .token_by_refresh(&hash)
@@ -360,8 +360,8 @@ impl TokenService {
             self.invalidated(&revoked).await;
         }
         let now = self.now();
-        let access_token = generate_token();
-        let refresh_token = grant.refresh.then(generate_token);
+        let access_token = self.tag_key().issue();
+        let refresh_token = grant.refresh.then(|| self.tag_key().issue());
         let id = generate_id();
         let record = TokenRecord {
             family_id: grant

@@ -24,29 +24,47 @@ impl TokenService {
         access_token: &str,
     ) -> Result<TokenInfo, Error> {
         let record = self
-            .store
-            .token(&TokenHash::of(access_token))
+            .token_record(access_token)
             .await?
             .filter(|r| r.service_key == service_key && r.is_active(self.now()))
             .ok_or_else(OAuthError::invalid_token)?;
         Ok(self.info(record, access_token))
     }
 
-    /// `oauth2.fetchAccessToken` with a list: the valid tokens only, each with its value.
+    /// `oauth2.fetchAccessToken` with a list: the valid tokens only, in the order given (a
+    /// token listed twice is answered twice), each with its value. One store query for the
+    /// whole list ([`Store::tokens`](crate::store::Store::tokens)); none when no value in it
+    /// can be a token of this service.
     pub async fn fetch_access_tokens(
         &self,
         service_key: &str,
         access_tokens: &[String],
     ) -> Result<Vec<(String, TokenInfo)>, Error> {
-        let mut found = Vec::new();
-        for token in access_tokens {
-            match self.fetch_access_token(service_key, token).await {
-                Ok(info) => found.push((token.clone(), info)),
-                Err(e) if e.oauth().is_some() => {}
-                Err(e) => return Err(e),
-            }
+        let hashes: Vec<Option<TokenHash>> = access_tokens
+            .iter()
+            .map(|token| self.lookup_hash(token))
+            .collect();
+        let wanted: Vec<TokenHash> = hashes.iter().flatten().copied().collect();
+        if wanted.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(found)
+        let now = self.now();
+        let records: HashMap<TokenHash, TokenRecord> = self
+            .store
+            .tokens(&wanted)
+            .await?
+            .into_iter()
+            .filter(|r| r.service_key == service_key && r.is_active(now))
+            .map(|r| (r.token_hash, r))
+            .collect();
+        Ok(access_tokens
+            .iter()
+            .zip(&hashes)
+            .filter_map(|(token, hash)| {
+                let record = records.get(hash.as_ref()?)?;
+                Some((token.clone(), self.info(record.clone(), token)))
+            })
+            .collect())
     }
 
     fn info(&self, record: TokenRecord, access_token: &str) -> TokenInfo {
@@ -204,8 +222,7 @@ impl TokenService {
             .authenticate(&service, client, SecretNeed::IfPresented)
             .await?;
         Ok(self
-            .store
-            .token(&TokenHash::of(access_token))
+            .token_record(access_token)
             .await?
             .filter(|r| r.service_key == service.key && r.client_id == app.client_id)
             .ok_or_else(OAuthError::invalid_token)?)

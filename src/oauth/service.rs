@@ -8,7 +8,7 @@ use super::types::ClientCredentials;
 use super::{ErrorCode, OAuthError};
 use crate::limit::IssueLimits;
 use crate::model::{Client, Service, UnixMillis};
-use crate::secret::{Pepper, TokenHash};
+use crate::secret::{Pepper, TagKey, TokenHash};
 use crate::store::Store;
 use crate::Error;
 
@@ -60,6 +60,7 @@ pub trait InvalidationListener: Send + Sync + 'static {
 pub struct TokenService {
     pub(super) store: Arc<dyn Store>,
     pub(super) pepper: Pepper,
+    tags: TagKey,
     clock: Clock,
     listeners: Listeners,
     limits: Arc<IssueLimits>,
@@ -72,10 +73,12 @@ impl fmt::Debug for TokenService {
 }
 
 impl TokenService {
-    /// A service over `store`, hashing client secrets and deriving MAC keys with `pepper`.
+    /// A service over `store`, hashing client secrets and deriving MAC keys and the tag key of
+    /// its tokens ([`Pepper::tag_key`]) with `pepper`.
     pub fn new(store: Arc<dyn Store>, pepper: Pepper) -> Self {
         TokenService {
             store,
+            tags: pepper.tag_key(),
             pepper,
             clock: Arc::new(system_now),
             listeners: Listeners::default(),
@@ -119,6 +122,18 @@ impl TokenService {
     /// The pepper used for client secrets.
     pub fn pepper(&self) -> &Pepper {
         &self.pepper
+    }
+
+    /// The key that tags the tokens, refresh tokens and codes this service issues.
+    pub fn tag_key(&self) -> &TagKey {
+        &self.tags
+    }
+
+    /// The hash to look a presented token, refresh token or code up by; `None` when this
+    /// service cannot have issued it (wrong length, alphabet or tag): such a value is answered
+    /// like an unknown one, without a store query.
+    pub(super) fn lookup_hash(&self, token: &str) -> Option<TokenHash> {
+        self.tags.verifies(token).then(|| TokenHash::of(token))
     }
 
     /// The current time.

@@ -75,6 +75,9 @@ pub struct CacheStats {
     pub coalesced: u64,
     /// Resolver failures (not cached).
     pub errors: u64,
+    /// Misses refused without a resolve because the resolver cannot know the token
+    /// ([`Resolve::may_know`]: wrong length, alphabet or integrity tag).
+    pub forged: u64,
 }
 
 #[derive(Default)]
@@ -84,6 +87,7 @@ struct Counters {
     misses: AtomicU64,
     coalesced: AtomicU64,
     errors: AtomicU64,
+    forged: AtomicU64,
 }
 
 /// A cache of resolved tokens in front of any [`Resolve`], built on moka's `future::Cache`.
@@ -92,7 +96,9 @@ struct Counters {
 /// - A valid token is kept for `min(ttl, expires − now)` (default TTL 30 s), and its expiry is
 ///   checked again on every hit, so an entry is never served past the token's `expires`.
 /// - Unknown tokens go to a separate, smaller negative cache (default 5 s), so a flood of junk
-///   cannot evict valid entries.
+///   cannot evict valid entries. Tokens the resolver cannot know ([`Resolve::may_know`]: not
+///   of the issued form, e.g. a forged integrity tag) are refused on a miss without a resolve
+///   and are not remembered at all.
 /// - Concurrent misses on one token make one resolve (`try_get_with`); the others wait for it.
 /// - Resolver errors are not cached.
 /// - [`TokenCache::invalidate`] and [`TokenCache::invalidate_all`] drop entries;
@@ -249,10 +255,24 @@ impl TokenCache {
         self.resolve(hash, token.to_owned()).await
     }
 
+    /// Whether the resolver cannot know `token` ([`Resolve::may_know`]), so that the answer is
+    /// [`Lookup::Invalid`] without a resolve; counted in [`CacheStats::forged`]. The first
+    /// step of the miss path, without waiting.
+    pub(crate) fn refuses(&self, token: &str) -> bool {
+        let refused = !self.inner.resolver.may_know(token);
+        if refused {
+            self.inner.counters.forged.fetch_add(1, Ordering::Relaxed);
+        }
+        refused
+    }
+
     /// The miss path of [`TokenCache::lookup`], for a hash the caller already computed.
     pub(crate) async fn resolve(&self, hash: TokenHash, token: String) -> Result<Lookup, Error> {
         let inner = &self.inner;
         let c = &inner.counters;
+        if self.refuses(&token) {
+            return Ok(Lookup::Invalid);
+        }
         let epoch = inner.epoch.load(Ordering::Acquire);
         let mut ran = false;
         let init = async {
@@ -336,6 +356,7 @@ impl TokenCache {
             misses: c.misses.load(Ordering::Relaxed),
             coalesced: c.coalesced.load(Ordering::Relaxed),
             errors: c.errors.load(Ordering::Relaxed),
+            forged: c.forged.load(Ordering::Relaxed),
         }
     }
 }

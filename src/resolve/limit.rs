@@ -108,6 +108,11 @@ impl<R: Resolve> Resolve for LimitedResolver<R> {
         };
         self.inner.resolve(token).await
     }
+
+    /// The inner resolver's check: a forged token takes no lookup turn.
+    fn may_know(&self, token: &str) -> bool {
+        self.inner.may_know(token)
+    }
 }
 
 #[cfg(test)]

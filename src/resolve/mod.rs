@@ -28,6 +28,16 @@ pub use remote::RemoteResolver;
 pub trait Resolve: Send + Sync + 'static {
     /// Looks the token up.
     async fn resolve(&self, token: &str) -> Result<Option<TokenInfo>, Error>;
+
+    /// Whether `token` can be one this resolver knows, decided at once and without I/O (its
+    /// length, alphabet and integrity tag, see [`TagKey`](crate::secret::TagKey)). On `false`
+    /// the [`TokenCache`] answers [`Lookup::Invalid`] without calling
+    /// [`resolve`](Resolve::resolve) and without remembering the token, so a flood of forged
+    /// tokens reaches neither the store nor the negative cache. The default admits every token.
+    fn may_know(&self, token: &str) -> bool {
+        let _ = token;
+        true
+    }
 }
 
 /// A shared resolver resolves as the one it points at.
@@ -35,6 +45,10 @@ pub trait Resolve: Send + Sync + 'static {
 impl<R: Resolve + ?Sized> Resolve for Arc<R> {
     async fn resolve(&self, token: &str) -> Result<Option<TokenInfo>, Error> {
         (**self).resolve(token).await
+    }
+
+    fn may_know(&self, token: &str) -> bool {
+        (**self).may_know(token)
     }
 }
 
@@ -85,5 +99,10 @@ impl Resolve for LocalResolver {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Only the tokens its token service could have issued (their tag verifies).
+    fn may_know(&self, token: &str) -> bool {
+        self.tokens.tag_key().verifies(token)
     }
 }

@@ -17,6 +17,7 @@ use serde_json::json;
 
 use super::Resolve;
 use crate::model::{GrantType, TokenInfo, TokenType};
+use crate::secret::TagKey;
 use crate::Error;
 
 /// Largest answer read from the remote service.
@@ -27,6 +28,10 @@ const MAX_ANSWER: usize = 64 * 1024;
 ///
 /// An `-2001` answer is an invalid token; anything else that is not a result (HTTP failure,
 /// timeout, other errors) is an error, so the gateway answers 503 rather than 401.
+///
+/// Given the token service's tag key ([`RemoteResolver::tag_key`]), it refuses tokens whose
+/// integrity tag is wrong without a call; without it, every uncached token costs one call
+/// (the [`TokenCache`](super::TokenCache)'s negative cache then absorbs repeats).
 ///
 /// ```
 /// use std::time::Duration;
@@ -47,6 +52,7 @@ pub struct RemoteResolver {
     service_key: String,
     authorization: HeaderValue,
     timeout: Duration,
+    tags: Option<TagKey>,
 }
 
 impl RemoteResolver {
@@ -65,7 +71,17 @@ impl RemoteResolver {
             service_key: service_key.into(),
             authorization,
             timeout: Duration::from_secs(5),
+            tags: None,
         }
+    }
+
+    /// Checks the integrity tag of tokens before calling: `key` is the token service's
+    /// ([`Pepper::tag_key_hex`](crate::secret::Pepper::tag_key_hex) there,
+    /// [`TagKey::from_hex`] here). Only for a tokengate token service: tokens of another issuer
+    /// carry no tag and would all be refused.
+    pub fn tag_key(mut self, key: TagKey) -> Self {
+        self.tags = Some(key);
+        self
     }
 
     /// How long one call may take (default 5 s).
@@ -170,5 +186,9 @@ impl Resolve for RemoteResolver {
             Some(crate::rpc::error::OAUTH_ERROR) => Ok(None),
             _ => Err(Error::store("token service answered an error")),
         }
+    }
+
+    fn may_know(&self, token: &str) -> bool {
+        self.tags.as_ref().is_none_or(|tags| tags.verifies(token))
     }
 }

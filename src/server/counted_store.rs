@@ -1,5 +1,5 @@
-//! `CountingStore`: a [`Store`] wrapper that counts tokens issued and revoked, for
-//! `/metrics`.
+//! `CountingStore`: a [`Store`] wrapper that counts tokens issued and revoked and token
+//! lookups, for `/metrics`.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -13,7 +13,8 @@ use crate::store::{Redemption, Revocation, Rotation, Store, TokenCursor};
 use crate::Error;
 
 /// Delegates every call to the wrapped store; counts stored access tokens (new grants and
-/// refresh rotations) as issued and newly revoked ones as revoked.
+/// refresh rotations) as issued, newly revoked ones as revoked, and queries for token records
+/// by token, refresh token or list as lookups.
 pub(crate) struct CountingStore {
     pub(crate) inner: Arc<dyn Store>,
     pub(crate) counters: Arc<TokenCounters>,
@@ -54,12 +55,18 @@ impl Store for CountingStore {
         Ok(())
     }
     async fn token(&self, token_hash: &TokenHash) -> Result<Option<TokenRecord>, Error> {
+        self.counters.lookups.fetch_add(1, Ordering::Relaxed);
         self.inner.token(token_hash).await
+    }
+    async fn tokens(&self, token_hashes: &[TokenHash]) -> Result<Vec<TokenRecord>, Error> {
+        self.counters.lookups.fetch_add(1, Ordering::Relaxed);
+        self.inner.tokens(token_hashes).await
     }
     async fn token_by_refresh(
         &self,
         refresh_hash: &TokenHash,
     ) -> Result<Option<TokenRecord>, Error> {
+        self.counters.lookups.fetch_add(1, Ordering::Relaxed);
         self.inner.token_by_refresh(refresh_hash).await
     }
     async fn rotate_refresh(

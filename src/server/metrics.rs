@@ -73,11 +73,13 @@ impl Histogram {
     }
 }
 
-/// Tokens issued and revoked through the store (see `CountingStore`).
+/// Tokens issued and revoked through the store, and token lookups in it (see
+/// `CountingStore`).
 #[derive(Debug, Default)]
 pub(crate) struct TokenCounters {
     pub(crate) issued: AtomicU64,
     pub(crate) revoked: AtomicU64,
+    pub(crate) lookups: AtomicU64,
 }
 
 /// What `/metrics` on the admin listener shows, in the Prometheus text format (version 0.0.4):
@@ -90,11 +92,13 @@ pub(crate) struct TokenCounters {
 /// | `tokengate_cache_misses_total` | counter | lookups that went to the store |
 /// | `tokengate_cache_coalesced_total` | counter | lookups that waited for another request's lookup of the same token |
 /// | `tokengate_cache_errors_total` | counter | store failures during lookups |
+/// | `tokengate_cache_forged_total` | counter | tokens refused without a lookup: not of the issued form (length, alphabet or integrity tag) |
 /// | `tokengate_resolve_duration_seconds` | histogram | time of one store lookup (cache misses only) |
 /// | `tokengate_upstream_duration_seconds` | histogram | time until the upstream's (or echo's) response head |
 /// | `tokengate_tokens_issued_total` | counter | access tokens stored by this process |
 /// | `tokengate_tokens_revoked_total` | counter | access tokens revoked by this process |
 /// | `tokengate_limited_total{limit}` | counter | requests refused by a limit: `issue` (a client over its `issue_rate`), `failed_auth_public` / `failed_auth_admin` (an address over its `failed_auth_limit` on that listener), `lookups` (cache misses that found every lookup turn taken for `lookup_wait_ms`: answered 503) |
+/// | `tokengate_store_token_lookups_total` | counter | queries for token records (by access token, refresh token or list) sent to the store, from every API |
 ///
 /// With a PostgreSQL store (feature `postgres`), also
 /// `tokengate_revocation_delay_seconds` (histogram: from a revocation's commit on any node to
@@ -172,6 +176,11 @@ impl Metrics {
                     "Token lookups that failed (store errors).",
                     stats.errors,
                 ),
+                (
+                    "tokengate_cache_forged_total",
+                    "Tokens refused without a lookup: not of the issued form (length, alphabet or tag).",
+                    stats.forged,
+                ),
             ] {
                 counter(&mut out, name, help, value);
             }
@@ -215,6 +224,12 @@ impl Metrics {
         ] {
             let _ = writeln!(out, "{name}{{limit=\"{limit}\"}} {}", count.unwrap_or(0));
         }
+        counter(
+            &mut out,
+            "tokengate_store_token_lookups_total",
+            "Queries for token records (by access token, refresh token or list) sent to the store.",
+            self.tokens.lookups.load(Ordering::Relaxed),
+        );
         #[cfg(feature = "postgres")]
         if let Some(feed) = self.revocations.get() {
             let name = "tokengate_revocation_delay_seconds";
@@ -263,6 +278,10 @@ impl<R: Resolve> Resolve for TimedResolver<R> {
         let outcome = self.inner.resolve(token).await;
         self.histogram.observe(started.elapsed());
         outcome
+    }
+
+    fn may_know(&self, token: &str) -> bool {
+        self.inner.may_know(token)
     }
 }
 

@@ -1,6 +1,6 @@
 //! An in-memory [`Store`] for tests and benches. Nothing survives the process.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -149,6 +149,16 @@ impl Store for MemoryStore {
 
     async fn token(&self, token_hash: &TokenHash) -> Result<Option<TokenRecord>, Error> {
         Ok(self.lock().tokens.get(token_hash).cloned())
+    }
+
+    async fn tokens(&self, token_hashes: &[TokenHash]) -> Result<Vec<TokenRecord>, Error> {
+        let inner = self.lock();
+        let mut seen = HashSet::with_capacity(token_hashes.len());
+        Ok(token_hashes
+            .iter()
+            .filter(|hash| seen.insert(*hash))
+            .filter_map(|hash| inner.tokens.get(hash).cloned())
+            .collect())
     }
 
     async fn token_by_refresh(

@@ -143,6 +143,20 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), Error>;
     /// The record of an access token.
     async fn token(&self, token_hash: &TokenHash) -> Result<Option<TokenRecord>, Error>;
+    /// The records of those of these access tokens that exist, each once, in no particular
+    /// order: `fetchAccessToken` with a list. SQLite and PostgreSQL answer with one query, the
+    /// memory store under one lock; this default (for wrappers) asks [`Store::token`] for each
+    /// hash.
+    async fn tokens(&self, token_hashes: &[TokenHash]) -> Result<Vec<TokenRecord>, Error> {
+        let mut seen = std::collections::HashSet::with_capacity(token_hashes.len());
+        let mut found = Vec::new();
+        for hash in token_hashes {
+            if seen.insert(hash) {
+                found.extend(self.token(hash).await?);
+            }
+        }
+        Ok(found)
+    }
     /// The record that carries a refresh token.
     async fn token_by_refresh(
         &self,

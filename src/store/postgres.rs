@@ -755,6 +755,21 @@ impl Store for PostgresStore {
             .transpose()
     }
 
+    async fn tokens(&self, token_hashes: &[TokenHash]) -> Result<Vec<TokenRecord>, Error> {
+        if token_hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hexes: Vec<String> = token_hashes.iter().map(TokenHash::to_hex).collect();
+        sqlx::query("SELECT * FROM tokens WHERE token_hash = ANY($1)")
+            .bind(hexes)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(Error::store)?
+            .iter()
+            .map(token_from_row)
+            .collect()
+    }
+
     async fn token_by_refresh(
         &self,
         refresh_hash: &TokenHash,

@@ -841,6 +841,25 @@ impl Store for SqliteStore {
             .transpose()
     }
 
+    async fn tokens(&self, token_hashes: &[TokenHash]) -> Result<Vec<TokenRecord>, Error> {
+        if token_hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The hashes travel as one JSON array: one statement in the cache whatever the list's
+        // length, and no limit on bound variables to chunk at. `IN` probes the primary key
+        // once per distinct hash.
+        let hexes: Vec<String> = token_hashes.iter().map(TokenHash::to_hex).collect();
+        let list = serde_json::to_string(&hexes).map_err(Error::store)?;
+        sqlx::query("SELECT * FROM tokens WHERE token_hash IN (SELECT value FROM json_each(?1))")
+            .bind(list)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(Error::store)?
+            .iter()
+            .map(token_from_row)
+            .collect()
+    }
+
     async fn token_by_refresh(
         &self,
         refresh_hash: &TokenHash,

@@ -1,8 +1,9 @@
-//! A [`Store`] that fails on demand, as when the database is down, or holds token lookups, as
-//! when it is slow.
+//! A [`Store`] that fails on demand, as when the database is down, holds token lookups, as
+//! when it is slow, and counts the calls it gets.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use tokengate::model::{AuthorizationCode, Client, Service, TokenRecord, TokenUpdate};
@@ -10,13 +11,18 @@ use tokengate::secret::TokenHash;
 use tokengate::store::{MemoryStore, Redemption, Revocation, Rotation, Store, TokenCursor};
 
 /// Delegates to another store, except that every call fails with a store error while it is
-/// switched down, and token lookups (`token`) wait while they are held.
+/// switched down, and token lookups (`token`) wait while they are held. Counts every call by
+/// method name.
 pub struct FlakyStore {
     inner: Arc<dyn Store>,
     down: AtomicBool,
     held: tokio::sync::watch::Sender<bool>,
     waiting: AtomicUsize,
+    calls: Mutex<HashMap<&'static str, u64>>,
 }
+
+/// The methods that look a token, refresh token or code up by its hash.
+pub const LOOKUPS: [&str; 5] = ["token", "tokens", "token_by_refresh", "code", "redeem_code"];
 
 impl FlakyStore {
     /// Up, over `inner`.
@@ -26,6 +32,7 @@ impl FlakyStore {
             down: AtomicBool::new(false),
             held: tokio::sync::watch::Sender::new(false),
             waiting: AtomicUsize::new(0),
+            calls: Mutex::default(),
         }
     }
 
@@ -39,8 +46,18 @@ impl FlakyStore {
         self.waiting.load(Ordering::SeqCst)
     }
 
-    async fn enter(&self, method: &str) -> Result<(), tokengate::Error> {
-        self.check()?;
+    /// How many times `method` was called.
+    pub fn calls(&self, method: &str) -> u64 {
+        self.calls.lock().unwrap().get(method).copied().unwrap_or(0)
+    }
+
+    /// How many calls looked a token, refresh token or code up ([`LOOKUPS`]).
+    pub fn lookups(&self) -> u64 {
+        LOOKUPS.iter().map(|m| self.calls(m)).sum()
+    }
+
+    async fn enter(&self, method: &'static str) -> Result<(), tokengate::Error> {
+        self.check(method)?;
         if method == "token" {
             let mut held = self.held.subscribe();
             if *held.borrow_and_update() {
@@ -64,7 +81,8 @@ impl FlakyStore {
         self.down.store(down, Ordering::SeqCst);
     }
 
-    fn check(&self) -> Result<(), tokengate::Error> {
+    fn check(&self, method: &'static str) -> Result<(), tokengate::Error> {
+        *self.calls.lock().unwrap().entry(method).or_default() += 1;
         if self.down.load(Ordering::SeqCst) {
             Err(tokengate::Error::store("database is down"))
         } else {
@@ -97,6 +115,7 @@ flaky! {
     redeem_code(h: &TokenHash) -> Redemption;
     insert_token(t: &TokenRecord) -> ();
     token(h: &TokenHash) -> Option<TokenRecord>;
+    tokens(h: &[TokenHash]) -> Vec<TokenRecord>;
     token_by_refresh(h: &TokenHash) -> Option<TokenRecord>;
     rotate_refresh(h: &TokenHash, next: &TokenRecord) -> Rotation;
     revoke(which: Revocation<'_>) -> Vec<TokenHash>;
