@@ -29,13 +29,11 @@ const REDIRECT: &str = "https://client.example.com/cb";
 
 /// The node configuration: the test's schema and channel in the store URL.
 fn config(db: &pg::TestDb) -> String {
-    let url = std::env::var(pg::ENV).unwrap();
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let schema = db.schema();
+    let url = db.store_url();
     format!(
         r#"
 [store]
-url = "{url}{separator}schema={schema}&channel={schema}"
+url = "{url}"
 pepper = "{PEPPER}"
 
 [admin]

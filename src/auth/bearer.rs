@@ -1,7 +1,8 @@
 //! Finding the bearer token of a request (RFC 6750 §2).
 
 use http::header::AUTHORIZATION;
-use http::Request;
+use http::uri::PathAndQuery;
+use http::{Request, Uri};
 
 /// Why no usable token was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +67,35 @@ fn is_b64token(token: &str) -> bool {
         && body
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
+/// Removes the `access_token` parameter from the query of `uri`, keeping every other
+/// parameter as it was written, so that a token taken from the query does not travel on
+/// (RFC 6750 §2.3: URLs are logged).
+pub(crate) fn remove_query_token(uri: &mut Uri) {
+    let Some(query) = uri.query() else { return };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let key = pair.split('=').next().unwrap_or_default();
+            form_urlencoded::parse(key.as_bytes())
+                .next()
+                .is_none_or(|(key, _)| key != "access_token")
+        })
+        .collect();
+    let mut target = uri.path().to_owned();
+    if !kept.is_empty() {
+        target.push('?');
+        target.push_str(&kept.join("&"));
+    }
+    let mut parts = uri.clone().into_parts();
+    // A part of a valid target is a valid target.
+    if let Ok(path_and_query) = PathAndQuery::try_from(target) {
+        parts.path_and_query = Some(path_and_query);
+        if let Ok(rewritten) = Uri::from_parts(parts) {
+            *uri = rewritten;
+        }
+    }
 }
 
 fn query_token(query: Option<&str>) -> Result<Option<std::borrow::Cow<'_, str>>, Malformed> {
@@ -156,6 +186,28 @@ mod tests {
             Err(Malformed::InvalidRequest)
         );
         assert_eq!(token(&[], "/x?my_access_tokens=1", true), Ok(None));
+    }
+
+    #[test]
+    fn query_tokens_are_removed_from_the_target() {
+        for (before, after) in [
+            ("/x?access_token=abc", "/x"),
+            ("/x?a=1&access_token=abc&b=%2B+2", "/x?a=1&b=%2B+2"),
+            (
+                "/x?access%5Ftoken=abc&my_access_token=1",
+                "/x?my_access_token=1",
+            ),
+            ("/x?a&access_token", "/x?a"),
+            (
+                "http://h.example/x?access_token=abc&a=1",
+                "http://h.example/x?a=1",
+            ),
+            ("/x", "/x"),
+        ] {
+            let mut uri: Uri = before.parse().unwrap();
+            remove_query_token(&mut uri);
+            assert_eq!(uri, after, "{before}");
+        }
     }
 
     mod properties {

@@ -105,11 +105,17 @@ fn authorize<B>(
             return Err(Rejection::InsufficientScope(rule));
         }
     }
-    let headers = req.headers_mut();
-    crate::proxy::strip_hop_by_hop(headers);
-    if source == Source::Header && !settings.forward_authorization {
-        headers.remove(AUTHORIZATION);
+    crate::proxy::strip_hop_by_hop(req.headers_mut());
+    // The client's credential stays here unless asked for, wherever it came from.
+    if !settings.forward_authorization {
+        match source {
+            Source::Header => {
+                req.headers_mut().remove(AUTHORIZATION);
+            }
+            Source::Query => bearer::remove_query_token(req.uri_mut()),
+        }
     }
+    let headers = req.headers_mut();
     let names = &settings.headers;
     headers.insert(names.client_id().clone(), entry.client_id.clone());
     if let Some(scope) = &entry.scope {

@@ -16,8 +16,9 @@ use async_trait::async_trait;
 use http::{Request, Response};
 
 use crate::auth::LayerMetrics;
+use crate::limit::{FailedAuthLimiter, IssueLimits};
 use crate::model::TokenInfo;
-use crate::resolve::{Resolve, TokenCache};
+use crate::resolve::{LimitedResolver, LocalResolver, Resolve, TokenCache};
 use crate::Error;
 
 /// Upper bounds of the latency buckets, in seconds.
@@ -93,6 +94,7 @@ pub(crate) struct TokenCounters {
 /// | `tokengate_upstream_duration_seconds` | histogram | time until the upstream's (or echo's) response head |
 /// | `tokengate_tokens_issued_total` | counter | access tokens stored by this process |
 /// | `tokengate_tokens_revoked_total` | counter | access tokens revoked by this process |
+/// | `tokengate_limited_total{limit}` | counter | requests refused by a limit: `issue` (a client over its `issue_rate`), `failed_auth_public` / `failed_auth_admin` (an address over its `failed_auth_limit` on that listener), `lookups` (cache misses that found every lookup turn taken for `lookup_wait_ms`: answered 503) |
 ///
 /// With a PostgreSQL store (feature `postgres`), also
 /// `tokengate_revocation_delay_seconds` (histogram: from a revocation's commit on any node to
@@ -108,6 +110,10 @@ pub struct Metrics {
     pub(crate) resolve: Arc<Histogram>,
     pub(crate) upstream: Arc<Histogram>,
     pub(crate) tokens: Arc<TokenCounters>,
+    pub(crate) issue_limits: Option<Arc<IssueLimits>>,
+    pub(crate) public_failed_auth: Option<FailedAuthLimiter>,
+    pub(crate) admin_failed_auth: Option<FailedAuthLimiter>,
+    pub(crate) lookups: Option<LimitedResolver<TimedResolver<LocalResolver>>>,
     /// The PostgreSQL revocation feed into `cache`; held here so it lives as long as the server.
     #[cfg(feature = "postgres")]
     pub(crate) revocations: std::sync::OnceLock<crate::store::RevocationListener>,
@@ -192,6 +198,23 @@ impl Metrics {
             "Access tokens revoked by this process.",
             self.tokens.revoked.load(Ordering::Relaxed),
         );
+        let name = "tokengate_limited_total";
+        let _ = writeln!(out, "# HELP {name} Requests refused by a limit.");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for (limit, count) in [
+            ("issue", self.issue_limits.as_ref().map(|l| l.refused())),
+            (
+                "failed_auth_public",
+                self.public_failed_auth.as_ref().map(|l| l.refused()),
+            ),
+            (
+                "failed_auth_admin",
+                self.admin_failed_auth.as_ref().map(|l| l.refused()),
+            ),
+            ("lookups", self.lookups.as_ref().map(|l| l.shed())),
+        ] {
+            let _ = writeln!(out, "{name}{{limit=\"{limit}\"}} {}", count.unwrap_or(0));
+        }
         #[cfg(feature = "postgres")]
         if let Some(feed) = self.revocations.get() {
             let name = "tokengate_revocation_delay_seconds";

@@ -17,16 +17,17 @@ use tower::util::BoxCloneService;
 use tower::{Layer, Service, ServiceExt};
 
 use super::body_limit::{BodyLimit, LimitedBody};
-use super::config::PublicConfig;
+use super::config::{PublicConfig, DEFAULT_FAILED_AUTH_LIMIT, DEFAULT_MAX_CONCURRENT_LOOKUPS};
 use super::echo::EchoService;
 use super::listener::HttpOptions;
 use super::metrics::{Metrics, TimedResolver, TimedService};
 use crate::auth::OAuthLayer;
+use crate::limit::{FailedAuthLayer, FailedAuthLimiter, FailedAuthService};
 use crate::model::Service as ServiceSettings;
 use crate::oauth::TokenService;
 use crate::proxy::{ProxyBody, ReverseProxy};
-use crate::resolve::{LocalResolver, TokenCache};
-use crate::rest::PublicEndpoints;
+use crate::resolve::{LimitedResolver, LocalResolver, TokenCache};
+use crate::rest::{PublicEndpoints, RestResponse};
 use crate::rpc::Credentials;
 use crate::Error;
 
@@ -39,8 +40,24 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 #[derive(Clone)]
 pub(crate) struct PublicService {
     /// The RFC 6749/7662/7009/8414 endpoints, answered before the layer.
-    endpoints: Option<PublicEndpoints>,
+    endpoints: Option<Endpoints>,
     protected: Protected,
+}
+
+/// The RFC endpoints, behind the failed-authentication limit unless it is off.
+#[derive(Clone)]
+enum Endpoints {
+    Open(PublicEndpoints),
+    Guarded(FailedAuthService<PublicEndpoints>),
+}
+
+impl Endpoints {
+    fn owns(&self, path: &str) -> bool {
+        match self {
+            Endpoints::Open(endpoints) => endpoints.owns(path),
+            Endpoints::Guarded(guarded) => guarded.get_ref().owns(path),
+        }
+    }
 }
 
 /// The public listener, bound.
@@ -74,10 +91,17 @@ pub(crate) async fn bind(
             let allow_query = config
                 .allow_query_tokens
                 .unwrap_or(service.allow_query_tokens);
-            let resolver = TimedResolver {
-                inner: LocalResolver::new(tokens.clone(), service.key.clone()),
-                histogram: metrics.resolve.clone(),
-            };
+            let resolver = LimitedResolver::new(
+                TimedResolver {
+                    inner: LocalResolver::new(tokens.clone(), service.key.clone()),
+                    histogram: metrics.resolve.clone(),
+                },
+                config
+                    .max_concurrent_lookups
+                    .unwrap_or(DEFAULT_MAX_CONCURRENT_LOOKUPS),
+                Duration::from_millis(config.lookup_wait_ms),
+            );
+            metrics.lookups = Some(resolver.clone());
             let cache = TokenCache::builder(resolver)
                 .ttl(Duration::from_secs(config.cache_ttl_secs))
                 .negative_ttl(Duration::from_secs(config.negative_ttl_secs))
@@ -129,7 +153,17 @@ pub(crate) async fn bind(
     let addr = listener
         .local_addr()
         .map_err(|e| Error::config(format!("cannot read the public listener's address: {e}")))?;
-    let endpoints = public_endpoints(config, tokens, admin, addr, protected_key).await?;
+    let failed_auth = config
+        .failed_auth_limit
+        .rate(Some(DEFAULT_FAILED_AUTH_LIMIT), "public.failed_auth_limit")?
+        .map(FailedAuthLimiter::new);
+    metrics.public_failed_auth = failed_auth.clone();
+    let endpoints = public_endpoints(config, tokens, admin, addr, protected_key)
+        .await?
+        .map(|endpoints| match failed_auth {
+            Some(limiter) => Endpoints::Guarded(FailedAuthLayer::new(limiter).layer(endpoints)),
+            None => Endpoints::Open(endpoints),
+        });
     Ok(PublicListener {
         addr,
         listener,
@@ -245,7 +279,14 @@ impl Service<Request<Incoming>> for PublicService {
         // `/.well-known/oauth-authorization-server`) authenticate clients themselves: they are
         // answered in front of the layer.
         if let Some(endpoints) = self.endpoints.as_ref().filter(|e| e.owns(req.uri().path())) {
-            let future = endpoints.clone().oneshot(req);
+            // The metadata (`/.well-known/…`) authenticates nobody: never limited.
+            let future: BoxFuture<Result<RestResponse, Infallible>> = match endpoints {
+                Endpoints::Guarded(guarded) if !req.uri().path().starts_with("/.well-known/") => {
+                    Box::pin(guarded.clone().oneshot(req))
+                }
+                Endpoints::Guarded(guarded) => Box::pin(guarded.get_ref().clone().oneshot(req)),
+                Endpoints::Open(endpoints) => Box::pin(endpoints.clone().oneshot(req)),
+            };
             return Box::pin(async move {
                 let response = future.await?;
                 Ok(response.map(ProxyBody::new))

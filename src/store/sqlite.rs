@@ -6,19 +6,22 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use sqlx::query::Query;
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Redemption, Revocation, Rotation, Store, TokenCursor};
+use super::{parse_duration, Redemption, Revocation, Rotation, Store, TokenCursor};
 use crate::model::{
     AuthorizationCode, Client, ClientStatus, PkceChallenge, RefreshState, Service, TokenRecord,
     TokenType, TokenUpdate, UnixMillis,
 };
 use crate::secret::TokenHash;
 use crate::Error;
+use failure::{is_database_wide, poisons_connection, retire_if_poisoned, Read};
+
+mod failure;
 
 /// The schema migrations, in order; `PRAGMA user_version` counts those applied.
 const MIGRATIONS: &[&str] = &[
@@ -26,11 +29,19 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0002_token_listing.sql"),
 ];
 
-/// How long a statement waits for another process's lock before failing.
+/// How long a statement waits for another process's lock, and an operation for one of the
+/// store's connections, before failing; unless the URL's `busy_timeout` parameter says
+/// otherwise.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Reader connections; writes go through a single connection of their own.
 const READERS: u32 = 4;
+
+#[cfg(feature = "cli")]
+impl SqliteStore {
+    /// The connections that serve reads, token lookups among them.
+    pub(crate) const READERS: u32 = READERS;
+}
 
 /// Most single-statement writes committed together by the group-commit writer.
 const MAX_BATCH: usize = 256;
@@ -70,9 +81,14 @@ impl SqliteStore {
     /// date.
     ///
     /// Accepts `sqlite://path`, `sqlite:path` (both may carry SQLite URI parameters such as
-    /// `?mode=rw`) or a bare file path. A malformed URL is a configuration error
-    /// ([`Error::is_config`]); a file that cannot be opened or migrated is a store error, as is a
-    /// database whose schema is newer than this version of tokengate.
+    /// `?mode=rw`) or a bare file path. One parameter is tokengate's own: `busy_timeout`
+    /// (`250ms`, `2s`; default 5 s), how long a statement waits for a lock held by another
+    /// connection (another process writing the file), and an operation for one of the store's
+    /// pooled connections, before it fails with a store error.
+    ///
+    /// A malformed URL is a configuration error ([`Error::is_config`]); a file that cannot be
+    /// opened or migrated is a store error, as is a database whose schema is newer than this
+    /// version of tokengate.
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -90,30 +106,39 @@ impl SqliteStore {
     /// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
     /// ```
     pub async fn open(url_or_path: &str) -> Result<Self, Error> {
-        let options = if url_or_path.starts_with("sqlite:") {
-            url_or_path
+        let (options, busy_timeout) = if url_or_path.starts_with("sqlite:") {
+            let (url, busy_timeout) = split_busy_timeout(url_or_path)?;
+            let options = url
                 .parse::<SqliteConnectOptions>()
-                .map_err(|e| Error::config(format!("invalid SQLite URL {url_or_path:?}: {e}")))?
+                .map_err(|e| Error::config(format!("invalid SQLite URL {url_or_path:?}: {e}")))?;
+            (options, busy_timeout)
         } else {
-            SqliteConnectOptions::new().filename(url_or_path)
+            (
+                SqliteConnectOptions::new().filename(url_or_path),
+                BUSY_TIMEOUT,
+            )
         };
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(busy_timeout);
 
         // The writer connects first: it switches the file to WAL and migrates it before any
-        // reader looks at it.
+        // reader looks at it. Waiting for a pooled connection is waiting for a lock too (the
+        // one writer connection is held for as long as its statement waits for another
+        // process's lock): both pools wait the busy timeout at most, not sqlx's 30 s.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .acquire_timeout(busy_timeout)
             .connect_with(options.clone())
             .await
             .map_err(Error::store)?;
         migrate(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READERS)
+            .acquire_timeout(busy_timeout)
             .connect_with(options)
             .await
             .map_err(Error::store)?;
@@ -145,13 +170,41 @@ impl SqliteStore {
             .await
             .map_err(|_| Error::store("the SQLite writer has stopped"))?
     }
+}
 
-    async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, Error> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(Error::store)
+/// A `BEGIN IMMEDIATE` transaction on `conn` (a writer connection), for multi-statement writes.
+async fn begin_immediate(conn: &mut SqliteConnection) -> Result<Transaction<'_, Sqlite>, Error> {
+    sqlx::Connection::begin_with(conn, "BEGIN IMMEDIATE")
+        .await
+        .map_err(Error::store)
+}
+
+/// Takes tokengate's own `busy_timeout` parameter out of a `sqlite:` URL: the URL for SQLite
+/// (which refuses parameters it does not know) and the timeout ([`BUSY_TIMEOUT`] without one).
+fn split_busy_timeout(url: &str) -> Result<(String, Duration), Error> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), BUSY_TIMEOUT));
+    };
+    let mut busy_timeout = BUSY_TIMEOUT;
+    let mut rest = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        if key == "busy_timeout" {
+            busy_timeout = parse_duration(&value).ok_or_else(|| {
+                Error::config(format!(
+                    "invalid SQLite URL {url:?}: `busy_timeout` must be like 250ms or 5s"
+                ))
+            })?;
+        } else {
+            rest.append_pair(&key, &value);
+        }
     }
+    let rest = rest.finish();
+    let url = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{rest}")
+    };
+    Ok((url, busy_timeout))
 }
 
 // ---- group commit ---------------------------------------------------------------------------
@@ -245,10 +298,22 @@ fn is_constraint(e: &sqlx::Error) -> bool {
 
 /// How a grouped transaction failed.
 enum Grouped {
-    /// Before `COMMIT`: nothing is written; each job can run again on its own.
+    /// A statement, before `COMMIT`: nothing is written; each job can run again on its own.
     Rerun(sqlx::Error),
-    /// `COMMIT` itself: what is on disk is unknown, so every job fails.
-    Commit(sqlx::Error),
+    /// `BEGIN`, `COMMIT` (what is on disk is unknown), or the database itself (locked past the
+    /// busy timeout, unreadable, full: each job alone would fail the same way, one busy
+    /// timeout after the other): every job fails.
+    Failed(sqlx::Error),
+}
+
+/// A statement of a grouped transaction failed: [`Grouped::Rerun`], unless the failure is the
+/// database's.
+fn statement_failed(e: sqlx::Error) -> Grouped {
+    if is_database_wide(&e) {
+        Grouped::Failed(e)
+    } else {
+        Grouped::Rerun(e)
+    }
 }
 
 fn answer(job: Job, result: Result<Written, Error>) {
@@ -256,15 +321,20 @@ fn answer(job: Job, result: Result<Written, Error>) {
     let _ = job.ack.send(result);
 }
 
+/// Answers every job with the failure `e`.
+fn fail_every(jobs: impl IntoIterator<Item = Job>, e: &sqlx::Error) {
+    let e = e.to_string();
+    for job in jobs {
+        answer(job, Err(Error::store(e.clone())));
+    }
+}
+
 /// Commits `jobs` together and answers every caller, never before the commit.
 async fn commit_batch(pool: &SqlitePool, jobs: &mut Vec<Job>) {
     let mut conn = match pool.acquire().await {
         Ok(conn) => conn,
         Err(e) => {
-            let e = e.to_string();
-            for job in jobs.drain(..) {
-                answer(job, Err(Error::store(e.clone())));
-            }
+            fail_every(jobs.drain(..), &e);
             return;
         }
     };
@@ -287,7 +357,7 @@ async fn commit_batch(pool: &SqlitePool, jobs: &mut Vec<Job>) {
         let grouped = async {
             let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
                 .await
-                .map_err(Grouped::Rerun)?;
+                .map_err(Grouped::Failed)?;
             let mut next = 0;
             while next < jobs.len() {
                 // A run of token inserts: one statement.
@@ -308,11 +378,11 @@ async fn commit_batch(pool: &SqlitePool, jobs: &mut Vec<Job>) {
                                     Err(e) if is_constraint(&e) => {
                                         results.push(Err(Error::store(e)))
                                     }
-                                    Err(e) => return Err(Grouped::Rerun(e)),
+                                    Err(e) => return Err(statement_failed(e)),
                                 }
                             }
                         }
-                        Err(e) => return Err(Grouped::Rerun(e)),
+                        Err(e) => return Err(statement_failed(e)),
                     }
                     next += run;
                     continue;
@@ -321,11 +391,11 @@ async fn commit_batch(pool: &SqlitePool, jobs: &mut Vec<Job>) {
                     Ok(written) => results.push(Ok(written)),
                     Err(e) if is_constraint(&e) => results.push(Err(Error::store(e))),
                     // The transaction may be gone: roll back (on drop) and rerun one by one.
-                    Err(e) => return Err(Grouped::Rerun(e)),
+                    Err(e) => return Err(statement_failed(e)),
                 }
                 next += 1;
             }
-            tx.commit().await.map_err(Grouped::Commit)
+            tx.commit().await.map_err(Grouped::Failed)
         }
         .await;
         match grouped {
@@ -335,11 +405,11 @@ async fn commit_batch(pool: &SqlitePool, jobs: &mut Vec<Job>) {
                 }
                 return;
             }
-            Err(Grouped::Commit(e)) => {
-                let e = e.to_string();
-                for job in jobs.drain(..) {
-                    answer(job, Err(Error::store(e.clone())));
+            Err(Grouped::Failed(e)) => {
+                if poisons_connection(&e) {
+                    conn.close_on_drop();
                 }
+                fail_every(jobs.drain(..), &e);
                 return;
             }
             Err(Grouped::Rerun(e)) => {
@@ -347,9 +417,21 @@ async fn commit_batch(pool: &SqlitePool, jobs: &mut Vec<Job>) {
             }
         }
     }
-    for job in jobs.drain(..) {
-        let result = run_write(&mut conn, &job).await.map_err(Error::store);
-        answer(job, result);
+    let mut jobs = jobs.drain(..);
+    while let Some(job) = jobs.next() {
+        match run_write(&mut conn, &job).await {
+            Ok(written) => answer(job, Ok(written)),
+            // The rest would fail the same way, each after its own busy timeout.
+            Err(e) if is_database_wide(&e) => {
+                if poisons_connection(&e) {
+                    conn.close_on_drop();
+                }
+                fail_every(jobs, &e);
+                answer(job, Err(Error::store(e)));
+                return;
+            }
+            Err(e) => answer(job, Err(Error::store(e))),
+        }
     }
 }
 
@@ -629,18 +711,16 @@ impl Store for SqliteStore {
     async fn service(&self, key: &str) -> Result<Option<Service>, Error> {
         sqlx::query("SELECT * FROM services WHERE key = ?1")
             .bind(key)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(Error::store)?
+            .read_optional(&self.reader)
+            .await?
             .map(|row| service_from_row(&row))
             .transpose()
     }
 
     async fn services(&self) -> Result<Vec<Service>, Error> {
         sqlx::query("SELECT * FROM services ORDER BY key")
-            .fetch_all(&self.reader)
-            .await
-            .map_err(Error::store)?
+            .read_all(&self.reader)
+            .await?
             .iter()
             .map(service_from_row)
             .collect()
@@ -682,18 +762,16 @@ impl Store for SqliteStore {
     async fn client(&self, client_id: &str) -> Result<Option<Client>, Error> {
         sqlx::query("SELECT * FROM clients WHERE client_id = ?1")
             .bind(client_id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(Error::store)?
+            .read_optional(&self.reader)
+            .await?
             .map(|row| client_from_row(&row))
             .transpose()
     }
 
     async fn clients(&self) -> Result<Vec<Client>, Error> {
         sqlx::query("SELECT * FROM clients ORDER BY id")
-            .fetch_all(&self.reader)
-            .await
-            .map_err(Error::store)?
+            .read_all(&self.reader)
+            .await?
             .iter()
             .map(client_from_row)
             .collect()
@@ -721,35 +799,50 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn code(&self, code_hash: &TokenHash) -> Result<Option<AuthorizationCode>, Error> {
+        sqlx::query("SELECT * FROM authorization_codes WHERE code_hash = ?1")
+            .bind(code_hash.to_hex())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(Error::store)?
+            .map(|row| code_from_row(&row))
+            .transpose()
+    }
+
     async fn redeem_code(&self, code_hash: &TokenHash) -> Result<Redemption, Error> {
         let hex = code_hash.to_hex();
-        let mut tx = self.write_tx().await?;
-        // Only the caller whose UPDATE flips `used` gets the row back.
-        let won = sqlx::query(
-            "UPDATE authorization_codes SET used = 1 WHERE code_hash = ?1 AND used = 0 \
-             RETURNING *",
-        )
-        .bind(&hex)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(Error::store)?;
-        let outcome = match won {
-            Some(row) => Redemption::Fresh(AuthorizationCode {
-                used: false,
-                ..code_from_row(&row)?
-            }),
-            None => match sqlx::query("SELECT * FROM authorization_codes WHERE code_hash = ?1")
-                .bind(&hex)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(Error::store)?
-            {
-                Some(row) => Redemption::Replayed(code_from_row(&row)?),
-                None => Redemption::Unknown,
-            },
-        };
-        tx.commit().await.map_err(Error::store)?;
-        Ok(outcome)
+        let mut conn = self.writer.acquire().await.map_err(Error::store)?;
+        let outcome = async {
+            let mut tx = begin_immediate(&mut conn).await?;
+            // Only the caller whose UPDATE flips `used` gets the row back.
+            let won = sqlx::query(
+                "UPDATE authorization_codes SET used = 1 WHERE code_hash = ?1 AND used = 0 \
+                 RETURNING *",
+            )
+            .bind(&hex)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(Error::store)?;
+            let outcome = match won {
+                Some(row) => Redemption::Fresh(AuthorizationCode {
+                    used: false,
+                    ..code_from_row(&row)?
+                }),
+                None => match sqlx::query("SELECT * FROM authorization_codes WHERE code_hash = ?1")
+                    .bind(&hex)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(Error::store)?
+                {
+                    Some(row) => Redemption::Replayed(code_from_row(&row)?),
+                    None => Redemption::Unknown,
+                },
+            };
+            tx.commit().await.map_err(Error::store)?;
+            Ok(outcome)
+        }
+        .await;
+        retire_if_poisoned(&mut conn, outcome)
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), Error> {
@@ -760,9 +853,8 @@ impl Store for SqliteStore {
     async fn token(&self, token_hash: &TokenHash) -> Result<Option<TokenRecord>, Error> {
         sqlx::query("SELECT * FROM tokens WHERE token_hash = ?1")
             .bind(token_hash.to_hex())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(Error::store)?
+            .read_optional(&self.reader)
+            .await?
             .map(|row| token_from_row(&row))
             .transpose()
     }
@@ -773,9 +865,8 @@ impl Store for SqliteStore {
     ) -> Result<Option<TokenRecord>, Error> {
         sqlx::query("SELECT * FROM tokens WHERE refresh_hash = ?1")
             .bind(refresh_hash.to_hex())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(Error::store)?
+            .read_optional(&self.reader)
+            .await?
             .map(|row| token_from_row(&row))
             .transpose()
     }
@@ -786,35 +877,41 @@ impl Store for SqliteStore {
         next: &TokenRecord,
     ) -> Result<Rotation, Error> {
         let hex = refresh_hash.to_hex();
-        let mut tx = self.write_tx().await?;
-        let marked = sqlx::query(
-            "UPDATE tokens SET refresh_used = 1 WHERE refresh_hash = ?1 AND refresh_used = 0",
-        )
-        .bind(&hex)
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::store)?
-        .rows_affected();
-        if marked == 0 {
-            let exists: bool =
-                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tokens WHERE refresh_hash = ?1)")
-                    .bind(&hex)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(Error::store)?;
-            return Ok(if exists {
-                Rotation::Reused
-            } else {
-                Rotation::Unknown
-            });
-        }
-        // If the insert fails the transaction is dropped and rolled back: nothing is marked.
-        insert_token_query(next)
+        let mut conn = self.writer.acquire().await.map_err(Error::store)?;
+        let outcome = async {
+            let mut tx = begin_immediate(&mut conn).await?;
+            let marked = sqlx::query(
+                "UPDATE tokens SET refresh_used = 1 WHERE refresh_hash = ?1 AND refresh_used = 0",
+            )
+            .bind(&hex)
             .execute(&mut *tx)
             .await
-            .map_err(Error::store)?;
-        tx.commit().await.map_err(Error::store)?;
-        Ok(Rotation::Rotated)
+            .map_err(Error::store)?
+            .rows_affected();
+            if marked == 0 {
+                let exists: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM tokens WHERE refresh_hash = ?1)",
+                )
+                .bind(&hex)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(Error::store)?;
+                return Ok(if exists {
+                    Rotation::Reused
+                } else {
+                    Rotation::Unknown
+                });
+            }
+            // If the insert fails the transaction is dropped and rolled back: nothing is marked.
+            insert_token_query(next)
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::store)?;
+            tx.commit().await.map_err(Error::store)?;
+            Ok(Rotation::Rotated)
+        }
+        .await;
+        retire_if_poisoned(&mut conn, outcome)
     }
 
     async fn revoke(&self, which: Revocation<'_>) -> Result<Vec<TokenHash>, Error> {
@@ -890,9 +987,8 @@ impl Store for SqliteStore {
         )
         .bind(service_key)
         .bind(user_context)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(Error::store)?
+        .read_all(&self.reader)
+        .await?
         .iter()
         .map(token_from_row)
         .collect()
@@ -919,39 +1015,43 @@ impl Store for SqliteStore {
                 .bind(after.id.clone()),
         };
         query
-            .fetch_all(&self.reader)
-            .await
-            .map_err(Error::store)?
+            .read_all(&self.reader)
+            .await?
             .iter()
             .map(token_from_row)
             .collect()
     }
 
     async fn purge_expired(&self, before: UnixMillis, limit: u32) -> Result<u64, Error> {
-        let mut tx = self.write_tx().await?;
-        // The expression matches the `tokens_purge` index.
-        let tokens = sqlx::query(
-            "DELETE FROM tokens WHERE rowid IN (SELECT rowid FROM tokens \
-             WHERE max(expires_at, coalesce(refresh_expires_at, expires_at)) < ?1 LIMIT ?2)",
-        )
-        .bind(before)
-        .bind(i64::from(limit))
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::store)?
-        .rows_affected();
-        let codes = sqlx::query(
-            "DELETE FROM authorization_codes WHERE rowid IN (SELECT rowid \
-             FROM authorization_codes WHERE expires_at < ?1 LIMIT ?2)",
-        )
-        .bind(before)
-        .bind(i64::from(limit) - tokens as i64)
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::store)?
-        .rows_affected();
-        tx.commit().await.map_err(Error::store)?;
-        Ok(tokens + codes)
+        let mut conn = self.writer.acquire().await.map_err(Error::store)?;
+        let outcome = async {
+            let mut tx = begin_immediate(&mut conn).await?;
+            // The expression matches the `tokens_purge` index.
+            let tokens = sqlx::query(
+                "DELETE FROM tokens WHERE rowid IN (SELECT rowid FROM tokens \
+                 WHERE max(expires_at, coalesce(refresh_expires_at, expires_at)) < ?1 LIMIT ?2)",
+            )
+            .bind(before)
+            .bind(i64::from(limit))
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::store)?
+            .rows_affected();
+            let codes = sqlx::query(
+                "DELETE FROM authorization_codes WHERE rowid IN (SELECT rowid \
+                 FROM authorization_codes WHERE expires_at < ?1 LIMIT ?2)",
+            )
+            .bind(before)
+            .bind(i64::from(limit) - tokens as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::store)?
+            .rows_affected();
+            tx.commit().await.map_err(Error::store)?;
+            Ok(tokens + codes)
+        }
+        .await;
+        retire_if_poisoned(&mut conn, outcome)
     }
 }
 
@@ -988,6 +1088,51 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(version, MIGRATIONS.len() as i64);
+    }
+
+    /// `busy_timeout` is taken out of the URL (SQLite refuses parameters it does not know)
+    /// and set on every connection and as the pools' acquire timeout; SQLite's own
+    /// parameters stay.
+    #[tokio::test]
+    async fn the_busy_timeout_comes_from_the_url() {
+        assert_eq!(
+            split_busy_timeout("sqlite://t.db").unwrap(),
+            ("sqlite://t.db".to_owned(), BUSY_TIMEOUT)
+        );
+        assert_eq!(
+            split_busy_timeout("sqlite://t.db?mode=rwc&busy_timeout=250ms").unwrap(),
+            (
+                "sqlite://t.db?mode=rwc".to_owned(),
+                Duration::from_millis(250)
+            )
+        );
+        assert_eq!(
+            split_busy_timeout("sqlite:t.db?busy_timeout=2").unwrap(),
+            ("sqlite:t.db".to_owned(), Duration::from_secs(2))
+        );
+        let err = split_busy_timeout("sqlite://t.db?busy_timeout=soon").unwrap_err();
+        assert!(
+            err.is_config() && err.to_string().contains("busy_timeout"),
+            "{err}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc&busy_timeout=250ms",
+            dir.path().join("t.db").display()
+        );
+        let store = SqliteStore::open(&url).await.unwrap();
+        for pool in [&store.writer, &store.reader] {
+            let millis: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(millis, 250);
+            assert_eq!(
+                pool.options().get_acquire_timeout(),
+                Duration::from_millis(250)
+            );
+        }
     }
 
     fn record(n: u8) -> TokenRecord {

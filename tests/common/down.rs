@@ -1,6 +1,7 @@
-//! A [`Store`] that fails on demand, as when the database is down.
+//! A [`Store`] that fails on demand, as when the database is down, or holds token lookups, as
+//! when it is slow.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -9,10 +10,12 @@ use tokengate::secret::TokenHash;
 use tokengate::store::{MemoryStore, Redemption, Revocation, Rotation, Store, TokenCursor};
 
 /// Delegates to another store, except that every call fails with a store error while it is
-/// switched down.
+/// switched down, and token lookups (`token`) wait while they are held.
 pub struct FlakyStore {
     inner: Arc<dyn Store>,
     down: AtomicBool,
+    held: tokio::sync::watch::Sender<bool>,
+    waiting: AtomicUsize,
 }
 
 impl FlakyStore {
@@ -21,7 +24,32 @@ impl FlakyStore {
         FlakyStore {
             inner,
             down: AtomicBool::new(false),
+            held: tokio::sync::watch::Sender::new(false),
+            waiting: AtomicUsize::new(0),
         }
+    }
+
+    /// Holds token lookups (they wait until released) or releases them.
+    pub fn hold_lookups(&self, hold: bool) {
+        self.held.send_replace(hold);
+    }
+
+    /// How many token lookups are waiting now.
+    pub fn lookups_waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
+    async fn enter(&self, method: &str) -> Result<(), tokengate::Error> {
+        self.check()?;
+        if method == "token" {
+            let mut held = self.held.subscribe();
+            if *held.borrow_and_update() {
+                self.waiting.fetch_add(1, Ordering::SeqCst);
+                let _ = held.wait_for(|held| !*held).await;
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        Ok(())
     }
 
     /// A store that is down for good.
@@ -50,7 +78,7 @@ macro_rules! flaky {
         #[async_trait]
         impl Store for FlakyStore {
             $(async fn $name(&self, $($arg: $ty),*) -> Result<$ret, tokengate::Error> {
-                self.check()?;
+                self.enter(stringify!($name)).await?;
                 self.inner.$name($($arg),*).await
             })*
         }
@@ -65,6 +93,7 @@ flaky! {
     client(id: &str) -> Option<Client>;
     clients() -> Vec<Client>;
     insert_code(c: &AuthorizationCode) -> ();
+    code(h: &TokenHash) -> Option<AuthorizationCode>;
     redeem_code(h: &TokenHash) -> Redemption;
     insert_token(t: &TokenRecord) -> ();
     token(h: &TokenHash) -> Option<TokenRecord>;

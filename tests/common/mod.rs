@@ -1,8 +1,12 @@
 //! Fixtures shared by the integration tests: the seed documents' service and clients.
 #![allow(dead_code)]
 
+pub mod config;
 pub mod down;
 pub mod process;
+pub mod raw;
+pub mod tcp_proxy;
+pub mod upstream;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;

@@ -129,6 +129,13 @@ impl Gateway {
         self.child.wait().unwrap()
     }
 
+    /// Kills the process with SIGKILL, as a crash would (no shutdown, nothing flushed), and
+    /// waits for it to be gone.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL tokengate");
+        self.child.wait().expect("reap tokengate");
+    }
+
     fn signal(&self, name: &str) {
         let _ = Command::new("kill")
             .args([&format!("-{name}"), &self.child.id().to_string()])
