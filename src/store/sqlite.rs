@@ -64,9 +64,10 @@ const QUEUE: usize = 4 * MAX_BATCH;
 ///   each caller. A batch of token inserts alone (the usual case, up to 64) is one multi-row
 ///   `INSERT`, its own transaction: one round trip to the connection's thread. A statement
 ///   that fails a constraint (a duplicate hash) fails alone: SQLite backs out only that
-///   statement and the rest of the batch commits. Any other failure rolls the batch back and
-///   runs each write again on its own. A failed `COMMIT` fails the whole batch. Each batch is
-///   logged at trace level (`writes`, `micros`).
+///   statement and the rest of the batch commits. A failure of the database itself (locked
+///   past the busy timeout, unreadable, full) or of `COMMIT` fails the whole batch; any other
+///   failure rolls the batch back and runs each write again on its own. Each batch is logged
+///   at trace level (`writes`, `micros`).
 /// * Enums are stored by name, lists as JSON, hashes as hex and times as unix millis; see
 ///   `src/store/sqlite/0001_init.sql`. Migrations are numbered by `PRAGMA user_version` and run at open.
 #[derive(Debug, Clone)]
@@ -340,13 +341,21 @@ async fn commit_batch(pool: &SqlitePool, jobs: &mut Vec<Job>) {
     };
     // Only token inserts, the common case: one statement, which in autocommit mode is its own
     // transaction (one round trip to the connection's thread, one fsync). If it fails, nothing
-    // of it is written and the general path below sorts the batch out.
+    // of it is written: a failure of the database fails every job, as below; any other (a
+    // duplicate) leaves the batch to the general path, which finds the culprit.
     if jobs.len() <= TOKENS_PER_INSERT && jobs.iter().all(|job| matches!(job.op, Op::Token(_))) {
         match insert_tokens_query(jobs).execute(&mut *conn).await {
             Ok(_) => {
                 for job in jobs.drain(..) {
                     answer(job, Ok(Written::Rows(1)));
                 }
+                return;
+            }
+            Err(e) if is_database_wide(&e) => {
+                if poisons_connection(&e) {
+                    conn.close_on_drop();
+                }
+                fail_every(jobs.drain(..), &e);
                 return;
             }
             Err(e) => tracing::debug!(error = %e, "batched token insert failed; retrying"),
