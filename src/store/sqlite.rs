@@ -1163,6 +1163,22 @@ mod tests {
         }
     }
 
+    type Answer = oneshot::Receiver<Result<Written, Error>>;
+
+    /// A token-insert job for each record, and where each one's answer arrives.
+    fn token_jobs<'a>(
+        records: impl IntoIterator<Item = &'a TokenRecord>,
+    ) -> (Vec<Job>, Vec<Answer>) {
+        records
+            .into_iter()
+            .map(|record| {
+                let (ack, answer) = oneshot::channel();
+                let op = Op::Token(Box::new(record.clone()));
+                (Job { op, ack }, answer)
+            })
+            .unzip()
+    }
+
     /// One batch with a duplicate in the middle: the duplicate fails, the others commit, and
     /// every answer is sent only after the commit.
     #[tokio::test]
@@ -1172,17 +1188,8 @@ mod tests {
             .await
             .unwrap();
         store.insert_token(&record(0)).await.unwrap();
-        let mut jobs = Vec::new();
-        let mut answers = Vec::new();
-        for n in [1, 2, 0, 3] {
-            let (ack, answer) = oneshot::channel();
-            let token = record(n);
-            jobs.push(Job {
-                op: Op::Token(Box::new(token)),
-                ack,
-            });
-            answers.push(answer);
-        }
+        let records = [1, 2, 0, 3].map(record);
+        let (mut jobs, answers) = token_jobs(&records);
         let (ack, answer) = oneshot::channel();
         let hex = record(1).token_hash.to_hex();
         jobs.push(Job {
@@ -1219,16 +1226,8 @@ mod tests {
             .await
             .unwrap();
         store.insert_token(&record(0)).await.unwrap();
-        let mut jobs = Vec::new();
-        let mut answers = Vec::new();
-        for n in [1, 2, 0, 3] {
-            let (ack, answer) = oneshot::channel();
-            jobs.push(Job {
-                op: Op::Token(Box::new(record(n))),
-                ack,
-            });
-            answers.push(answer);
-        }
+        let records = [1, 2, 0, 3].map(record);
+        let (mut jobs, answers) = token_jobs(&records);
         commit_batch(&store.writer, &mut jobs).await;
         assert!(jobs.is_empty());
         for (answer, n) in answers.into_iter().zip([1, 2, 0, 3]) {
@@ -1270,16 +1269,7 @@ mod tests {
                 ..record(0)
             })
             .collect();
-        let mut jobs = Vec::new();
-        let mut answers = Vec::new();
-        for r in &records {
-            let (ack, answer) = oneshot::channel();
-            jobs.push(Job {
-                op: Op::Token(Box::new(r.clone())),
-                ack,
-            });
-            answers.push(answer);
-        }
+        let (mut jobs, answers) = token_jobs(&records);
         commit_batch(&store.writer, &mut jobs).await;
         for answer in answers {
             assert!(matches!(answer.await.unwrap(), Ok(Written::Rows(1))));
