@@ -1163,6 +1163,16 @@ mod tests {
         }
     }
 
+    /// A store in a temporary directory (kept as long as the guard) holding `record(0)`.
+    async fn store_holding_record_0() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("t.db").to_str().unwrap())
+            .await
+            .unwrap();
+        store.insert_token(&record(0)).await.unwrap();
+        (dir, store)
+    }
+
     type Answer = oneshot::Receiver<Result<Written, Error>>;
 
     /// A token-insert job for each record, and where each one's answer arrives.
@@ -1183,11 +1193,7 @@ mod tests {
     /// every answer is sent only after the commit.
     #[tokio::test]
     async fn a_failing_statement_fails_alone_in_its_batch() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path().join("t.db").to_str().unwrap())
-            .await
-            .unwrap();
-        store.insert_token(&record(0)).await.unwrap();
+        let (_dir, store) = store_holding_record_0().await;
         let records = [1, 2, 0, 3].map(record);
         let (mut jobs, answers) = token_jobs(&records);
         let (ack, answer) = oneshot::channel();
@@ -1221,11 +1227,7 @@ mod tests {
     /// statement, and then only the duplicate fails: the others are committed and say so.
     #[tokio::test]
     async fn a_duplicate_in_a_batch_of_token_inserts_fails_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path().join("t.db").to_str().unwrap())
-            .await
-            .unwrap();
-        store.insert_token(&record(0)).await.unwrap();
+        let (_dir, store) = store_holding_record_0().await;
         let records = [1, 2, 0, 3].map(record);
         let (mut jobs, answers) = token_jobs(&records);
         commit_batch(&store.writer, &mut jobs).await;
