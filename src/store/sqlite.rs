@@ -61,10 +61,13 @@ const QUEUE: usize = 4 * MAX_BATCH;
 /// * Group commit: single-statement writes (inserting tokens, codes, services and clients,
 ///   updates, revocations) go to a writer task, which takes everything queued (up to 256),
 ///   runs it in one `BEGIN IMMEDIATE … COMMIT` (one fsync for the lot) and only then answers
-///   each caller. A statement that fails a constraint (a duplicate hash) fails alone: SQLite
-///   backs out only that statement and the rest of the batch commits. Any other failure rolls
-///   the batch back and runs each write again on its own. A failed `COMMIT` fails the whole
-///   batch.
+///   each caller. A batch of token inserts alone (the usual case, up to 64) is one multi-row
+///   `INSERT`, its own transaction: one round trip to the connection's thread. A statement
+///   that fails a constraint (a duplicate hash) fails alone: SQLite backs out only that
+///   statement and the rest of the batch commits. A failure of the database itself (locked
+///   past the busy timeout, unreadable, full) or of `COMMIT` fails the whole batch; any other
+///   failure rolls the batch back and runs each write again on its own. Each batch is logged
+///   at trace level (`writes`, `micros`).
 /// * Enums are stored by name, lists as JSON, hashes as hex and times as unix millis; see
 ///   `src/store/sqlite/0001_init.sql`. Migrations are numbered by `PRAGMA user_version` and run at open.
 #[derive(Debug, Clone)]
@@ -251,7 +254,13 @@ impl Written {
 async fn group_commit(pool: SqlitePool, mut queue: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let (writes, started) = (jobs.len(), std::time::Instant::now());
         commit_batch(&pool, &mut jobs).await;
+        tracing::trace!(
+            writes,
+            micros = started.elapsed().as_micros() as u64,
+            "group commit"
+        );
         jobs.clear();
     }
 }
@@ -330,6 +339,28 @@ async fn commit_batch(pool: &SqlitePool, jobs: &mut Vec<Job>) {
             return;
         }
     };
+    // Only token inserts, the common case: one statement, which in autocommit mode is its own
+    // transaction (one round trip to the connection's thread, one fsync). If it fails, nothing
+    // of it is written: a failure of the database fails every job, as below; any other (a
+    // duplicate) leaves the batch to the general path, which finds the culprit.
+    if jobs.len() <= TOKENS_PER_INSERT && jobs.iter().all(|job| matches!(job.op, Op::Token(_))) {
+        match insert_tokens_query(jobs).execute(&mut *conn).await {
+            Ok(_) => {
+                for job in jobs.drain(..) {
+                    answer(job, Ok(Written::Rows(1)));
+                }
+                return;
+            }
+            Err(e) if is_database_wide(&e) => {
+                if poisons_connection(&e) {
+                    conn.close_on_drop();
+                }
+                fail_every(jobs.drain(..), &e);
+                return;
+            }
+            Err(e) => tracing::debug!(error = %e, "batched token insert failed; retrying"),
+        }
+    }
     if jobs.len() > 1 {
         let mut results = Vec::with_capacity(jobs.len());
         let grouped = async {
@@ -338,18 +369,14 @@ async fn commit_batch(pool: &SqlitePool, jobs: &mut Vec<Job>) {
                 .map_err(Grouped::Failed)?;
             let mut next = 0;
             while next < jobs.len() {
-                // A run of token inserts: as few multi-row statements as possible.
+                // A run of token inserts: one statement.
                 let run = jobs[next..]
                     .iter()
+                    .take(TOKENS_PER_INSERT)
                     .take_while(|job| matches!(job.op, Op::Token(_)))
                     .count();
-                let rows = TOKEN_CHUNKS
-                    .iter()
-                    .copied()
-                    .find(|&n| n <= run)
-                    .unwrap_or(1);
-                if run > 1 && rows > 1 {
-                    let chunk = &jobs[next..next + rows];
+                if run > 1 {
+                    let chunk = &jobs[next..next + run];
                     match insert_tokens_query(chunk).execute(&mut *tx).await {
                         Ok(_) => results.extend(chunk.iter().map(|_| Ok(Written::Rows(1)))),
                         // The statement was backed out whole: find the culprit row by row.
@@ -366,7 +393,7 @@ async fn commit_batch(pool: &SqlitePool, jobs: &mut Vec<Job>) {
                         }
                         Err(e) => return Err(statement_failed(e)),
                     }
-                    next += rows;
+                    next += run;
                     continue;
                 }
                 match run_write(&mut tx, &jobs[next]).await {
@@ -459,10 +486,6 @@ fn seconds_to_db(seconds: u64) -> Result<i64, Error> {
     i64::try_from(seconds).map_err(Error::store)
 }
 
-const TOKEN_COLUMNS: &str = "INSERT INTO tokens (token_hash, id, service_key, client_id, \
-     token_type, grant_type, scope, user_context, created_at, expires_at, revoked, refresh_hash, \
-     refresh_expires_at, refresh_used, family_id, code_hash) VALUES ";
-
 fn insert_token_query(t: &TokenRecord) -> Query<'static, Sqlite, SqliteArguments> {
     bind_token(
         sqlx::query(
@@ -475,20 +498,24 @@ fn insert_token_query(t: &TokenRecord) -> Query<'static, Sqlite, SqliteArguments
     )
 }
 
-/// Row counts of the multi-row token `INSERT`s the group-commit writer uses (few distinct
-/// statements, so they stay in the connection's statement cache).
-const TOKEN_CHUNKS: [usize; 6] = [64, 32, 16, 8, 4, 2];
+/// Most rows in one token `INSERT`: a statement is prepared (and cached on the writer's
+/// connection) for each row count up to this, so the cache holds at most this many of them.
+const TOKENS_PER_INSERT: usize = 64;
 
-/// One `INSERT` of every token in `jobs` (each [`Op::Token`]).
+/// One `INSERT` of every token in `jobs` (each [`Op::Token`]; at most [`TOKENS_PER_INSERT`]).
 fn insert_tokens_query(jobs: &[Job]) -> Query<'static, Sqlite, SqliteArguments> {
-    let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    let mut sql = String::with_capacity(TOKEN_COLUMNS.len() + jobs.len() * (row.len() + 2));
-    sql.push_str(TOKEN_COLUMNS);
+    const COLUMNS: &str = "INSERT INTO tokens (token_hash, id, service_key, client_id, \
+         token_type, grant_type, scope, user_context, created_at, expires_at, revoked, \
+         refresh_hash, refresh_expires_at, refresh_used, family_id, code_hash) VALUES ";
+    const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    debug_assert!(jobs.len() <= TOKENS_PER_INSERT);
+    let mut sql = String::with_capacity(COLUMNS.len() + jobs.len() * (ROW.len() + 2));
+    sql.push_str(COLUMNS);
     for i in 0..jobs.len() {
         if i > 0 {
             sql.push_str(", ");
         }
-        sql.push_str(row);
+        sql.push_str(ROW);
     }
     // Only placeholders are spliced in; every value is bound.
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -1155,26 +1182,39 @@ mod tests {
         }
     }
 
-    /// One batch with a duplicate in the middle: the duplicate fails, the others commit, and
-    /// every answer is sent only after the commit.
-    #[tokio::test]
-    async fn a_failing_statement_fails_alone_in_its_batch() {
+    /// A store in a temporary directory (kept as long as the guard) holding `record(0)`.
+    async fn store_holding_record_0() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path().join("t.db").to_str().unwrap())
             .await
             .unwrap();
         store.insert_token(&record(0)).await.unwrap();
-        let mut jobs = Vec::new();
-        let mut answers = Vec::new();
-        for n in [1, 2, 0, 3] {
-            let (ack, answer) = oneshot::channel();
-            let token = record(n);
-            jobs.push(Job {
-                op: Op::Token(Box::new(token)),
-                ack,
-            });
-            answers.push(answer);
-        }
+        (dir, store)
+    }
+
+    type Answer = oneshot::Receiver<Result<Written, Error>>;
+
+    /// A token-insert job for each record, and where each one's answer arrives.
+    fn token_jobs<'a>(
+        records: impl IntoIterator<Item = &'a TokenRecord>,
+    ) -> (Vec<Job>, Vec<Answer>) {
+        records
+            .into_iter()
+            .map(|record| {
+                let (ack, answer) = oneshot::channel();
+                let op = Op::Token(Box::new(record.clone()));
+                (Job { op, ack }, answer)
+            })
+            .unzip()
+    }
+
+    /// One batch with a duplicate in the middle: the duplicate fails, the others commit, and
+    /// every answer is sent only after the commit.
+    #[tokio::test]
+    async fn a_failing_statement_fails_alone_in_its_batch() {
+        let (_dir, store) = store_holding_record_0().await;
+        let records = [1, 2, 0, 3].map(record);
+        let (mut jobs, answers) = token_jobs(&records);
         let (ack, answer) = oneshot::channel();
         let hex = record(1).token_hash.to_hex();
         jobs.push(Job {
@@ -1199,6 +1239,64 @@ mod tests {
         for n in 0..4 {
             let stored = store.token(&record(n).token_hash).await.unwrap().unwrap();
             assert_eq!(stored.revoked, n == 1);
+        }
+    }
+
+    /// A batch of token inserts alone goes in one statement; a duplicate among them fails that
+    /// statement, and then only the duplicate fails: the others are committed and say so.
+    #[tokio::test]
+    async fn a_duplicate_in_a_batch_of_token_inserts_fails_alone() {
+        let (_dir, store) = store_holding_record_0().await;
+        let records = [1, 2, 0, 3].map(record);
+        let (mut jobs, answers) = token_jobs(&records);
+        commit_batch(&store.writer, &mut jobs).await;
+        assert!(jobs.is_empty());
+        for (answer, n) in answers.into_iter().zip([1, 2, 0, 3]) {
+            let result = answer.await.unwrap();
+            if n == 0 {
+                assert!(matches!(result, Err(e) if e.is_store()));
+            } else {
+                assert!(matches!(result, Ok(Written::Rows(1))), "token {n}");
+            }
+        }
+        for n in 0..4 {
+            assert_eq!(
+                store.token(&record(n).token_hash).await.unwrap(),
+                Some(record(n))
+            );
+        }
+    }
+
+    /// A batch of more token inserts than one statement takes is committed whole.
+    #[tokio::test]
+    async fn a_batch_larger_than_one_insert_statement_is_committed_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("t.db").to_str().unwrap())
+            .await
+            .unwrap();
+        let count = TOKENS_PER_INSERT * 2 + 3;
+        let records: Vec<TokenRecord> = (0..count)
+            .map(|n| TokenRecord {
+                id: format!("id-{n}"),
+                token_hash: TokenHash::of(&format!("many-{n}")),
+                scope: Some("read write".into()),
+                user_context: (n % 2 == 0).then(|| format!("user-{n}")),
+                refresh: (n % 3 == 0).then(|| RefreshState {
+                    hash: TokenHash::of(&format!("refresh-{n}")),
+                    expires_at: 5,
+                    used: false,
+                }),
+                code_hash: (n % 5 == 0).then(|| TokenHash::of(&format!("code-{n}"))),
+                ..record(0)
+            })
+            .collect();
+        let (mut jobs, answers) = token_jobs(&records);
+        commit_batch(&store.writer, &mut jobs).await;
+        for answer in answers {
+            assert!(matches!(answer.await.unwrap(), Ok(Written::Rows(1))));
+        }
+        for r in &records {
+            assert_eq!(store.token(&r.token_hash).await.unwrap().as_ref(), Some(r));
         }
     }
 
