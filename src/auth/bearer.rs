@@ -62,11 +62,22 @@ fn parse_bearer(value: &[u8]) -> Result<Option<&str>, Malformed> {
 /// RFC 6750 §2.1: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 fn is_b64token(token: &str) -> bool {
     let body = token.trim_end_matches('=');
-    !body.is_empty()
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+    !body.is_empty() && body.bytes().all(|b| B64TOKEN_BODY[usize::from(b)])
 }
+
+/// The bytes of a b64token before its `=` padding, as a table: one load per byte on the hot
+/// path instead of a search through the punctuation.
+const B64TOKEN_BODY: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] =
+            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        b += 1;
+    }
+    table
+};
 
 fn query_token(query: Option<&str>) -> Result<Option<std::borrow::Cow<'_, str>>, Malformed> {
     let Some(query) = query.filter(|q| q.contains("access_token")) else {
