@@ -43,30 +43,34 @@ pub(crate) fn find<B>(
     }
 }
 
-/// `Bearer <b64token>`; `Ok(None)` for another scheme.
+/// `Bearer <b64token>`; `Ok(None)` for another scheme; a value that is not UTF-8 is malformed.
 fn parse_bearer(value: &[u8]) -> Result<Option<&str>, Malformed> {
-    let Ok(value) = std::str::from_utf8(value) else {
-        return Err(Malformed::InvalidRequest);
+    // On bytes: a b64token is ASCII, so a bearer value needs no UTF-8 check of its own.
+    let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
+        Some(space) => (&value[..space], &value[space + 1..]),
+        None => (value, &[][..]),
     };
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Ok(None);
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return match std::str::from_utf8(value) {
+            Ok(_) => Ok(None),
+            Err(_) => Err(Malformed::InvalidRequest),
+        };
     }
-    let token = rest.trim_start_matches(' ');
-    if is_b64token(token) {
-        Ok(Some(token))
-    } else {
-        Err(Malformed::InvalidRequest)
+    let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+    let token = &rest[start..];
+    if !is_b64token(token) {
+        return Err(Malformed::InvalidRequest);
     }
+    std::str::from_utf8(token)
+        .map(Some)
+        .map_err(|_| Malformed::InvalidRequest)
 }
 
 /// RFC 6750 §2.1: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-fn is_b64token(token: &str) -> bool {
-    let body = token.trim_end_matches('=');
-    !body.is_empty()
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+fn is_b64token(token: &[u8]) -> bool {
+    let padding = token.iter().rev().take_while(|&&b| b == b'=').count();
+    let body = &token[..token.len() - padding];
+    !body.is_empty() && body.iter().all(|&b| B64TOKEN_BODY[usize::from(b)])
 }
 
 /// Removes the `access_token` parameter from the query of `uri`, keeping every other
@@ -98,6 +102,20 @@ pub(crate) fn remove_query_token(uri: &mut Uri) {
     }
 }
 
+/// The bytes of a b64token before its `=` padding, as a table: one load per byte on the hot
+/// path instead of a search through the punctuation.
+const B64TOKEN_BODY: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] =
+            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        b += 1;
+    }
+    table
+};
+
 fn query_token(query: Option<&str>) -> Result<Option<std::borrow::Cow<'_, str>>, Malformed> {
     let Some(query) = query.filter(|q| q.contains("access_token")) else {
         return Ok(None);
@@ -105,7 +123,7 @@ fn query_token(query: Option<&str>) -> Result<Option<std::borrow::Cow<'_, str>>,
     let mut found = None;
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         if key == "access_token" {
-            if found.is_some() || !is_b64token(&value) {
+            if found.is_some() || !is_b64token(value.as_bytes()) {
                 return Err(Malformed::InvalidRequest);
             }
             found = Some(value);

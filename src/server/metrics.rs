@@ -292,30 +292,46 @@ pub(crate) struct TimedService<S> {
     pub(crate) histogram: Arc<Histogram>,
 }
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
 impl<S, B, ResBody> tower::Service<Request<B>> for TimedService<S>
 where
     S: tower::Service<Request<B>, Response = Response<ResBody>, Error = Infallible>,
-    S::Future: Send + 'static,
 {
     type Response = Response<ResBody>;
     type Error = Infallible;
-    type Future = BoxFuture<Result<Response<ResBody>, Infallible>>;
+    type Future = TimedFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let started = Instant::now();
-        let histogram = self.histogram.clone();
-        let future = self.inner.call(req);
-        Box::pin(async move {
-            let response = future.await;
-            histogram.observe(started.elapsed());
-            response
-        })
+        TimedFuture {
+            started: Instant::now(),
+            histogram: self.histogram.clone(),
+            inner: self.inner.call(req),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`TimedService`]: the inner future, observed into the histogram when it
+    /// completes. Not boxed.
+    pub(crate) struct TimedFuture<F> {
+        #[pin]
+        inner: F,
+        started: Instant,
+        histogram: Arc<Histogram>,
+    }
+}
+
+impl<F: Future> Future for TimedFuture<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let output = std::task::ready!(this.inner.poll(cx));
+        this.histogram.observe(this.started.elapsed());
+        Poll::Ready(output)
     }
 }
 

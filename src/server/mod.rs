@@ -52,6 +52,7 @@ mod body_limit;
 pub mod config;
 mod counted_store;
 mod echo;
+mod graceful;
 mod listener;
 mod manage;
 mod metrics;
