@@ -1,16 +1,18 @@
 //! The crate's one public error type.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::oauth::OAuthError;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// An error from tokengate: either an OAuth protocol failure the caller caused (see
-/// [`Error::oauth`]), the store being unavailable, or a configuration problem.
+/// [`Error::oauth`]), a caller over its rate limit (see [`Error::retry_after`]), the store being
+/// unavailable, or a configuration problem.
 ///
-/// Transports map it to their own format: JSON-RPC `-2001` for OAuth failures and `-32603` for
-/// the rest, RFC 6749 JSON bodies, or HTTP 503.
+/// Transports map it to their own format: JSON-RPC `-2001` for OAuth failures, `-32029` for
+/// rate limits and `-32603` for the rest; RFC 6749 JSON bodies, HTTP 429 or HTTP 503.
 pub struct Error {
     inner: Box<Inner>,
 }
@@ -23,6 +25,7 @@ struct Inner {
 #[derive(Debug)]
 enum Kind {
     OAuth(OAuthError),
+    RateLimited(Duration),
     Store,
     Config(String),
 }
@@ -31,6 +34,11 @@ impl Error {
     /// A store failure wrapping its cause; for [`crate::store::Store`] implementations.
     pub fn store(source: impl Into<BoxError>) -> Self {
         Error::new(Kind::Store, Some(source.into()))
+    }
+
+    /// The caller is over a rate limit and may try again after `wait`.
+    pub(crate) fn rate_limited(wait: Duration) -> Self {
+        Error::new(Kind::RateLimited(wait), None)
     }
 
     pub(crate) fn config(message: impl Into<String>) -> Self {
@@ -47,6 +55,15 @@ impl Error {
     pub fn oauth(&self) -> Option<&OAuthError> {
         match &self.inner.kind {
             Kind::OAuth(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// When the caller is over a rate limit (see [`crate::limit`]): how long until it may try
+    /// again. `None` for every other error.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self.inner.kind {
+            Kind::RateLimited(wait) => Some(wait),
             _ => None,
         }
     }
@@ -83,6 +100,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner.kind {
             Kind::OAuth(e) => write!(f, "{e}"),
+            Kind::RateLimited(wait) => write!(f, "rate limited: retry in {wait:?}"),
             Kind::Store => f.write_str("store unavailable"),
             Kind::Config(m) => write!(f, "configuration error: {m}"),
         }

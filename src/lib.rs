@@ -13,6 +13,7 @@
 //! | [`rest`] | RFC 6749/7662/7009/8414 endpoints ([`PublicEndpoints`](rest::PublicEndpoints)) and TIBCO-style token routes ([`TibcoTokenApi`](rest::TibcoTokenApi)) as `tower::Service`s |
 //! | [`resolve`] | the [`Resolve`](resolve::Resolve) trait (local, remote) and the moka [`TokenCache`](resolve::TokenCache) in front of it |
 //! | [`auth`] | [`OAuthLayer`](auth::OAuthLayer): the gateway check as a tower `Layer` |
+//! | [`limit`] | rate limits: issuance per client ([`IssueLimits`](limit::IssueLimits)), failed authentications per address ([`FailedAuthLayer`](limit::FailedAuthLayer)) |
 //! | [`proxy`] | [`ReverseProxy`](proxy::ReverseProxy): a pooled reverse proxy to one HTTP upstream, as a `tower::Service` |
 //! | `server`, `loadtest` | (feature `cli`) the `tokengate` binary's server and its `loadtest` command |
 //!
@@ -61,6 +62,7 @@
 
 pub mod auth;
 mod error;
+pub mod limit;
 #[cfg(feature = "cli")]
 pub mod loadtest;
 pub mod model;

@@ -41,12 +41,12 @@
 
 use std::convert::Infallible;
 use std::fmt;
-use std::future::{ready, Future};
-use std::net::SocketAddr;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -59,10 +59,12 @@ use http::{Extensions, Version};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use pin_project_lite::pin_project;
 
 use crate::Error;
 
@@ -126,6 +128,11 @@ const HOP_BY_HOP: [HeaderName; 9] = [
 /// assert_eq!(headers["x-keep"], "1");
 /// ```
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // One pass over the (few) names present is cheaper than nine hash lookups, and most
+    // requests carry none of them.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     if headers.contains_key(CONNECTION) {
         let named: Vec<HeaderName> = headers
             .get_all(CONNECTION)
@@ -137,13 +144,18 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
             headers.remove(name);
         }
     }
-    // One pass over the (few) names present is cheaper than nine hash lookups, and most
-    // requests carry none of them.
-    if headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
-        for name in HOP_BY_HOP {
-            headers.remove(name);
-        }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
     }
+}
+
+/// The lengths of the [`HOP_BY_HOP`] names, as bits: most names present can be told apart
+/// from all nine by their length alone.
+const HOP_BY_HOP_LENGTHS: u32 = 1 << 2 | 1 << 7 | 1 << 10 | 1 << 16 | 1 << 17 | 1 << 18 | 1 << 19;
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    let len = name.as_str().len();
+    len < 32 && HOP_BY_HOP_LENGTHS & (1 << len) != 0 && HOP_BY_HOP.contains(name)
 }
 
 /// The address of the client a request came from, as a request extension. The server
@@ -172,7 +184,18 @@ pub struct ClientAddr(pub SocketAddr);
 /// assert_eq!(body.size_hint().exact(), Some(12));
 /// assert!(ProxyBody::empty().is_end_stream());
 /// ```
-pub struct ProxyBody(UnsyncBoxBody<Bytes, BoxError>);
+pub struct ProxyBody(BodyKind);
+
+/// The bodies that the proxy itself makes are kept as they are; only bodies of other types are
+/// boxed.
+enum BodyKind {
+    /// An upstream's response body.
+    Upstream(Incoming),
+    /// Bytes known in advance (or none).
+    Full(Full<Bytes>),
+    /// Any other body.
+    Boxed(UnsyncBoxBody<Bytes, BoxError>),
+}
 
 impl ProxyBody {
     /// Wraps any body with `Bytes` chunks.
@@ -190,7 +213,9 @@ impl ProxyBody {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        ProxyBody(body.map_err(|e| -> BoxError { e.into() }).boxed_unsync())
+        ProxyBody(BodyKind::Boxed(
+            body.map_err(|e| -> BoxError { e.into() }).boxed_unsync(),
+        ))
     }
 
     /// A body with no content.
@@ -202,7 +227,7 @@ impl ProxyBody {
     /// assert!(ProxyBody::empty().is_end_stream());
     /// ```
     pub fn empty() -> Self {
-        ProxyBody::new(Empty::<Bytes>::new())
+        ProxyBody(BodyKind::Full(Full::new(Bytes::new())))
     }
 }
 
@@ -216,7 +241,7 @@ impl Default for ProxyBody {
 impl From<Bytes> for ProxyBody {
     /// A body of exactly these bytes.
     fn from(bytes: Bytes) -> Self {
-        ProxyBody::new(Full::new(bytes))
+        ProxyBody(BodyKind::Full(Full::new(bytes)))
     }
 }
 
@@ -237,7 +262,7 @@ impl From<String> for ProxyBody {
 impl fmt::Debug for ProxyBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProxyBody")
-            .field("size_hint", &self.0.size_hint())
+            .field("size_hint", &self.size_hint())
             .finish_non_exhaustive()
     }
 }
@@ -250,15 +275,32 @@ impl Body for ProxyBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        Pin::new(&mut self.0).poll_frame(cx)
+        // Every kind is `Unpin`.
+        match &mut self.0 {
+            BodyKind::Upstream(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map(|frame| frame.map(|f| f.map_err(Into::into))),
+            BodyKind::Full(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map(|frame| frame.map(|f| f.map_err(|never| match never {}))),
+            BodyKind::Boxed(body) => Pin::new(body).poll_frame(cx),
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.0.is_end_stream()
+        match &self.0 {
+            BodyKind::Upstream(body) => body.is_end_stream(),
+            BodyKind::Full(body) => body.is_end_stream(),
+            BodyKind::Boxed(body) => body.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.0.size_hint()
+        match &self.0 {
+            BodyKind::Upstream(body) => body.size_hint(),
+            BodyKind::Full(body) => body.size_hint(),
+            BodyKind::Boxed(body) => body.size_hint(),
+        }
     }
 }
 
@@ -331,12 +373,19 @@ where
 /// ```
 #[derive(Clone)]
 pub struct ReverseProxy {
+    /// Shared by every clone: the server clones the service for each request, and one
+    /// reference count is cheaper than the client's several.
+    shared: Arc<Shared>,
+}
+
+#[derive(Clone)]
+struct Shared {
     client: Client<HttpConnector, ProxyBody>,
-    upstream: Arc<Upstream>,
+    upstream: Upstream,
     settings: Settings,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Upstream {
     authority: Authority,
     /// The authority as a `Host` header value.
@@ -400,13 +449,15 @@ impl ReverseProxy {
             http2_only: false,
         };
         Ok(ReverseProxy {
-            client: build_client(&settings),
-            upstream: Arc::new(Upstream {
-                authority,
-                host,
-                base_path,
+            shared: Arc::new(Shared {
+                client: build_client(&settings),
+                upstream: Upstream {
+                    authority,
+                    host,
+                    base_path,
+                },
+                settings,
             }),
-            settings,
         })
     }
 
@@ -425,7 +476,7 @@ impl ReverseProxy {
     /// # let _ = proxy;
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.settings.timeout = timeout;
+        Arc::make_mut(&mut self.shared).settings.timeout = timeout;
         self
     }
 
@@ -441,7 +492,7 @@ impl ReverseProxy {
     /// # let _ = proxy;
     /// ```
     pub fn pool_idle_timeout(mut self, idle: Duration) -> Self {
-        self.settings.pool_idle_timeout = idle;
+        Arc::make_mut(&mut self.shared).settings.pool_idle_timeout = idle;
         self.rebuild()
     }
 
@@ -457,7 +508,9 @@ impl ReverseProxy {
     /// # let _ = proxy;
     /// ```
     pub fn pool_max_idle_per_host(mut self, max: usize) -> Self {
-        self.settings.pool_max_idle_per_host = max;
+        Arc::make_mut(&mut self.shared)
+            .settings
+            .pool_max_idle_per_host = max;
         self.rebuild()
     }
 
@@ -473,22 +526,23 @@ impl ReverseProxy {
     /// # let _ = proxy;
     /// ```
     pub fn http2_only(mut self, enabled: bool) -> Self {
-        self.settings.http2_only = enabled;
+        Arc::make_mut(&mut self.shared).settings.http2_only = enabled;
         self.rebuild()
     }
 
     fn rebuild(mut self) -> Self {
-        self.client = build_client(&self.settings);
+        let shared = Arc::make_mut(&mut self.shared);
+        shared.client = build_client(&shared.settings);
         self
     }
 
-    /// The upstream request for `req` and a flag that the client's body failed, or the status
-    /// and text to answer with instead.
+    /// The upstream request for `req` and a flag that the client's body failed (none for a
+    /// body that has already ended), or the status and text to answer with instead.
     #[allow(clippy::type_complexity)]
     fn rewrite<B>(
         &self,
         req: Request<B>,
-    ) -> Result<(Request<ProxyBody>, Arc<AtomicBool>), (StatusCode, &'static str)>
+    ) -> Result<(Request<ProxyBody>, Option<Arc<AtomicBool>>), (StatusCode, &'static str)>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -516,30 +570,36 @@ impl ReverseProxy {
         headers.remove(X_FORWARDED_HOST);
         headers.remove(X_FORWARDED_FOR);
         if let Some(ip) = client_ip {
-            let value = HeaderValue::from_str(&ip.to_canonical().to_string())
-                .expect("an IP address is a valid header value");
-            headers.insert(X_FORWARDED_FOR, value);
+            headers.insert(X_FORWARDED_FOR, ip_header(ip.to_canonical()));
         }
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
         if let Some(host) = forwarded_host {
             headers.insert(X_FORWARDED_HOST, host);
         }
-        headers.insert(HOST, self.upstream.host.clone());
+        headers.insert(HOST, self.shared.upstream.host.clone());
 
         parts.uri = uri;
-        parts.version = if self.settings.http2_only {
+        parts.version = if self.shared.settings.http2_only {
             Version::HTTP_2
         } else {
             Version::HTTP_11
         };
         // Nothing of the server's connection (upgrades, h2 `:protocol`, …) goes upstream.
         parts.extensions = Extensions::new();
+        if body.is_end_stream() {
+            // Nothing left to read (a GET, or `Content-Length: 0`): nothing can fail, and an
+            // empty body needs neither a box nor a flag.
+            return Ok((Request::from_parts(parts, ProxyBody::empty()), None));
+        }
         let failed = Arc::new(AtomicBool::new(false));
         let body = ClientBody {
             inner: body,
             failed: failed.clone(),
         };
-        Ok((Request::from_parts(parts, ProxyBody::new(body)), failed))
+        Ok((
+            Request::from_parts(parts, ProxyBody::new(body)),
+            Some(failed),
+        ))
     }
 
     /// The upstream URI for a request URI: the upstream's authority, its base path, then the
@@ -552,13 +612,14 @@ impl ReverseProxy {
         if has_dot_segment(path) {
             return None;
         }
-        let base = &self.upstream.base_path;
+        let upstream = &self.shared.upstream;
+        let base = &upstream.base_path;
         let mut joined = String::with_capacity(base.len() + pq.len());
         joined.push_str(base);
         joined.push_str(pq);
         Uri::builder()
             .scheme(Scheme::HTTP)
-            .authority(self.upstream.authority.clone())
+            .authority(upstream.authority.clone())
             .path_and_query(joined)
             .build()
             .ok()
@@ -567,16 +628,16 @@ impl ReverseProxy {
 
 impl fmt::Debug for ReverseProxy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Shared {
+            upstream, settings, ..
+        } = &*self.shared;
         f.debug_struct("ReverseProxy")
-            .field("upstream", &self.upstream.authority)
-            .field("base_path", &self.upstream.base_path)
-            .field("timeout", &self.settings.timeout)
-            .field("pool_idle_timeout", &self.settings.pool_idle_timeout)
-            .field(
-                "pool_max_idle_per_host",
-                &self.settings.pool_max_idle_per_host,
-            )
-            .field("http2_only", &self.settings.http2_only)
+            .field("upstream", &upstream.authority)
+            .field("base_path", &upstream.base_path)
+            .field("timeout", &settings.timeout)
+            .field("pool_idle_timeout", &settings.pool_idle_timeout)
+            .field("pool_max_idle_per_host", &settings.pool_max_idle_per_host)
+            .field("http2_only", &settings.http2_only)
             .finish()
     }
 }
@@ -632,6 +693,40 @@ fn has_dot_segment(path: &str) -> bool {
     false
 }
 
+/// An IP address as an `X-Forwarded-For` value. IPv4 addresses, the common case, are written
+/// digit by digit: the standard formatter is several times slower for them.
+fn ip_header(ip: IpAddr) -> HeaderValue {
+    let v6;
+    let mut v4 = [0u8; 15];
+    let text: &[u8] = match ip {
+        IpAddr::V4(ip) => {
+            let mut len = 0;
+            for (i, octet) in ip.octets().into_iter().enumerate() {
+                if i > 0 {
+                    v4[len] = b'.';
+                    len += 1;
+                }
+                if octet >= 100 {
+                    v4[len] = b'0' + octet / 100;
+                    len += 1;
+                }
+                if octet >= 10 {
+                    v4[len] = b'0' + octet / 10 % 10;
+                    len += 1;
+                }
+                v4[len] = b'0' + octet % 10;
+                len += 1;
+            }
+            &v4[..len]
+        }
+        IpAddr::V6(ip) => {
+            v6 = ip.to_string();
+            v6.as_bytes()
+        }
+    };
+    HeaderValue::from_bytes(text).expect("an IP address is a valid header value")
+}
+
 fn text(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
     let mut res = Response::new(ProxyBody::from(body));
     *res.status_mut() = status;
@@ -654,8 +749,92 @@ fn chain(error: &dyn std::error::Error) -> String {
     out
 }
 
-/// The future of [`ReverseProxy`]'s `call`.
-type ProxyFuture = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
+pin_project! {
+    /// The future of [`ReverseProxy`]'s `call`: the response head from the upstream (or a
+    /// `4xx`/`5xx` of the proxy's own), under the proxy's timeout. Not boxed.
+    pub struct ProxyFuture {
+        #[pin]
+        state: FutureState,
+    }
+}
+
+pin_project! {
+    #[project = FutureStateProj]
+    enum FutureState {
+        /// Answered without asking the upstream.
+        Answered { response: Option<Response<ProxyBody>> },
+        Waiting {
+            #[pin]
+            pending: tokio::time::Timeout<hyper_util::client::legacy::ResponseFuture>,
+            client_body_failed: Option<Arc<AtomicBool>>,
+            method: Method,
+            shared: Arc<Shared>,
+        },
+    }
+}
+
+impl fmt::Debug for ProxyFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProxyFuture").finish_non_exhaustive()
+    }
+}
+
+impl Future for ProxyFuture {
+    type Output = Result<Response<ProxyBody>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let (outcome, client_body_failed, method, shared) = match self.project().state.project() {
+            FutureStateProj::Answered { response } => {
+                return Poll::Ready(Ok(response.take().expect("polled after completion")))
+            }
+            FutureStateProj::Waiting {
+                pending,
+                client_body_failed,
+                method,
+                shared,
+            } => (ready!(pending.poll(cx)), client_body_failed, method, shared),
+        };
+        let res = match outcome {
+            Ok(Ok(res)) => res,
+            Ok(Err(error))
+                if client_body_failed
+                    .as_ref()
+                    .is_some_and(|failed| failed.load(Ordering::Acquire)) =>
+            {
+                // The client's body broke off or was malformed (bad chunk framing, a
+                // connection closed early): the client's fault, not the upstream's.
+                tracing::debug!(%method, error = %chain(&error), "proxy: request body failed");
+                return Poll::Ready(Ok(text(StatusCode::BAD_REQUEST, "bad request\n")));
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(
+                    upstream = %shared.upstream.authority,
+                    %method,
+                    error = %chain(&error),
+                    "proxy: upstream request failed"
+                );
+                return Poll::Ready(Ok(text(StatusCode::BAD_GATEWAY, "bad gateway\n")));
+            }
+            Err(_) => {
+                tracing::warn!(
+                    upstream = %shared.upstream.authority,
+                    %method,
+                    timeout_ms = shared.settings.timeout.as_millis() as u64,
+                    "proxy: upstream response timed out"
+                );
+                return Poll::Ready(Ok(text(StatusCode::GATEWAY_TIMEOUT, "gateway timeout\n")));
+            }
+        };
+        let (mut parts, body) = res.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        // The proxy answers in its own protocol version, whatever the upstream spoke.
+        parts.version = Version::HTTP_11;
+        Poll::Ready(Ok(Response::from_parts(
+            parts,
+            ProxyBody(BodyKind::Upstream(body)),
+        )))
+    }
+}
 
 impl<B> tower::Service<Request<B>> for ReverseProxy
 where
@@ -675,46 +854,25 @@ where
     fn call(&mut self, req: Request<B>) -> ProxyFuture {
         let (req, client_body_failed) = match self.rewrite(req) {
             Ok(pair) => pair,
-            Err((status, body)) => return Box::pin(ready(Ok(text(status, body)))),
+            Err((status, body)) => {
+                return ProxyFuture {
+                    state: FutureState::Answered {
+                        response: Some(text(status, body)),
+                    },
+                }
+            }
         };
         let method = req.method().clone();
-        let upstream = self.upstream.clone();
-        let timeout = self.settings.timeout;
-        let pending = self.client.request(req);
-        Box::pin(async move {
-            let res = match tokio::time::timeout(timeout, pending).await {
-                Ok(Ok(res)) => res,
-                Ok(Err(error)) if client_body_failed.load(Ordering::Acquire) => {
-                    // The client's body broke off or was malformed (bad chunk framing, a
-                    // connection closed early): the client's fault, not the upstream's.
-                    tracing::debug!(%method, error = %chain(&error), "proxy: request body failed");
-                    return Ok(text(StatusCode::BAD_REQUEST, "bad request\n"));
-                }
-                Ok(Err(error)) => {
-                    tracing::warn!(
-                        upstream = %upstream.authority,
-                        %method,
-                        error = %chain(&error),
-                        "proxy: upstream request failed"
-                    );
-                    return Ok(text(StatusCode::BAD_GATEWAY, "bad gateway\n"));
-                }
-                Err(_) => {
-                    tracing::warn!(
-                        upstream = %upstream.authority,
-                        %method,
-                        timeout_ms = timeout.as_millis() as u64,
-                        "proxy: upstream response timed out"
-                    );
-                    return Ok(text(StatusCode::GATEWAY_TIMEOUT, "gateway timeout\n"));
-                }
-            };
-            let (mut parts, body) = res.into_parts();
-            strip_hop_by_hop(&mut parts.headers);
-            // The proxy answers in its own protocol version, whatever the upstream spoke.
-            parts.version = Version::HTTP_11;
-            Ok(Response::from_parts(parts, ProxyBody::new(body)))
-        })
+        let shared = &self.shared;
+        let pending = tokio::time::timeout(shared.settings.timeout, shared.client.request(req));
+        ProxyFuture {
+            state: FutureState::Waiting {
+                pending,
+                client_body_failed,
+                method,
+                shared: shared.clone(),
+            },
+        }
     }
 }
 
@@ -757,6 +915,42 @@ mod tests {
             assert_eq!(mapped(base, "/").unwrap(), "http://127.0.0.1:9000/base/");
         }
         assert_eq!(mapped(root, "/a/../b"), None);
+    }
+
+    #[test]
+    fn ip_headers_match_the_standard_formatting() {
+        for ip in [
+            "0.0.0.0",
+            "1.2.3.4",
+            "9.10.99.100",
+            "192.0.2.7",
+            "255.255.255.255",
+            "10.0.100.1",
+            "::1",
+            "2001:db8::8a2e:370:7334",
+            "::ffff:192.0.2.7",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_header(ip), ip.to_string(), "{ip}");
+        }
+        for octet in 0..=255u8 {
+            let ip = IpAddr::from([octet, 0, octet, 255 - octet]);
+            assert_eq!(ip_header(ip), ip.to_string(), "{ip}");
+        }
+    }
+
+    #[test]
+    fn hop_by_hop_lengths_cover_every_name() {
+        for name in HOP_BY_HOP {
+            assert!(is_hop_by_hop(&name), "{name}");
+            let len = name.as_str().len();
+            assert_ne!(HOP_BY_HOP_LENGTHS & (1 << len), 0, "{name}");
+        }
+        assert!(
+            !is_hop_by_hop(&http::header::USER_AGENT),
+            "same length as `connection`"
+        );
+        assert!(!is_hop_by_hop(&HOST));
     }
 
     #[test]

@@ -6,21 +6,19 @@
 
 mod common;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use http::Request;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use common::down::FlakyStore;
 use common::process::Gateway;
+use common::raw::{get, send_raw, Raw};
+use common::upstream::Recorder;
 use common::{ADMIN_KEY, ADMIN_SECRET, OTHER_SERVICE, SERVICE, WEB_CLIENT, WEB_SECRET};
 
 const PEPPER: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
@@ -31,60 +29,6 @@ const ACCESS_TOKEN: &str = "x-mashery-oauth-access-token";
 const NO_TOKEN: &str = "Bearer realm=\"tokengate\"";
 const INVALID_TOKEN: &str = "Bearer realm=\"tokengate\", error=\"invalid_token\"";
 const INVALID_REQUEST: &str = "Bearer realm=\"tokengate\", error=\"invalid_request\"";
-
-// ---------------------------------------------------------------------------------------------
-// The recording upstream.
-
-/// A request as the upstream received it.
-#[derive(Debug, Clone)]
-struct Seen {
-    path: String,
-    headers: HeaderMap,
-}
-
-impl Seen {
-    /// The only value of `name`; panics when it is absent or repeated.
-    fn one(&self, name: &str) -> &str {
-        let values: Vec<_> = self.headers.get_all(name).iter().collect();
-        assert_eq!(values.len(), 1, "{name}: {:?}", self.headers);
-        values[0].to_str().unwrap()
-    }
-}
-
-/// An HTTP server that records every request it receives (after reading its body) and
-/// answers `200 upstream`.
-struct Recorder {
-    addr: SocketAddr,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Recorder {
-    async fn start() -> Recorder {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let sink = seen.clone();
-        let addr = common::serve(tower::service_fn(move |req: Request<Incoming>| {
-            let sink = sink.clone();
-            async move {
-                let (parts, body) = req.into_parts();
-                let complete = body.collect().await.is_ok();
-                if complete {
-                    sink.lock().unwrap().push(Seen {
-                        path: parts.uri.to_string(),
-                        headers: parts.headers,
-                    });
-                }
-                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"upstream"))))
-            }
-        }))
-        .await;
-        Recorder { addr, seen }
-    }
-
-    /// The requests received since the last call.
-    fn take(&self) -> Vec<Seen> {
-        std::mem::take(&mut *self.seen.lock().unwrap())
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The gateway under test and its admin API.
@@ -238,83 +182,6 @@ impl Harness {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Raw HTTP/1.1, for exact control of header names, case and repetition.
-
-#[derive(Debug, PartialEq, Eq)]
-struct Raw {
-    status: u16,
-    /// `(lower-case name, value)`, in order, without `date`.
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Raw {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn challenge(&self) -> Option<&str> {
-        self.header("www-authenticate")
-    }
-}
-
-/// Sends `GET path` with `headers` (one `Name: value` per entry, sent as written) and
-/// `Connection: close`, and reads the whole answer.
-async fn get(addr: SocketAddr, path: &str, headers: &[&str]) -> Raw {
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: gateway.test\r\n");
-    if !headers
-        .iter()
-        .any(|h| h.to_ascii_lowercase().starts_with("connection:"))
-    {
-        request.push_str("Connection: close\r\n");
-    }
-    for header in headers {
-        request.push_str(header);
-        request.push_str("\r\n");
-    }
-    request.push_str("\r\n");
-    send_raw(addr, request.as_bytes()).await
-}
-
-async fn send_raw(addr: SocketAddr, request: &[u8]) -> Raw {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request).await.unwrap();
-    let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buf))
-        .await
-        .expect("the gateway answered and closed")
-        .unwrap();
-    parse(&buf)
-}
-
-fn parse(buf: &[u8]) -> Raw {
-    let text = String::from_utf8_lossy(buf);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.to_ascii_lowercase(), v.trim().to_owned()))
-        .filter(|(n, _)| n != "date")
-        .collect();
-    Raw {
-        status,
-        headers,
-        body: body.to_owned(),
-    }
-}
-
 fn bearer(token: &str) -> String {
     format!("Authorization: Bearer {token}")
 }
@@ -322,15 +189,6 @@ fn bearer(token: &str) -> String {
 /// The tag key of the tokens the gateway under test issues (derived from its pepper).
 fn tag_key() -> tokengate::secret::TagKey {
     tokengate::secret::Pepper::new(hex::decode(PEPPER).unwrap()).tag_key()
-}
-
-/// Every header of a request that belongs to the identity namespace.
-fn identity_headers(seen: &Seen) -> Vec<String> {
-    seen.headers
-        .keys()
-        .map(|k| k.as_str().to_owned())
-        .filter(|k| k.contains("oauth"))
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -349,12 +207,12 @@ async fn an_issued_token_passes_with_one_of_each_identity_header() {
     let seen = h.upstream.take();
     assert_eq!(seen.len(), 1);
     let seen = &seen[0];
-    assert_eq!(seen.path, "/reviews/7?page=2");
+    assert_eq!(seen.uri, "/reviews/7?page=2");
     assert_eq!(seen.one(CLIENT_ID), WEB_CLIENT);
     assert_eq!(seen.one(SCOPE), "read write");
     assert_eq!(seen.one(USER), "user12345");
     assert_eq!(seen.one(ACCESS_TOKEN), token);
-    assert_eq!(identity_headers(seen).len(), 4, "{:?}", seen.headers);
+    assert_eq!(seen.identity_headers().len(), 4, "{:?}", seen.headers);
     assert!(seen.headers.get("authorization").is_none(), "not forwarded");
     assert_eq!(seen.one("x-forwarded-for"), "127.0.0.1");
     assert_eq!(seen.one("x-forwarded-host"), "gateway.test");
@@ -431,7 +289,7 @@ async fn spoofed_identity_headers_never_reach_the_upstream() {
         seen[0].headers.get(ACCESS_TOKEN).is_none(),
         "not configured"
     );
-    assert_eq!(identity_headers(&seen[0]), [CLIENT_ID, SCOPE]);
+    assert_eq!(seen[0].identity_headers(), [CLIENT_ID, SCOPE]);
 
     // `_` and `.` aliases are refused outright, with or without a token.
     for alias in [

@@ -10,69 +10,21 @@
 
 mod common;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Response};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use http::{Method, Request};
+use http_body_util::Full;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use common::process::Gateway;
+use common::upstream::{Received, Recorder};
 use common::{ADMIN_KEY, ADMIN_SECRET, SERVICE, WEB_CLIENT, WEB_SECRET};
 
 const PEPPER: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
-
-// ---------------------------------------------------------------------------------------------
-// The recording upstream.
-
-/// A request as the upstream received it (complete: its body was read to the end).
-#[derive(Debug, Clone)]
-struct Seen {
-    method: Method,
-    uri: String,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-struct Recorder {
-    addr: SocketAddr,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Recorder {
-    async fn start() -> Recorder {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let sink = seen.clone();
-        let addr = common::serve(tower::service_fn(move |req: Request<Incoming>| {
-            let sink = sink.clone();
-            async move {
-                let (parts, body) = req.into_parts();
-                if let Ok(body) = body.collect().await {
-                    sink.lock().unwrap().push(Seen {
-                        method: parts.method,
-                        uri: parts.uri.to_string(),
-                        headers: parts.headers,
-                        body: body.to_bytes(),
-                    });
-                }
-                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"upstream"))))
-            }
-        }))
-        .await;
-        Recorder { addr, seen }
-    }
-
-    /// The requests received since the last call.
-    fn take(&self) -> Vec<Seen> {
-        std::mem::take(&mut *self.seen.lock().unwrap())
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The gateway.
@@ -122,7 +74,7 @@ struct Harness {
 
 impl Harness {
     async fn start() -> Harness {
-        let upstream = Recorder::start().await;
+        let upstream = Recorder::keeping_bodies().await;
         let dir = tempfile::tempdir().unwrap();
         let gateway = Gateway::start(dir.path(), &config(upstream.addr));
         let reply: Value = reqwest::Client::new()
@@ -161,7 +113,7 @@ impl Harness {
 
     /// Asserts the upstream received exactly the requests whose URIs are `uris`, in order, and
     /// none of them a smuggled one.
-    fn upstream_saw(&self, uris: &[&str], case: &str) -> Vec<Seen> {
+    fn upstream_saw(&self, uris: &[&str], case: &str) -> Vec<Received> {
         let seen = self.upstream.take();
         let got: Vec<&str> = seen.iter().map(|s| s.uri.as_str()).collect();
         assert!(

@@ -4,10 +4,15 @@
 //! gateway requests with bearer tokens, good and bad; JSON-RPC with `api_key` + `sig`, good and
 //! bad; the TIBCO-style routes with a token in the path) — then no issued token, code, refresh
 //! token, PKCE verifier, client secret, admin secret, `sig` or `Authorization` value may appear
-//! in the log, nor in clear in the SQLite file, its WAL or its shared-memory file.
+//! in the log, nor in clear in the SQLite file, its WAL or its shared-memory file; nor, with
+//! PostgreSQL (when `TOKENGATE_TEST_POSTGRES_URL` is set), in a `pg_dump` of the node's schema
+//! or in any row of it.
 #![cfg(unix)]
 
 mod common;
+#[cfg(feature = "postgres")]
+#[path = "support/postgres.rs"]
+mod pg;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -17,44 +22,20 @@ use base64::Engine;
 use serde_json::{json, Value};
 use sha2::Digest;
 
+use common::config::{ServeConfig, PEPPER_HEX};
 use common::process::Gateway;
 use common::{ADMIN_KEY, ADMIN_SECRET, REDIRECT, SERVICE, WEB_CLIENT, WEB_SECRET};
 
-const PEPPER: &str = "8899aabbccddeeff00112233445566778899aabbccddeeff0011223344556677";
 /// A client secret that form-encoding changes (`+ / = !`), sent form-encoded in Basic.
 const ODD_CLIENT: &str = "oddclient000000000000000";
 const ODD_SECRET: &str = "s3cr+t/with=odd!chars";
 const VERIFIER: &str = "pkce-verifier-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFG";
 
-fn config() -> String {
-    format!(
-        r#"
-[store]
-url = "sqlite://tokengate.db"
-pepper = "{PEPPER}"
-
-[admin]
-listen = "127.0.0.1:0"
-credentials = [{{ key = "{ADMIN_KEY}", secret = "{ADMIN_SECRET}" }}]
-
-[public]
-listen = "127.0.0.1:0"
-service_key = "{SERVICE}"
-forward_access_token = true
-
-[[services]]
-key = "{SERVICE}"
-name = "Reviews API"
-grants = ["authorization_code", "password", "client_credentials"]
-
-[[clients]]
-id = 12346
-client_id = "{WEB_CLIENT}"
-secret = "{WEB_SECRET}"
-name = "Reviews Web"
-redirect_uris = ["{REDIRECT}"]
-services = ["{SERVICE}"]
-
+fn config(store: &str) -> String {
+    ServeConfig::new(store)
+        .public("forward_access_token = true")
+        .append(&format!(
+            r#"
 [[clients]]
 id = 12347
 client_id = "{ODD_CLIENT}"
@@ -63,7 +44,8 @@ name = "Odd"
 redirect_uris = ["{REDIRECT}"]
 services = ["{SERVICE}"]
 "#
-    )
+        ))
+        .toml()
 }
 
 /// Every secret value the flow saw, with a name for the failure message.
@@ -210,22 +192,30 @@ fn read_if_exists(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_default()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn no_secret_reaches_the_debug_log_or_the_sqlite_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let gateway = Gateway::start_logged(dir.path(), &config(), "debug");
-    let flow = Flow {
-        http: reqwest::Client::new(),
-        admin: gateway.admin,
-        public: gateway.public(),
-    };
+/// Asserts that the debug log holds no secret of the flow, nor any `Authorization` value or
+/// `sig` parameter at all.
+fn assert_clean_log(gateway: &Gateway, secrets: &Secrets) {
+    let logs = gateway.logs();
+    assert!(
+        logs.contains("public request"),
+        "debug logging is on:\n{logs}"
+    );
+    secrets.assert_absent("the debug log", logs.as_bytes());
+    assert!(!logs.contains("Bearer "), "a bearer value in the log");
+    assert!(!logs.contains("Basic "), "a Basic value in the log");
+    assert!(!logs.contains("sig="), "a sig parameter in the log");
+}
+
+/// Runs the flow: every way a secret enters the process, each checked to have worked as it
+/// should. Returns every secret value it saw and an issued token that stays stored.
+async fn exercise(flow: &Flow) -> (Secrets, String) {
     let mut secrets = Secrets::default();
     for (what, value) in [
         ("the web client's secret", WEB_SECRET),
         ("the odd client's secret", ODD_SECRET),
         ("the admin secret", ADMIN_SECRET),
         ("the PKCE verifier", VERIFIER),
-        ("the pepper", PEPPER),
+        ("the pepper", PEPPER_HEX),
     ] {
         secrets.add(what, value);
     }
@@ -496,6 +486,19 @@ async fn no_secret_reaches_the_debug_log_or_the_sqlite_files() {
         .unwrap();
     assert_eq!(res.status().as_u16(), 200);
     let _ = refreshed_refresh;
+    (secrets, cc_token)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_reaches_the_debug_log_or_the_sqlite_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = Gateway::start_logged(dir.path(), &config("sqlite://tokengate.db"), "debug");
+    let flow = Flow {
+        http: reqwest::Client::new(),
+        admin: gateway.admin,
+        public: gateway.public(),
+    };
+    let (secrets, cc_token) = exercise(&flow).await;
 
     // The SQLite files while the server runs (the WAL holds the recent writes)…
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -519,18 +522,87 @@ async fn no_secret_reaches_the_debug_log_or_the_sqlite_files() {
     );
 
     // … the log …
-    let logs = gateway.logs();
-    assert!(
-        logs.contains("public request"),
-        "debug logging is on:\n{logs}"
-    );
-    secrets.assert_absent("the debug log", logs.as_bytes());
-    assert!(!logs.contains("Bearer "), "a bearer value in the log");
-    assert!(!logs.contains("Basic "), "a Basic value in the log");
-    assert!(!logs.contains("sig="), "a sig parameter in the log");
+    assert_clean_log(&gateway, &secrets);
 
     // … and the files after a clean shutdown (the WAL checkpointed into the database).
     let status = gateway.terminate();
     assert!(status.success(), "{status:?}");
     files("stopped");
+}
+
+/// The same flow on a `serve` node over PostgreSQL (a fresh schema), then the schema dumped
+/// with `pg_dump` and row by row with SQL: no secret in clear, the token's hash present.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_reaches_the_debug_log_or_the_postgresql_database() {
+    let Some(db) = pg::TestDb::new() else { return };
+    let url = std::env::var(pg::ENV).unwrap();
+    let schema = db.schema().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = Gateway::start_logged(dir.path(), &config(&db.store_url()), "debug");
+    let flow = Flow {
+        http: reqwest::Client::new(),
+        admin: gateway.admin,
+        public: gateway.public(),
+    };
+    let (secrets, cc_token) = exercise(&flow).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_clean_log(&gateway, &secrets);
+    let hash = hex::encode(sha2::Sha256::digest(cc_token.as_bytes()));
+
+    // Every row of every table of the schema, as text.
+    let mut conn = db.connection().await;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1",
+    )
+    .bind(&schema)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert!(tables.iter().any(|t| t == "tokens"), "{tables:?}");
+    let mut rows = Vec::new();
+    for table in &tables {
+        let select = format!("SELECT t::text FROM \"{schema}\".\"{table}\" t");
+        let texts: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(select))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        for text in texts {
+            rows.extend_from_slice(text.as_bytes());
+            rows.push(b'\n');
+        }
+    }
+    secrets.assert_absent("the schema's rows", &rows);
+    assert!(
+        contains(&rows, hash.as_bytes()),
+        "the token's hash is stored"
+    );
+
+    // pg_dump of the schema, when the client tools are installed (CI has them).
+    match std::process::Command::new("pg_dump")
+        .args(["--no-owner", "--schema", &schema, "--dbname", &url])
+        .output()
+    {
+        Ok(dump) => {
+            assert!(
+                dump.status.success(),
+                "pg_dump: {}",
+                String::from_utf8_lossy(&dump.stderr)
+            );
+            secrets.assert_absent("pg_dump", &dump.stdout);
+            assert!(
+                contains(&dump.stdout, hash.as_bytes()),
+                "pg_dump holds the data"
+            );
+        }
+        Err(e) => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: pg_dump not run ({e}); rows checked by SQL"
+            );
+        }
+    }
+    let status = gateway.terminate();
+    assert!(status.success(), "{status:?}");
 }

@@ -336,6 +336,10 @@ async fn code_redeems_fresh_then_replayed(store: Arc<dyn Store>) {
     };
     for c in [&with_everything, &bare] {
         store.insert_code(c).await.unwrap();
+        // Reading a code marks nothing.
+        for _ in 0..2 {
+            assert_eq!(store.code(&c.code_hash).await.unwrap(), Some(c.clone()));
+        }
         assert_eq!(
             store.redeem_code(&c.code_hash).await.unwrap(),
             Redemption::Fresh(c.clone())
@@ -344,6 +348,7 @@ async fn code_redeems_fresh_then_replayed(store: Arc<dyn Store>) {
             used: true,
             ..c.clone()
         };
+        assert_eq!(store.code(&c.code_hash).await.unwrap(), Some(used.clone()));
         assert_eq!(
             store.redeem_code(&c.code_hash).await.unwrap(),
             Redemption::Replayed(used.clone())
@@ -362,6 +367,7 @@ async fn unknown_code(store: Arc<dyn Store>) {
         store.redeem_code(&missing).await.unwrap(),
         Redemption::Unknown
     );
+    assert_eq!(store.code(&missing).await.unwrap(), None);
 }
 
 async fn concurrent_redemption_has_one_winner(store: Arc<dyn Store>) {

@@ -1,7 +1,8 @@
 //! Finding the bearer token of a request (RFC 6750 §2).
 
 use http::header::AUTHORIZATION;
-use http::Request;
+use http::uri::PathAndQuery;
+use http::{Request, Uri};
 
 /// Why no usable token was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,31 +43,78 @@ pub(crate) fn find<B>(
     }
 }
 
-/// `Bearer <b64token>`; `Ok(None)` for another scheme.
+/// `Bearer <b64token>`; `Ok(None)` for another scheme; a value that is not UTF-8 is malformed.
 fn parse_bearer(value: &[u8]) -> Result<Option<&str>, Malformed> {
-    let Ok(value) = std::str::from_utf8(value) else {
-        return Err(Malformed::InvalidRequest);
+    // On bytes: a b64token is ASCII, so a bearer value needs no UTF-8 check of its own.
+    let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
+        Some(space) => (&value[..space], &value[space + 1..]),
+        None => (value, &[][..]),
     };
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Ok(None);
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return match std::str::from_utf8(value) {
+            Ok(_) => Ok(None),
+            Err(_) => Err(Malformed::InvalidRequest),
+        };
     }
-    let token = rest.trim_start_matches(' ');
-    if is_b64token(token) {
-        Ok(Some(token))
-    } else {
-        Err(Malformed::InvalidRequest)
+    let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+    let token = &rest[start..];
+    if !is_b64token(token) {
+        return Err(Malformed::InvalidRequest);
     }
+    std::str::from_utf8(token)
+        .map(Some)
+        .map_err(|_| Malformed::InvalidRequest)
 }
 
 /// RFC 6750 §2.1: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-fn is_b64token(token: &str) -> bool {
-    let body = token.trim_end_matches('=');
-    !body.is_empty()
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+fn is_b64token(token: &[u8]) -> bool {
+    let padding = token.iter().rev().take_while(|&&b| b == b'=').count();
+    let body = &token[..token.len() - padding];
+    !body.is_empty() && body.iter().all(|&b| B64TOKEN_BODY[usize::from(b)])
 }
+
+/// Removes the `access_token` parameter from the query of `uri`, keeping every other
+/// parameter as it was written, so that a token taken from the query does not travel on
+/// (RFC 6750 §2.3: URLs are logged).
+pub(crate) fn remove_query_token(uri: &mut Uri) {
+    let Some(query) = uri.query() else { return };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let key = pair.split('=').next().unwrap_or_default();
+            form_urlencoded::parse(key.as_bytes())
+                .next()
+                .is_none_or(|(key, _)| key != "access_token")
+        })
+        .collect();
+    let mut target = uri.path().to_owned();
+    if !kept.is_empty() {
+        target.push('?');
+        target.push_str(&kept.join("&"));
+    }
+    let mut parts = uri.clone().into_parts();
+    // A part of a valid target is a valid target.
+    if let Ok(path_and_query) = PathAndQuery::try_from(target) {
+        parts.path_and_query = Some(path_and_query);
+        if let Ok(rewritten) = Uri::from_parts(parts) {
+            *uri = rewritten;
+        }
+    }
+}
+
+/// The bytes of a b64token before its `=` padding, as a table: one load per byte on the hot
+/// path instead of a search through the punctuation.
+const B64TOKEN_BODY: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] =
+            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        b += 1;
+    }
+    table
+};
 
 fn query_token(query: Option<&str>) -> Result<Option<std::borrow::Cow<'_, str>>, Malformed> {
     let Some(query) = query.filter(|q| q.contains("access_token")) else {
@@ -75,7 +123,7 @@ fn query_token(query: Option<&str>) -> Result<Option<std::borrow::Cow<'_, str>>,
     let mut found = None;
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         if key == "access_token" {
-            if found.is_some() || !is_b64token(&value) {
+            if found.is_some() || !is_b64token(value.as_bytes()) {
                 return Err(Malformed::InvalidRequest);
             }
             found = Some(value);
@@ -156,6 +204,28 @@ mod tests {
             Err(Malformed::InvalidRequest)
         );
         assert_eq!(token(&[], "/x?my_access_tokens=1", true), Ok(None));
+    }
+
+    #[test]
+    fn query_tokens_are_removed_from_the_target() {
+        for (before, after) in [
+            ("/x?access_token=abc", "/x"),
+            ("/x?a=1&access_token=abc&b=%2B+2", "/x?a=1&b=%2B+2"),
+            (
+                "/x?access%5Ftoken=abc&my_access_token=1",
+                "/x?my_access_token=1",
+            ),
+            ("/x?a&access_token", "/x?a"),
+            (
+                "http://h.example/x?access_token=abc&a=1",
+                "http://h.example/x?a=1",
+            ),
+            ("/x", "/x"),
+        ] {
+            let mut uri: Uri = before.parse().unwrap();
+            remove_query_token(&mut uri);
+            assert_eq!(uri, after, "{before}");
+        }
     }
 
     mod properties {

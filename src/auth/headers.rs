@@ -95,11 +95,18 @@ impl IdentityHeaders {
         self.access_token.as_ref()
     }
 
+    /// Every name stripped from requests: the three injected ones, the forwarded token's and
+    /// the preset's reserved token name.
     fn names(&self) -> impl Iterator<Item = &HeaderName> {
-        [&self.client_id, &self.scope, &self.user_context]
-            .into_iter()
-            .chain(self.access_token.as_ref())
-            .chain(self.reserved.as_ref())
+        [
+            Some(&self.client_id),
+            Some(&self.scope),
+            Some(&self.user_context),
+            self.access_token.as_ref(),
+            self.reserved.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
     }
 
     /// Removes every client-supplied identity header (all values, any case: header names are
@@ -107,15 +114,29 @@ impl IdentityHeaders {
     /// alias spelled with `_` or `.` (`X_Mashery_Oauth_Client_Id`), which some servers
     /// would treat as the real header: such requests are refused.
     pub(crate) fn strip(&self, headers: &mut HeaderMap) -> bool {
-        // One pass over the names present; most requests carry none of ours.
+        // One pass over the names present; most requests carry none of ours, and a name can
+        // only be ours or an alias of ours if it has the length of one of ours (a bit each;
+        // names of 127 bytes or more share the last bit).
+        let length_bit = |len: usize| 1u128 << len.min(127);
+        let lengths = self
+            .names()
+            .fold(0, |bits, name| bits | length_bit(name.as_str().len()));
         let mut found = false;
         let mut aliased = false;
         for name in headers.keys() {
             let raw = name.as_str();
-            if self.names().any(|ours| ours == name) {
-                found = true;
-            } else if raw.bytes().any(|b| b == b'_' || b == b'.') && self.is_alias(raw) {
-                aliased = true;
+            if lengths & length_bit(raw.len()) == 0 {
+                continue;
+            }
+            for ours in self.names() {
+                if ours.as_str().len() != raw.len() {
+                    continue;
+                }
+                if ours == name {
+                    found = true;
+                } else if is_alias(raw, ours) {
+                    aliased = true;
+                }
             }
         }
         if found {
@@ -126,7 +147,7 @@ impl IdentityHeaders {
         if aliased {
             let aliases: Vec<HeaderName> = headers
                 .keys()
-                .filter(|name| self.is_alias(name.as_str()))
+                .filter(|name| self.names().any(|ours| is_alias(name.as_str(), ours)))
                 .cloned()
                 .collect();
             for alias in &aliases {
@@ -135,17 +156,17 @@ impl IdentityHeaders {
         }
         !aliased
     }
+}
 
-    fn is_alias(&self, raw: &str) -> bool {
-        self.names().any(|name| {
-            let name = name.as_str().as_bytes();
-            name.len() == raw.len()
-                && raw.bytes().zip(name).all(|(r, &n)| {
-                    let r = if r == b'_' || r == b'.' { b'-' } else { r };
-                    r == n
-                })
+/// Whether `raw` is `name` with some `-` spelled `_` or `.` (and at least one so spelled).
+fn is_alias(raw: &str, name: &HeaderName) -> bool {
+    let name = name.as_str().as_bytes();
+    name.len() == raw.len()
+        && raw.as_bytes() != name
+        && raw.bytes().zip(name).all(|(r, &n)| {
+            let r = if r == b'_' || r == b'.' { b'-' } else { r };
+            r == n
         })
-    }
 }
 
 #[cfg(test)]
@@ -187,5 +208,34 @@ mod tests {
         headers.append("x_unrelated_header", HeaderValue::from_static("1"));
         assert!(names.strip(&mut headers));
         assert_eq!(headers.len(), 2);
+    }
+
+    #[test]
+    fn long_names_are_stripped_too() {
+        // Names of 127 bytes or more share one length bit: they must still be compared.
+        let long = |c: &str| HeaderName::from_bytes(format!("x-{}", c.repeat(140)).as_bytes());
+        let names = IdentityHeaders::new(
+            long("a").unwrap(),
+            long("b").unwrap(),
+            HeaderName::from_static("x-user"),
+        );
+        let mut headers = HeaderMap::new();
+        headers.append(long("a").unwrap(), HeaderValue::from_static("evil"));
+        headers.append(
+            HeaderName::from_bytes(format!("x-{}", "c".repeat(130)).as_bytes()).unwrap(),
+            HeaderValue::from_static("kept"),
+        );
+        assert!(names.strip(&mut headers));
+        assert_eq!(headers.len(), 1);
+        assert!(!headers.contains_key(long("a").unwrap()));
+        headers.append(
+            HeaderName::from_bytes(format!("x_{}", "b".repeat(140)).as_bytes()).unwrap(),
+            HeaderValue::from_static("alias"),
+        );
+        assert!(
+            !names.strip(&mut headers),
+            "an alias of a long name is refused"
+        );
+        assert_eq!(headers.len(), 1);
     }
 }

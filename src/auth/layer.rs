@@ -23,7 +23,8 @@ use crate::Error;
 ///    token → 503 with `Retry-After`, and nothing is forwarded;
 /// 4. the route's required scope, if any, is checked → 403 `insufficient_scope`;
 /// 5. hop-by-hop headers (and those named in `Connection`) are removed, so none can remove what
-///    comes next; `Authorization` is removed unless forwarding is on; one value of each
+///    comes next; `Authorization` (or the query's `access_token`, whichever the token came
+///    in) is removed unless forwarding is on; one value of each
 ///    identity header is inserted, and the [`TokenInfo`](crate::model::TokenInfo) as a request
 ///    extension (`Arc<TokenInfo>`).
 ///
@@ -140,7 +141,8 @@ impl OAuthLayer {
         self.edit(|s| s.allow_query_tokens = allow)
     }
 
-    /// Forward the client's `Authorization` header to the inner service (off by default).
+    /// Forward the client's `Authorization` header, or the `access_token` query parameter a
+    /// token came in, to the inner service (off by default: both are removed).
     pub fn forward_authorization(self, forward: bool) -> Self {
         self.edit(|s| s.forward_authorization = forward)
     }

@@ -31,7 +31,7 @@ impl<S> OAuthService<S> {
     }
 }
 
-type Resolving = Pin<Box<dyn Future<Output = Result<Lookup, Error>> + Send>>;
+type LookupFuture = Pin<Box<dyn Future<Output = Result<Lookup, Error>> + Send>>;
 
 impl<S, B, ResBody> Service<Request<B>> for OAuthService<S>
 where
@@ -85,9 +85,11 @@ where
                 let inner = std::mem::replace(&mut self.inner, ready);
                 ResponseFuture {
                     state: State::Resolving {
-                        lookup: Box::pin(async move { cache.resolve(hash, token).await }),
-                        pending: Some(Pending { req, inner, source }),
-                        settings: settings.clone(),
+                        resolving: Box::new(Resolving {
+                            lookup: Box::pin(async move { cache.resolve(hash, token).await }),
+                            pending: Some(Pending { req, inner, source }),
+                            settings: settings.clone(),
+                        }),
                     },
                 }
             }
@@ -108,11 +110,17 @@ fn authorize<B>(
             return Err(Rejection::InsufficientScope(rule));
         }
     }
-    let headers = req.headers_mut();
-    crate::proxy::strip_hop_by_hop(headers);
-    if source == Source::Header && !settings.forward_authorization {
-        headers.remove(AUTHORIZATION);
+    crate::proxy::strip_hop_by_hop(req.headers_mut());
+    // The client's credential stays here unless asked for, wherever it came from.
+    if !settings.forward_authorization {
+        match source {
+            Source::Header => {
+                req.headers_mut().remove(AUTHORIZATION);
+            }
+            Source::Query => bearer::remove_query_token(req.uri_mut()),
+        }
     }
+    let headers = req.headers_mut();
     let names = &settings.headers;
     headers.insert(names.client_id().clone(), entry.client_id.clone());
     if let Some(scope) = &entry.scope {
@@ -130,6 +138,14 @@ fn authorize<B>(
     req.extensions_mut().insert(entry.info().clone());
     settings.metrics.allowed();
     Ok(())
+}
+
+/// A token being resolved, and the request waiting for it. Boxed in the future: only cache
+/// misses need it, and a hit's future stays the size of the inner service's.
+struct Resolving<S, B> {
+    lookup: LookupFuture,
+    pending: Option<Pending<S, B>>,
+    settings: Arc<Settings>,
 }
 
 /// A request waiting for its token to be resolved.
@@ -158,7 +174,7 @@ pin_project! {
         S: Service<Request<B>>,
     {
         Inner { #[pin] future: S::Future },
-        Resolving { lookup: Resolving, pending: Option<Pending<S, B>>, settings: Arc<Settings> },
+        Resolving { resolving: Box<Resolving<S, B>> },
         Rejected { response: Option<S::Response> },
     }
 }
@@ -198,11 +214,12 @@ where
                 StateProj::Rejected { response } => {
                     return Poll::Ready(Ok(response.take().expect("polled after completion")))
                 }
-                StateProj::Resolving {
-                    lookup,
-                    pending,
-                    settings,
-                } => {
+                StateProj::Resolving { resolving } => {
+                    let Resolving {
+                        lookup,
+                        pending,
+                        settings,
+                    } = &mut **resolving;
                     let outcome = ready!(lookup.as_mut().poll(cx));
                     let Pending {
                         mut req,

@@ -58,7 +58,8 @@ impl TokenService {
     }
 
     /// `oauth2.createAuthorizationCode`: after the provider has authenticated the user and
-    /// obtained consent, makes a single-use code and the redirect URI carrying it.
+    /// obtained consent, makes a single-use code and the redirect URI carrying it. Takes one
+    /// unit of the client's issuance quota ([`TokenService::with_issue_limits`]).
     #[allow(clippy::too_many_arguments)]
     pub async fn create_authorization_code(
         &self,
@@ -74,6 +75,7 @@ impl TokenService {
         let app = self
             .authenticate(&service, client, SecretNeed::IfPresented)
             .await?;
+        self.check_issue_rate(&service, &app)?;
         if response_grant(&service, response_type.unwrap_or("code"))?
             != GrantType::AuthorizationCode
         {
@@ -122,7 +124,10 @@ impl TokenService {
     }
 
     /// `oauth2.createAccessToken`: issues a token for the flow `token_data` names
-    /// (`grant_type`, or `response_type=token` for the implicit flow).
+    /// (`grant_type`, or `response_type=token` for the implicit flow). Takes one unit of the
+    /// client's issuance quota ([`TokenService::with_issue_limits`]) once the client
+    /// authenticated, before the code or refresh token is looked at (a refused call burns
+    /// nothing).
     pub async fn create_access_token(
         &self,
         service_key: &str,
@@ -139,6 +144,7 @@ impl TokenService {
             _ => SecretNeed::IfConfidential,
         };
         let app = self.authenticate(&service, client, need).await?;
+        self.check_issue_rate(&service, &app)?;
         let user_context = normalize(user_context);
         let requested_scope = normalize(token_data.scope.as_deref());
         issuable(requested_scope.as_deref(), user_context.as_deref())?;
@@ -190,8 +196,12 @@ impl TokenService {
         self.mint(&service, &app, grant, state).await
     }
 
-    /// Redeems an authorization code: single use, same client and redirect URI, unexpired,
-    /// PKCE verified. A replayed code revokes every token it issued.
+    /// Checks an authorization code for redemption: same service, client and redirect URI,
+    /// unexpired, PKCE verified, no wider scope. A failed check burns the code; a code used
+    /// before is a replay and revokes every token it issued.
+    ///
+    /// The code is marked used only once its token is stored ([`Self::mint`]): a concurrent
+    /// redemption that then finds it used revokes by code, and so always finds that token.
     async fn redeem(
         &self,
         service: &Service,
@@ -201,24 +211,18 @@ impl TokenService {
         requested_scope: Option<String>,
         user_context: Option<String>,
     ) -> Result<Grant, Error> {
-        let invalid = || OAuthError::invalid_grant("Invalid authorization code");
         let code = token_data
             .code
             .as_deref()
             .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
-        let code_hash = self.lookup_hash(code).ok_or_else(invalid)?;
-        let code = match self.store.redeem_code(&code_hash).await? {
-            Redemption::Fresh(code) => code,
-            Redemption::Unknown => return Err(invalid().into()),
-            Redemption::Replayed(_) => {
-                let revoked = self.store.revoke(Revocation::Code(&code_hash)).await?;
-                tracing::warn!(
-                    tokens = revoked.len(),
-                    "authorization code replayed; revoked what it issued"
-                );
-                self.invalidated(&revoked).await;
-                return Err(invalid().into());
+        let code_hash = self.lookup_hash(code).ok_or_else(invalid_code)?;
+        let code = match self.store.code(&code_hash).await? {
+            None => return Err(invalid_code().into()),
+            Some(code) if code.used => {
+                self.code_replayed(&code_hash).await?;
+                return Err(invalid_code().into());
             }
+            Some(code) => code,
         };
         let presented = uri.and_then(|u| u.redirect_uri.as_deref());
         let same_redirect = match &code.redirect_uri {
@@ -237,11 +241,13 @@ impl TokenService {
             || !same_redirect
             || !verified
         {
-            return Err(invalid().into());
+            self.burn_code(&code_hash).await?;
+            return Err(invalid_code().into());
         }
         let scope = match requested_scope {
             Some(s) if !scope::is_subset(&s, code.scope.as_deref().unwrap_or("")) => {
-                return Err(OAuthError::new(ErrorCode::InvalidScope, "Invalid scope").into())
+                self.burn_code(&code_hash).await?;
+                return Err(OAuthError::new(ErrorCode::InvalidScope, "Invalid scope").into());
             }
             Some(s) => Some(s),
             None => code.scope,
@@ -255,6 +261,25 @@ impl TokenService {
                 service.refresh_tokens,
             )
         })
+    }
+
+    /// Marks a code used after a failed redemption; if it was used already, that is a replay.
+    async fn burn_code(&self, code_hash: &TokenHash) -> Result<(), Error> {
+        match self.store.redeem_code(code_hash).await? {
+            Redemption::Replayed(_) => self.code_replayed(code_hash).await,
+            Redemption::Fresh(_) | Redemption::Unknown => Ok(()),
+        }
+    }
+
+    /// A code presented after its redemption: revokes every token it issued.
+    async fn code_replayed(&self, code_hash: &TokenHash) -> Result<(), Error> {
+        let revoked = self.store.revoke(Revocation::Code(code_hash)).await?;
+        tracing::warn!(
+            tokens = revoked.len(),
+            "authorization code replayed; revoked what it issued"
+        );
+        self.invalidated(&revoked).await;
+        Ok(())
     }
 
     /// Checks a refresh token; the rotation itself happens atomically in [`Self::mint`].
@@ -362,7 +387,22 @@ impl TokenService {
             code_hash: grant.code_hash,
         };
         match &grant.rotates {
-            None => self.store.insert_token(&record).await?,
+            None => {
+                self.store.insert_token(&record).await?;
+                // A code is marked used only now that its token is stored (see `redeem`); if
+                // another redemption got there first, this one is the replay.
+                if let (GrantType::AuthorizationCode, Some(code_hash)) =
+                    (grant.kind, &grant.code_hash)
+                {
+                    if !matches!(
+                        self.store.redeem_code(code_hash).await?,
+                        Redemption::Fresh(_)
+                    ) {
+                        self.code_replayed(code_hash).await?;
+                        return Err(invalid_code().into());
+                    }
+                }
+            }
             Some((old, family)) => match self.store.rotate_refresh(old, &record).await? {
                 Rotation::Rotated => {}
                 Rotation::Reused => {
@@ -411,6 +451,10 @@ impl TokenService {
             extended,
         })
     }
+}
+
+fn invalid_code() -> OAuthError {
+    OAuthError::invalid_grant("Invalid authorization code")
 }
 
 fn fresh(

@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::types::ClientCredentials;
 use super::{ErrorCode, OAuthError};
+use crate::limit::IssueLimits;
 use crate::model::{Client, Service, UnixMillis};
 use crate::secret::{Pepper, TagKey, TokenHash};
 use crate::store::Store;
@@ -62,6 +63,7 @@ pub struct TokenService {
     tags: TagKey,
     clock: Clock,
     listeners: Listeners,
+    limits: Arc<IssueLimits>,
 }
 
 impl fmt::Debug for TokenService {
@@ -80,7 +82,21 @@ impl TokenService {
             pepper,
             clock: Arc::new(system_now),
             listeners: Listeners::default(),
+            limits: Arc::default(),
         }
+    }
+
+    /// Limits how often each client may be issued tokens and codes (see [`IssueLimits`]): a
+    /// call over the limit fails, after the client authenticated, with an error whose
+    /// [`Error::retry_after`] is set. None by default.
+    pub fn with_issue_limits(mut self, limits: IssueLimits) -> Self {
+        self.limits = Arc::new(limits);
+        self
+    }
+
+    /// The issuance limits in force (shared: read [`IssueLimits::refused`] for metrics).
+    pub fn issue_limits(&self) -> &Arc<IssueLimits> {
+        &self.limits
     }
 
     /// Replaces the clock (milliseconds since the epoch); for tests.
@@ -144,6 +160,16 @@ impl TokenService {
             .service(key)
             .await?
             .ok_or_else(|| OAuthError::invalid_request("Invalid service key").into())
+    }
+
+    /// Takes one unit of `client`'s issuance quota on `service`; an error when none is left.
+    pub(super) fn check_issue_rate(&self, service: &Service, client: &Client) -> Result<(), Error> {
+        self.limits
+            .check(&service.key, &client.client_id)
+            .map_err(|wait| {
+                tracing::debug!(service = %service.key, client = %client.client_id, "issuance rate limited");
+                Error::rate_limited(wait)
+            })
     }
 
     /// Finds the client and checks it may use the service, and its secret per `need`.

@@ -1,6 +1,7 @@
 //! Resolving presented tokens: the [`Resolve`] trait, the in-process [`LocalResolver`], the
-//! [`RemoteResolver`] that asks a tokengate (or Mashery-compatible) JSON-RPC endpoint, and the
-//! [`TokenCache`] that fronts any of them.
+//! [`RemoteResolver`] that asks a tokengate (or Mashery-compatible) JSON-RPC endpoint, the
+//! [`LimitedResolver`] that caps concurrent lookups, and the [`TokenCache`] that fronts any of
+//! them.
 
 use std::sync::Arc;
 
@@ -11,9 +12,11 @@ use crate::oauth::{ErrorCode, TokenService};
 use crate::Error;
 
 mod cache;
+mod limit;
 mod remote;
 
 pub use cache::{CacheStats, CachedToken, Lookup, TokenCache, TokenCacheBuilder};
+pub use limit::LimitedResolver;
 pub use remote::RemoteResolver;
 
 /// Turns a presented access token into what it grants: Mashery's `fetchAccessToken`.

@@ -3,14 +3,13 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::AUTHORIZATION;
 use http::{HeaderMap, Request, StatusCode};
 use http_body::Body;
 use serde::Serialize;
 
 use super::shared::{
-    client_credentials, json, json_bytes, no_store, read_form, BoxError, ErrorReply, Form,
-    RestResponse,
+    authorization, client_credentials, json, json_bytes, no_store, read_form, BoxError, ErrorReply,
+    Form, RestResponse,
 };
 use super::DEFAULT_MAX_FORM_BYTES;
 use crate::oauth::{Introspection, Introspector, TokenKind, TokenService};
@@ -156,7 +155,7 @@ impl Inner {
         headers: &HeaderMap,
         form: &Form,
     ) -> Result<Option<crate::oauth::ClientCredentials>, ErrorReply> {
-        let admin = headers.get(AUTHORIZATION).is_some_and(|h| {
+        let admin = authorization(headers)?.is_some_and(|h| {
             !self.admin.is_empty() && self.admin.check(Some(h.as_bytes()), None) == Verdict::Allowed
         });
         if admin {

@@ -90,5 +90,14 @@ pub use shared::RestResponse;
 pub use tibco::{TibcoTokenApi, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 pub use token_endpoint::TokenEndpoint;
 
+/// A `429 Too Many Requests` answer: `slow_down` with `Retry-After` (see
+/// [`FailedAuthLayer`](crate::limit::FailedAuthLayer)).
+pub(crate) fn too_many_requests(
+    description: &'static str,
+    wait: std::time::Duration,
+) -> RestResponse {
+    shared::ErrorReply::slow_down(description, wait).into_response()
+}
+
 /// Default largest form body of the token, introspection and revocation endpoints (64 KiB).
 pub const DEFAULT_MAX_FORM_BYTES: usize = 64 * 1024;

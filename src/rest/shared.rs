@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -15,6 +16,7 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use serde::Serialize;
 
+use crate::limit::retry_after_secs;
 use crate::oauth::{ClientCredentials, ErrorCode};
 use crate::Error;
 
@@ -24,7 +26,7 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type RestResponse = Response<Full<Bytes>>;
 
 /// The `Retry-After` (seconds) of a 503 answer when the store is unavailable.
-pub(crate) const RETRY_AFTER_SECS: &str = "5";
+pub(crate) const RETRY_AFTER_SECS: u64 = 5;
 
 /// The core's description of an unknown client, or of one that may not use the service. The
 /// core reports it as `unauthorized_client` for Mashery compatibility; RFC 6749 §5.2 wants
@@ -71,7 +73,8 @@ pub(crate) struct ErrorReply {
     error: &'static str,
     description: Option<Cow<'static, str>>,
     challenge: bool,
-    retry_after: bool,
+    /// `Retry-After`, in seconds.
+    retry_after: Option<u64>,
     allow: Option<&'static str>,
 }
 
@@ -94,7 +97,7 @@ impl ErrorReply {
             error,
             description: Some(description.into()),
             challenge: false,
-            retry_after: false,
+            retry_after: None,
             allow: None,
         }
     }
@@ -127,12 +130,23 @@ impl ErrorReply {
     /// 503 `temporarily_unavailable` with `Retry-After`: the store failed.
     pub(crate) fn unavailable() -> Self {
         ErrorReply {
-            retry_after: true,
+            retry_after: Some(RETRY_AFTER_SECS),
             ..Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
                 "The token store is unavailable; try again later",
             )
+        }
+    }
+
+    /// 429 `slow_down` with `Retry-After`: the caller is over a rate limit and may try again
+    /// after `wait`. RFC 6749 registers no code for this; `slow_down` is the one the OAuth
+    /// extensions error registry lists for token endpoint answers that ask the client to slow
+    /// down (RFC 8628 §3.5), and it keeps `temporarily_unavailable` (503) for a failing store.
+    pub(crate) fn slow_down(description: impl Into<Cow<'static, str>>, wait: Duration) -> Self {
+        ErrorReply {
+            retry_after: Some(retry_after_secs(wait)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "slow_down", description)
         }
     }
 
@@ -157,6 +171,10 @@ impl ErrorReply {
                     o.description().to_owned(),
                 ),
             },
+            None if e.retry_after().is_some() => Self::slow_down(
+                "Too many token requests for this client; try again later",
+                e.retry_after().unwrap_or_default(),
+            ),
             None if e.is_store() => {
                 tracing::error!(error = %e, "store failed");
                 Self::unavailable()
@@ -191,8 +209,8 @@ impl ErrorReply {
         if self.challenge {
             headers.insert(WWW_AUTHENTICATE, basic_challenge());
         }
-        if self.retry_after {
-            headers.insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        if let Some(secs) = self.retry_after {
+            headers.insert(RETRY_AFTER, HeaderValue::from(secs));
         }
         if let Some(allow) = self.allow {
             headers.insert(ALLOW, HeaderValue::from_static(allow));
@@ -283,6 +301,19 @@ where
     Ok((parts.headers, Form::parse(&body)?))
 }
 
+/// The request's `Authorization` header, if it has one. Two or more are `invalid_request`:
+/// which of them counts would be a guess, and a component in front may guess otherwise.
+pub(crate) fn authorization(headers: &HeaderMap) -> Result<Option<&HeaderValue>, ErrorReply> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(ErrorReply::invalid_request(
+            "More than one Authorization header",
+        ));
+    }
+    Ok(first)
+}
+
 /// The client credentials a request presents: HTTP Basic (RFC 6749 §2.3.1: the id and the
 /// secret are each form-urlencoded inside it), or `client_id` (and `client_secret`) in the
 /// body. `None` when it presents none.
@@ -290,12 +321,13 @@ where
 /// Basic together with a body `client_secret`, or with a body `client_id` that differs, is
 /// `invalid_request` (one authentication method per request); a body `client_id` equal to the
 /// Basic one is allowed, as some clients send it. An `Authorization` header that is not a
-/// well-formed Basic one is `invalid_client`.
+/// well-formed Basic one is `invalid_client`; two `Authorization` headers are
+/// `invalid_request`.
 pub(crate) fn client_credentials(
     headers: &HeaderMap,
     form: &Form,
 ) -> Result<Option<ClientCredentials>, ErrorReply> {
-    let Some(header) = headers.get(AUTHORIZATION) else {
+    let Some(header) = authorization(headers)? else {
         return match (form.get("client_id"), form.get("client_secret")) {
             (Some(id), secret) => Ok(Some(ClientCredentials {
                 client_id: id.to_owned(),
@@ -434,6 +466,18 @@ mod tests {
         );
         let secret_only = client_credentials(&HeaderMap::new(), &form("client_secret=s"));
         assert_eq!(secret_only.unwrap_err().code(), "invalid_request");
+    }
+
+    #[test]
+    fn two_authorization_headers_are_invalid_request() {
+        let mut headers = basic("app:s");
+        headers.append(AUTHORIZATION, headers[AUTHORIZATION].clone());
+        let e = client_credentials(&headers, &Form::default()).unwrap_err();
+        assert_eq!(e.code(), "invalid_request");
+        let mut headers = basic("app:s");
+        headers.append(AUTHORIZATION, HeaderValue::from_static("Basic Og=="));
+        let e = client_credentials(&headers, &Form::default()).unwrap_err();
+        assert_eq!(e.code(), "invalid_request");
     }
 
     #[test]

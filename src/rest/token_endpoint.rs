@@ -33,9 +33,11 @@ use crate::oauth::{IssuedToken, RedirectTarget, TokenRequest, TokenService};
 ///   value.
 /// * Success: 200 `{access_token, token_type, expires_in, refresh_token?, scope?}` (plus
 ///   `mac_key` and `mac_algorithm` for MAC tokens). Errors: RFC 6749 §5.2 JSON
-///   `{error, error_description}`, 400 (401 for `invalid_client`), or 503
-///   `temporarily_unavailable` with `Retry-After` when the store fails. Every answer carries
-///   `Cache-Control: no-store` and `Pragma: no-cache`.
+///   `{error, error_description}`, 400 (401 for `invalid_client`), 429 `slow_down` with
+///   `Retry-After` when the client is over its issuance limit
+///   ([`TokenService::with_issue_limits`]), or 503 `temporarily_unavailable` with `Retry-After`
+///   when the store fails. Every answer carries `Cache-Control: no-store` and
+///   `Pragma: no-cache`.
 ///
 /// ```
 /// use std::sync::Arc;

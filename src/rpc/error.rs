@@ -1,7 +1,10 @@
 //! JSON-RPC error objects: the standard codes and Mashery's `-2001` OAuth error.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
+use crate::limit::retry_after_secs;
 use crate::oauth::{ErrorCode, OAuthError};
 use crate::Error;
 
@@ -17,13 +20,21 @@ pub const INVALID_PARAMS: i64 = -32602;
 pub const INTERNAL_ERROR: i64 = -32603;
 /// Mashery's "An OAuth related error has occurred".
 pub const OAUTH_ERROR: i64 = -2001;
+/// The client is over its issuance rate limit ([`crate::limit::IssueLimits`]): a server error
+/// of the range JSON-RPC 2.0 leaves to implementations (429 read backwards into it). `data` is
+/// `{"error": "slow_down", "error_description": …, "retry_after": <seconds>}`; the HTTP status
+/// stays 200. Try again after `retry_after` seconds.
+pub const RATE_LIMITED: i64 = -32029;
 
 /// An error answer: code, message and optional members beside them.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RpcError {
     code: i64,
     message: String,
-    nested: Option<Value>,
+    /// The `data` member.
+    data: Option<Value>,
+    /// Whether `data` is mirrored under `error` (Mashery's second placement).
+    mirrored: bool,
 }
 
 impl RpcError {
@@ -31,7 +42,8 @@ impl RpcError {
         RpcError {
             code,
             message: message.into(),
-            nested: None,
+            data: None,
+            mirrored: false,
         }
     }
 
@@ -57,20 +69,36 @@ impl RpcError {
         RpcError {
             code: OAUTH_ERROR,
             message: e.description().to_owned(),
-            nested: Some(json!({
+            data: Some(json!({
                 "error": nested_error,
                 "error_description": e.description(),
                 "error_response": null,
             })),
+            mirrored: true,
+        }
+    }
+
+    /// [`RATE_LIMITED`], with the wait in `data.retry_after` (whole seconds, rounded up).
+    pub(crate) fn rate_limited(wait: Duration) -> Self {
+        RpcError {
+            data: Some(json!({
+                "error": "slow_down",
+                "error_description": "Too many token requests for this client; try again later",
+                "retry_after": retry_after_secs(wait),
+            })),
+            ..Self::new(RATE_LIMITED, "Rate limit exceeded")
         }
     }
 
     /// Maps a core error: OAuth failures to `-2001` (an invalid token to Mashery's nested
-    /// `404`), anything else to `-32603` without detail.
+    /// `404`), rate limits to [`RATE_LIMITED`], anything else to `-32603` without detail.
     pub(crate) fn from_error(e: &Error) -> Self {
         match e.oauth() {
             Some(o) if o.code() == ErrorCode::InvalidToken => RpcError::oauth(o, json!(404)),
             Some(o) => RpcError::oauth(o, json!(o.code().as_str())),
+            None if e.retry_after().is_some() => {
+                RpcError::rate_limited(e.retry_after().unwrap_or_default())
+            }
             None => {
                 tracing::error!(error = %e, "json-rpc call failed");
                 Self::new(INTERNAL_ERROR, "Internal error")
@@ -80,9 +108,11 @@ impl RpcError {
 
     pub(crate) fn to_json(&self) -> Value {
         let mut obj = json!({ "code": self.code, "message": self.message });
-        if let Some(nested) = &self.nested {
-            obj["data"] = nested.clone();
-            obj["error"] = nested.clone();
+        if let Some(data) = &self.data {
+            obj["data"] = data.clone();
+            if self.mirrored {
+                obj["error"] = data.clone();
+            }
         }
         obj
     }

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -16,7 +16,6 @@ use pin_project_lite::pin_project;
 use crate::proxy::ProxyBody;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// Refuses a request whose `Content-Length` is over the limit with `413` (nothing is
 /// forwarded); otherwise hands the inner service a body that fails once more than the limit
@@ -31,12 +30,11 @@ pub(crate) struct BodyLimit<S> {
 impl<S, B> tower::Service<Request<B>> for BodyLimit<S>
 where
     S: tower::Service<Request<LimitedBody<B>>, Response = Response<ProxyBody>, Error = Infallible>,
-    S::Future: Send + 'static,
     B: Body,
 {
     type Response = Response<ProxyBody>;
     type Error = Infallible;
-    type Future = BoxFuture<Result<Response<ProxyBody>, Infallible>>;
+    type Future = LimitFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -49,7 +47,10 @@ where
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|len| len > self.max) {
-            return Box::pin(std::future::ready(Ok(too_large())));
+            return LimitFuture {
+                inner: None,
+                tripped: None,
+            };
         }
         // The server holds a request to its declared length; only a body without one can run
         // past the limit, and only then is the flag needed.
@@ -61,14 +62,43 @@ where
             remaining: self.max,
             tripped,
         });
-        let future = self.inner.call(req);
-        Box::pin(async move {
-            let response = future.await?;
-            if flag.is_some_and(|f| f.load(Ordering::Acquire)) {
-                return Ok(too_large());
-            }
-            Ok(response)
-        })
+        LimitFuture {
+            inner: Some(self.inner.call(req)),
+            tripped: flag,
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`BodyLimit`]: `413` at once (`inner` is `None`), or the inner service's
+    /// response, replaced by `413` when the body ran past the limit meanwhile. Not boxed.
+    pub(crate) struct LimitFuture<F> {
+        #[pin]
+        inner: Option<F>,
+        tripped: Option<Arc<AtomicBool>>,
+    }
+}
+
+impl<F> Future for LimitFuture<F>
+where
+    F: Future<Output = Result<Response<ProxyBody>, Infallible>>,
+{
+    type Output = Result<Response<ProxyBody>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Some(inner) = this.inner.as_pin_mut() else {
+            return Poll::Ready(Ok(too_large()));
+        };
+        let response = ready!(inner.poll(cx))?;
+        if this
+            .tripped
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Acquire))
+        {
+            return Poll::Ready(Ok(too_large()));
+        }
+        Poll::Ready(Ok(response))
     }
 }
 

@@ -17,6 +17,7 @@
 //! listen = "127.0.0.1:8081"
 //! credentials = [{ key = "ops", secret = "change-me" }]  # $TOKENGATE_ADMIN_KEY/_SECRET add one
 //! max_body_bytes = 1048576
+//! failed_auth_limit = { per_minute = 30, burst = 10 }   # the default; false switches it off
 //!
 //! [public]                         # the public listener: see PublicConfig for every key
 //! listen = "127.0.0.1:8080"
@@ -29,6 +30,7 @@
 //! token_type = "mac"
 //! mac_algorithm = "hmac-sha-256"
 //! grants = ["authorization_code", "client_credentials"]
+//! issue_rate = { per_second = 10, burst = 20 }   # per client; off unless set
 //!
 //! [[clients]]
 //! id = 12346
@@ -47,11 +49,17 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::storage::{parse_pepper, StoreLocation};
+use crate::limit::IssueLimits;
 use crate::model::{Client, ClientStatus, GrantType, Service, TokenType};
 
+mod limits;
 mod public;
 
-pub use public::{CustomHeaders, HeadersConfig, PublicConfig, ScopeRule, DEFAULT_PUBLIC_LISTEN};
+pub use limits::{LimitSetting, RateConfig, DEFAULT_FAILED_AUTH_LIMIT};
+pub use public::{
+    CustomHeaders, HeadersConfig, PublicConfig, ScopeRule, DEFAULT_MAX_CONCURRENT_LOOKUPS,
+    DEFAULT_PUBLIC_LISTEN,
+};
 
 /// The store used when the configuration names none.
 pub const DEFAULT_STORE_URL: &str = "sqlite://tokengate.db";
@@ -135,6 +143,10 @@ pub struct AdminConfig {
     pub credentials: Vec<Credential>,
     /// The largest request body accepted, in bytes. Default [`DEFAULT_MAX_BODY_BYTES`].
     pub max_body_bytes: u64,
+    /// Failed admin authentications (`401`/`403` of the JSON-RPC API and the TIBCO routes)
+    /// allowed per client address before its calls are refused with `429`: a rate table,
+    /// `true` for [`DEFAULT_FAILED_AUTH_LIMIT`] (the default), or `false`.
+    pub failed_auth_limit: LimitSetting,
 }
 
 impl Default for AdminConfig {
@@ -143,6 +155,7 @@ impl Default for AdminConfig {
             listen: DEFAULT_ADMIN_LISTEN,
             credentials: Vec::new(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            failed_auth_limit: LimitSetting::Default,
         }
     }
 }
@@ -206,6 +219,11 @@ pub struct ServiceConfig {
     /// Whether the gateway accepts tokens in the `access_token` query or form parameter.
     #[serde(default)]
     pub allow_query_tokens: Option<bool>,
+    /// How often each client of the service may be issued tokens and codes, e.g.
+    /// `{ per_second = 10, burst = 20 }` (see [`crate::limit::IssueLimits`]); absent or `false`:
+    /// no limit. Not stored: it applies to the processes that read this file.
+    #[serde(default)]
+    pub issue_rate: Option<LimitSetting>,
 }
 
 /// One `[[clients]]` entry.
@@ -240,6 +258,10 @@ pub struct ClientConfig {
     /// Scopes the client may ask for; absent allows any.
     #[serde(default)]
     pub allowed_scopes: Option<Vec<String>>,
+    /// How often the client may be issued tokens and codes on each of its services, overriding
+    /// the services' `issue_rate`; `false` exempts it from them. Not stored.
+    #[serde(default)]
+    pub issue_rate: Option<LimitSetting>,
 }
 
 impl fmt::Debug for ClientConfig {
@@ -255,6 +277,7 @@ impl fmt::Debug for ClientConfig {
             .field("services", &self.services)
             .field("status", &self.status)
             .field("allowed_scopes", &self.allowed_scopes)
+            .field("issue_rate", &self.issue_rate)
             .finish()
     }
 }
@@ -404,6 +427,10 @@ impl Config {
             ));
         }
         self.public.validate()?;
+        self.admin
+            .failed_auth_limit
+            .rate(Some(DEFAULT_FAILED_AUTH_LIMIT), "admin.failed_auth_limit")?;
+        self.issue_limits()?;
         let mut keys = HashSet::new();
         for (i, credential) in self.admin.credentials.iter().enumerate() {
             let path = format!("admin.credentials[{i}]");
@@ -447,6 +474,31 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The issuance limits the services' and clients' `issue_rate` settings make.
+    pub fn issue_limits(&self) -> Result<IssueLimits, ConfigError> {
+        let mut limits = IssueLimits::new();
+        for (i, service) in self.services.iter().enumerate() {
+            let key = format!("services[{i}].issue_rate");
+            if let Some(rate) = service
+                .issue_rate
+                .map(|s| s.rate(None, &key))
+                .transpose()?
+                .flatten()
+            {
+                limits = limits.service(service.key.clone(), rate);
+            }
+        }
+        for (i, client) in self.clients.iter().enumerate() {
+            let key = format!("clients[{i}].issue_rate");
+            limits = match client.issue_rate.map(|s| s.rate(None, &key)).transpose()? {
+                None => limits,
+                Some(None) => limits.exempt(client.client_id.clone()),
+                Some(Some(rate)) => limits.client(client.client_id.clone(), rate),
+            };
+        }
+        Ok(limits)
     }
 
     /// The admin API callers: `[admin] credentials` plus the pair from `$TOKENGATE_ADMIN_KEY`

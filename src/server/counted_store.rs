@@ -43,6 +43,9 @@ impl Store for CountingStore {
     async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), Error> {
         self.inner.insert_code(code).await
     }
+    async fn code(&self, code_hash: &TokenHash) -> Result<Option<AuthorizationCode>, Error> {
+        self.inner.code(code_hash).await
+    }
     async fn redeem_code(&self, code_hash: &TokenHash) -> Result<Redemption, Error> {
         self.inner.redeem_code(code_hash).await
     }

@@ -2,20 +2,25 @@
 //! timeout that works (a timer is installed), bounded header size and count, the client's
 //! address as a [`ClientAddr`] request extension, and graceful shutdown.
 
+use std::cell::RefCell;
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
+use pin_project_lite::pin_project;
 use tokio::net::{TcpListener, TcpStream};
+use tower::util::Oneshot;
 use tower::ServiceExt;
 
+use super::graceful::Shutdown;
 use crate::proxy::ClientAddr;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -77,7 +82,7 @@ pub(crate) async fn serve_http<S, B>(
         .max_header_list_size(u32::try_from(options.max_header_bytes).unwrap_or(u32::MAX));
     let builder = Arc::new(builder);
 
-    let graceful = GracefulShutdown::new();
+    let graceful = Shutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -94,13 +99,10 @@ pub(crate) async fn serve_http<S, B>(
         };
         let _ = stream.set_nodelay(true);
         let builder = builder.clone();
-        // Every request learns its client's address (the proxy's `X-Forwarded-For`).
-        let service = service
-            .clone()
-            .map_request(move |mut req: Request<Incoming>| {
-                req.extensions_mut().insert(ClientAddr(peer));
-                req
-            });
+        let service = ConnectionService {
+            service: RefCell::new(service.clone()),
+            peer,
+        };
         let watcher = graceful.watcher();
         let first_bytes_timeout = options.header_read_timeout;
         tokio::spawn(async move {
@@ -113,7 +115,7 @@ pub(crate) async fn serve_http<S, B>(
                 }
             }
             let connection = builder
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+                .serve_connection(TokioIo::new(stream), service)
                 .into_owned();
             if let Err(e) = watcher.watch(connection).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
@@ -132,6 +134,66 @@ pub(crate) async fn serve_http<S, B>(
             grace_seconds = options.shutdown_grace.as_secs(),
             "connections still open after the grace period; closing them"
         );
+    }
+}
+
+/// One connection's service: one clone of the server's service serves all the connection's
+/// requests (hyper-util's `TowerToHyperService` clones it, reference counts and all, for every
+/// request), and every request learns its client's address (the proxy's `X-Forwarded-For`).
+struct ConnectionService<S> {
+    // hyper calls `call` through `&self`, one call at a time per connection.
+    service: RefCell<S>,
+    peer: SocketAddr,
+}
+
+impl<S, B> hyper::service::Service<Request<Incoming>> for ConnectionService<S>
+where
+    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Clone,
+{
+    type Response = Response<B>;
+    type Error = Infallible;
+    type Future = ConnectionFuture<S>;
+
+    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
+        req.extensions_mut().insert(ClientAddr(self.peer));
+        let mut service = self.service.borrow_mut();
+        // The services served here are always ready; should one not be, the request waits on
+        // a clone of its own, as `TowerToHyperService` would have it.
+        match service.poll_ready(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(Ok(())) => ConnectionFuture::Called {
+                future: service.call(req),
+            },
+            Poll::Ready(Err(never)) => match never {},
+            Poll::Pending => ConnectionFuture::Waiting {
+                future: service.clone().oneshot(req),
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`ConnectionService`].
+    #[project = ConnectionFutureProj]
+    enum ConnectionFuture<S>
+    where
+        S: tower::Service<Request<Incoming>>,
+    {
+        Called { #[pin] future: S::Future },
+        Waiting { #[pin] future: Oneshot<S, Request<Incoming>> },
+    }
+}
+
+impl<S> Future for ConnectionFuture<S>
+where
+    S: tower::Service<Request<Incoming>>,
+{
+    type Output = Result<S::Response, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            ConnectionFutureProj::Called { future } => future.poll(cx),
+            ConnectionFutureProj::Waiting { future } => future.poll(cx),
+        }
     }
 }
 

@@ -16,8 +16,9 @@ use async_trait::async_trait;
 use http::{Request, Response};
 
 use crate::auth::LayerMetrics;
+use crate::limit::{FailedAuthLimiter, IssueLimits};
 use crate::model::TokenInfo;
-use crate::resolve::{Resolve, TokenCache};
+use crate::resolve::{LimitedResolver, LocalResolver, Resolve, TokenCache};
 use crate::Error;
 
 /// Upper bounds of the latency buckets, in seconds.
@@ -96,6 +97,7 @@ pub(crate) struct TokenCounters {
 /// | `tokengate_upstream_duration_seconds` | histogram | time until the upstream's (or echo's) response head |
 /// | `tokengate_tokens_issued_total` | counter | access tokens stored by this process |
 /// | `tokengate_tokens_revoked_total` | counter | access tokens revoked by this process |
+/// | `tokengate_limited_total{limit}` | counter | requests refused by a limit: `issue` (a client over its `issue_rate`), `failed_auth_public` / `failed_auth_admin` (an address over its `failed_auth_limit` on that listener), `lookups` (cache misses that found every lookup turn taken for `lookup_wait_ms`: answered 503) |
 /// | `tokengate_store_token_lookups_total` | counter | queries for token records (by access token, refresh token or list) sent to the store, from every API |
 ///
 /// With a PostgreSQL store (feature `postgres`), also
@@ -112,6 +114,10 @@ pub struct Metrics {
     pub(crate) resolve: Arc<Histogram>,
     pub(crate) upstream: Arc<Histogram>,
     pub(crate) tokens: Arc<TokenCounters>,
+    pub(crate) issue_limits: Option<Arc<IssueLimits>>,
+    pub(crate) public_failed_auth: Option<FailedAuthLimiter>,
+    pub(crate) admin_failed_auth: Option<FailedAuthLimiter>,
+    pub(crate) lookups: Option<LimitedResolver<TimedResolver<LocalResolver>>>,
     /// The PostgreSQL revocation feed into `cache`; held here so it lives as long as the server.
     #[cfg(feature = "postgres")]
     pub(crate) revocations: std::sync::OnceLock<crate::store::RevocationListener>,
@@ -201,6 +207,23 @@ impl Metrics {
             "Access tokens revoked by this process.",
             self.tokens.revoked.load(Ordering::Relaxed),
         );
+        let name = "tokengate_limited_total";
+        let _ = writeln!(out, "# HELP {name} Requests refused by a limit.");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for (limit, count) in [
+            ("issue", self.issue_limits.as_ref().map(|l| l.refused())),
+            (
+                "failed_auth_public",
+                self.public_failed_auth.as_ref().map(|l| l.refused()),
+            ),
+            (
+                "failed_auth_admin",
+                self.admin_failed_auth.as_ref().map(|l| l.refused()),
+            ),
+            ("lookups", self.lookups.as_ref().map(|l| l.shed())),
+        ] {
+            let _ = writeln!(out, "{name}{{limit=\"{limit}\"}} {}", count.unwrap_or(0));
+        }
         counter(
             &mut out,
             "tokengate_store_token_lookups_total",
@@ -269,30 +292,46 @@ pub(crate) struct TimedService<S> {
     pub(crate) histogram: Arc<Histogram>,
 }
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
 impl<S, B, ResBody> tower::Service<Request<B>> for TimedService<S>
 where
     S: tower::Service<Request<B>, Response = Response<ResBody>, Error = Infallible>,
-    S::Future: Send + 'static,
 {
     type Response = Response<ResBody>;
     type Error = Infallible;
-    type Future = BoxFuture<Result<Response<ResBody>, Infallible>>;
+    type Future = TimedFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let started = Instant::now();
-        let histogram = self.histogram.clone();
-        let future = self.inner.call(req);
-        Box::pin(async move {
-            let response = future.await;
-            histogram.observe(started.elapsed());
-            response
-        })
+        TimedFuture {
+            started: Instant::now(),
+            histogram: self.histogram.clone(),
+            inner: self.inner.call(req),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`TimedService`]: the inner future, observed into the histogram when it
+    /// completes. Not boxed.
+    pub(crate) struct TimedFuture<F> {
+        #[pin]
+        inner: F,
+        started: Instant,
+        histogram: Arc<Histogram>,
+    }
+}
+
+impl<F: Future> Future for TimedFuture<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let output = std::task::ready!(this.inner.poll(cx));
+        this.histogram.observe(this.started.elapsed());
+        Poll::Ready(output)
     }
 }
 

@@ -34,8 +34,9 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tower::util::BoxCloneService;
-use tower::ServiceExt;
+use tower::{Layer, ServiceExt};
 
+use crate::limit::{FailedAuthLayer, FailedAuthLimiter};
 use crate::oauth::TokenService;
 use crate::secret::Pepper;
 use crate::store::Store;
@@ -51,6 +52,7 @@ mod body_limit;
 pub mod config;
 mod counted_store;
 mod echo;
+mod graceful;
 mod listener;
 mod manage;
 mod metrics;
@@ -80,16 +82,20 @@ pub type AdminApi = BoxCloneService<Request<Incoming>, Response<Full<Bytes>>, In
 /// on revocation): `/oauth2/access_token/…` goes to the TIBCO-style token routes, everything
 /// else to the JSON-RPC service (which answers 404 for paths it does not serve). Both accept
 /// the admin callers' `(key, secret)` pairs.
+///
+/// With `failed_auth`, an address whose calls fail authentication (`401`/`403`) too often is
+/// refused with `429` before its credentials are checked.
 fn admin_api(
     tokens: Arc<TokenService>,
     credentials: Vec<(String, String)>,
     max_body_bytes: u64,
+    failed_auth: Option<FailedAuthLimiter>,
 ) -> AdminApi {
     let credentials = crate::rpc::Credentials::new(credentials);
     let rpc = crate::rpc::JsonRpcService::new(tokens.clone(), credentials.clone())
         .max_body_bytes(usize::try_from(max_body_bytes).unwrap_or(usize::MAX));
     let tibco = crate::rest::TibcoTokenApi::new(tokens, credentials);
-    BoxCloneService::new(tower::service_fn(move |req: Request<Incoming>| {
+    let api = tower::service_fn(move |req: Request<Incoming>| {
         let rpc = rpc.clone();
         let tibco = tibco.clone();
         async move {
@@ -99,7 +105,11 @@ fn admin_api(
                 rpc.oneshot(req).await
             }
         }
-    }))
+    });
+    match failed_auth {
+        Some(limiter) => BoxCloneService::new(FailedAuthLayer::new(limiter).layer(api)),
+        None => BoxCloneService::new(api),
+    }
 }
 
 /// A store opened from `[store]`, with its pepper.
@@ -112,6 +122,8 @@ pub struct OpenedStore {
     pub location: StoreLocation,
     /// Where the pepper came from.
     pub pepper_source: PepperSource,
+    /// The size of the store's connection pool for reads, when it has one.
+    read_connections: Option<u32>,
     /// The PostgreSQL store itself, when the store is one: to subscribe caches.
     #[cfg(feature = "postgres")]
     postgres: Option<crate::store::PostgresStore>,
@@ -178,6 +190,7 @@ pub async fn open_configured_store(config: &Config) -> Result<OpenedStore, Error
         pepper,
         location,
         pepper_source,
+        read_connections: backend.read_connections,
         #[cfg(feature = "postgres")]
         postgres: backend.postgres,
     })
@@ -208,10 +221,18 @@ impl fmt::Debug for Server {
 impl Server {
     /// Validates the configuration, opens the store (see [`open_configured_store`]) and binds
     /// with [`Server::bind_with_store`].
-    pub async fn bind(config: Config) -> Result<Server, Error> {
+    pub async fn bind(mut config: Config) -> Result<Server, Error> {
         config.validate()?;
         config.admin_credentials()?;
         let opened = open_configured_store(&config).await?;
+        // By default, token lookups may take half the store's pool: a flood of unknown
+        // tokens leaves the other half to issuance, revocation and readiness checks.
+        if let Some(connections) = opened.read_connections {
+            config
+                .public
+                .max_concurrent_lookups
+                .get_or_insert((connections as usize / 2).max(1));
+        }
         let server =
             Server::bind_with_store(config, opened.store.clone(), opened.pepper.clone()).await?;
         // Revocations made by other nodes on a shared PostgreSQL database reach this node's
@@ -233,6 +254,11 @@ impl Server {
     /// cache at once) and binds the public listener (`public.listen`, unless
     /// `public.enabled = false`) and the admin listener (`admin.listen`); port 0 picks a free
     /// port (see [`Server::admin_addr`], [`Server::public_addr`]).
+    ///
+    /// Issuance is limited as the services' and clients' `issue_rate` say, failed
+    /// authentications per address as `public.failed_auth_limit` and `admin.failed_auth_limit`
+    /// say, and token lookups as `public.max_concurrent_lookups` says (default here
+    /// [`config::DEFAULT_MAX_CONCURRENT_LOOKUPS`]: the store's pool is not known).
     ///
     /// [`Server::bind`] opens the configured store; this takes any store, e.g. one a test
     /// makes fail on demand.
@@ -263,9 +289,21 @@ impl Server {
             inner: store,
             counters: counters.clone(),
         });
-        let tokens = Arc::new(TokenService::new(store.clone(), pepper));
+        let tokens = Arc::new(
+            TokenService::new(store.clone(), pepper).with_issue_limits(config.issue_limits()?),
+        );
+        let admin_failed_auth = config
+            .admin
+            .failed_auth_limit
+            .rate(
+                Some(config::DEFAULT_FAILED_AUTH_LIMIT),
+                "admin.failed_auth_limit",
+            )?
+            .map(FailedAuthLimiter::new);
         let mut metrics = Metrics {
             tokens: counters,
+            issue_limits: Some(tokens.issue_limits().clone()),
+            admin_failed_auth: admin_failed_auth.clone(),
             ..Metrics::default()
         };
         let public = if config.public.enabled {
@@ -283,7 +321,12 @@ impl Server {
         };
         let metrics = Arc::new(metrics);
 
-        let api = admin_api(tokens.clone(), credentials, config.admin.max_body_bytes);
+        let api = admin_api(
+            tokens.clone(),
+            credentials,
+            config.admin.max_body_bytes,
+            admin_failed_auth,
+        );
         let admin = AdminService::new(api, config.admin.max_body_bytes)
             .with_metrics(metrics.clone())
             .with_readiness(store.clone());

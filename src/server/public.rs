@@ -10,28 +10,34 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::header::{ALLOW, CONNECTION, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
-use tower::util::BoxCloneService;
+use pin_project_lite::pin_project;
+use tower::util::Either;
 use tower::{Layer, Service, ServiceExt};
 
-use super::body_limit::{BodyLimit, LimitedBody};
-use super::config::PublicConfig;
+use super::body_limit::BodyLimit;
+use super::config::{PublicConfig, DEFAULT_FAILED_AUTH_LIMIT, DEFAULT_MAX_CONCURRENT_LOOKUPS};
 use super::echo::EchoService;
 use super::listener::HttpOptions;
 use super::metrics::{Metrics, TimedResolver, TimedService};
-use crate::auth::OAuthLayer;
+use crate::auth::{OAuthLayer, OAuthService};
+use crate::limit::{FailedAuthLayer, FailedAuthLimiter, FailedAuthService};
 use crate::model::Service as ServiceSettings;
 use crate::oauth::TokenService;
 use crate::proxy::{ProxyBody, ReverseProxy};
-use crate::resolve::{LocalResolver, TokenCache};
-use crate::rest::PublicEndpoints;
+use crate::resolve::{LimitedResolver, LocalResolver, TokenCache};
+use crate::rest::{PublicEndpoints, RestResponse};
 use crate::rpc::Credentials;
 use crate::Error;
 
-type Protected = BoxCloneService<Request<Incoming>, Response<ProxyBody>, Infallible>;
-type Upstream = BoxCloneService<Request<LimitedBody<Incoming>>, Response<ProxyBody>, Infallible>;
+/// The upstream: the configured proxy, or the built-in echo.
+type Upstream = Either<ReverseProxy, EchoService>;
+/// What every request but `/healthz` and the RFC endpoints goes through. Concrete types all
+/// the way down: no boxed service to clone and no boxed future per request.
+type Protected = BodyLimit<OAuthService<TimedService<Upstream>>>;
+type ProtectedFuture = <Protected as Service<Request<Incoming>>>::Future;
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// The public listener's service: `GET /healthz` answers `ok` without a token; every other
@@ -39,8 +45,35 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 #[derive(Clone)]
 pub(crate) struct PublicService {
     /// The RFC 6749/7662/7009/8414 endpoints, answered before the layer.
-    endpoints: Option<PublicEndpoints>,
-    protected: Protected,
+    endpoints: Option<Endpoints>,
+    /// `None` without a service to protect: every other request gets `503`.
+    protected: Option<Protected>,
+    /// Most header fields in an HTTP/1 request (`public.max_headers`), checked here (see
+    /// [`HYPER_MAX_HEADERS`]).
+    max_headers: usize,
+}
+
+/// hyper's default limit on the header fields of an HTTP/1 request. Given any other limit,
+/// hyper's parser fills two header arrays of that length for every request (about 4 KiB
+/// copied) where it otherwise leaves them uninitialized; so the public listener leaves hyper
+/// at its default and checks a lower `public.max_headers` on the parsed request: the same
+/// `431`, and the connection closed, as hyper would answer. A higher one is left to hyper.
+const HYPER_MAX_HEADERS: usize = 100;
+
+/// The RFC endpoints, behind the failed-authentication limit unless it is off.
+#[derive(Clone)]
+enum Endpoints {
+    Open(PublicEndpoints),
+    Guarded(FailedAuthService<PublicEndpoints>),
+}
+
+impl Endpoints {
+    fn owns(&self, path: &str) -> bool {
+        match self {
+            Endpoints::Open(endpoints) => endpoints.owns(path),
+            Endpoints::Guarded(guarded) => guarded.get_ref().owns(path),
+        }
+    }
 }
 
 /// The public listener, bound.
@@ -64,20 +97,27 @@ pub(crate) async fn bind(
     let settings = protected_service(config, tokens).await?;
     let protected_key = settings.as_ref().map(|s| s.key.clone());
     let upstream: Upstream = match config.upstream_uri()? {
-        Some(uri) => BoxCloneService::new(
+        Some(uri) => Either::Left(
             ReverseProxy::new(uri)?.timeout(Duration::from_secs(config.upstream_timeout_secs)),
         ),
-        None => BoxCloneService::new(EchoService::new(identity.clone())),
+        None => Either::Right(EchoService::new(identity.clone())),
     };
-    let protected: Protected = match settings {
+    let protected = match settings {
         Some(service) => {
             let allow_query = config
                 .allow_query_tokens
                 .unwrap_or(service.allow_query_tokens);
-            let resolver = TimedResolver {
-                inner: LocalResolver::new(tokens.clone(), service.key.clone()),
-                histogram: metrics.resolve.clone(),
-            };
+            let resolver = LimitedResolver::new(
+                TimedResolver {
+                    inner: LocalResolver::new(tokens.clone(), service.key.clone()),
+                    histogram: metrics.resolve.clone(),
+                },
+                config
+                    .max_concurrent_lookups
+                    .unwrap_or(DEFAULT_MAX_CONCURRENT_LOOKUPS),
+                Duration::from_millis(config.lookup_wait_ms),
+            );
+            metrics.lookups = Some(resolver.clone());
             let cache = TokenCache::builder(resolver)
                 .ttl(Duration::from_secs(config.cache_ttl_secs))
                 .negative_ttl(Duration::from_secs(config.negative_ttl_secs))
@@ -103,7 +143,7 @@ pub(crate) async fn bind(
                 inner: upstream,
                 histogram: metrics.upstream.clone(),
             };
-            BoxCloneService::new(BodyLimit {
+            Some(BodyLimit {
                 inner: layer.layer(timed),
                 max: config.max_body_bytes,
             })
@@ -113,12 +153,7 @@ pub(crate) async fn bind(
                 "no service in the store: the public listener answers 503 until one is \
                  configured ([[services]] or `tokengate service add`) and tokengate restarts"
             );
-            BoxCloneService::new(tower::service_fn(|_req: Request<Incoming>| async {
-                Ok::<_, Infallible>(text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "no service is configured\n",
-                ))
-            }))
+            None
         }
     };
 
@@ -129,18 +164,29 @@ pub(crate) async fn bind(
     let addr = listener
         .local_addr()
         .map_err(|e| Error::config(format!("cannot read the public listener's address: {e}")))?;
-    let endpoints = public_endpoints(config, tokens, admin, addr, protected_key).await?;
+    let failed_auth = config
+        .failed_auth_limit
+        .rate(Some(DEFAULT_FAILED_AUTH_LIMIT), "public.failed_auth_limit")?
+        .map(FailedAuthLimiter::new);
+    metrics.public_failed_auth = failed_auth.clone();
+    let endpoints = public_endpoints(config, tokens, admin, addr, protected_key)
+        .await?
+        .map(|endpoints| match failed_auth {
+            Some(limiter) => Endpoints::Guarded(FailedAuthLayer::new(limiter).layer(endpoints)),
+            None => Endpoints::Open(endpoints),
+        });
     Ok(PublicListener {
         addr,
         listener,
         service: PublicService {
             endpoints,
             protected,
+            max_headers: config.max_headers,
         },
         http: HttpOptions {
             header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
             max_header_bytes: config.max_header_bytes,
-            max_headers: Some(config.max_headers),
+            max_headers: (config.max_headers > HYPER_MAX_HEADERS).then_some(config.max_headers),
             ..HttpOptions::default()
         },
     })
@@ -222,13 +268,24 @@ fn text(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
 impl Service<Request<Incoming>> for PublicService {
     type Response = Response<ProxyBody>;
     type Error = Infallible;
-    type Future = BoxFuture<Result<Response<ProxyBody>, Infallible>>;
+    type Future = PublicFuture;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.protected.poll_ready(cx)
+        match &mut self.protected {
+            Some(protected) => Service::<Request<Incoming>>::poll_ready(protected, cx),
+            None => Poll::Ready(Ok(())),
+        }
     }
 
     fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+        if req.version() <= Version::HTTP_11 && req.headers().len() > self.max_headers {
+            let mut response = Response::new(ProxyBody::empty());
+            *response.status_mut() = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            return PublicFuture::ready(response);
+        }
         if req.uri().path() == "/healthz" {
             let response = if req.method() == Method::GET || req.method() == Method::HEAD {
                 text(StatusCode::OK, "ok")
@@ -239,36 +296,117 @@ impl Service<Request<Incoming>> for PublicService {
                     .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
                 response
             };
-            return Box::pin(std::future::ready(Ok(response)));
+            return PublicFuture::ready(response);
         }
         // The RFC endpoints (`/oauth2/token`, `/oauth2/revoke`, `/oauth2/introspect`,
         // `/.well-known/oauth-authorization-server`) authenticate clients themselves: they are
         // answered in front of the layer.
         if let Some(endpoints) = self.endpoints.as_ref().filter(|e| e.owns(req.uri().path())) {
-            let future = endpoints.clone().oneshot(req);
-            return Box::pin(async move {
-                let response = future.await?;
-                Ok(response.map(ProxyBody::new))
-            });
+            // The metadata (`/.well-known/…`) authenticates nobody: never limited.
+            let future: BoxFuture<Result<RestResponse, Infallible>> = match endpoints {
+                Endpoints::Guarded(guarded) if !req.uri().path().starts_with("/.well-known/") => {
+                    Box::pin(guarded.clone().oneshot(req))
+                }
+                Endpoints::Guarded(guarded) => Box::pin(guarded.get_ref().clone().oneshot(req)),
+                Endpoints::Open(endpoints) => Box::pin(endpoints.clone().oneshot(req)),
+            };
+            return PublicFuture {
+                state: State::Endpoint {
+                    future: Box::pin(async move {
+                        let response = future.await?;
+                        Ok(response.map(ProxyBody::new))
+                    }),
+                },
+            };
         }
+        let Some(protected) = &mut self.protected else {
+            return PublicFuture::ready(text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no service is configured\n",
+            ));
+        };
 
         // Logged: method, path (never the query: it may carry `access_token`), status, time.
-        let logged = tracing::enabled!(tracing::Level::DEBUG)
-            .then(|| (req.method().clone(), req.uri().path().to_owned()));
-        let started = Instant::now();
-        let future = self.protected.call(req);
-        Box::pin(async move {
-            let response = future.await?;
-            if let Some((method, path)) = logged {
-                tracing::debug!(
-                    %method,
-                    path,
-                    status = response.status().as_u16(),
-                    micros = started.elapsed().as_micros() as u64,
-                    "public request"
-                );
+        let logged = tracing::enabled!(tracing::Level::DEBUG).then(|| Logged {
+            method: req.method().clone(),
+            path: req.uri().path().to_owned(),
+            started: Instant::now(),
+        });
+        PublicFuture {
+            state: State::Protected {
+                future: protected.call(req),
+                logged,
+            },
+        }
+    }
+}
+
+/// What the debug log line of a protected request needs.
+struct Logged {
+    method: Method,
+    path: String,
+    started: Instant,
+}
+
+pin_project! {
+    /// The future of [`PublicService`]: a local answer, an RFC endpoint's (boxed: those
+    /// requests are rare and costly anyway) or the protected stack's (not boxed).
+    pub(crate) struct PublicFuture {
+        #[pin]
+        state: State,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State {
+        Ready { response: Option<Response<ProxyBody>> },
+        Endpoint { future: BoxFuture<Result<Response<ProxyBody>, Infallible>> },
+        Protected {
+            #[pin]
+            future: ProtectedFuture,
+            logged: Option<Logged>,
+        },
+    }
+}
+
+impl PublicFuture {
+    fn ready(response: Response<ProxyBody>) -> Self {
+        PublicFuture {
+            state: State::Ready {
+                response: Some(response),
+            },
+        }
+    }
+}
+
+impl Future for PublicFuture {
+    type Output = Result<Response<ProxyBody>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Ready { response } => {
+                Poll::Ready(Ok(response.take().expect("polled after completion")))
             }
-            Ok(response)
-        })
+            StateProj::Endpoint { future } => future.as_mut().poll(cx),
+            StateProj::Protected { future, logged } => {
+                let response = std::task::ready!(future.poll(cx))?;
+                if let Some(Logged {
+                    method,
+                    path,
+                    started,
+                }) = logged.take()
+                {
+                    tracing::debug!(
+                        %method,
+                        path,
+                        status = response.status().as_u16(),
+                        micros = started.elapsed().as_micros() as u64,
+                        "public request"
+                    );
+                }
+                Poll::Ready(Ok(response))
+            }
+        }
     }
 }

@@ -184,14 +184,17 @@ pub async fn open_store(location: &StoreLocation) -> Result<Arc<dyn Store>, Erro
 /// An opened store, and the PostgreSQL store itself when it is one (to subscribe caches).
 pub(crate) struct Backend {
     pub(crate) store: Arc<dyn Store>,
+    /// The size of the store's connection pool for reads, when it has one.
+    pub(crate) read_connections: Option<u32>,
     #[cfg(feature = "postgres")]
     pub(crate) postgres: Option<crate::store::PostgresStore>,
 }
 
 impl Backend {
-    fn plain(store: Arc<dyn Store>) -> Self {
+    fn plain(store: Arc<dyn Store>, read_connections: Option<u32>) -> Self {
         Backend {
             store,
+            read_connections,
             #[cfg(feature = "postgres")]
             postgres: None,
         }
@@ -200,11 +203,12 @@ impl Backend {
 
 pub(crate) async fn open_backend(location: &StoreLocation) -> Result<Backend, Error> {
     match location {
-        StoreLocation::Memory => Ok(Backend::plain(Arc::new(MemoryStore::new()))),
+        StoreLocation::Memory => Ok(Backend::plain(Arc::new(MemoryStore::new()), None)),
         #[cfg(feature = "sqlite")]
-        StoreLocation::Sqlite { url, .. } => Ok(Backend::plain(Arc::new(
-            crate::store::SqliteStore::open(url).await?,
-        ))),
+        StoreLocation::Sqlite { url, .. } => Ok(Backend::plain(
+            Arc::new(crate::store::SqliteStore::open(url).await?),
+            Some(crate::store::SqliteStore::READERS),
+        )),
         #[cfg(not(feature = "sqlite"))]
         StoreLocation::Sqlite { .. } => Err(Error::config(
             "this build has no SQLite store (feature `sqlite`); use store.url = \"memory:\"",
@@ -214,6 +218,7 @@ pub(crate) async fn open_backend(location: &StoreLocation) -> Result<Backend, Er
             let store = crate::store::PostgresStore::connect(url).await?;
             Ok(Backend {
                 store: Arc::new(store.clone()),
+                read_connections: Some(store.max_connections()),
                 postgres: Some(store),
             })
         }

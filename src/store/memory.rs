@@ -126,6 +126,10 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn code(&self, code_hash: &TokenHash) -> Result<Option<AuthorizationCode>, Error> {
+        Ok(self.lock().codes.get(code_hash).cloned())
+    }
+
     async fn redeem_code(&self, code_hash: &TokenHash) -> Result<Redemption, Error> {
         let mut inner = self.lock();
         Ok(match inner.codes.get_mut(code_hash) {

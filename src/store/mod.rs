@@ -27,6 +27,21 @@ pub use postgres::{
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
+/// A duration among tokengate's own `store.url` parameters: `250ms`, `5s`, or a number of
+/// seconds.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    if let Some(millis) = text.strip_suffix("ms") {
+        return millis.parse().ok().map(Duration::from_millis);
+    }
+    text.strip_suffix('s')
+        .unwrap_or(text)
+        .parse()
+        .ok()
+        .map(Duration::from_secs)
+}
+
 /// The outcome of [`Store::redeem_code`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redemption {
@@ -118,6 +133,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a new authorization code; a code with the same hash is an error.
     async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), Error>;
+    /// The code with `code_hash`, used or not, as it is (nothing is marked).
+    async fn code(&self, code_hash: &TokenHash) -> Result<Option<AuthorizationCode>, Error>;
     /// Atomically marks the code used and returns it as it was; exactly one concurrent caller
     /// gets [`Redemption::Fresh`].
     async fn redeem_code(&self, code_hash: &TokenHash) -> Result<Redemption, Error>;

@@ -11,7 +11,7 @@ use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow
 use sqlx::query::Query;
 use sqlx::{Postgres, Row, Transaction};
 
-use super::{Redemption, Revocation, Rotation, Store, TokenCursor};
+use super::{parse_duration, Redemption, Revocation, Rotation, Store, TokenCursor};
 use crate::model::{
     AuthorizationCode, Client, ClientStatus, PkceChallenge, RefreshState, Service, TokenRecord,
     TokenType, TokenUpdate, UnixMillis,
@@ -186,18 +186,6 @@ impl PostgresOptions {
     }
 }
 
-/// `250ms`, `5s`, or a number of seconds.
-fn parse_duration(text: &str) -> Option<Duration> {
-    if let Some(millis) = text.strip_suffix("ms") {
-        return millis.parse().ok().map(Duration::from_millis);
-    }
-    text.strip_suffix('s')
-        .unwrap_or(text)
-        .parse()
-        .ok()
-        .map(Duration::from_secs)
-}
-
 /// Whether `name` can be used unquoted as an SQL identifier (and so in `search_path`).
 fn is_plain_identifier(name: &str) -> bool {
     let mut chars = name.chars();
@@ -238,6 +226,12 @@ impl fmt::Debug for PostgresStore {
 }
 
 impl PostgresStore {
+    /// The size of the connection pool.
+    #[cfg(feature = "cli")]
+    pub(crate) fn max_connections(&self) -> u32 {
+        self.pool.options().get_max_connections()
+    }
+
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`) with
     /// the default [`PostgresOptions`] and brings its schema up to date.
     ///
@@ -698,6 +692,16 @@ impl Store for PostgresStore {
         .await
         .map_err(Error::store)?;
         Ok(())
+    }
+
+    async fn code(&self, code_hash: &TokenHash) -> Result<Option<AuthorizationCode>, Error> {
+        sqlx::query("SELECT * FROM authorization_codes WHERE code_hash = $1")
+            .bind(code_hash.to_hex())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(Error::store)?
+            .map(|row| code_from_row(&row))
+            .transpose()
     }
 
     async fn redeem_code(&self, code_hash: &TokenHash) -> Result<Redemption, Error> {

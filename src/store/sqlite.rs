@@ -6,19 +6,22 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use sqlx::query::Query;
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Redemption, Revocation, Rotation, Store, TokenCursor};
+use super::{parse_duration, Redemption, Revocation, Rotation, Store, TokenCursor};
 use crate::model::{
     AuthorizationCode, Client, ClientStatus, PkceChallenge, RefreshState, Service, TokenRecord,
     TokenType, TokenUpdate, UnixMillis,
 };
 use crate::secret::TokenHash;
 use crate::Error;
+use failure::{is_database_wide, poisons_connection, retire_if_poisoned, Read};
+
+mod failure;
 
 /// The schema migrations, in order; `PRAGMA user_version` counts those applied.
 const MIGRATIONS: &[&str] = &[
@@ -26,11 +29,19 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0002_token_listing.sql"),
 ];
 
-/// How long a statement waits for another process's lock before failing.
+/// How long a statement waits for another process's lock, and an operation for one of the
+/// store's connections, before failing; unless the URL's `busy_timeout` parameter says
+/// otherwise.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Reader connections; writes go through a single connection of their own.
 const READERS: u32 = 4;
+
+#[cfg(feature = "cli")]
+impl SqliteStore {
+    /// The connections that serve reads, token lookups among them.
+    pub(crate) const READERS: u32 = READERS;
+}
 
 /// Most single-statement writes committed together by the group-commit writer.
 const MAX_BATCH: usize = 256;
@@ -50,10 +61,13 @@ const QUEUE: usize = 4 * MAX_BATCH;
 /// * Group commit: single-statement writes (inserting tokens, codes, services and clients,
 ///   updates, revocations) go to a writer task, which takes everything queued (up to 256),
 ///   runs it in one `BEGIN IMMEDIATE … COMMIT` (one fsync for the lot) and only then answers
-///   each caller. A statement that fails a constraint (a duplicate hash) fails alone: SQLite
-///   backs out only that statement and the rest of the batch commits. Any other failure rolls
-///   the batch back and runs each write again on its own. A failed `COMMIT` fails the whole
-///   batch.
+///   each caller. A batch of token inserts alone (the usual case, up to 64) is one multi-row
+///   `INSERT`, its own transaction: one round trip to the connection's thread. A statement
+///   that fails a constraint (a duplicate hash) fails alone: SQLite backs out only that
+///   statement and the rest of the batch commits. A failure of the database itself (locked
+///   past the busy timeout, unreadable, full) or of `COMMIT` fails the whole batch; any other
+///   failure rolls the batch back and runs each write again on its own. Each batch is logged
+///   at trace level (`writes`, `micros`).
 /// * Enums are stored by name, lists as JSON, hashes as hex and times as unix millis; see
 ///   `src/store/sqlite/0001_init.sql`. Migrations are numbered by `PRAGMA user_version` and run at open.
 #[derive(Debug, Clone)]
@@ -68,9 +82,14 @@ impl SqliteStore {
     /// date.
     ///
     /// Accepts `sqlite://path`, `sqlite:path` (both may carry SQLite URI parameters such as
-    /// `?mode=rw`) or a bare file path. A malformed URL is a configuration error
-    /// ([`Error::is_config`]); a file that cannot be opened or migrated is a store error, as is a
-    /// database whose schema is newer than this version of tokengate.
+    /// `?mode=rw`) or a bare file path. One parameter is tokengate's own: `busy_timeout`
+    /// (`250ms`, `2s`; default 5 s), how long a statement waits for a lock held by another
+    /// connection (another process writing the file), and an operation for one of the store's
+    /// pooled connections, before it fails with a store error.
+    ///
+    /// A malformed URL is a configuration error ([`Error::is_config`]); a file that cannot be
+    /// opened or migrated is a store error, as is a database whose schema is newer than this
+    /// version of tokengate.
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -88,30 +107,39 @@ impl SqliteStore {
     /// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
     /// ```
     pub async fn open(url_or_path: &str) -> Result<Self, Error> {
-        let options = if url_or_path.starts_with("sqlite:") {
-            url_or_path
+        let (options, busy_timeout) = if url_or_path.starts_with("sqlite:") {
+            let (url, busy_timeout) = split_busy_timeout(url_or_path)?;
+            let options = url
                 .parse::<SqliteConnectOptions>()
-                .map_err(|e| Error::config(format!("invalid SQLite URL {url_or_path:?}: {e}")))?
+                .map_err(|e| Error::config(format!("invalid SQLite URL {url_or_path:?}: {e}")))?;
+            (options, busy_timeout)
         } else {
-            SqliteConnectOptions::new().filename(url_or_path)
+            (
+                SqliteConnectOptions::new().filename(url_or_path),
+                BUSY_TIMEOUT,
+            )
         };
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(busy_timeout);
 
         // The writer connects first: it switches the file to WAL and migrates it before any
-        // reader looks at it.
+        // reader looks at it. Waiting for a pooled connection is waiting for a lock too (the
+        // one writer connection is held for as long as its statement waits for another
+        // process's lock): both pools wait the busy timeout at most, not sqlx's 30 s.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .acquire_timeout(busy_timeout)
             .connect_with(options.clone())
             .await
             .map_err(Error::store)?;
         migrate(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READERS)
+            .acquire_timeout(busy_timeout)
             .connect_with(options)
             .await
             .map_err(Error::store)?;
@@ -143,13 +171,41 @@ impl SqliteStore {
             .await
             .map_err(|_| Error::store("the SQLite writer has stopped"))?
     }
+}
 
-    async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, Error> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(Error::store)
+/// A `BEGIN IMMEDIATE` transaction on `conn` (a writer connection), for multi-statement writes.
+async fn begin_immediate(conn: &mut SqliteConnection) -> Result<Transaction<'_, Sqlite>, Error> {
+    sqlx::Connection::begin_with(conn, "BEGIN IMMEDIATE")
+        .await
+        .map_err(Error::store)
+}
+
+/// Takes tokengate's own `busy_timeout` parameter out of a `sqlite:` URL: the URL for SQLite
+/// (which refuses parameters it does not know) and the timeout ([`BUSY_TIMEOUT`] without one).
+fn split_busy_timeout(url: &str) -> Result<(String, Duration), Error> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), BUSY_TIMEOUT));
+    };
+    let mut busy_timeout = BUSY_TIMEOUT;
+    let mut rest = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        if key == "busy_timeout" {
+            busy_timeout = parse_duration(&value).ok_or_else(|| {
+                Error::config(format!(
+                    "invalid SQLite URL {url:?}: `busy_timeout` must be like 250ms or 5s"
+                ))
+            })?;
+        } else {
+            rest.append_pair(&key, &value);
+        }
     }
+    let rest = rest.finish();
+    let url = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{rest}")
+    };
+    Ok((url, busy_timeout))
 }
 
 // ---- group commit ---------------------------------------------------------------------------
@@ -198,7 +254,13 @@ impl Written {
 async fn group_commit(pool: SqlitePool, mut queue: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let (writes, started) = (jobs.len(), std::time::Instant::now());
         commit_batch(&pool, &mut jobs).await;
+        tracing::trace!(
+            writes,
+            micros = started.elapsed().as_micros() as u64,
+            "group commit"
+        );
         jobs.clear();
     }
 }
@@ -237,10 +299,22 @@ fn is_constraint(e: &sqlx::Error) -> bool {
 
 /// How a grouped transaction failed.
 enum Grouped {
-    /// Before `COMMIT`: nothing is written; each job can run again on its own.
+    /// A statement, before `COMMIT`: nothing is written; each job can run again on its own.
     Rerun(sqlx::Error),
-    /// `COMMIT` itself: what is on disk is unknown, so every job fails.
-    Commit(sqlx::Error),
+    /// `BEGIN`, `COMMIT` (what is on disk is unknown), or the database itself (locked past the
+    /// busy timeout, unreadable, full: each job alone would fail the same way, one busy
+    /// timeout after the other): every job fails.
+    Failed(sqlx::Error),
+}
+
+/// A statement of a grouped transaction failed: [`Grouped::Rerun`], unless the failure is the
+/// database's.
+fn statement_failed(e: sqlx::Error) -> Grouped {
+    if is_database_wide(&e) {
+        Grouped::Failed(e)
+    } else {
+        Grouped::Rerun(e)
+    }
 }
 
 fn answer(job: Job, result: Result<Written, Error>) {
@@ -248,38 +322,61 @@ fn answer(job: Job, result: Result<Written, Error>) {
     let _ = job.ack.send(result);
 }
 
+/// Answers every job with the failure `e`.
+fn fail_every(jobs: impl IntoIterator<Item = Job>, e: &sqlx::Error) {
+    let e = e.to_string();
+    for job in jobs {
+        answer(job, Err(Error::store(e.clone())));
+    }
+}
+
 /// Commits `jobs` together and answers every caller, never before the commit.
 async fn commit_batch(pool: &SqlitePool, jobs: &mut Vec<Job>) {
     let mut conn = match pool.acquire().await {
         Ok(conn) => conn,
         Err(e) => {
-            let e = e.to_string();
-            for job in jobs.drain(..) {
-                answer(job, Err(Error::store(e.clone())));
-            }
+            fail_every(jobs.drain(..), &e);
             return;
         }
     };
+    // Only token inserts, the common case: one statement, which in autocommit mode is its own
+    // transaction (one round trip to the connection's thread, one fsync). If it fails, nothing
+    // of it is written: a failure of the database fails every job, as below; any other (a
+    // duplicate) leaves the batch to the general path, which finds the culprit.
+    if jobs.len() <= TOKENS_PER_INSERT && jobs.iter().all(|job| matches!(job.op, Op::Token(_))) {
+        match insert_tokens_query(jobs).execute(&mut *conn).await {
+            Ok(_) => {
+                for job in jobs.drain(..) {
+                    answer(job, Ok(Written::Rows(1)));
+                }
+                return;
+            }
+            Err(e) if is_database_wide(&e) => {
+                if poisons_connection(&e) {
+                    conn.close_on_drop();
+                }
+                fail_every(jobs.drain(..), &e);
+                return;
+            }
+            Err(e) => tracing::debug!(error = %e, "batched token insert failed; retrying"),
+        }
+    }
     if jobs.len() > 1 {
         let mut results = Vec::with_capacity(jobs.len());
         let grouped = async {
             let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
                 .await
-                .map_err(Grouped::Rerun)?;
+                .map_err(Grouped::Failed)?;
             let mut next = 0;
             while next < jobs.len() {
-                // A run of token inserts: as few multi-row statements as possible.
+                // A run of token inserts: one statement.
                 let run = jobs[next..]
                     .iter()
+                    .take(TOKENS_PER_INSERT)
                     .take_while(|job| matches!(job.op, Op::Token(_)))
                     .count();
-                let rows = TOKEN_CHUNKS
-                    .iter()
-                    .copied()
-                    .find(|&n| n <= run)
-                    .unwrap_or(1);
-                if run > 1 && rows > 1 {
-                    let chunk = &jobs[next..next + rows];
+                if run > 1 {
+                    let chunk = &jobs[next..next + run];
                     match insert_tokens_query(chunk).execute(&mut *tx).await {
                         Ok(_) => results.extend(chunk.iter().map(|_| Ok(Written::Rows(1)))),
                         // The statement was backed out whole: find the culprit row by row.
@@ -290,24 +387,24 @@ async fn commit_batch(pool: &SqlitePool, jobs: &mut Vec<Job>) {
                                     Err(e) if is_constraint(&e) => {
                                         results.push(Err(Error::store(e)))
                                     }
-                                    Err(e) => return Err(Grouped::Rerun(e)),
+                                    Err(e) => return Err(statement_failed(e)),
                                 }
                             }
                         }
-                        Err(e) => return Err(Grouped::Rerun(e)),
+                        Err(e) => return Err(statement_failed(e)),
                     }
-                    next += rows;
+                    next += run;
                     continue;
                 }
                 match run_write(&mut tx, &jobs[next]).await {
                     Ok(written) => results.push(Ok(written)),
                     Err(e) if is_constraint(&e) => results.push(Err(Error::store(e))),
                     // The transaction may be gone: roll back (on drop) and rerun one by one.
-                    Err(e) => return Err(Grouped::Rerun(e)),
+                    Err(e) => return Err(statement_failed(e)),
                 }
                 next += 1;
             }
-            tx.commit().await.map_err(Grouped::Commit)
+            tx.commit().await.map_err(Grouped::Failed)
         }
         .await;
         match grouped {
@@ -317,11 +414,11 @@ async fn commit_batch(pool: &SqlitePool, jobs: &mut Vec<Job>) {
                 }
                 return;
             }
-            Err(Grouped::Commit(e)) => {
-                let e = e.to_string();
-                for job in jobs.drain(..) {
-                    answer(job, Err(Error::store(e.clone())));
+            Err(Grouped::Failed(e)) => {
+                if poisons_connection(&e) {
+                    conn.close_on_drop();
                 }
+                fail_every(jobs.drain(..), &e);
                 return;
             }
             Err(Grouped::Rerun(e)) => {
@@ -329,9 +426,21 @@ async fn commit_batch(pool: &SqlitePool, jobs: &mut Vec<Job>) {
             }
         }
     }
-    for job in jobs.drain(..) {
-        let result = run_write(&mut conn, &job).await.map_err(Error::store);
-        answer(job, result);
+    let mut jobs = jobs.drain(..);
+    while let Some(job) = jobs.next() {
+        match run_write(&mut conn, &job).await {
+            Ok(written) => answer(job, Ok(written)),
+            // The rest would fail the same way, each after its own busy timeout.
+            Err(e) if is_database_wide(&e) => {
+                if poisons_connection(&e) {
+                    conn.close_on_drop();
+                }
+                fail_every(jobs, &e);
+                answer(job, Err(Error::store(e)));
+                return;
+            }
+            Err(e) => answer(job, Err(Error::store(e))),
+        }
     }
 }
 
@@ -377,10 +486,6 @@ fn seconds_to_db(seconds: u64) -> Result<i64, Error> {
     i64::try_from(seconds).map_err(Error::store)
 }
 
-const TOKEN_COLUMNS: &str = "INSERT INTO tokens (token_hash, id, service_key, client_id, \
-     token_type, grant_type, scope, user_context, created_at, expires_at, revoked, refresh_hash, \
-     refresh_expires_at, refresh_used, family_id, code_hash) VALUES ";
-
 fn insert_token_query(t: &TokenRecord) -> Query<'static, Sqlite, SqliteArguments> {
     bind_token(
         sqlx::query(
@@ -393,20 +498,24 @@ fn insert_token_query(t: &TokenRecord) -> Query<'static, Sqlite, SqliteArguments
     )
 }
 
-/// Row counts of the multi-row token `INSERT`s the group-commit writer uses (few distinct
-/// statements, so they stay in the connection's statement cache).
-const TOKEN_CHUNKS: [usize; 6] = [64, 32, 16, 8, 4, 2];
+/// Most rows in one token `INSERT`: a statement is prepared (and cached on the writer's
+/// connection) for each row count up to this, so the cache holds at most this many of them.
+const TOKENS_PER_INSERT: usize = 64;
 
-/// One `INSERT` of every token in `jobs` (each [`Op::Token`]).
+/// One `INSERT` of every token in `jobs` (each [`Op::Token`]; at most [`TOKENS_PER_INSERT`]).
 fn insert_tokens_query(jobs: &[Job]) -> Query<'static, Sqlite, SqliteArguments> {
-    let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    let mut sql = String::with_capacity(TOKEN_COLUMNS.len() + jobs.len() * (row.len() + 2));
-    sql.push_str(TOKEN_COLUMNS);
+    const COLUMNS: &str = "INSERT INTO tokens (token_hash, id, service_key, client_id, \
+         token_type, grant_type, scope, user_context, created_at, expires_at, revoked, \
+         refresh_hash, refresh_expires_at, refresh_used, family_id, code_hash) VALUES ";
+    const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    debug_assert!(jobs.len() <= TOKENS_PER_INSERT);
+    let mut sql = String::with_capacity(COLUMNS.len() + jobs.len() * (ROW.len() + 2));
+    sql.push_str(COLUMNS);
     for i in 0..jobs.len() {
         if i > 0 {
             sql.push_str(", ");
         }
-        sql.push_str(row);
+        sql.push_str(ROW);
     }
     // Only placeholders are spliced in; every value is bound.
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -611,18 +720,16 @@ impl Store for SqliteStore {
     async fn service(&self, key: &str) -> Result<Option<Service>, Error> {
         sqlx::query("SELECT * FROM services WHERE key = ?1")
             .bind(key)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(Error::store)?
+            .read_optional(&self.reader)
+            .await?
             .map(|row| service_from_row(&row))
             .transpose()
     }
 
     async fn services(&self) -> Result<Vec<Service>, Error> {
         sqlx::query("SELECT * FROM services ORDER BY key")
-            .fetch_all(&self.reader)
-            .await
-            .map_err(Error::store)?
+            .read_all(&self.reader)
+            .await?
             .iter()
             .map(service_from_row)
             .collect()
@@ -664,18 +771,16 @@ impl Store for SqliteStore {
     async fn client(&self, client_id: &str) -> Result<Option<Client>, Error> {
         sqlx::query("SELECT * FROM clients WHERE client_id = ?1")
             .bind(client_id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(Error::store)?
+            .read_optional(&self.reader)
+            .await?
             .map(|row| client_from_row(&row))
             .transpose()
     }
 
     async fn clients(&self) -> Result<Vec<Client>, Error> {
         sqlx::query("SELECT * FROM clients ORDER BY id")
-            .fetch_all(&self.reader)
-            .await
-            .map_err(Error::store)?
+            .read_all(&self.reader)
+            .await?
             .iter()
             .map(client_from_row)
             .collect()
@@ -703,35 +808,50 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn code(&self, code_hash: &TokenHash) -> Result<Option<AuthorizationCode>, Error> {
+        sqlx::query("SELECT * FROM authorization_codes WHERE code_hash = ?1")
+            .bind(code_hash.to_hex())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(Error::store)?
+            .map(|row| code_from_row(&row))
+            .transpose()
+    }
+
     async fn redeem_code(&self, code_hash: &TokenHash) -> Result<Redemption, Error> {
         let hex = code_hash.to_hex();
-        let mut tx = self.write_tx().await?;
-        // Only the caller whose UPDATE flips `used` gets the row back.
-        let won = sqlx::query(
-            "UPDATE authorization_codes SET used = 1 WHERE code_hash = ?1 AND used = 0 \
-             RETURNING *",
-        )
-        .bind(&hex)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(Error::store)?;
-        let outcome = match won {
-            Some(row) => Redemption::Fresh(AuthorizationCode {
-                used: false,
-                ..code_from_row(&row)?
-            }),
-            None => match sqlx::query("SELECT * FROM authorization_codes WHERE code_hash = ?1")
-                .bind(&hex)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(Error::store)?
-            {
-                Some(row) => Redemption::Replayed(code_from_row(&row)?),
-                None => Redemption::Unknown,
-            },
-        };
-        tx.commit().await.map_err(Error::store)?;
-        Ok(outcome)
+        let mut conn = self.writer.acquire().await.map_err(Error::store)?;
+        let outcome = async {
+            let mut tx = begin_immediate(&mut conn).await?;
+            // Only the caller whose UPDATE flips `used` gets the row back.
+            let won = sqlx::query(
+                "UPDATE authorization_codes SET used = 1 WHERE code_hash = ?1 AND used = 0 \
+                 RETURNING *",
+            )
+            .bind(&hex)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(Error::store)?;
+            let outcome = match won {
+                Some(row) => Redemption::Fresh(AuthorizationCode {
+                    used: false,
+                    ..code_from_row(&row)?
+                }),
+                None => match sqlx::query("SELECT * FROM authorization_codes WHERE code_hash = ?1")
+                    .bind(&hex)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(Error::store)?
+                {
+                    Some(row) => Redemption::Replayed(code_from_row(&row)?),
+                    None => Redemption::Unknown,
+                },
+            };
+            tx.commit().await.map_err(Error::store)?;
+            Ok(outcome)
+        }
+        .await;
+        retire_if_poisoned(&mut conn, outcome)
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), Error> {
@@ -742,9 +862,8 @@ impl Store for SqliteStore {
     async fn token(&self, token_hash: &TokenHash) -> Result<Option<TokenRecord>, Error> {
         sqlx::query("SELECT * FROM tokens WHERE token_hash = ?1")
             .bind(token_hash.to_hex())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(Error::store)?
+            .read_optional(&self.reader)
+            .await?
             .map(|row| token_from_row(&row))
             .transpose()
     }
@@ -774,9 +893,8 @@ impl Store for SqliteStore {
     ) -> Result<Option<TokenRecord>, Error> {
         sqlx::query("SELECT * FROM tokens WHERE refresh_hash = ?1")
             .bind(refresh_hash.to_hex())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(Error::store)?
+            .read_optional(&self.reader)
+            .await?
             .map(|row| token_from_row(&row))
             .transpose()
     }
@@ -787,35 +905,41 @@ impl Store for SqliteStore {
         next: &TokenRecord,
     ) -> Result<Rotation, Error> {
         let hex = refresh_hash.to_hex();
-        let mut tx = self.write_tx().await?;
-        let marked = sqlx::query(
-            "UPDATE tokens SET refresh_used = 1 WHERE refresh_hash = ?1 AND refresh_used = 0",
-        )
-        .bind(&hex)
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::store)?
-        .rows_affected();
-        if marked == 0 {
-            let exists: bool =
-                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tokens WHERE refresh_hash = ?1)")
-                    .bind(&hex)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(Error::store)?;
-            return Ok(if exists {
-                Rotation::Reused
-            } else {
-                Rotation::Unknown
-            });
-        }
-        // If the insert fails the transaction is dropped and rolled back: nothing is marked.
-        insert_token_query(next)
+        let mut conn = self.writer.acquire().await.map_err(Error::store)?;
+        let outcome = async {
+            let mut tx = begin_immediate(&mut conn).await?;
+            let marked = sqlx::query(
+                "UPDATE tokens SET refresh_used = 1 WHERE refresh_hash = ?1 AND refresh_used = 0",
+            )
+            .bind(&hex)
             .execute(&mut *tx)
             .await
-            .map_err(Error::store)?;
-        tx.commit().await.map_err(Error::store)?;
-        Ok(Rotation::Rotated)
+            .map_err(Error::store)?
+            .rows_affected();
+            if marked == 0 {
+                let exists: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM tokens WHERE refresh_hash = ?1)",
+                )
+                .bind(&hex)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(Error::store)?;
+                return Ok(if exists {
+                    Rotation::Reused
+                } else {
+                    Rotation::Unknown
+                });
+            }
+            // If the insert fails the transaction is dropped and rolled back: nothing is marked.
+            insert_token_query(next)
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::store)?;
+            tx.commit().await.map_err(Error::store)?;
+            Ok(Rotation::Rotated)
+        }
+        .await;
+        retire_if_poisoned(&mut conn, outcome)
     }
 
     async fn revoke(&self, which: Revocation<'_>) -> Result<Vec<TokenHash>, Error> {
@@ -891,9 +1015,8 @@ impl Store for SqliteStore {
         )
         .bind(service_key)
         .bind(user_context)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(Error::store)?
+        .read_all(&self.reader)
+        .await?
         .iter()
         .map(token_from_row)
         .collect()
@@ -920,39 +1043,43 @@ impl Store for SqliteStore {
                 .bind(after.id.clone()),
         };
         query
-            .fetch_all(&self.reader)
-            .await
-            .map_err(Error::store)?
+            .read_all(&self.reader)
+            .await?
             .iter()
             .map(token_from_row)
             .collect()
     }
 
     async fn purge_expired(&self, before: UnixMillis, limit: u32) -> Result<u64, Error> {
-        let mut tx = self.write_tx().await?;
-        // The expression matches the `tokens_purge` index.
-        let tokens = sqlx::query(
-            "DELETE FROM tokens WHERE rowid IN (SELECT rowid FROM tokens \
-             WHERE max(expires_at, coalesce(refresh_expires_at, expires_at)) < ?1 LIMIT ?2)",
-        )
-        .bind(before)
-        .bind(i64::from(limit))
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::store)?
-        .rows_affected();
-        let codes = sqlx::query(
-            "DELETE FROM authorization_codes WHERE rowid IN (SELECT rowid \
-             FROM authorization_codes WHERE expires_at < ?1 LIMIT ?2)",
-        )
-        .bind(before)
-        .bind(i64::from(limit) - tokens as i64)
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::store)?
-        .rows_affected();
-        tx.commit().await.map_err(Error::store)?;
-        Ok(tokens + codes)
+        let mut conn = self.writer.acquire().await.map_err(Error::store)?;
+        let outcome = async {
+            let mut tx = begin_immediate(&mut conn).await?;
+            // The expression matches the `tokens_purge` index.
+            let tokens = sqlx::query(
+                "DELETE FROM tokens WHERE rowid IN (SELECT rowid FROM tokens \
+                 WHERE max(expires_at, coalesce(refresh_expires_at, expires_at)) < ?1 LIMIT ?2)",
+            )
+            .bind(before)
+            .bind(i64::from(limit))
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::store)?
+            .rows_affected();
+            let codes = sqlx::query(
+                "DELETE FROM authorization_codes WHERE rowid IN (SELECT rowid \
+                 FROM authorization_codes WHERE expires_at < ?1 LIMIT ?2)",
+            )
+            .bind(before)
+            .bind(i64::from(limit) - tokens as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::store)?
+            .rows_affected();
+            tx.commit().await.map_err(Error::store)?;
+            Ok(tokens + codes)
+        }
+        .await;
+        retire_if_poisoned(&mut conn, outcome)
     }
 }
 
@@ -991,6 +1118,51 @@ mod tests {
         assert_eq!(version, MIGRATIONS.len() as i64);
     }
 
+    /// `busy_timeout` is taken out of the URL (SQLite refuses parameters it does not know)
+    /// and set on every connection and as the pools' acquire timeout; SQLite's own
+    /// parameters stay.
+    #[tokio::test]
+    async fn the_busy_timeout_comes_from_the_url() {
+        assert_eq!(
+            split_busy_timeout("sqlite://t.db").unwrap(),
+            ("sqlite://t.db".to_owned(), BUSY_TIMEOUT)
+        );
+        assert_eq!(
+            split_busy_timeout("sqlite://t.db?mode=rwc&busy_timeout=250ms").unwrap(),
+            (
+                "sqlite://t.db?mode=rwc".to_owned(),
+                Duration::from_millis(250)
+            )
+        );
+        assert_eq!(
+            split_busy_timeout("sqlite:t.db?busy_timeout=2").unwrap(),
+            ("sqlite:t.db".to_owned(), Duration::from_secs(2))
+        );
+        let err = split_busy_timeout("sqlite://t.db?busy_timeout=soon").unwrap_err();
+        assert!(
+            err.is_config() && err.to_string().contains("busy_timeout"),
+            "{err}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc&busy_timeout=250ms",
+            dir.path().join("t.db").display()
+        );
+        let store = SqliteStore::open(&url).await.unwrap();
+        for pool in [&store.writer, &store.reader] {
+            let millis: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(millis, 250);
+            assert_eq!(
+                pool.options().get_acquire_timeout(),
+                Duration::from_millis(250)
+            );
+        }
+    }
+
     fn record(n: u8) -> TokenRecord {
         TokenRecord {
             id: format!("id-{n}"),
@@ -1010,26 +1182,39 @@ mod tests {
         }
     }
 
-    /// One batch with a duplicate in the middle: the duplicate fails, the others commit, and
-    /// every answer is sent only after the commit.
-    #[tokio::test]
-    async fn a_failing_statement_fails_alone_in_its_batch() {
+    /// A store in a temporary directory (kept as long as the guard) holding `record(0)`.
+    async fn store_holding_record_0() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path().join("t.db").to_str().unwrap())
             .await
             .unwrap();
         store.insert_token(&record(0)).await.unwrap();
-        let mut jobs = Vec::new();
-        let mut answers = Vec::new();
-        for n in [1, 2, 0, 3] {
-            let (ack, answer) = oneshot::channel();
-            let token = record(n);
-            jobs.push(Job {
-                op: Op::Token(Box::new(token)),
-                ack,
-            });
-            answers.push(answer);
-        }
+        (dir, store)
+    }
+
+    type Answer = oneshot::Receiver<Result<Written, Error>>;
+
+    /// A token-insert job for each record, and where each one's answer arrives.
+    fn token_jobs<'a>(
+        records: impl IntoIterator<Item = &'a TokenRecord>,
+    ) -> (Vec<Job>, Vec<Answer>) {
+        records
+            .into_iter()
+            .map(|record| {
+                let (ack, answer) = oneshot::channel();
+                let op = Op::Token(Box::new(record.clone()));
+                (Job { op, ack }, answer)
+            })
+            .unzip()
+    }
+
+    /// One batch with a duplicate in the middle: the duplicate fails, the others commit, and
+    /// every answer is sent only after the commit.
+    #[tokio::test]
+    async fn a_failing_statement_fails_alone_in_its_batch() {
+        let (_dir, store) = store_holding_record_0().await;
+        let records = [1, 2, 0, 3].map(record);
+        let (mut jobs, answers) = token_jobs(&records);
         let (ack, answer) = oneshot::channel();
         let hex = record(1).token_hash.to_hex();
         jobs.push(Job {
@@ -1054,6 +1239,64 @@ mod tests {
         for n in 0..4 {
             let stored = store.token(&record(n).token_hash).await.unwrap().unwrap();
             assert_eq!(stored.revoked, n == 1);
+        }
+    }
+
+    /// A batch of token inserts alone goes in one statement; a duplicate among them fails that
+    /// statement, and then only the duplicate fails: the others are committed and say so.
+    #[tokio::test]
+    async fn a_duplicate_in_a_batch_of_token_inserts_fails_alone() {
+        let (_dir, store) = store_holding_record_0().await;
+        let records = [1, 2, 0, 3].map(record);
+        let (mut jobs, answers) = token_jobs(&records);
+        commit_batch(&store.writer, &mut jobs).await;
+        assert!(jobs.is_empty());
+        for (answer, n) in answers.into_iter().zip([1, 2, 0, 3]) {
+            let result = answer.await.unwrap();
+            if n == 0 {
+                assert!(matches!(result, Err(e) if e.is_store()));
+            } else {
+                assert!(matches!(result, Ok(Written::Rows(1))), "token {n}");
+            }
+        }
+        for n in 0..4 {
+            assert_eq!(
+                store.token(&record(n).token_hash).await.unwrap(),
+                Some(record(n))
+            );
+        }
+    }
+
+    /// A batch of more token inserts than one statement takes is committed whole.
+    #[tokio::test]
+    async fn a_batch_larger_than_one_insert_statement_is_committed_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("t.db").to_str().unwrap())
+            .await
+            .unwrap();
+        let count = TOKENS_PER_INSERT * 2 + 3;
+        let records: Vec<TokenRecord> = (0..count)
+            .map(|n| TokenRecord {
+                id: format!("id-{n}"),
+                token_hash: TokenHash::of(&format!("many-{n}")),
+                scope: Some("read write".into()),
+                user_context: (n % 2 == 0).then(|| format!("user-{n}")),
+                refresh: (n % 3 == 0).then(|| RefreshState {
+                    hash: TokenHash::of(&format!("refresh-{n}")),
+                    expires_at: 5,
+                    used: false,
+                }),
+                code_hash: (n % 5 == 0).then(|| TokenHash::of(&format!("code-{n}"))),
+                ..record(0)
+            })
+            .collect();
+        let (mut jobs, answers) = token_jobs(&records);
+        commit_batch(&store.writer, &mut jobs).await;
+        for answer in answers {
+            assert!(matches!(answer.await.unwrap(), Ok(Written::Rows(1))));
+        }
+        for r in &records {
+            assert_eq!(store.token(&r.token_hash).await.unwrap().as_ref(), Some(r));
         }
     }
 

@@ -1,8 +1,8 @@
-//! A [`Store`] that fails on demand, as when the database is down, and counts the calls it
-//! gets.
+//! A [`Store`] that fails on demand, as when the database is down, holds token lookups, as
+//! when it is slow, and counts the calls it gets.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -11,15 +11,18 @@ use tokengate::secret::TokenHash;
 use tokengate::store::{MemoryStore, Redemption, Revocation, Rotation, Store, TokenCursor};
 
 /// Delegates to another store, except that every call fails with a store error while it is
-/// switched down. Counts every call by method name.
+/// switched down, and token lookups (`token`) wait while they are held. Counts every call by
+/// method name.
 pub struct FlakyStore {
     inner: Arc<dyn Store>,
     down: AtomicBool,
+    held: tokio::sync::watch::Sender<bool>,
+    waiting: AtomicUsize,
     calls: Mutex<HashMap<&'static str, u64>>,
 }
 
 /// The methods that look a token, refresh token or code up by its hash.
-pub const LOOKUPS: [&str; 4] = ["token", "tokens", "token_by_refresh", "redeem_code"];
+pub const LOOKUPS: [&str; 5] = ["token", "tokens", "token_by_refresh", "code", "redeem_code"];
 
 impl FlakyStore {
     /// Up, over `inner`.
@@ -27,8 +30,20 @@ impl FlakyStore {
         FlakyStore {
             inner,
             down: AtomicBool::new(false),
+            held: tokio::sync::watch::Sender::new(false),
+            waiting: AtomicUsize::new(0),
             calls: Mutex::default(),
         }
+    }
+
+    /// Holds token lookups (they wait until released) or releases them.
+    pub fn hold_lookups(&self, hold: bool) {
+        self.held.send_replace(hold);
+    }
+
+    /// How many token lookups are waiting now.
+    pub fn lookups_waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
     }
 
     /// How many times `method` was called.
@@ -39,6 +54,19 @@ impl FlakyStore {
     /// How many calls looked a token, refresh token or code up ([`LOOKUPS`]).
     pub fn lookups(&self) -> u64 {
         LOOKUPS.iter().map(|m| self.calls(m)).sum()
+    }
+
+    async fn enter(&self, method: &'static str) -> Result<(), tokengate::Error> {
+        self.check(method)?;
+        if method == "token" {
+            let mut held = self.held.subscribe();
+            if *held.borrow_and_update() {
+                self.waiting.fetch_add(1, Ordering::SeqCst);
+                let _ = held.wait_for(|held| !*held).await;
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        Ok(())
     }
 
     /// A store that is down for good.
@@ -68,7 +96,7 @@ macro_rules! flaky {
         #[async_trait]
         impl Store for FlakyStore {
             $(async fn $name(&self, $($arg: $ty),*) -> Result<$ret, tokengate::Error> {
-                self.check(stringify!($name))?;
+                self.enter(stringify!($name)).await?;
                 self.inner.$name($($arg),*).await
             })*
         }
@@ -83,6 +111,7 @@ flaky! {
     client(id: &str) -> Option<Client>;
     clients() -> Vec<Client>;
     insert_code(c: &AuthorizationCode) -> ();
+    code(h: &TokenHash) -> Option<AuthorizationCode>;
     redeem_code(h: &TokenHash) -> Redemption;
     insert_token(t: &TokenRecord) -> ();
     token(h: &TokenHash) -> Option<TokenRecord>;

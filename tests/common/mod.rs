@@ -4,6 +4,9 @@
 pub mod config;
 pub mod down;
 pub mod process;
+pub mod raw;
+pub mod tcp_proxy;
+pub mod upstream;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;

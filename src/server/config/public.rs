@@ -6,12 +6,16 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use http::{HeaderName, Uri};
 use serde::Deserialize;
 
-use super::ConfigError;
+use super::{ConfigError, LimitSetting, DEFAULT_FAILED_AUTH_LIMIT};
 use crate::auth::IdentityHeaders;
 
 /// The public listener's address when the configuration names none.
 pub const DEFAULT_PUBLIC_LISTEN: SocketAddr =
     SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+
+/// The cap on concurrent token lookups when neither the configuration nor the store's pool
+/// size give one (a store handed to `Server::bind_with_store`, or the memory store).
+pub const DEFAULT_MAX_CONCURRENT_LOOKUPS: usize = 16;
 
 /// `[public]`: the public listener. On by default.
 ///
@@ -35,6 +39,9 @@ pub const DEFAULT_PUBLIC_LISTEN: SocketAddr =
 /// max_headers = 64
 /// max_header_bytes = 16384
 /// max_body_bytes = 10485760
+/// failed_auth_limit = { per_minute = 30, burst = 10 }  # the default; false switches it off
+/// # max_concurrent_lookups = 2         # default: half the store's connection pool
+/// lookup_wait_ms = 1000
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -53,7 +60,8 @@ pub struct PublicConfig {
     /// Also send the access token upstream (`X-Mashery-Oauth-Access-Token`, or the table's
     /// `access_token` name).
     pub forward_access_token: bool,
-    /// Forward the client's `Authorization` header upstream (default `false`).
+    /// Forward the client's `Authorization` header, or its `access_token` query parameter,
+    /// upstream (default `false`: both are removed).
     pub forward_authorization: bool,
     /// Accept tokens in the `access_token` query parameter; default: the service's
     /// `allow_query_tokens` setting.
@@ -82,6 +90,19 @@ pub struct PublicConfig {
     pub max_header_bytes: usize,
     /// Largest request body forwarded, in bytes (default 10 MiB); larger gets 413.
     pub max_body_bytes: u64,
+    /// Failed client authentications at `/oauth2/token`, `/oauth2/introspect` and
+    /// `/oauth2/revoke` allowed per client address before its requests there are refused with
+    /// `429`: a rate table, `true` for [`DEFAULT_FAILED_AUTH_LIMIT`](super::DEFAULT_FAILED_AUTH_LIMIT)
+    /// (the default), or `false`.
+    pub failed_auth_limit: LimitSetting,
+    /// Most token lookups in the store at once on the gateway's cache misses (distinct tokens;
+    /// one uncached token makes one lookup however many ask). Default: half the store's
+    /// connection pool (2 for SQLite's 4 readers, 5 for PostgreSQL's default 10), at least 1;
+    /// [`DEFAULT_MAX_CONCURRENT_LOOKUPS`] when the pool is not known.
+    pub max_concurrent_lookups: Option<usize>,
+    /// How long a cache miss waits for a lookup turn before it gets `503`, in milliseconds
+    /// (default 1000).
+    pub lookup_wait_ms: u64,
 }
 
 impl Default for PublicConfig {
@@ -106,6 +127,9 @@ impl Default for PublicConfig {
             max_headers: 64,
             max_header_bytes: 16 * 1024,
             max_body_bytes: 10 * 1024 * 1024,
+            failed_auth_limit: LimitSetting::Default,
+            max_concurrent_lookups: None,
+            lookup_wait_ms: 1000,
         }
     }
 }
@@ -297,6 +321,14 @@ impl PublicConfig {
                 "must be greater than 0",
             ));
         }
+        if self.max_concurrent_lookups == Some(0) {
+            return Err(ConfigError::at(
+                "public.max_concurrent_lookups",
+                "must be greater than 0",
+            ));
+        }
+        self.failed_auth_limit
+            .rate(Some(DEFAULT_FAILED_AUTH_LIMIT), "public.failed_auth_limit")?;
         Ok(())
     }
 }
@@ -328,6 +360,8 @@ mod tests {
         assert_eq!((p.max_headers, p.max_header_bytes), (64, 16384));
         assert_eq!(p.max_body_bytes, 10 * 1024 * 1024);
         assert_eq!(p.allow_query_tokens, None);
+        assert_eq!(p.failed_auth_limit, LimitSetting::Default);
+        assert_eq!((p.max_concurrent_lookups, p.lookup_wait_ms), (None, 1000));
         assert_eq!(
             p.identity_headers().unwrap(),
             IdentityHeaders::mashery(),
@@ -354,10 +388,15 @@ header_read_timeout_secs = 2
 max_headers = 20
 max_header_bytes = 8192
 max_body_bytes = 1024
+failed_auth_limit = false
+max_concurrent_lookups = 3
+lookup_wait_ms = 50
 "#,
         )
         .unwrap();
         let p = &config.public;
+        assert_eq!(p.failed_auth_limit, LimitSetting::Off);
+        assert_eq!((p.max_concurrent_lookups, p.lookup_wait_ms), (Some(3), 50));
         assert_eq!(
             p.identity_headers().unwrap().access_token().unwrap(),
             "x-oauth-access-token"
@@ -420,6 +459,11 @@ max_body_bytes = 1024
             ("max_header_bytes = 4096", "public.max_header_bytes"),
             ("max_body_bytes = 0", "public.max_body_bytes"),
             ("service_key = \"\"", "public.service_key"),
+            (
+                "max_concurrent_lookups = 0",
+                "public.max_concurrent_lookups",
+            ),
+            ("lookup_wait_ms = -1", "public.lookup_wait_ms"),
             ("listen = \"localhost\"", "public.listen"),
         ];
         for (line, key) in cases {
