@@ -77,3 +77,6 @@ pub mod server;
 pub mod store;
 
 pub use error::Error;
+
+/// A boxed, sendable future: what the services whose futures are not worth naming return.
+pub(crate) type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;

@@ -40,7 +40,6 @@ use http::Request;
 use http_body_util::Full;
 use serde_json::{json, Value};
 use sha2::Digest;
-use tokio::net::TcpStream;
 
 use common::config::ServeConfig;
 use common::process::Gateway;
@@ -1191,14 +1190,7 @@ async fn spoofed_identity_headers_never_pass_on_any_path() {
     assert!(node.upstream.take().is_empty(), "forwarded nothing");
 
     // HTTP/2 (prior knowledge): several copies, each refused.
-    let stream = TcpStream::connect(node.public()).await.unwrap();
-    let (mut sender, connection) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(connection);
+    let mut sender = common::raw::h2(node.public()).await;
     let mut request = Request::get(format!("http://{}/h2", node.public()))
         .header("authorization", format!("Bearer {token}"));
     for spoof in spoofs {

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::Request;
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
 
 use common::down::FlakyStore;
 use common::process::Gateway;
@@ -242,18 +241,11 @@ async fn an_issued_token_passes_with_one_of_each_identity_header() {
     assert!(h.upstream.take().is_empty());
 
     // h2 with prior knowledge works through the layer as well.
-    let stream = TcpStream::connect(h.public()).await.unwrap();
-    let (mut sender, connection) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(connection);
+    let mut sender = common::raw::h2(h.public()).await;
     let request = Request::get(format!("http://{}/h2", h.public()))
         .header("authorization", format!("Bearer {token}"))
         .header(CLIENT_ID, "spoofed")
-        .body(http_body_util::Empty::<Bytes>::new())
+        .body(http_body_util::Full::new(Bytes::new()))
         .unwrap();
     let response = sender.send_request(request).await.unwrap();
     assert_eq!(response.status(), 200);

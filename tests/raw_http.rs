@@ -779,14 +779,7 @@ async fn slow_headers_and_idle_connections_are_closed_within_the_header_timeout(
 #[tokio::test(flavor = "multi_thread")]
 async fn h2_prior_knowledge_is_authenticated_and_a_lying_content_length_goes_nowhere() {
     let h = Harness::start().await;
-    let stream = TcpStream::connect(h.public()).await.unwrap();
-    let (mut send, connection) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(connection);
+    let mut send = common::raw::h2(h.public()).await;
     let token = h.auth.strip_prefix("Authorization: ").unwrap().to_owned();
     let request = |path: &str, auth: bool, headers: &[(&str, &str)], body: &'static [u8]| {
         let mut req = Request::post(format!("http://g{path}"));

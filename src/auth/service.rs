@@ -31,7 +31,7 @@ impl<S> OAuthService<S> {
     }
 }
 
-type LookupFuture = Pin<Box<dyn Future<Output = Result<Lookup, Error>> + Send>>;
+type LookupFuture = crate::BoxFuture<Result<Lookup, Error>>;
 
 impl<S, B, ResBody> Service<Request<B>> for OAuthService<S>
 where

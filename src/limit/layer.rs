@@ -2,8 +2,6 @@
 //! callers.
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -77,7 +75,7 @@ impl<S> FailedAuthService<S> {
     }
 }
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+use crate::BoxFuture;
 
 impl<S, B> Service<Request<B>> for FailedAuthService<S>
 where

@@ -252,6 +252,9 @@ impl TokenCache {
         if let Some(answer) = self.cached(&hash) {
             return Ok(answer);
         }
+        if self.refuses(token) {
+            return Ok(Lookup::Invalid);
+        }
         self.resolve(hash, token.to_owned()).await
     }
 
@@ -266,13 +269,11 @@ impl TokenCache {
         refused
     }
 
-    /// The miss path of [`TokenCache::lookup`], for a hash the caller already computed.
+    /// The miss path of [`TokenCache::lookup`], for a hash the caller already computed and a
+    /// token it has already passed through [`TokenCache::refuses`].
     pub(crate) async fn resolve(&self, hash: TokenHash, token: String) -> Result<Lookup, Error> {
         let inner = &self.inner;
         let c = &inner.counters;
-        if self.refuses(&token) {
-            return Ok(Lookup::Invalid);
-        }
         let epoch = inner.epoch.load(Ordering::Acquire);
         let mut ran = false;
         let init = async {

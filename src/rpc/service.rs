@@ -1,8 +1,6 @@
 //! [`JsonRpcService`]: the `tower::Service` serving `POST /v2/json-rpc[/{site_id}]`.
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -106,7 +104,7 @@ where
 {
     type Response = JsonResponse;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<JsonResponse, Infallible>> + Send>>;
+    type Future = crate::BoxFuture<Result<JsonResponse, Infallible>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))

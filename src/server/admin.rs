@@ -2,8 +2,6 @@
 //! the admin API.
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -69,7 +67,7 @@ impl<S> AdminService<S> {
     }
 }
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+use crate::BoxFuture;
 
 impl<S, B> Service<Request<B>> for AdminService<S>
 where

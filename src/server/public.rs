@@ -38,7 +38,7 @@ type Upstream = Either<ReverseProxy, EchoService>;
 /// the way down: no boxed service to clone and no boxed future per request.
 type Protected = BodyLimit<OAuthService<TimedService<Upstream>>>;
 type ProtectedFuture = <Protected as Service<Request<Incoming>>>::Future;
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+use crate::BoxFuture;
 
 /// The public listener's service: `GET /healthz` answers `ok` without a token; every other
 /// request goes through the protected stack.

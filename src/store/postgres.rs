@@ -567,6 +567,9 @@ macro_rules! revoke_where {
     };
 }
 
+/// An authorization code by its hash.
+const SELECT_CODE: &str = "SELECT * FROM authorization_codes WHERE code_hash = $1";
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn put_service(&self, s: &Service) -> Result<(), Error> {
@@ -695,7 +698,7 @@ impl Store for PostgresStore {
     }
 
     async fn code(&self, code_hash: &TokenHash) -> Result<Option<AuthorizationCode>, Error> {
-        sqlx::query("SELECT * FROM authorization_codes WHERE code_hash = $1")
+        sqlx::query(SELECT_CODE)
             .bind(code_hash.to_hex())
             .fetch_optional(&self.pool)
             .await
@@ -723,7 +726,7 @@ impl Store for PostgresStore {
                 ..code_from_row(&row)?
             }),
             // READ COMMITTED: this statement sees the winner's commit.
-            None => match sqlx::query("SELECT * FROM authorization_codes WHERE code_hash = $1")
+            None => match sqlx::query(SELECT_CODE)
                 .bind(&hex)
                 .fetch_optional(&mut *tx)
                 .await

@@ -684,6 +684,9 @@ macro_rules! revoke_where {
     };
 }
 
+/// An authorization code by its hash.
+const SELECT_CODE: &str = "SELECT * FROM authorization_codes WHERE code_hash = ?1";
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn put_service(&self, s: &Service) -> Result<(), Error> {
@@ -809,7 +812,7 @@ impl Store for SqliteStore {
     }
 
     async fn code(&self, code_hash: &TokenHash) -> Result<Option<AuthorizationCode>, Error> {
-        sqlx::query("SELECT * FROM authorization_codes WHERE code_hash = ?1")
+        sqlx::query(SELECT_CODE)
             .bind(code_hash.to_hex())
             .fetch_optional(&self.reader)
             .await
@@ -837,7 +840,7 @@ impl Store for SqliteStore {
                     used: false,
                     ..code_from_row(&row)?
                 }),
-                None => match sqlx::query("SELECT * FROM authorization_codes WHERE code_hash = ?1")
+                None => match sqlx::query(SELECT_CODE)
                     .bind(&hex)
                     .fetch_optional(&mut *tx)
                     .await

@@ -86,3 +86,19 @@ fn parse(buf: &[u8]) -> Raw {
         body: body.to_owned(),
     }
 }
+
+/// An HTTP/2 connection with prior knowledge (h2c, no upgrade) to `addr`, driven in the
+/// background, for requests with bodies.
+pub async fn h2(
+    addr: SocketAddr,
+) -> hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    sender
+}
