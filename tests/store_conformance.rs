@@ -66,6 +66,7 @@ macro_rules! store_suite {
             services_upsert_lookup_and_order,
             clients_upsert_lookup_and_order,
             client_id_belongs_to_one_client,
+            service_and_client_together,
             code_redeems_fresh_then_replayed,
             unknown_code,
             concurrent_redemption_has_one_winner,
@@ -295,6 +296,68 @@ async fn clients_upsert_lookup_and_order(store: Arc<dyn Store>) {
     assert_eq!(
         store.clients().await.unwrap(),
         vec![empty_scopes, renamed, full]
+    );
+}
+
+/// `service_and_client` answers as `service` and `client` would, whichever of the two exists,
+/// and sees every update (issuance must never use a stale client).
+async fn service_and_client_together(store: Arc<dyn Store>) {
+    let mut service = Service::new("svc-together", "Together");
+    service.token_type = TokenType::Mac(MacAlgorithm::HmacSha1);
+    service.grants = vec![GrantType::Password];
+    service.allow_query_tokens = true;
+    let app = Client {
+        external_id: Some(7),
+        attributes: Some("attrs".into()),
+        secret_hash: Some("hmac-sha256$salt$digest".into()),
+        redirect_uris: vec!["https://a.example/cb".into()],
+        services: vec!["svc-together".into()],
+        allowed_scopes: Some(vec!["read".into()]),
+        ..client(9, "key-together")
+    };
+    let both = |s: &str, c: &str| {
+        let (store, s, c) = (store.clone(), s.to_owned(), c.to_owned());
+        async move { store.service_and_client(&s, &c).await.unwrap() }
+    };
+    assert_eq!(both("svc-together", "key-together").await, (None, None));
+    store.put_service(&service).await.unwrap();
+    assert_eq!(
+        both("svc-together", "key-together").await,
+        (Some(service.clone()), None)
+    );
+    store.put_client(&app).await.unwrap();
+    assert_eq!(
+        both("svc-together", "key-together").await,
+        (Some(service.clone()), Some(app.clone()))
+    );
+    assert_eq!(
+        both("missing", "key-together").await,
+        (None, Some(app.clone()))
+    );
+
+    // A disabled client is seen disabled at once, and a client that changes its key is gone
+    // under the old one.
+    let disabled = Client {
+        status: ClientStatus::Disabled,
+        ..app.clone()
+    };
+    store.put_client(&disabled).await.unwrap();
+    assert_eq!(
+        both("svc-together", "key-together").await,
+        (Some(service.clone()), Some(disabled.clone()))
+    );
+    let moved = Client {
+        client_id: "key-moved".into(),
+        ..app
+    };
+    store.put_client(&moved).await.unwrap();
+    assert_eq!(
+        both("svc-together", "key-together").await,
+        (Some(service.clone()), None)
+    );
+    assert_eq!(
+        both("svc-together", "key-moved").await,
+        (Some(service), Some(moved))
     );
 }
 

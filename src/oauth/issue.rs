@@ -39,9 +39,8 @@ impl TokenService {
         uri: Option<&RedirectTarget>,
         response_type: Option<&str>,
     ) -> Result<Application, Error> {
-        let service = self.load_service(service_key).await?;
-        let app = self
-            .authenticate(&service, client, SecretNeed::IfPresented)
+        let (service, app) = self
+            .load_authenticated(service_key, client, SecretNeed::IfPresented)
             .await?;
         if let Some(response_type) = response_type {
             response_grant(&service, response_type)?;
@@ -71,9 +70,8 @@ impl TokenService {
         response_type: Option<&str>,
         pkce: Option<&PkceParams>,
     ) -> Result<AuthorizationGrant, Error> {
-        let service = self.load_service(service_key).await?;
-        let app = self
-            .authenticate(&service, client, SecretNeed::IfPresented)
+        let (service, app) = self
+            .load_authenticated(service_key, client, SecretNeed::IfPresented)
             .await?;
         self.check_issue_rate(&service, &app)?;
         if response_grant(&service, response_type.unwrap_or("code"))?
@@ -136,14 +134,14 @@ impl TokenService {
         uri: Option<&RedirectTarget>,
         user_context: Option<&str>,
     ) -> Result<IssuedToken, Error> {
-        let service = self.load_service(service_key).await?;
+        let (service, app) = self.load_service_and_client(service_key, client).await?;
         let kind = requested_grant(&service, token_data)?;
         let need = match kind {
             GrantType::Implicit => SecretNeed::IfPresented,
             GrantType::ClientCredentials => SecretNeed::Confidential,
             _ => SecretNeed::IfConfidential,
         };
-        let app = self.authenticate(&service, client, need).await?;
+        let app = self.check_client(&service, app, client, need)?;
         self.check_issue_rate(&service, &app)?;
         let user_context = normalize(user_context);
         let requested_scope = normalize(token_data.scope.as_deref());

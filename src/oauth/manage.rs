@@ -151,9 +151,8 @@ impl TokenService {
         client: &ClientCredentials,
         user_context: &str,
     ) -> Result<(), Error> {
-        let service = self.load_service(service_key).await?;
-        let app = self
-            .authenticate(&service, client, SecretNeed::IfPresented)
+        let (service, app) = self
+            .load_authenticated(service_key, client, SecretNeed::IfPresented)
             .await?;
         let revoked = self
             .store
@@ -217,9 +216,8 @@ impl TokenService {
         client: &ClientCredentials,
         access_token: &str,
     ) -> Result<TokenRecord, Error> {
-        let service = self.load_service(service_key).await?;
-        let app = self
-            .authenticate(&service, client, SecretNeed::IfPresented)
+        let (service, app) = self
+            .load_authenticated(service_key, client, SecretNeed::IfPresented)
             .await?;
         Ok(self
             .token_record(access_token)

@@ -28,9 +28,8 @@ impl TokenService {
         token: &str,
         hint: Option<TokenKind>,
     ) -> Result<(), Error> {
-        let service = self.load_service(service_key).await?;
-        let app = self
-            .authenticate(&service, client, SecretNeed::IfConfidential)
+        let (service, app) = self
+            .load_authenticated(service_key, client, SecretNeed::IfConfidential)
             .await?;
         let Some((kind, record)) = self.find_token(token, hint).await? else {
             return Ok(());

@@ -159,7 +159,34 @@ impl TokenService {
         self.store
             .service(key)
             .await?
-            .ok_or_else(|| OAuthError::invalid_request("Invalid service key").into())
+            .ok_or_else(invalid_service_key)
+    }
+
+    /// The service `key` and the client `presented` names, fetched together
+    /// ([`Store::service_and_client`]: one query on SQLite); the client is still to be checked
+    /// with [`Self::check_client`].
+    pub(super) async fn load_service_and_client(
+        &self,
+        key: &str,
+        presented: &ClientCredentials,
+    ) -> Result<(Service, Option<Client>), Error> {
+        let (service, client) = self
+            .store
+            .service_and_client(key, &presented.client_id)
+            .await?;
+        Ok((service.ok_or_else(invalid_service_key)?, client))
+    }
+
+    /// [`Self::load_service`] then [`Self::authenticate`], with one store lookup.
+    pub(super) async fn load_authenticated(
+        &self,
+        key: &str,
+        presented: &ClientCredentials,
+        need: SecretNeed,
+    ) -> Result<(Service, Client), Error> {
+        let (service, client) = self.load_service_and_client(key, presented).await?;
+        let client = self.check_client(&service, client, presented, need)?;
+        Ok((service, client))
     }
 
     /// Takes one unit of `client`'s issuance quota on `service`; an error when none is left.
@@ -179,14 +206,22 @@ impl TokenService {
         presented: &ClientCredentials,
         need: SecretNeed,
     ) -> Result<Client, Error> {
-        let client = self
-            .store
-            .client(&presented.client_id)
-            .await?
-            .filter(|c| c.may_use(&service.key))
-            .ok_or_else(|| {
-                OAuthError::new(ErrorCode::UnauthorizedClient, "Invalid client identifier")
-            })?;
+        let client = self.store.client(&presented.client_id).await?;
+        self.check_client(service, client, presented, need)
+    }
+
+    /// Checks that `client` (the one `presented` names, if it exists) may use the service,
+    /// and its secret per `need`.
+    pub(super) fn check_client(
+        &self,
+        service: &Service,
+        client: Option<Client>,
+        presented: &ClientCredentials,
+        need: SecretNeed,
+    ) -> Result<Client, Error> {
+        let client = client.filter(|c| c.may_use(&service.key)).ok_or_else(|| {
+            OAuthError::new(ErrorCode::UnauthorizedClient, "Invalid client identifier")
+        })?;
         let bad_secret = || OAuthError::new(ErrorCode::InvalidClient, "Invalid client credentials");
         match (&client.secret_hash, &presented.client_secret) {
             (Some(hash), Some(secret)) if !self.pepper.verify_secret(secret, hash) => {
@@ -218,6 +253,10 @@ pub(super) enum SecretNeed {
     IfConfidential,
     /// Only confidential clients, with their secret (client_credentials).
     Confidential,
+}
+
+fn invalid_service_key() -> Error {
+    OAuthError::invalid_request("Invalid service key").into()
 }
 
 fn system_now() -> UnixMillis {

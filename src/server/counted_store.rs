@@ -40,6 +40,13 @@ impl Store for CountingStore {
     async fn clients(&self) -> Result<Vec<Client>, Error> {
         self.inner.clients().await
     }
+    async fn service_and_client(
+        &self,
+        key: &str,
+        client_id: &str,
+    ) -> Result<(Option<Service>, Option<Client>), Error> {
+        self.inner.service_and_client(key, client_id).await
+    }
     async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), Error> {
         self.inner.insert_code(code).await
     }

@@ -130,6 +130,17 @@ pub trait Store: Send + Sync + 'static {
     async fn client(&self, client_id: &str) -> Result<Option<Client>, Error>;
     /// Every client, ordered by numeric id.
     async fn clients(&self) -> Result<Vec<Client>, Error>;
+    /// The service with `key` and the client with developer key `client_id`, as
+    /// [`Store::service`] and [`Store::client`] return them, looked up together: every
+    /// `createAccessToken` needs both. SQLite answers with one query; this default (for the
+    /// other stores and for wrappers) asks each of the two.
+    async fn service_and_client(
+        &self,
+        key: &str,
+        client_id: &str,
+    ) -> Result<(Option<Service>, Option<Client>), Error> {
+        Ok((self.service(key).await?, self.client(client_id).await?))
+    }
 
     /// Stores a new authorization code; a code with the same hash is an error.
     async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), Error>;

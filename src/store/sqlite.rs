@@ -552,9 +552,11 @@ fn bind_token(
 
 // ---- decoding: a row that does not parse is a store error, never a panic ---------------------
 
-fn get<'r, T>(row: &'r SqliteRow, column: &str) -> Result<T, Error>
+/// Column `column` of `row`, by name or by position.
+fn get<'r, T, I>(row: &'r SqliteRow, column: I) -> Result<T, Error>
 where
     T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+    I: sqlx::ColumnIndex<SqliteRow>,
 {
     row.try_get(column).map_err(Error::store)
 }
@@ -571,44 +573,108 @@ fn from_json<T: DeserializeOwned>(json: &str) -> Result<T, Error> {
     serde_json::from_str(json).map_err(|_| corrupt("JSON list", json))
 }
 
-fn seconds_from_db(row: &SqliteRow, column: &str) -> Result<u64, Error> {
-    u64::try_from(get::<i64>(row, column)?).map_err(Error::store)
+fn seconds_from_db(row: &SqliteRow, column: usize) -> Result<u64, Error> {
+    u64::try_from(get::<i64, _>(row, column)?).map_err(Error::store)
 }
 
-fn service_from_row(row: &SqliteRow) -> Result<Service, Error> {
-    let grants: Vec<String> = from_json(&get::<String>(row, "grants")?)?;
+/// The `services` columns [`service_from_row`] reads, in its order, each after `$table`
+/// (`""` or a table alias such as `"s."`).
+macro_rules! service_columns {
+    ($table:literal) => {
+        concat!(
+            $table,
+            "key, ",
+            $table,
+            "name, ",
+            $table,
+            "access_token_ttl, ",
+            $table,
+            "refresh_tokens, ",
+            $table,
+            "refresh_token_ttl, ",
+            $table,
+            "authorization_code_ttl, ",
+            $table,
+            "token_type, ",
+            $table,
+            "grants, ",
+            $table,
+            "force_redirect_validation, ",
+            $table,
+            "allow_multiple_tokens, ",
+            $table,
+            "allow_query_tokens"
+        )
+    };
+}
+
+/// How many columns [`service_columns!`] names.
+const SERVICE_COLUMNS: usize = 11;
+
+/// The `clients` columns [`client_from_row`] reads, in its order, each after `$table`.
+macro_rules! client_columns {
+    ($table:literal) => {
+        concat!(
+            $table,
+            "id, ",
+            $table,
+            "external_id, ",
+            $table,
+            "name, ",
+            $table,
+            "attributes, ",
+            $table,
+            "client_id, ",
+            $table,
+            "secret_hash, ",
+            $table,
+            "redirect_uris, ",
+            $table,
+            "services, ",
+            $table,
+            "status, ",
+            $table,
+            "allowed_scopes"
+        )
+    };
+}
+
+/// The service whose [`service_columns!`] start at column `first` of `row`.
+fn service_from_row(row: &SqliteRow, first: usize) -> Result<Service, Error> {
+    let grants: Vec<String> = from_json(&get::<String, _>(row, first + 7)?)?;
     Ok(Service {
-        key: get(row, "key")?,
-        name: get(row, "name")?,
-        access_token_ttl: seconds_from_db(row, "access_token_ttl")?,
-        refresh_tokens: get(row, "refresh_tokens")?,
-        refresh_token_ttl: seconds_from_db(row, "refresh_token_ttl")?,
-        authorization_code_ttl: seconds_from_db(row, "authorization_code_ttl")?,
-        token_type: TokenType::from_storage_name(&get::<String>(row, "token_type")?)
+        key: get(row, first)?,
+        name: get(row, first + 1)?,
+        access_token_ttl: seconds_from_db(row, first + 2)?,
+        refresh_tokens: get(row, first + 3)?,
+        refresh_token_ttl: seconds_from_db(row, first + 4)?,
+        authorization_code_ttl: seconds_from_db(row, first + 5)?,
+        token_type: TokenType::from_storage_name(&get::<String, _>(row, first + 6)?)
             .map_err(Error::store)?,
         grants: grants
             .iter()
             .map(|g| g.parse().map_err(Error::store))
             .collect::<Result<_, _>>()?,
-        force_redirect_validation: get(row, "force_redirect_validation")?,
-        allow_multiple_tokens: get(row, "allow_multiple_tokens")?,
-        allow_query_tokens: get(row, "allow_query_tokens")?,
+        force_redirect_validation: get(row, first + 8)?,
+        allow_multiple_tokens: get(row, first + 9)?,
+        allow_query_tokens: get(row, first + 10)?,
     })
 }
 
-fn client_from_row(row: &SqliteRow) -> Result<Client, Error> {
-    let status: String = get(row, "status")?;
+/// The client whose [`client_columns!`] start at column `first` of `row`.
+fn client_from_row(row: &SqliteRow, first: usize) -> Result<Client, Error> {
+    let status: String = get(row, first + 8)?;
     Ok(Client {
-        id: get(row, "id")?,
-        external_id: get(row, "external_id")?,
-        name: get(row, "name")?,
-        attributes: get(row, "attributes")?,
-        client_id: get(row, "client_id")?,
-        secret_hash: get(row, "secret_hash")?,
-        redirect_uris: from_json(&get::<String>(row, "redirect_uris")?)?,
-        services: from_json(&get::<String>(row, "services")?)?,
+        id: get(row, first)?,
+        external_id: get(row, first + 1)?,
+        name: get(row, first + 2)?,
+        attributes: get(row, first + 3)?,
+        client_id: get(row, first + 4)?,
+        secret_hash: get(row, first + 5)?,
+        redirect_uris: from_json(&get::<String, _>(row, first + 6)?)?,
+        services: from_json(&get::<String, _>(row, first + 7)?)?,
         status: ClientStatus::parse(&status).ok_or_else(|| corrupt("client status", &status))?,
-        allowed_scopes: get::<Option<String>>(row, "allowed_scopes")?
+        allowed_scopes: get::<Option<String>, _>(row, first + 9)?
             .map(|json| from_json(&json))
             .transpose()?,
     })
@@ -616,13 +682,13 @@ fn client_from_row(row: &SqliteRow) -> Result<Client, Error> {
 
 fn code_from_row(row: &SqliteRow) -> Result<AuthorizationCode, Error> {
     Ok(AuthorizationCode {
-        code_hash: hash_from_db(&get::<String>(row, "code_hash")?)?,
+        code_hash: hash_from_db(&get::<String, _>(row, "code_hash")?)?,
         service_key: get(row, "service_key")?,
         client_id: get(row, "client_id")?,
         redirect_uri: get(row, "redirect_uri")?,
         scope: get(row, "scope")?,
         user_context: get(row, "user_context")?,
-        pkce: get::<Option<String>>(row, "pkce_challenge")?
+        pkce: get::<Option<String>, _>(row, "pkce_challenge")?
             .map(|challenge| PkceChallenge { challenge }),
         expires_at: get(row, "expires_at")?,
         used: get(row, "used")?,
@@ -630,7 +696,7 @@ fn code_from_row(row: &SqliteRow) -> Result<AuthorizationCode, Error> {
 }
 
 fn token_from_row(row: &SqliteRow) -> Result<TokenRecord, Error> {
-    let refresh = match get::<Option<String>>(row, "refresh_hash")? {
+    let refresh = match get::<Option<String>, _>(row, "refresh_hash")? {
         None => None,
         Some(hex) => Some(RefreshState {
             hash: hash_from_db(&hex)?,
@@ -640,12 +706,12 @@ fn token_from_row(row: &SqliteRow) -> Result<TokenRecord, Error> {
     };
     Ok(TokenRecord {
         id: get(row, "id")?,
-        token_hash: hash_from_db(&get::<String>(row, "token_hash")?)?,
+        token_hash: hash_from_db(&get::<String, _>(row, "token_hash")?)?,
         service_key: get(row, "service_key")?,
         client_id: get(row, "client_id")?,
-        token_type: TokenType::from_storage_name(&get::<String>(row, "token_type")?)
+        token_type: TokenType::from_storage_name(&get::<String, _>(row, "token_type")?)
             .map_err(Error::store)?,
-        grant_type: get::<String>(row, "grant_type")?
+        grant_type: get::<String, _>(row, "grant_type")?
             .parse()
             .map_err(Error::store)?,
         scope: get(row, "scope")?,
@@ -655,7 +721,7 @@ fn token_from_row(row: &SqliteRow) -> Result<TokenRecord, Error> {
         revoked: get(row, "revoked")?,
         refresh,
         family_id: get(row, "family_id")?,
-        code_hash: get::<Option<String>>(row, "code_hash")?
+        code_hash: get::<Option<String>, _>(row, "code_hash")?
             .map(|hex| hash_from_db(&hex))
             .transpose()?,
     })
@@ -721,21 +787,29 @@ impl Store for SqliteStore {
     }
 
     async fn service(&self, key: &str) -> Result<Option<Service>, Error> {
-        sqlx::query("SELECT * FROM services WHERE key = ?1")
-            .bind(key)
-            .read_optional(&self.reader)
-            .await?
-            .map(|row| service_from_row(&row))
-            .transpose()
+        sqlx::query(concat!(
+            "SELECT ",
+            service_columns!(""),
+            " FROM services WHERE key = ?1"
+        ))
+        .bind(key)
+        .read_optional(&self.reader)
+        .await?
+        .map(|row| service_from_row(&row, 0))
+        .transpose()
     }
 
     async fn services(&self) -> Result<Vec<Service>, Error> {
-        sqlx::query("SELECT * FROM services ORDER BY key")
-            .read_all(&self.reader)
-            .await?
-            .iter()
-            .map(service_from_row)
-            .collect()
+        sqlx::query(concat!(
+            "SELECT ",
+            service_columns!(""),
+            " FROM services ORDER BY key"
+        ))
+        .read_all(&self.reader)
+        .await?
+        .iter()
+        .map(|row| service_from_row(row, 0))
+        .collect()
     }
 
     async fn put_client(&self, c: &Client) -> Result<(), Error> {
@@ -772,21 +846,60 @@ impl Store for SqliteStore {
     }
 
     async fn client(&self, client_id: &str) -> Result<Option<Client>, Error> {
-        sqlx::query("SELECT * FROM clients WHERE client_id = ?1")
-            .bind(client_id)
-            .read_optional(&self.reader)
-            .await?
-            .map(|row| client_from_row(&row))
-            .transpose()
+        sqlx::query(concat!(
+            "SELECT ",
+            client_columns!(""),
+            " FROM clients WHERE client_id = ?1"
+        ))
+        .bind(client_id)
+        .read_optional(&self.reader)
+        .await?
+        .map(|row| client_from_row(&row, 0))
+        .transpose()
     }
 
     async fn clients(&self) -> Result<Vec<Client>, Error> {
-        sqlx::query("SELECT * FROM clients ORDER BY id")
-            .read_all(&self.reader)
-            .await?
-            .iter()
-            .map(client_from_row)
-            .collect()
+        sqlx::query(concat!(
+            "SELECT ",
+            client_columns!(""),
+            " FROM clients ORDER BY id"
+        ))
+        .read_all(&self.reader)
+        .await?
+        .iter()
+        .map(|row| client_from_row(row, 0))
+        .collect()
+    }
+
+    async fn service_and_client(
+        &self,
+        key: &str,
+        client_id: &str,
+    ) -> Result<(Option<Service>, Option<Client>), Error> {
+        // One row whatever exists: each side is all NULL when its record is missing (`key`
+        // and `client_id` are never NULL in a stored record).
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            service_columns!("s."),
+            ", ",
+            client_columns!("c."),
+            " FROM (SELECT 1) LEFT JOIN services s ON s.key = ?1 \
+             LEFT JOIN clients c ON c.client_id = ?2"
+        ))
+        .bind(key)
+        .bind(client_id)
+        .read_optional(&self.reader)
+        .await?
+        .ok_or_else(|| Error::store("no row from the service and client lookup"))?;
+        let service = match get::<Option<String>, _>(&row, 0)? {
+            Some(_) => Some(service_from_row(&row, 0)?),
+            None => None,
+        };
+        let client = match get::<Option<i64>, _>(&row, SERVICE_COLUMNS)? {
+            Some(_) => Some(client_from_row(&row, SERVICE_COLUMNS)?),
+            None => None,
+        };
+        Ok((service, client))
     }
 
     async fn insert_code(&self, c: &AuthorizationCode) -> Result<(), Error> {
