@@ -895,7 +895,7 @@ mod tests {
 
     fn mapped(upstream: &str, request: &str) -> Option<String> {
         proxy(upstream)
-            .upstream_uri(&request.parse().unwrap())
+            .upstream_uri(request.parse().unwrap())
             .map(|u| u.to_string())
     }
 
@@ -922,6 +922,12 @@ mod tests {
                 "http://127.0.0.1:9000/base/x?y=1"
             );
             assert_eq!(mapped(base, "/").unwrap(), "http://127.0.0.1:9000/base/");
+            assert_eq!(
+                mapped(base, "http://evil.example").unwrap(),
+                "http://127.0.0.1:9000/base/"
+            );
+            assert_eq!(mapped(base, "*").unwrap(), "http://127.0.0.1:9000/base/");
+            assert_eq!(mapped(base, "/x/%2e%2e/y"), None);
         }
         assert_eq!(mapped(root, "/a/../b"), None);
     }
