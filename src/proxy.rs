@@ -567,15 +567,17 @@ impl ReverseProxy {
         let headers = &mut parts.headers;
         strip_hop_by_hop(headers);
         headers.remove(FORWARDED);
-        headers.remove(X_FORWARDED_HOST);
-        headers.remove(X_FORWARDED_FOR);
-        if let Some(ip) = client_ip {
-            headers.insert(X_FORWARDED_FOR, ip_header(ip.to_canonical()));
-        }
+        // `insert` replaces every value the client sent: a removal is needed only where
+        // nothing is inserted.
+        match client_ip {
+            Some(ip) => headers.insert(X_FORWARDED_FOR, ip_header(ip.to_canonical())),
+            None => headers.remove(X_FORWARDED_FOR),
+        };
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-        if let Some(host) = forwarded_host {
-            headers.insert(X_FORWARDED_HOST, host);
-        }
+        match forwarded_host {
+            Some(host) => headers.insert(X_FORWARDED_HOST, host),
+            None => headers.remove(X_FORWARDED_HOST),
+        };
         headers.insert(HOST, self.shared.upstream.host.clone());
 
         parts.uri = uri;
