@@ -183,8 +183,8 @@ fn quotable(s: &str) -> bool {
 
 /// How requests through an [`OAuthLayer`] ended, for metrics.
 ///
-/// Counted per thread ([`Striped`]): every request through the layer increments one of these,
-/// and a counter shared by every core would move between them on each request.
+/// Counted per thread: every request through the layer increments one of these, and a
+/// counter shared by every core would move between them on each request.
 #[derive(Debug, Default)]
 pub struct LayerMetrics {
     counts: Striped<Outcomes>,
