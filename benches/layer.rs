@@ -190,8 +190,11 @@ fn layer_hit(c: &mut Criterion) {
         })
     });
     let misses = cache.stats().misses;
+    // Whether criterion ran it: not when a filter leaves it out.
+    let forged_ran = std::cell::Cell::new(false);
     group.bench_function("forged_token", |b| {
         b.to_async(&rt).iter(|| {
+            forged_ran.set(true);
             let req = request(&forged);
             let mut svc = layered.clone();
             async move {
@@ -207,7 +210,7 @@ fn layer_hit(c: &mut Criterion) {
         misses,
         "forged tokens are never looked up"
     );
-    assert!(cache.stats().forged > 0);
+    assert!(!forged_ran.get() || cache.stats().forged > 0);
 
     let bare_allocs = allocations_per_request(&rt, &mut bare, &auth);
     let layer_allocs = allocations_per_request(&rt, &mut layered, &auth);

@@ -75,6 +75,7 @@ pub mod secret;
 #[cfg(feature = "cli")]
 pub mod server;
 pub mod store;
+mod striped;
 
 pub use error::Error;
 

@@ -551,10 +551,6 @@ impl ReverseProxy {
         if parts.method == Method::CONNECT {
             return Err((StatusCode::NOT_IMPLEMENTED, "not implemented\n"));
         }
-        let uri = match self.upstream_uri(&parts.uri) {
-            Some(uri) => uri,
-            None => return Err((StatusCode::BAD_REQUEST, "bad request\n")),
-        };
         let forwarded_host = match parts.headers.get(HOST) {
             Some(host) => Some(host.clone()),
             None => parts
@@ -562,20 +558,26 @@ impl ReverseProxy {
                 .authority()
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
         };
+        let uri = match self.upstream_uri(std::mem::take(&mut parts.uri)) {
+            Some(uri) => uri,
+            None => return Err((StatusCode::BAD_REQUEST, "bad request\n")),
+        };
         let client_ip = parts.extensions.get::<ClientAddr>().map(|a| a.0.ip());
 
         let headers = &mut parts.headers;
         strip_hop_by_hop(headers);
         headers.remove(FORWARDED);
-        headers.remove(X_FORWARDED_HOST);
-        headers.remove(X_FORWARDED_FOR);
-        if let Some(ip) = client_ip {
-            headers.insert(X_FORWARDED_FOR, ip_header(ip.to_canonical()));
-        }
+        // `insert` replaces every value the client sent: a removal is needed only where
+        // nothing is inserted.
+        match client_ip {
+            Some(ip) => headers.insert(X_FORWARDED_FOR, ip_header(ip.to_canonical())),
+            None => headers.remove(X_FORWARDED_FOR),
+        };
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-        if let Some(host) = forwarded_host {
-            headers.insert(X_FORWARDED_HOST, host);
-        }
+        match forwarded_host {
+            Some(host) => headers.insert(X_FORWARDED_HOST, host),
+            None => headers.remove(X_FORWARDED_HOST),
+        };
         headers.insert(HOST, self.shared.upstream.host.clone());
 
         parts.uri = uri;
@@ -604,25 +606,34 @@ impl ReverseProxy {
 
     /// The upstream URI for a request URI: the upstream's authority, its base path, then the
     /// request's path and query. `None` for a path with dot segments.
-    fn upstream_uri(&self, uri: &Uri) -> Option<Uri> {
-        let pq = uri.path_and_query().map_or("/", PathAndQuery::as_str);
+    /// The request's URI turned upstream: the upstream's scheme and authority, its base path
+    /// and the request's path and query. The request's own path and query are kept as they
+    /// are (no copy) when the upstream has no base path. `None` for a path with dot segments.
+    fn upstream_uri(&self, uri: Uri) -> Option<Uri> {
+        let pq = uri.into_parts().path_and_query;
         // Asterisk-form (`OPTIONS *`) and anything else not a path goes to the base path.
-        let pq = if pq.starts_with('/') { pq } else { "/" };
-        let path = pq.split_once('?').map_or(pq, |(path, _)| path);
-        if has_dot_segment(path) {
+        let pq = pq.filter(|pq| pq.as_str().starts_with('/'));
+        if pq.as_ref().is_some_and(|pq| has_dot_segment(pq.path())) {
             return None;
         }
         let upstream = &self.shared.upstream;
         let base = &upstream.base_path;
-        let mut joined = String::with_capacity(base.len() + pq.len());
-        joined.push_str(base);
-        joined.push_str(pq);
-        Uri::builder()
-            .scheme(Scheme::HTTP)
-            .authority(upstream.authority.clone())
-            .path_and_query(joined)
-            .build()
-            .ok()
+        let pq = match pq {
+            Some(pq) if base.is_empty() => pq,
+            None if base.is_empty() => PathAndQuery::from_static("/"),
+            pq => {
+                let pq = pq.as_ref().map_or("/", PathAndQuery::as_str);
+                let mut joined = String::with_capacity(base.len() + pq.len());
+                joined.push_str(base);
+                joined.push_str(pq);
+                PathAndQuery::try_from(joined).ok()?
+            }
+        };
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(Scheme::HTTP);
+        parts.authority = Some(upstream.authority.clone());
+        parts.path_and_query = Some(pq);
+        Uri::from_parts(parts).ok()
     }
 }
 
@@ -886,7 +897,7 @@ mod tests {
 
     fn mapped(upstream: &str, request: &str) -> Option<String> {
         proxy(upstream)
-            .upstream_uri(&request.parse().unwrap())
+            .upstream_uri(request.parse().unwrap())
             .map(|u| u.to_string())
     }
 
@@ -913,6 +924,12 @@ mod tests {
                 "http://127.0.0.1:9000/base/x?y=1"
             );
             assert_eq!(mapped(base, "/").unwrap(), "http://127.0.0.1:9000/base/");
+            assert_eq!(
+                mapped(base, "http://evil.example").unwrap(),
+                "http://127.0.0.1:9000/base/"
+            );
+            assert_eq!(mapped(base, "*").unwrap(), "http://127.0.0.1:9000/base/");
+            assert_eq!(mapped(base, "/x/%2e%2e/y"), None);
         }
         assert_eq!(mapped(root, "/a/../b"), None);
     }

@@ -8,6 +8,7 @@ use tower::Layer;
 use super::reject::{Challenges, Rejection};
 use super::{IdentityHeaders, OAuthService};
 use crate::resolve::TokenCache;
+use crate::striped::Striped;
 use crate::Error;
 
 /// A tower [`Layer`] that lets through only requests with a valid bearer token, and tells the
@@ -181,8 +182,17 @@ fn quotable(s: &str) -> bool {
 }
 
 /// How requests through an [`OAuthLayer`] ended, for metrics.
+///
+/// Counted per thread: every request through the layer increments one of these, and a
+/// counter shared by every core would move between them on each request.
 #[derive(Debug, Default)]
 pub struct LayerMetrics {
+    counts: Striped<Outcomes>,
+}
+
+/// One thread's outcome counters.
+#[derive(Debug, Default)]
+struct Outcomes {
     allowed: AtomicU64,
     no_token: AtomicU64,
     invalid_token: AtomicU64,
@@ -193,16 +203,17 @@ pub struct LayerMetrics {
 
 impl LayerMetrics {
     pub(crate) fn allowed(&self) {
-        self.allowed.fetch_add(1, Ordering::Relaxed);
+        self.counts.local().allowed.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn rejected(&self, rejection: Rejection) {
+        let counts = self.counts.local();
         let counter = match rejection {
-            Rejection::NoToken => &self.no_token,
-            Rejection::InvalidToken => &self.invalid_token,
-            Rejection::InsufficientScope(_) => &self.insufficient_scope,
-            Rejection::InvalidRequest => &self.invalid_request,
-            Rejection::Unavailable => &self.unavailable,
+            Rejection::NoToken => &counts.no_token,
+            Rejection::InvalidToken => &counts.invalid_token,
+            Rejection::InsufficientScope(_) => &counts.insufficient_scope,
+            Rejection::InvalidRequest => &counts.invalid_request,
+            Rejection::Unavailable => &counts.unavailable,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -210,14 +221,15 @@ impl LayerMetrics {
     /// `(outcome, count)` pairs: `allowed`, `no_token`, `invalid_token`, `insufficient_scope`,
     /// `invalid_request`, `unavailable`.
     pub fn outcomes(&self) -> [(&'static str, u64); 6] {
-        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let sum =
+            |f: fn(&Outcomes) -> &AtomicU64| self.counts.sum(|o| f(o).load(Ordering::Relaxed));
         [
-            ("allowed", load(&self.allowed)),
-            ("no_token", load(&self.no_token)),
-            ("invalid_token", load(&self.invalid_token)),
-            ("insufficient_scope", load(&self.insufficient_scope)),
-            ("invalid_request", load(&self.invalid_request)),
-            ("unavailable", load(&self.unavailable)),
+            ("allowed", sum(|o| &o.allowed)),
+            ("no_token", sum(|o| &o.no_token)),
+            ("invalid_token", sum(|o| &o.invalid_token)),
+            ("insufficient_scope", sum(|o| &o.insufficient_scope)),
+            ("invalid_request", sum(|o| &o.invalid_request)),
+            ("unavailable", sum(|o| &o.unavailable)),
         ]
     }
 }

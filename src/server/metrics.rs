@@ -19,6 +19,7 @@ use crate::auth::LayerMetrics;
 use crate::limit::{FailedAuthLimiter, IssueLimits};
 use crate::model::TokenInfo;
 use crate::resolve::{LimitedResolver, LocalResolver, Resolve, TokenCache};
+use crate::striped::Striped;
 use crate::Error;
 
 /// Upper bounds of the latency buckets, in seconds.
@@ -26,9 +27,16 @@ const BOUNDS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// A latency histogram with the fixed [`BOUNDS`] (plus `+Inf`).
+/// A latency histogram with the fixed [`BOUNDS`] (plus `+Inf`), counted per thread
+/// ([`Striped`]: the upstream histogram is observed on every request).
 #[derive(Debug, Default)]
 pub(crate) struct Histogram {
+    cells: Striped<Cells>,
+}
+
+/// One thread's histogram counts.
+#[derive(Debug, Default)]
+struct Cells {
     /// Per-bucket counts (not cumulative); the last is `+Inf`.
     buckets: [AtomicU64; BOUNDS.len() + 1],
     sum_micros: AtomicU64,
@@ -42,20 +50,21 @@ impl Histogram {
             .iter()
             .position(|&b| seconds <= b)
             .unwrap_or(BOUNDS.len());
-        self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        self.sum_micros.fetch_add(
+        let cells = self.cells.local();
+        cells.buckets[i].fetch_add(1, Ordering::Relaxed);
+        cells.sum_micros.fetch_add(
             u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
-        self.count.fetch_add(1, Ordering::Relaxed);
+        cells.count.fetch_add(1, Ordering::Relaxed);
     }
 
     fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (i, bucket) in self.buckets.iter().enumerate() {
-            cumulative += bucket.load(Ordering::Relaxed);
+        let mut cumulative = 0u64;
+        for i in 0..=BOUNDS.len() {
+            cumulative += self.cells.sum(|c| c.buckets[i].load(Ordering::Relaxed));
             match BOUNDS.get(i) {
                 Some(bound) => {
                     let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
@@ -65,10 +74,13 @@ impl Histogram {
                 }
             }
         }
-        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let sum = self.cells.sum(|c| c.sum_micros.load(Ordering::Relaxed)) as f64 / 1e6;
         let _ = writeln!(out, "{name}_sum {sum}");
         // The count is at least the buckets' total read above, so `+Inf` never exceeds it.
-        let count = self.count.load(Ordering::Relaxed).max(cumulative);
+        let count = self
+            .cells
+            .sum(|c| c.count.load(Ordering::Relaxed))
+            .max(cumulative);
         let _ = writeln!(out, "{name}_count {count}");
     }
 }
