@@ -1,17 +1,17 @@
-//! [`TokenCache`]: a moka cache in front of a [`Resolve`].
+//! [`TokenCache`]: a cache in front of a [`Resolve`].
 
+use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
-use std::pin::pin;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use http::HeaderValue;
-use moka::future::Cache;
-use moka::Expiry;
+use quick_cache::sync::{Cache, DefaultLifecycle};
+use quick_cache::UnitWeighter;
+use tokio::sync::OnceCell;
 
 use super::Resolve;
 use crate::model::{TokenInfo, UnixMillis};
@@ -90,7 +90,8 @@ struct Counters {
     forged: AtomicU64,
 }
 
-/// A cache of resolved tokens in front of any [`Resolve`], built on moka's `future::Cache`.
+/// A cache of resolved tokens in front of any [`Resolve`], built on `quick_cache`'s sharded
+/// S3-FIFO cache.
 ///
 /// - Keyed by the token's SHA-256 ([`TokenHash`]), never by the token itself.
 /// - A valid token is kept for `min(ttl, expires − now)` (default TTL 30 s), and its expiry is
@@ -99,11 +100,15 @@ struct Counters {
 ///   cannot evict valid entries. Tokens the resolver cannot know ([`Resolve::may_know`]: not
 ///   of the issued form, e.g. a forged integrity tag) are refused on a miss without a resolve
 ///   and are not remembered at all.
-/// - Concurrent misses on one token make one resolve (`try_get_with`); the others wait for it.
+/// - Concurrent misses on one token make one resolve; the others wait for it and share its
+///   answer, a failure included.
 /// - Resolver errors are not cached.
 /// - [`TokenCache::invalidate`] and [`TokenCache::invalidate_all`] drop entries;
 ///   [`TokenCache::listen_to`] makes a [`TokenService`] call them on every revoke and update
 ///   before those return.
+///
+/// A hit takes one shard's read lock, one table probe and one reference-count increment: no
+/// allocation, no task, no clock other than the expiry check.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -126,20 +131,44 @@ pub struct TokenCache {
     inner: Arc<Inner>,
 }
 
+/// A map from token hashes, hashed by their first bytes (they are SHA-256 outputs already).
+type HashMapOf<V> = Cache<TokenHash, V, UnitWeighter, HashedKey, DefaultLifecycle<TokenHash, V>>;
+
 struct Inner {
     resolver: Arc<dyn Resolve>,
-    positive: Cache<TokenHash, Arc<CachedToken>>,
-    negative: Cache<TokenHash, ()>,
+    /// Valid tokens, each with the time it stops being served from here.
+    positive: HashMapOf<Fresh>,
+    /// Unknown tokens, each with the time it is forgotten.
+    negative: HashMapOf<UnixMillis>,
+    ttl: UnixMillis,
+    negative_ttl: UnixMillis,
+    /// One resolve per token at a time; later callers wait on the same cell.
+    in_flight: Mutex<HashMap<TokenHash, Arc<OnceCell<Outcome>>>>,
     /// Bumped by every invalidation; a resolve that straddles one is not trusted.
     epoch: AtomicU64,
     counters: Counters,
 }
 
+/// A valid cache entry and the time (Unix ms) it stops being served without a new resolve.
+#[derive(Clone)]
+struct Fresh {
+    token: Arc<CachedToken>,
+    until: UnixMillis,
+}
+
+/// What one resolve found, shared by every caller that waited for it.
+#[derive(Clone)]
+enum Outcome {
+    Valid(Arc<CachedToken>),
+    Unknown,
+    Failed,
+}
+
 impl fmt::Debug for TokenCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenCache")
-            .field("entries", &self.inner.positive.entry_count())
-            .field("negative_entries", &self.inner.negative.entry_count())
+            .field("entries", &self.inner.positive.len())
+            .field("negative_entries", &self.inner.negative.len())
             .finish()
     }
 }
@@ -180,19 +209,16 @@ impl<R: Resolve> TokenCacheBuilder<R> {
         self
     }
 
-    /// The cache.
+    /// The cache. Its memory grows with the entries kept, not with the capacity.
     pub fn build(self) -> TokenCache {
         TokenCache {
             inner: Arc::new(Inner {
                 resolver: Arc::new(self.resolver),
-                positive: Cache::builder()
-                    .max_capacity(self.max_capacity)
-                    .expire_after(UntilExpiry { ttl: self.ttl })
-                    .build(),
-                negative: Cache::builder()
-                    .max_capacity(self.negative_capacity)
-                    .time_to_live(self.negative_ttl)
-                    .build(),
+                positive: map(self.max_capacity),
+                negative: map(self.negative_capacity),
+                ttl: millis(self.ttl),
+                negative_ttl: millis(self.negative_ttl),
+                in_flight: Mutex::default(),
                 epoch: AtomicU64::new(0),
                 counters: Counters::default(),
             }),
@@ -200,10 +226,20 @@ impl<R: Resolve> TokenCacheBuilder<R> {
     }
 }
 
-/// Why a resolve put nothing in the positive cache.
-enum Miss {
-    Unknown,
-    Failed,
+fn map<V: Clone>(capacity: u64) -> HashMapOf<V> {
+    // The estimate only sizes the shards; tables grow as entries arrive.
+    let estimate = capacity.clamp(1, 1 << 16) as usize;
+    Cache::with(
+        estimate,
+        capacity.max(1),
+        UnitWeighter,
+        HashedKey,
+        DefaultLifecycle::default(),
+    )
+}
+
+fn millis(duration: Duration) -> UnixMillis {
+    UnixMillis::try_from(duration.as_millis()).unwrap_or(UnixMillis::MAX)
 }
 
 impl TokenCache {
@@ -227,22 +263,25 @@ impl TokenCache {
     /// The cached answer for a token hash, without waiting: `None` when the cache cannot say
     /// at once (a miss). The gateway's hit path.
     pub fn cached(&self, hash: &TokenHash) -> Option<Lookup> {
-        let c = &self.inner.counters;
-        if let Some(entry) = now_or_never(self.inner.positive.get(hash)).flatten() {
-            if entry.info.expires_at > now_millis() {
-                c.hits.fetch_add(1, Ordering::Relaxed);
-                return Some(Lookup::Valid(entry));
+        let inner = &self.inner;
+        let now = now_millis();
+        if let Some(fresh) = inner.positive.get(hash) {
+            if fresh.token.info.expires_at <= now {
+                return Some(Lookup::Invalid);
             }
-            return Some(Lookup::Invalid);
+            if now < fresh.until {
+                inner.counters.hits.fetch_add(1, Ordering::Relaxed);
+                return Some(Lookup::Valid(fresh.token));
+            }
+            return None;
         }
-        if now_or_never(self.inner.negative.get(hash))
-            .flatten()
-            .is_some()
-        {
-            c.negative_hits.fetch_add(1, Ordering::Relaxed);
-            return Some(Lookup::Invalid);
+        match inner.negative.get(hash) {
+            Some(until) if now < until => {
+                inner.counters.negative_hits.fetch_add(1, Ordering::Relaxed);
+                Some(Lookup::Invalid)
+            }
+            _ => None,
         }
-        None
     }
 
     /// The answer for a token: from the cache, or from the resolver (one resolve for any
@@ -273,55 +312,44 @@ impl TokenCache {
     /// token it has already passed through [`TokenCache::refuses`].
     pub(crate) async fn resolve(&self, hash: TokenHash, token: String) -> Result<Lookup, Error> {
         let inner = &self.inner;
-        let c = &inner.counters;
-        let epoch = inner.epoch.load(Ordering::Acquire);
+        let flight = inner
+            .flights()
+            .entry(hash)
+            .or_insert_with(|| Arc::new(OnceCell::new()))
+            .clone();
         let mut ran = false;
-        let init = async {
-            ran = true;
-            c.misses.fetch_add(1, Ordering::Relaxed);
-            match inner.resolver.resolve(&token).await {
-                Ok(Some(info)) => CachedToken::new(info).map(Arc::new).ok_or(Miss::Unknown),
-                Ok(None) => Err(Miss::Unknown),
-                Err(e) => {
-                    tracing::warn!(error = %e, "token lookup failed");
-                    Err(Miss::Failed)
-                }
+        let outcome = flight
+            .get_or_init(|| {
+                ran = true;
+                inner.resolve(hash, &token)
+            })
+            .await
+            .clone();
+        {
+            let mut flights = inner.flights();
+            if flights.get(&hash).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
+                flights.remove(&hash);
             }
-        };
-        let outcome = inner.positive.try_get_with(hash, init).await;
+        }
+        let c = &inner.counters;
         if !ran {
             c.coalesced.fetch_add(1, Ordering::Relaxed);
         }
         match outcome {
-            Ok(entry) => {
-                if inner.epoch.load(Ordering::Acquire) != epoch {
-                    // An invalidation ran while this was resolving: the entry may predate it.
-                    inner.positive.invalidate(&hash).await;
-                }
-                if entry.info.expires_at > now_millis() {
-                    Ok(Lookup::Valid(entry))
-                } else {
-                    Ok(Lookup::Invalid)
-                }
+            Outcome::Valid(token) if token.info.expires_at > now_millis() => {
+                Ok(Lookup::Valid(token))
             }
-            Err(miss) => match *miss {
-                Miss::Unknown => {
-                    if ran {
-                        inner.negative.insert(hash, ()).await;
-                    }
-                    Ok(Lookup::Invalid)
-                }
-                Miss::Failed => {
-                    c.errors.fetch_add(1, Ordering::Relaxed);
-                    Err(Error::store("token lookup failed"))
-                }
-            },
+            Outcome::Valid(_) | Outcome::Unknown => Ok(Lookup::Invalid),
+            Outcome::Failed => {
+                c.errors.fetch_add(1, Ordering::Relaxed);
+                Err(Error::store("token lookup failed"))
+            }
         }
     }
 
     /// Drops a token from the cache.
     pub async fn invalidate(&self, token: &str) {
-        self.inner.invalidate_hashes(&[TokenHash::of(token)]).await;
+        self.inner.invalidate_hashes(&[TokenHash::of(token)]);
     }
 
     /// Drops the tokens with these hashes (e.g. revocations pushed by another node).
@@ -338,14 +366,14 @@ impl TokenCache {
     /// # });
     /// ```
     pub async fn invalidate_hashes(&self, hashes: &[TokenHash]) {
-        self.inner.invalidate_hashes(hashes).await;
+        self.inner.invalidate_hashes(hashes);
     }
 
     /// Drops every entry (e.g. when a revocation feed was interrupted).
     pub fn invalidate_all(&self) {
         self.inner.epoch.fetch_add(1, Ordering::AcqRel);
-        self.inner.positive.invalidate_all();
-        self.inner.negative.invalidate_all();
+        self.inner.positive.clear();
+        self.inner.negative.clear();
     }
 
     /// The counters so far.
@@ -363,10 +391,50 @@ impl TokenCache {
 }
 
 impl Inner {
-    async fn invalidate_hashes(&self, hashes: &[TokenHash]) {
+    /// One resolve through the resolver, its answer cached.
+    async fn resolve(&self, hash: TokenHash, token: &str) -> Outcome {
+        self.counters.misses.fetch_add(1, Ordering::Relaxed);
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let found = match self.resolver.resolve(token).await {
+            Ok(found) => found.and_then(CachedToken::new),
+            Err(e) => {
+                tracing::warn!(error = %e, "token lookup failed");
+                return Outcome::Failed;
+            }
+        };
+        let now = now_millis();
+        let Some(token) = found else {
+            self.negative
+                .insert(hash, now.saturating_add(self.negative_ttl));
+            return Outcome::Unknown;
+        };
+        let token = Arc::new(token);
+        let until = now.saturating_add(self.ttl).min(token.info.expires_at);
+        self.positive.insert(
+            hash,
+            Fresh {
+                token: token.clone(),
+                until,
+            },
+        );
+        if self.epoch.load(Ordering::Acquire) != epoch {
+            // An invalidation ran while this was resolving: the entry may predate it.
+            self.positive.remove(&hash);
+        }
+        Outcome::Valid(token)
+    }
+
+    fn flights(&self) -> std::sync::MutexGuard<'_, HashMap<TokenHash, Arc<OnceCell<Outcome>>>> {
+        // A panic while the map is held cannot leave it inconsistent: take it back.
+        self.in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn invalidate_hashes(&self, hashes: &[TokenHash]) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         for hash in hashes {
-            self.positive.invalidate(hash).await;
+            self.positive.remove(hash);
         }
     }
 }
@@ -374,24 +442,7 @@ impl Inner {
 #[async_trait]
 impl InvalidationListener for Inner {
     async fn invalidated(&self, hashes: &[TokenHash]) {
-        self.invalidate_hashes(hashes).await;
-    }
-}
-
-/// Per-entry lifetime: the TTL, or less when the token expires sooner.
-struct UntilExpiry {
-    ttl: Duration,
-}
-
-impl Expiry<TokenHash, Arc<CachedToken>> for UntilExpiry {
-    fn expire_after_create(
-        &self,
-        _key: &TokenHash,
-        value: &Arc<CachedToken>,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        let left = value.info.expires_at.saturating_sub(now_millis()).max(0) as u64;
-        Some(self.ttl.min(Duration::from_millis(left)))
+        self.invalidate_hashes(hashes);
     }
 }
 
@@ -402,12 +453,36 @@ pub(crate) fn now_millis() -> UnixMillis {
         .unwrap_or(0)
 }
 
-/// Polls a future once; `None` if it is not ready at once. moka answers hits without waiting,
-/// so the hit path needs no task, box or waker.
-fn now_or_never<F: Future>(future: F) -> Option<F::Output> {
-    let future = pin!(future);
-    match future.poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => Some(v),
-        Poll::Pending => None,
+/// Hashes a [`TokenHash`] cheaply: the key is a SHA-256 already, so mixing its words (FxHash's
+/// step) spreads it as well as any keyed hash would, and nobody chooses SHA-256 outputs.
+#[derive(Clone, Copy, Default)]
+struct HashedKey;
+
+impl BuildHasher for HashedKey {
+    type Hasher = KeyHasher;
+
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(0)
+    }
+}
+
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    fn write_usize(&mut self, _: usize) {
+        // The length prefix of the 32-byte key: the same for every key.
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
