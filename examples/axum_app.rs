@@ -1,5 +1,5 @@
 //! An existing axum app protected by the OAuth layer: handlers read the caller from an
-//! `Extension<Arc<TokenInfo>>`, and the admin JSON-RPC API (which issues and revokes the
+//! `Extension<CachedToken>`, and the admin JSON-RPC API (which issues and revokes the
 //! tokens) is mounted beside them with `nest_service`.
 //!
 //! ```sh
@@ -22,8 +22,9 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
 use tokengate::auth::OAuthLayer;
-use tokengate::model::{Client, ClientStatus, Service, TokenInfo};
+use tokengate::model::{Client, ClientStatus, Service};
 use tokengate::oauth::TokenService;
+use tokengate::resolve::CachedToken;
 use tokengate::resolve::{LocalResolver, TokenCache};
 use tokengate::rpc::{Credentials, JsonRpcService};
 use tokengate::secret::Pepper;
@@ -52,17 +53,17 @@ pub fn app(tokens: Arc<TokenService>, admins: Credentials) -> Router {
 }
 
 /// Who is calling, from the token.
-async fn me(Extension(token): Extension<Arc<TokenInfo>>) -> Json<Value> {
+async fn me(Extension(token): Extension<CachedToken>) -> Json<Value> {
     Json(json!({
-        "client_id": token.client_id,
-        "user": token.user_context,
-        "scope": token.scope,
+        "client_id": token.client_id(),
+        "user": token.user_context(),
+        "scope": token.scope(),
     }))
 }
 
 /// The caller's reviews.
-async fn reviews(Extension(token): Extension<Arc<TokenInfo>>) -> String {
-    let user = token.user_context.as_deref().unwrap_or("nobody");
+async fn reviews(Extension(token): Extension<CachedToken>) -> String {
+    let user = token.user_context().unwrap_or("nobody");
     format!("reviews of {user}\n")
 }
 

@@ -1,6 +1,6 @@
 //! Drives the router of `examples/axum_app.rs` (the example file itself, included as a
 //! module): tokens issued and revoked through the mounted JSON-RPC API, handlers reading
-//! the `TokenInfo` extension, RFC 6750 rejections from the layer.
+//! the `CachedToken` extension, RFC 6750 rejections from the layer.
 
 #[allow(dead_code)]
 #[path = "../examples/axum_app.rs"]

@@ -13,7 +13,7 @@ use http::{HeaderMap, Request, Response, StatusCode};
 use tokengate::auth::{IdentityHeaders, OAuthLayer};
 use tokengate::model::{GrantType, Service, TokenInfo};
 use tokengate::oauth::{ClientCredentials, TokenRequest, TokenService};
-use tokengate::resolve::{LocalResolver, Resolve, TokenCache};
+use tokengate::resolve::{CachedToken, LocalResolver, Resolve, TokenCache};
 use tokengate::store::{MemoryStore, Store};
 use tower::{Service as _, ServiceExt};
 
@@ -47,7 +47,7 @@ impl Resolve for Probe {
 struct Seen(Arc<Mutex<Vec<Forwarded>>>);
 
 /// The headers and token data of one forwarded request.
-type Forwarded = (HeaderMap, Option<Arc<TokenInfo>>);
+type Forwarded = (HeaderMap, Option<CachedToken>);
 
 struct Gate {
     tokens: Arc<TokenService>,
@@ -116,7 +116,7 @@ impl Gate {
         let inner = tower::service_fn(move |req: Request<String>| {
             let seen = seen.clone();
             async move {
-                let info = req.extensions().get::<Arc<TokenInfo>>().cloned();
+                let info = req.extensions().get::<CachedToken>().cloned();
                 seen.0.lock().unwrap().push((req.headers().clone(), info));
                 Ok::<_, std::convert::Infallible>(Response::new("upstream".to_owned()))
             }
@@ -131,7 +131,7 @@ impl Gate {
         self.seen.0.lock().unwrap().len()
     }
 
-    fn last(&self) -> (HeaderMap, Option<Arc<TokenInfo>>) {
+    fn last(&self) -> (HeaderMap, Option<CachedToken>) {
         self.seen.0.lock().unwrap().last().cloned().unwrap()
     }
 }
@@ -181,10 +181,10 @@ async fn a_valid_token_reaches_the_inner_service_with_exactly_one_of_each_header
         "Authorization is not forwarded by default"
     );
     assert!(headers.get("x-mashery-oauth-access-token").is_none());
-    let info = info.expect("TokenInfo extension");
+    let info = info.expect("CachedToken extension");
     assert_eq!(
-        (info.client_id.as_str(), info.grant_type),
-        (WEB_CLIENT, GrantType::Password)
+        (info.client_id(), info.grant_type(), info.user_context()),
+        (WEB_CLIENT, GrantType::Password, Some("user12345"))
     );
 }
 

@@ -302,7 +302,7 @@ async fn revoke_and_update_on_one_node_evict_from_the_other_within_a_second() {
         .await
         .expect("B drops the updated token within 1 s");
     match cache_b.lookup(&token).await.unwrap() {
-        Lookup::Valid(entry) => assert_eq!(entry.info().scope.as_deref(), Some("read write")),
+        Lookup::Valid(entry) => assert_eq!(entry.scope(), Some("read write")),
         Lookup::Invalid => panic!("still valid"),
     }
 

@@ -26,8 +26,9 @@ use crate::Error;
 /// 5. hop-by-hop headers (and those named in `Connection`) are removed, so none can remove what
 ///    comes next; `Authorization` (or the query's `access_token`, whichever the token came
 ///    in) is removed unless forwarding is on; one value of each
-///    identity header is inserted, and the [`TokenInfo`](crate::model::TokenInfo) as a request
-///    extension (`Arc<TokenInfo>`).
+///    identity header is inserted, and the token's [`CachedToken`](crate::resolve::CachedToken)
+///    as a request extension (client, scope, user context, expiry: `Extension<CachedToken>`
+///    in axum).
 ///
 /// Rejections are responses (RFC 6750 §3 `WWW-Authenticate`, empty body), never errors.
 ///

@@ -63,7 +63,7 @@ where
         };
         match settings.cache.cached(&hash) {
             Some(Lookup::Valid(entry)) => {
-                match authorize(settings, &entry, &mut req, source, owned.as_deref()) {
+                match authorize(settings, entry, &mut req, source, owned.as_deref()) {
                     Ok(()) => ResponseFuture::inner(self.inner.call(req)),
                     Err(rejection) => ResponseFuture::reject(settings, rejection),
                 }
@@ -100,13 +100,13 @@ where
 /// Checks the route's scope and rewrites the request for the inner service.
 fn authorize<B>(
     settings: &Settings,
-    entry: &CachedToken,
+    entry: CachedToken,
     req: &mut Request<B>,
     source: Source,
     token: Option<&str>,
 ) -> Result<(), Rejection> {
     if let Some(rule) = settings.scope_rule(req.uri().path()) {
-        if !entry.info().has_scope(&settings.scopes[rule].1) {
+        if !entry.has_scope(&settings.scopes[rule].1) {
             return Err(Rejection::InsufficientScope(rule));
         }
     }
@@ -122,11 +122,11 @@ fn authorize<B>(
     }
     let headers = req.headers_mut();
     let names = &settings.headers;
-    headers.insert(names.client_id().clone(), entry.client_id.clone());
-    if let Some(scope) = &entry.scope {
+    headers.insert(names.client_id().clone(), entry.client_id_header().clone());
+    if let Some(scope) = entry.scope_header() {
         headers.insert(names.scope().clone(), scope.clone());
     }
-    if let Some(user_context) = &entry.user_context {
+    if let Some(user_context) = entry.user_context_header() {
         headers.insert(names.user_context().clone(), user_context.clone());
     }
     if let (Some(name), Some(token)) = (names.access_token(), token) {
@@ -135,7 +135,7 @@ fn authorize<B>(
             headers.insert(name.clone(), value);
         }
     }
-    req.extensions_mut().insert(entry.info().clone());
+    req.extensions_mut().insert(entry);
     settings.metrics.allowed();
     Ok(())
 }
@@ -235,7 +235,7 @@ where
                                     .map(|(t, _)| t.into_owned()),
                                 None => None,
                             };
-                            authorize(settings, &entry, &mut req, source, token.as_deref()).err()
+                            authorize(settings, entry, &mut req, source, token.as_deref()).err()
                         }
                         Ok(Lookup::Invalid) => Some(Rejection::InvalidToken),
                         Err(_) => Some(Rejection::Unavailable),

@@ -8,56 +8,22 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use http::HeaderValue;
 use quick_cache::sync::{Cache, DefaultLifecycle};
 use quick_cache::UnitWeighter;
 use tokio::sync::OnceCell;
 
+use super::cached::{CachedToken, Interner};
 use super::Resolve;
-use crate::model::{TokenInfo, UnixMillis};
+use crate::model::UnixMillis;
 use crate::oauth::{InvalidationListener, TokenService};
 use crate::secret::TokenHash;
 use crate::Error;
-
-/// A valid token as the cache keeps it: its data, and the identity header values prebuilt so a
-/// cache hit copies reference-counted bytes instead of formatting strings.
-#[derive(Debug)]
-pub struct CachedToken {
-    info: Arc<TokenInfo>,
-    pub(crate) client_id: HeaderValue,
-    pub(crate) scope: Option<HeaderValue>,
-    pub(crate) user_context: Option<HeaderValue>,
-}
-
-impl CachedToken {
-    /// Builds the entry; `None` when a value cannot be a header value (never issued so).
-    fn new(info: TokenInfo) -> Option<Self> {
-        let header = |v: &str| HeaderValue::from_str(v).ok();
-        Some(CachedToken {
-            client_id: header(&info.client_id)?,
-            scope: match &info.scope {
-                Some(s) => Some(header(s)?),
-                None => None,
-            },
-            user_context: match &info.user_context {
-                Some(u) => Some(header(u)?),
-                None => None,
-            },
-            info: Arc::new(info),
-        })
-    }
-
-    /// What the token grants.
-    pub fn info(&self) -> &Arc<TokenInfo> {
-        &self.info
-    }
-}
 
 /// The answer for a presented token.
 #[derive(Debug, Clone)]
 pub enum Lookup {
     /// The token is valid.
-    Valid(Arc<CachedToken>),
+    Valid(CachedToken),
     /// The token is unknown, expired, revoked or another service's.
     Invalid,
 }
@@ -142,6 +108,8 @@ struct Inner {
     negative: HashMapOf<UnixMillis>,
     ttl: UnixMillis,
     negative_ttl: UnixMillis,
+    /// Shares what tokens of one client and scope have in common.
+    interner: Interner,
     /// One resolve per token at a time; later callers wait on the same cell.
     in_flight: Mutex<HashMap<TokenHash, Arc<OnceCell<Outcome>>>>,
     /// Bumped by every invalidation; a resolve that straddles one is not trusted.
@@ -152,14 +120,14 @@ struct Inner {
 /// A valid cache entry and the time (Unix ms) it stops being served without a new resolve.
 #[derive(Clone)]
 struct Fresh {
-    token: Arc<CachedToken>,
+    token: CachedToken,
     until: UnixMillis,
 }
 
 /// What one resolve found, shared by every caller that waited for it.
 #[derive(Clone)]
 enum Outcome {
-    Valid(Arc<CachedToken>),
+    Valid(CachedToken),
     Unknown,
     Failed,
 }
@@ -218,6 +186,7 @@ impl<R: Resolve> TokenCacheBuilder<R> {
                 negative: map(self.negative_capacity),
                 ttl: millis(self.ttl),
                 negative_ttl: millis(self.negative_ttl),
+                interner: Interner::default(),
                 in_flight: Mutex::default(),
                 epoch: AtomicU64::new(0),
                 counters: Counters::default(),
@@ -266,7 +235,7 @@ impl TokenCache {
         let inner = &self.inner;
         let now = now_millis();
         if let Some(fresh) = inner.positive.get(hash) {
-            if fresh.token.info.expires_at <= now {
+            if fresh.token.expires_at() <= now {
                 return Some(Lookup::Invalid);
             }
             if now < fresh.until {
@@ -336,9 +305,7 @@ impl TokenCache {
             c.coalesced.fetch_add(1, Ordering::Relaxed);
         }
         match outcome {
-            Outcome::Valid(token) if token.info.expires_at > now_millis() => {
-                Ok(Lookup::Valid(token))
-            }
+            Outcome::Valid(token) if token.expires_at() > now_millis() => Ok(Lookup::Valid(token)),
             Outcome::Valid(_) | Outcome::Unknown => Ok(Lookup::Invalid),
             Outcome::Failed => {
                 c.errors.fetch_add(1, Ordering::Relaxed);
@@ -396,7 +363,7 @@ impl Inner {
         self.counters.misses.fetch_add(1, Ordering::Relaxed);
         let epoch = self.epoch.load(Ordering::Acquire);
         let found = match self.resolver.resolve(token).await {
-            Ok(found) => found.and_then(CachedToken::new),
+            Ok(found) => found.and_then(|info| self.interner.token(info).ok()),
             Err(e) => {
                 tracing::warn!(error = %e, "token lookup failed");
                 return Outcome::Failed;
@@ -408,8 +375,7 @@ impl Inner {
                 .insert(hash, now.saturating_add(self.negative_ttl));
             return Outcome::Unknown;
         };
-        let token = Arc::new(token);
-        let until = now.saturating_add(self.ttl).min(token.info.expires_at);
+        let until = now.saturating_add(self.ttl).min(token.expires_at());
         self.positive.insert(
             hash,
             Fresh {

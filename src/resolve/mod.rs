@@ -12,10 +12,12 @@ use crate::oauth::{ErrorCode, TokenService};
 use crate::Error;
 
 mod cache;
+mod cached;
 mod limit;
 mod remote;
 
-pub use cache::{CacheStats, CachedToken, Lookup, TokenCache, TokenCacheBuilder};
+pub use cache::{CacheStats, Lookup, TokenCache, TokenCacheBuilder};
+pub use cached::{CachedToken, NotAHeaderValue};
 pub use limit::LimitedResolver;
 pub use remote::RemoteResolver;
 
