@@ -165,7 +165,8 @@ impl<R: Resolve> TokenCacheBuilder<R> {
         self
     }
 
-    /// Most valid tokens kept (default 1,000,000).
+    /// Most valid tokens kept (default 1,000,000; approximately: the capacity is split among
+    /// the cache's shards, and a shard that is full evicts before the whole is).
     pub fn max_capacity(mut self, entries: u64) -> Self {
         self.max_capacity = entries;
         self
@@ -450,5 +451,119 @@ impl Hasher for KeyHasher {
 
     fn finish(&self) -> u64 {
         self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::model::{GrantType, TokenInfo, TokenType};
+
+    /// Answers after `delay`: a valid token, or an error when `fail` is set; counts its calls.
+    struct Slow {
+        calls: Arc<AtomicUsize>,
+        delay: Duration,
+        fail: bool,
+    }
+
+    #[async_trait]
+    impl Resolve for Slow {
+        async fn resolve(&self, _token: &str) -> Result<Option<TokenInfo>, Error> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(self.delay).await;
+            if self.fail {
+                return Err(Error::store("down"));
+            }
+            Ok(Some(TokenInfo {
+                service_key: "svc".into(),
+                client_id: "app".into(),
+                token_type: TokenType::Bearer,
+                grant_type: GrantType::ClientCredentials,
+                scope: None,
+                user_context: None,
+                expires_at: now_millis() + 3_600_000,
+                mac_secret: None,
+            }))
+        }
+    }
+
+    fn cache(delay_ms: u64, fail: bool, ttl: Duration) -> (TokenCache, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let resolver = Slow {
+            calls: calls.clone(),
+            delay: Duration::from_millis(delay_ms),
+            fail,
+        };
+        (TokenCache::builder(resolver).ttl(ttl).build(), calls)
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_share_one_failure() {
+        let (cache, calls) = cache(100, true, Duration::from_secs(30));
+        let lookups: Vec<_> = (0..20)
+            .map(|_| {
+                let cache = cache.clone();
+                tokio::spawn(async move { cache.lookup("tok").await })
+            })
+            .collect();
+        for lookup in lookups {
+            assert!(lookup.await.unwrap().is_err());
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "one resolve for all");
+        let stats = cache.stats();
+        assert_eq!((stats.misses, stats.coalesced, stats.errors), (1, 19, 20));
+        // Failures are not cached: the next lookup resolves again.
+        assert!(cache.lookup("tok").await.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_resolve_is_taken_over_by_a_waiter() {
+        let (cache, calls) = cache(200, false, Duration::from_secs(30));
+        let first = tokio::spawn({
+            let cache = cache.clone();
+            async move { cache.lookup("tok").await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let second = tokio::spawn({
+            let cache = cache.clone();
+            async move { cache.lookup("tok").await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        first.abort();
+        let answer = second.await.unwrap().unwrap();
+        assert!(matches!(answer, Lookup::Valid(_)));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert!(matches!(
+            cache.cached(&TokenHash::of("tok")),
+            Some(Lookup::Valid(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_entry_past_its_ttl_is_resolved_again() {
+        let (cache, calls) = cache(0, false, Duration::from_millis(50));
+        assert!(matches!(cache.lookup("tok").await, Ok(Lookup::Valid(_))));
+        assert!(cache.cached(&TokenHash::of("tok")).is_some());
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        assert!(cache.cached(&TokenHash::of("tok")).is_none(), "a miss");
+        assert!(matches!(cache.lookup("tok").await, Ok(Lookup::Valid(_))));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn the_key_hasher_spreads_token_hashes() {
+        // 10,000 keys into 65,536 buckets: about 9,280 distinct if spread at random.
+        let hashes: Vec<u64> = (0..10_000)
+            .map(|i| HashedKey.hash_one(TokenHash::of(&format!("t{i}"))))
+            .collect();
+        let distinct = |bits: fn(u64) -> u64| {
+            let set: std::collections::HashSet<u64> = hashes.iter().map(|&h| bits(h)).collect();
+            set.len()
+        };
+        assert!(distinct(|h| h >> 48) > 9_000, "top 16 bits");
+        assert!(distinct(|h| h & 0xffff) > 9_000, "low 16 bits");
     }
 }
