@@ -17,6 +17,7 @@ use super::Resolve;
 use crate::model::UnixMillis;
 use crate::oauth::{InvalidationListener, TokenService};
 use crate::secret::TokenHash;
+use crate::striped::Striped;
 use crate::Error;
 
 /// The answer for a presented token.
@@ -114,7 +115,8 @@ struct Inner {
     in_flight: Mutex<HashMap<TokenHash, Arc<OnceCell<Outcome>>>>,
     /// Bumped by every invalidation; a resolve that straddles one is not trusted.
     epoch: AtomicU64,
-    counters: Counters,
+    /// Per-thread counters: a hit on each core must not bounce one shared cache line.
+    counters: Striped<Counters>,
 }
 
 /// A valid cache entry and the time (Unix ms) it stops being served without a new resolve.
@@ -190,7 +192,7 @@ impl<R: Resolve> TokenCacheBuilder<R> {
                 interner: Interner::default(),
                 in_flight: Mutex::default(),
                 epoch: AtomicU64::new(0),
-                counters: Counters::default(),
+                counters: Striped::default(),
             }),
         }
     }
@@ -240,14 +242,18 @@ impl TokenCache {
                 return Some(Lookup::Invalid);
             }
             if now < fresh.until {
-                inner.counters.hits.fetch_add(1, Ordering::Relaxed);
+                inner.counters.local().hits.fetch_add(1, Ordering::Relaxed);
                 return Some(Lookup::Valid(fresh.token));
             }
             return None;
         }
         match inner.negative.get(hash) {
             Some(until) if now < until => {
-                inner.counters.negative_hits.fetch_add(1, Ordering::Relaxed);
+                inner
+                    .counters
+                    .local()
+                    .negative_hits
+                    .fetch_add(1, Ordering::Relaxed);
                 Some(Lookup::Invalid)
             }
             _ => None,
@@ -273,7 +279,11 @@ impl TokenCache {
     pub(crate) fn refuses(&self, token: &str) -> bool {
         let refused = !self.inner.resolver.may_know(token);
         if refused {
-            self.inner.counters.forged.fetch_add(1, Ordering::Relaxed);
+            self.inner
+                .counters
+                .local()
+                .forged
+                .fetch_add(1, Ordering::Relaxed);
         }
         refused
     }
@@ -301,7 +311,7 @@ impl TokenCache {
                 flights.remove(&hash);
             }
         }
-        let c = &inner.counters;
+        let c = inner.counters.local();
         if !ran {
             c.coalesced.fetch_add(1, Ordering::Relaxed);
         }
@@ -347,13 +357,14 @@ impl TokenCache {
     /// The counters so far.
     pub fn stats(&self) -> CacheStats {
         let c = &self.inner.counters;
+        let sum = |field: fn(&Counters) -> &AtomicU64| c.sum(|s| field(s).load(Ordering::Relaxed));
         CacheStats {
-            hits: c.hits.load(Ordering::Relaxed),
-            negative_hits: c.negative_hits.load(Ordering::Relaxed),
-            misses: c.misses.load(Ordering::Relaxed),
-            coalesced: c.coalesced.load(Ordering::Relaxed),
-            errors: c.errors.load(Ordering::Relaxed),
-            forged: c.forged.load(Ordering::Relaxed),
+            hits: sum(|s| &s.hits),
+            negative_hits: sum(|s| &s.negative_hits),
+            misses: sum(|s| &s.misses),
+            coalesced: sum(|s| &s.coalesced),
+            errors: sum(|s| &s.errors),
+            forged: sum(|s| &s.forged),
         }
     }
 }
@@ -361,7 +372,7 @@ impl TokenCache {
 impl Inner {
     /// One resolve through the resolver, its answer cached.
     async fn resolve(&self, hash: TokenHash, token: &str) -> Outcome {
-        self.counters.misses.fetch_add(1, Ordering::Relaxed);
+        self.counters.local().misses.fetch_add(1, Ordering::Relaxed);
         let epoch = self.epoch.load(Ordering::Acquire);
         let found = match self.resolver.resolve(token).await {
             Ok(found) => found.and_then(|info| self.interner.token(info).ok()),
