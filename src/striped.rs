@@ -7,7 +7,7 @@
 //! reader adds the stripes up. The sum is exact once the writers are done; while they run, a
 //! reader sees each stripe at some moment, as with any set of relaxed counters.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// The most stripes: enough for the worker threads of a large machine. Threads beyond it
 /// share stripes (correct, only slower).
@@ -65,9 +65,11 @@ impl<T> Striped<T> {
         self.stripes.iter().map(|p| &p.0)
     }
 
-    /// The sum over every copy of what `f` reads from one.
-    pub(crate) fn sum(&self, f: impl Fn(&T) -> u64) -> u64 {
-        self.iter().map(f).fold(0, u64::wrapping_add)
+    /// The sum over every copy of the counter `f` picks from one.
+    pub(crate) fn sum(&self, f: impl Fn(&T) -> &AtomicU64) -> u64 {
+        self.iter()
+            .map(|t| f(t).load(Ordering::Relaxed))
+            .fold(0, u64::wrapping_add)
     }
 }
 
@@ -102,7 +104,7 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        assert_eq!(striped.sum(|c| c.load(Ordering::Relaxed)), 8000);
+        assert_eq!(striped.sum(|c| c), 8000);
         // More than one stripe was written to.
         assert!(
             striped

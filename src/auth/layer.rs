@@ -222,15 +222,14 @@ impl LayerMetrics {
     /// `(outcome, count)` pairs: `allowed`, `no_token`, `invalid_token`, `insufficient_scope`,
     /// `invalid_request`, `unavailable`.
     pub fn outcomes(&self) -> [(&'static str, u64); 6] {
-        let sum =
-            |f: fn(&Outcomes) -> &AtomicU64| self.counts.sum(|o| f(o).load(Ordering::Relaxed));
+        let c = &self.counts;
         [
-            ("allowed", sum(|o| &o.allowed)),
-            ("no_token", sum(|o| &o.no_token)),
-            ("invalid_token", sum(|o| &o.invalid_token)),
-            ("insufficient_scope", sum(|o| &o.insufficient_scope)),
-            ("invalid_request", sum(|o| &o.invalid_request)),
-            ("unavailable", sum(|o| &o.unavailable)),
+            ("allowed", c.sum(|o| &o.allowed)),
+            ("no_token", c.sum(|o| &o.no_token)),
+            ("invalid_token", c.sum(|o| &o.invalid_token)),
+            ("insufficient_scope", c.sum(|o| &o.insufficient_scope)),
+            ("invalid_request", c.sum(|o| &o.invalid_request)),
+            ("unavailable", c.sum(|o| &o.unavailable)),
         ]
     }
 }

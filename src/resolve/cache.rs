@@ -99,14 +99,14 @@ pub struct TokenCache {
 }
 
 /// A map from token hashes, hashed by their first bytes (they are SHA-256 outputs already).
-type HashMapOf<V> = Cache<TokenHash, V, UnitWeighter, HashedKey, DefaultLifecycle<TokenHash, V>>;
+type TokenMap<V> = Cache<TokenHash, V, UnitWeighter, HashedKey, DefaultLifecycle<TokenHash, V>>;
 
 struct Inner {
     resolver: Arc<dyn Resolve>,
     /// Valid tokens, each with the time it stops being served from here.
-    positive: HashMapOf<Fresh>,
+    positive: TokenMap<Fresh>,
     /// Unknown tokens, each with the time it is forgotten.
-    negative: HashMapOf<UnixMillis>,
+    negative: TokenMap<UnixMillis>,
     ttl: UnixMillis,
     negative_ttl: UnixMillis,
     /// Shares what tokens of one client and scope have in common.
@@ -185,8 +185,8 @@ impl<R: Resolve> TokenCacheBuilder<R> {
         TokenCache {
             inner: Arc::new(Inner {
                 resolver: Arc::new(self.resolver),
-                positive: map(self.max_capacity),
-                negative: map(self.negative_capacity),
+                positive: token_map(self.max_capacity),
+                negative: token_map(self.negative_capacity),
                 ttl: millis(self.ttl),
                 negative_ttl: millis(self.negative_ttl),
                 interner: Interner::default(),
@@ -198,7 +198,7 @@ impl<R: Resolve> TokenCacheBuilder<R> {
     }
 }
 
-fn map<V: Clone>(capacity: u64) -> HashMapOf<V> {
+fn token_map<V: Clone>(capacity: u64) -> TokenMap<V> {
     // The estimate only sizes the shards; tables grow as entries arrive.
     let estimate = capacity.clamp(1, 1 << 16) as usize;
     Cache::with(
@@ -357,14 +357,13 @@ impl TokenCache {
     /// The counters so far.
     pub fn stats(&self) -> CacheStats {
         let c = &self.inner.counters;
-        let sum = |field: fn(&Counters) -> &AtomicU64| c.sum(|s| field(s).load(Ordering::Relaxed));
         CacheStats {
-            hits: sum(|s| &s.hits),
-            negative_hits: sum(|s| &s.negative_hits),
-            misses: sum(|s| &s.misses),
-            coalesced: sum(|s| &s.coalesced),
-            errors: sum(|s| &s.errors),
-            forged: sum(|s| &s.forged),
+            hits: c.sum(|s| &s.hits),
+            negative_hits: c.sum(|s| &s.negative_hits),
+            misses: c.sum(|s| &s.misses),
+            coalesced: c.sum(|s| &s.coalesced),
+            errors: c.sum(|s| &s.errors),
+            forged: c.sum(|s| &s.forged),
         }
     }
 }
@@ -562,6 +561,26 @@ mod tests {
         assert!(cache.cached(&TokenHash::of("tok")).is_none(), "a miss");
         assert!(matches!(cache.lookup("tok").await, Ok(Lookup::Valid(_))));
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_resolve_that_straddles_an_invalidation_is_not_kept() {
+        let (cache, calls) = cache(100, false, Duration::from_secs(30));
+        let lookup = tokio::spawn({
+            let cache = cache.clone();
+            async move { cache.lookup("tok").await }
+        });
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        // Revoked elsewhere while the store was being asked.
+        cache.invalidate("tok").await;
+        assert!(matches!(lookup.await.unwrap(), Ok(Lookup::Valid(_))));
+        assert!(
+            cache.cached(&TokenHash::of("tok")).is_none(),
+            "the answer may predate the revocation: not cached"
+        );
+        assert!(matches!(cache.lookup("tok").await, Ok(Lookup::Valid(_))));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert!(cache.cached(&TokenHash::of("tok")).is_some());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! [`CachedToken`]: a valid token as the cache keeps it and the layer hands it on, and the
 //! [`Interner`] that lets tokens of one client and scope share everything but their own user.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use http::HeaderValue;
@@ -172,7 +172,7 @@ pub(crate) struct Interner {
 
 #[derive(Debug, Default)]
 struct Shared {
-    commons: HashMap<Arc<Common>, ()>,
+    commons: HashSet<Arc<Common>>,
     swept_at: usize,
 }
 
@@ -195,15 +195,15 @@ impl Interner {
 
     fn share(&self, common: Common) -> Arc<Common> {
         let mut shared = self.map.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((found, ())) = shared.commons.get_key_value(&common) {
+        if let Some(found) = shared.commons.get(&common) {
             return found.clone();
         }
         if shared.commons.len() >= 2 * shared.swept_at.max(512) {
-            shared.commons.retain(|c, ()| Arc::strong_count(c) > 1);
+            shared.commons.retain(|c| Arc::strong_count(c) > 1);
             shared.swept_at = shared.commons.len();
         }
         let common = Arc::new(common);
-        shared.commons.insert(common.clone(), ());
+        shared.commons.insert(common.clone());
         common
     }
 }

@@ -64,7 +64,7 @@ impl Histogram {
         let _ = writeln!(out, "# TYPE {name} histogram");
         let mut cumulative = 0u64;
         for i in 0..=BOUNDS.len() {
-            cumulative += self.cells.sum(|c| c.buckets[i].load(Ordering::Relaxed));
+            cumulative += self.cells.sum(|c| &c.buckets[i]);
             match BOUNDS.get(i) {
                 Some(bound) => {
                     let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
@@ -74,13 +74,10 @@ impl Histogram {
                 }
             }
         }
-        let sum = self.cells.sum(|c| c.sum_micros.load(Ordering::Relaxed)) as f64 / 1e6;
+        let sum = self.cells.sum(|c| &c.sum_micros) as f64 / 1e6;
         let _ = writeln!(out, "{name}_sum {sum}");
         // The count is at least the buckets' total read above, so `+Inf` never exceeds it.
-        let count = self
-            .cells
-            .sum(|c| c.count.load(Ordering::Relaxed))
-            .max(cumulative);
+        let count = self.cells.sum(|c| &c.count).max(cumulative);
         let _ = writeln!(out, "{name}_count {count}");
     }
 }
