@@ -48,7 +48,9 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let settings = &self.settings;
-        if !settings.headers.strip(req.headers_mut()) {
+        if !settings.headers.strip(req.headers_mut())
+            || crate::host::request_host(req.headers(), req.uri(), req.version()).is_err()
+        {
             return ResponseFuture::reject(settings, Rejection::InvalidRequest);
         }
         let (hash, source, owned) = match bearer::find(&req, settings.allow_query_tokens) {
