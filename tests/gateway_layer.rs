@@ -136,8 +136,9 @@ impl Gate {
     }
 }
 
+/// `GET path` with `Host: gateway.test` (an HTTP/1.1 request needs one) and `headers`.
 fn get(path: &str, headers: &[(&str, &str)]) -> Request<String> {
-    let mut b = Request::builder().uri(path);
+    let mut b = Request::builder().uri(path).header("host", "gateway.test");
     for (k, v) in headers {
         b = b.header(*k, *v);
     }

@@ -98,8 +98,8 @@ pub(crate) async fn bind(
     let protected_key = settings.as_ref().map(|s| s.key.clone());
     let upstream: Upstream = match config.upstream_uri()? {
         Some(uri) => {
-            let proxy = ReverseProxy::new(uri)?
-                .timeout(Duration::from_secs(config.upstream_timeout_secs));
+            let proxy =
+                ReverseProxy::new(uri)?.timeout(Duration::from_secs(config.upstream_timeout_secs));
             Either::Left(match config.dropped_headers()? {
                 Some(names) => proxy.drop_request_headers(names),
                 None => proxy,
