@@ -5,9 +5,11 @@
 //! HTTP/1.1 request), RFC 9113 §8.3.1 (an HTTP/2 request names its host in `:authority` or
 //! `Host`) and RFC 3986 §3.2.2 (what a host is), and refuses a `Host` that disagrees with the
 //! target's authority. The [`OAuthLayer`](crate::auth::OAuthLayer) answers `400
-//! invalid_request` and the [`ReverseProxy`](crate::proxy::ReverseProxy) `400 Bad Request` to
-//! every request it refuses, so the `X-Forwarded-Host` the proxy sends is always one valid
-//! authority, and what is built on the host (routes, signatures) sees the same one.
+//! invalid_request` to a host that is there and wrong (it lets a request without any host
+//! by: in-process callers often build one), and the
+//! [`ReverseProxy`](crate::proxy::ReverseProxy) `400 Bad Request` to every request it refuses,
+//! so the `X-Forwarded-Host` the proxy sends is always one valid authority, and what is built
+//! on the host (routes, signatures) sees the same one.
 
 use std::fmt;
 use std::net::Ipv6Addr;

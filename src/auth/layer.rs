@@ -17,8 +17,10 @@ use crate::Error;
 /// For each request, in order:
 /// 1. every client-supplied identity header is removed (any case, every copy); an alias spelled
 ///    with `_` or `.` of one, or of a framing header (`Transfer_Encoding`, `Content_Length`),
-///    gets 400 `invalid_request`, as does a missing, repeated or invalid `Host`, or one that
-///    disagrees with the target's authority ([`request_host`](crate::host::request_host));
+///    gets 400 `invalid_request`, as does a repeated or invalid `Host`, or one that disagrees
+///    with the target's authority ([`request_host`](crate::host::request_host)); a request
+///    without any host passes here (requests built in-process often have none) and is refused
+///    by the [`ReverseProxy`](crate::proxy::ReverseProxy);
 /// 2. the token is taken from `Authorization: Bearer` (or the `access_token` query parameter,
 ///    if allowed); none → 401, malformed → 400, and so is a token in both, or beside a query
 ///    parameter that some upstream may read as `access_token` (`ACCESS_TOKEN`,
