@@ -316,6 +316,43 @@ mod tests {
         }
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Any `Host` bytes: no panic; an accepted one is exactly what was sent, is an
+            /// authority `http` parses to the same host and port, and holds none of the bytes
+            /// that would make it another host to someone else.
+            #[test]
+            fn accepted_hosts_are_plain_authorities(
+                value in prop_oneof![
+                    any::<Vec<u8>>(),
+                    "[a-zA-Z0-9._~:@,/ %\\\\\\[\\]-]{0,24}".prop_map(String::into_bytes),
+                    "[a-z0-9.-]{1,12}(:[0-9]{0,6})?".prop_map(String::into_bytes),
+                ],
+            ) {
+                let Ok(value) = HeaderValue::from_bytes(&value) else {
+                    return Ok(());
+                };
+                let mut req = Request::get("/").body(()).unwrap();
+                req.headers_mut().insert(HOST, value.clone());
+                if let Ok(Some(host)) = request_host(req.headers(), req.uri(), req.version()) {
+                    prop_assert_eq!(host.as_str().as_bytes(), value.as_bytes());
+                    prop_assert!(!host
+                        .as_str()
+                        .bytes()
+                        .any(|b| b" ,/@\\%?#;".contains(&b) || !b.is_ascii_graphic()));
+                    let parsed: http::uri::Authority = host.as_str().parse().unwrap();
+                    prop_assert_eq!(parsed.host(), host.host());
+                    prop_assert_eq!(parsed.port_u16(), host.port());
+                }
+            }
+        }
+    }
+
     #[test]
     fn presence_and_agreement_by_version() {
         use Version as V;

@@ -385,7 +385,7 @@ mod tests {
             "access_token",
         ] {
             for query in [
-                format!("{spelling}"),
+                spelling.to_string(),
                 format!("a=1&{spelling}"),
                 format!("a=1;{spelling}&b=2"),
             ] {
