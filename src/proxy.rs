@@ -204,11 +204,11 @@ pub(crate) fn is_framing_alias(raw: &str) -> bool {
 ///   `X-Forwarded-Host` the proxy sets: `X-Forwarded-Port`, `X-Forwarded-Server`,
 ///   `X-Forwarded-Scheme`, `X-Forwarded-Ssl`, `Front-End-Https`, `X-Forwarded-Prefix`,
 ///   `X-Original-Host`;
-/// - another target than the one the gateway checked, which some frameworks route on
-///   (IIS/ASP.NET URL rewriting, Symfony, Spring's `HiddenHttpMethodFilter`-style filters,
-///   Express's `method-override`): `X-Original-URL`, `X-Rewrite-URL`, `X-Original-URI`,
-///   `X-Forwarded-Uri`, `X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override`,
-///   `X-Original-Method`.
+/// - another target than the one the gateway checked, which some servers and frameworks act
+///   on (IIS URL Rewrite and older Symfony/Zend for the URL headers, Express's
+///   `method-override` and Rack's `MethodOverride` for the method ones): `X-Original-URL`,
+///   `X-Rewrite-URL`, `X-Original-URI`, `X-Forwarded-Uri`, `X-HTTP-Method-Override`,
+///   `X-HTTP-Method`, `X-Method-Override`, `X-Original-Method`.
 ///
 /// Aliases of them spelled with `_` or `.` are refused (400). Replace the list with
 /// [`ReverseProxy::drop_request_headers`].

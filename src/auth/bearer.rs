@@ -88,9 +88,7 @@ pub(crate) fn remove_query_token(uri: &mut Uri) {
         .split('&')
         .filter(|pair| {
             let key = pair.split('=').next().unwrap_or_default();
-            form_urlencoded::parse(key.as_bytes())
-                .next()
-                .is_none_or(|(key, _)| key != "access_token")
+            token_name(key) != TokenName::Exact
         })
         .collect();
     let mut target = uri.path().to_owned();
