@@ -120,9 +120,11 @@ impl std::error::Error for HostError {}
 ///
 /// ```
 /// use http::{Request, Version};
-/// use tokengate::host::{request_host, HostError};
+/// use tokengate::host::{request_host, HostError, RequestHost};
 ///
-/// let check = |req: &Request<()>| request_host(req.headers(), req.uri(), req.version());
+/// fn check(req: &Request<()>) -> Result<Option<RequestHost<'_>>, HostError> {
+///     request_host(req.headers(), req.uri(), req.version())
+/// }
 /// let ok = Request::get("/").header("host", "[::1]:8080").body(()).unwrap();
 /// assert_eq!(check(&ok).unwrap().unwrap().host(), "[::1]");
 ///
