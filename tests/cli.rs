@@ -1,6 +1,8 @@
 //! End to end: the built `tokengate` binary over real sockets and signals.
 #![cfg(unix)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -62,6 +64,7 @@ impl Drop for Running {
 /// Starts `tokengate serve`, waits for the "listening" line and returns the admin address, the
 /// child and a receiver of everything it wrote to stderr.
 fn start_serve(config: &Path) -> (SocketAddr, Running, mpsc::Receiver<String>) {
+    common::process::assert_ports_from_the_os(&std::fs::read_to_string(config).unwrap());
     let mut child = Command::new(BIN)
         .args(["serve", "--config"])
         .arg(config)
@@ -195,6 +198,21 @@ fn run(args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .unwrap()
+}
+
+#[test]
+fn a_missing_config_file_says_its_os_error_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("absent.toml");
+    let output = run(&["serve", "--config", missing.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("absent.toml"), "{stderr}");
+    assert!(
+        stderr.contains("cannot read the configuration file"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("(os error 2)").count(), 1, "{stderr}");
 }
 
 #[test]
