@@ -307,3 +307,31 @@ fn management_commands_work_on_a_store() {
         serde_json::json!([])
     );
 }
+
+#[test]
+fn completions_and_the_man_page_are_generated_without_a_configuration() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let output = Command::new(BIN)
+            .args(["completions", shell])
+            .env("TOKENGATE_CONFIG", "/nonexistent/tokengate.toml")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{shell}: {output:?}");
+        let script = String::from_utf8(output.stdout).unwrap();
+        for word in ["tokengate", "serve", "loadtest", "completions"] {
+            assert!(script.contains(word), "{shell} completions lack {word}");
+        }
+    }
+    let output = run(&["completions", "tcsh"]);
+    assert!(!output.status.success(), "an unknown shell is an error");
+
+    let output = Command::new(BIN)
+        .arg("man")
+        .env("TOKENGATE_CONFIG", "/nonexistent/tokengate.toml")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let page = String::from_utf8(output.stdout).unwrap();
+    assert!(page.contains(".TH tokengate 1"), "{page}");
+    assert!(page.contains("serve"), "the man page lists the commands");
+}
