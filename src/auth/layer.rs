@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use tower::Layer;
 
+use super::proof::Proof;
 use super::reject::{Challenges, Rejection};
-use super::{IdentityHeaders, OAuthService};
+use super::{IdentityHeaders, MacPolicy, OAuthService};
 use crate::resolve::TokenCache;
 use crate::striped::Striped;
 use crate::Error;
@@ -70,6 +71,10 @@ pub(crate) struct Settings {
     pub(crate) forward_authorization: bool,
     pub(crate) challenges: Challenges,
     pub(crate) metrics: Arc<LayerMetrics>,
+    /// How MAC requests are checked, and their replay memory.
+    pub(crate) mac: Proof,
+    /// Whether the challenges name `MAC` rather than `Bearer`.
+    pub(crate) mac_challenges: bool,
 }
 
 impl OAuthLayer {
@@ -81,12 +86,14 @@ impl OAuthLayer {
             settings: Arc::new(Settings {
                 cache,
                 headers: IdentityHeaders::default(),
-                challenges: Challenges::new(&realm, std::iter::empty()),
+                challenges: Challenges::new(&realm, std::iter::empty(), false),
                 realm,
                 scopes: Vec::new(),
                 allow_query_tokens: false,
                 forward_authorization: false,
                 metrics: Arc::default(),
+                mac: Proof::new(MacPolicy::default()),
+                mac_challenges: false,
             }),
         }
     }
@@ -97,6 +104,7 @@ impl OAuthLayer {
         settings.challenges = Challenges::new(
             &settings.realm,
             settings.scopes.iter().map(|(_, s)| s.as_str()),
+            settings.mac_challenges,
         );
         self
     }
@@ -147,6 +155,19 @@ impl OAuthLayer {
     /// token came in, to the inner service (off by default: both are removed).
     pub fn forward_authorization(self, forward: bool) -> Self {
         self.edit(|s| s.forward_authorization = forward)
+    }
+
+    /// How `Authorization: MAC` requests are checked (default [`MacPolicy::default`]). Every
+    /// layer checks them: a MAC token passes only so, a bearer token never so. Setting a
+    /// policy starts a new, empty replay memory.
+    pub fn mac_policy(self, policy: MacPolicy) -> Self {
+        self.edit(|s| s.mac = Proof::new(policy))
+    }
+
+    /// Whether the layer guards a MAC service: its `WWW-Authenticate` challenges name `MAC`
+    /// (`MAC error="invalid_token"`) instead of `Bearer` (default off).
+    pub fn mac_challenges(self, mac: bool) -> Self {
+        self.edit(|s| s.mac_challenges = mac)
     }
 
     /// The request outcome counters.

@@ -10,9 +10,13 @@
 mod bearer;
 mod headers;
 mod layer;
+mod mac;
+mod proof;
 mod reject;
+mod replay;
 mod service;
 
 pub use headers::IdentityHeaders;
 pub use layer::{LayerMetrics, OAuthLayer};
+pub use proof::MacPolicy;
 pub use service::{OAuthService, ResponseFuture};
