@@ -119,6 +119,11 @@ async fn send(addr: SocketAddr, method: &str, target: &str, host: &str, headers:
     send_raw(addr, request.as_bytes()).await
 }
 
+/// `GET /r` at `gateway.test` with `Authorization: authorization`.
+async fn get(addr: SocketAddr, authorization: &str) -> Raw {
+    send(addr, "GET", "/r", "gateway.test", &[&auth(authorization)]).await
+}
+
 fn auth(value: &str) -> String {
     format!("Authorization: {value}")
 }
@@ -201,6 +206,18 @@ impl Harness {
         }
     }
 
+    /// `GET /r` at `gateway.test` with `Authorization: authorization`.
+    async fn get(&self, authorization: &str) -> Raw {
+        send(
+            self.public(),
+            "GET",
+            "/r",
+            "gateway.test",
+            &[&auth(authorization)],
+        )
+        .await
+    }
+
     /// Asserts `res` is a 401 `invalid_token` with the MAC challenge and nothing was forwarded.
     fn refused(&self, res: &Raw, what: &str) {
         assert_eq!(res.status, 401, "{what}: {res:?}");
@@ -267,80 +284,69 @@ async fn a_signed_request_passes_once_and_only_as_signed() {
     assert_eq!(h.upstream.take().len(), 1);
 
     // Each a correctly signed request sent as another: refused, nothing forwarded.
-    let cases: [(&str, String, &str, &str, &str); 9] = [
+    let cases = [
+        // (what, signed for method and target, sent as method, target and host)
         (
             "another path",
-            c.sign("GET", "/reviews/8", "n1"),
+            "GET",
+            "/reviews/8",
             "GET",
             "/reviews/7",
             "gateway.test",
         ),
         (
             "another query",
-            c.sign("GET", "/r?a=1", "n2"),
+            "GET",
+            "/r?a=1",
             "GET",
             "/r?a=2",
             "gateway.test",
         ),
         (
             "the path decoded",
-            c.sign("GET", "/r/%41", "n3"),
+            "GET",
+            "/r/%41",
             "GET",
             "/r/A",
             "gateway.test",
         ),
         (
             "the path re-encoded",
-            c.sign("GET", "/r/A", "n4"),
+            "GET",
+            "/r/A",
             "GET",
             "/r/%41",
             "gateway.test",
         ),
-        (
-            "another method",
-            c.sign("GET", "/r", "n5"),
-            "POST",
-            "/r",
-            "gateway.test",
-        ),
-        (
-            "another host",
-            c.sign("GET", "/r", "n6"),
-            "GET",
-            "/r",
-            "other.test",
-        ),
+        ("another method", "GET", "/r", "POST", "/r", "gateway.test"),
+        ("another host", "GET", "/r", "GET", "/r", "other.test"),
         (
             "another port",
-            c.sign("GET", "/r", "n7"),
+            "GET",
+            "/r",
             "GET",
             "/r",
             "gateway.test:8080",
         ),
         (
             "the port spelled out",
-            c.sign("GET", "/r", "n8"),
+            "GET",
+            "/r",
             "GET",
             "/r",
             "gateway.test:443",
         ),
-        (
-            "a tampered mac",
-            {
-                let good = c.sign("GET", "/r", "n9");
-                let at = good.len() - 3;
-                let flipped = if &good[at..at + 1] == "A" { "B" } else { "A" };
-                format!("{}{flipped}{}", &good[..at], &good[at + 1..])
-            },
-            "GET",
-            "/r",
-            "gateway.test",
-        ),
     ];
-    for (what, signed, method, target, host) in &cases {
-        let res = send(h.public(), method, target, host, &[&auth(signed)]).await;
+    for (what, signed_method, signed_target, method, target, host) in cases {
+        let signed = c.sign(signed_method, signed_target, what);
+        let res = send(h.public(), method, target, host, &[&auth(&signed)]).await;
         h.refused(&res, what);
     }
+    let good = c.sign("GET", "/r", "tampered");
+    let at = good.len() - 3;
+    let flipped = if &good[at..at + 1] == "A" { "B" } else { "A" };
+    let tampered = format!("{}{flipped}{}", &good[..at], &good[at + 1..]);
+    h.refused(&h.get(&tampered).await, "a tampered mac");
     // The port 80 spelled out is the default: the same request.
     let res = send(
         h.public(),
@@ -364,7 +370,7 @@ async fn a_signed_request_passes_once_and_only_as_signed() {
             port: 80,
             ext: None,
         });
-        let res = send(h.public(), "GET", "/r", "gateway.test", &[&auth(&signed)]).await;
+        let res = h.get(&signed).await;
         h.refused(&res, what);
     }
 
@@ -402,14 +408,7 @@ async fn unknown_ids_and_mac_tokens_as_bearer_get_the_unknown_tokens_answer() {
     .await;
     h.refused(&as_bearer, "MAC token as Bearer");
     let unknown = tokengate::secret::junk_token();
-    let unknown_bearer = send(
-        h.public(),
-        "GET",
-        "/r",
-        "gateway.test",
-        &[&format!("Authorization: Bearer {unknown}")],
-    )
-    .await;
+    let unknown_bearer = h.get(&format!("Bearer {unknown}")).await;
     assert_eq!(as_bearer, unknown_bearer, "byte for byte, but the date");
     assert!(h.upstream.take().is_empty());
 
@@ -419,14 +418,7 @@ async fn unknown_ids_and_mac_tokens_as_bearer_get_the_unknown_tokens_answer() {
         key: "0123456789abcdef".into(),
         algorithm: "hmac-sha-256".into(),
     };
-    let res = send(
-        h.public(),
-        "GET",
-        "/r",
-        "gateway.test",
-        &[&auth(&stranger.sign("GET", "/r", "u"))],
-    )
-    .await;
+    let res = h.get(&stranger.sign("GET", "/r", "u")).await;
     h.refused(&res, "unknown id");
     assert_eq!(res, as_bearer);
 
@@ -436,27 +428,13 @@ async fn unknown_ids_and_mac_tokens_as_bearer_get_the_unknown_tokens_answer() {
         key: other.key.clone(),
         ..c.clone()
     };
-    let res = send(
-        h.public(),
-        "GET",
-        "/r",
-        "gateway.test",
-        &[&auth(&borrowed.sign("GET", "/r", "k"))],
-    )
-    .await;
+    let res = h.get(&borrowed.sign("GET", "/r", "k")).await;
     h.refused(&res, "another token's key");
     let sha1 = Credentials {
         algorithm: "hmac-sha-1".into(),
         ..c.clone()
     };
-    let res = send(
-        h.public(),
-        "GET",
-        "/r",
-        "gateway.test",
-        &[&auth(&sha1.sign("GET", "/r", "k"))],
-    )
-    .await;
+    let res = h.get(&sha1.sign("GET", "/r", "k")).await;
     h.refused(&res, "the other algorithm");
 
     // A bearer token of another service under MAC: refused like any unknown token.
@@ -467,14 +445,7 @@ async fn unknown_ids_and_mac_tokens_as_bearer_get_the_unknown_tokens_answer() {
         key: "k".into(),
         algorithm: "hmac-sha-256".into(),
     };
-    let res = send(
-        h.public(),
-        "GET",
-        "/r",
-        "gateway.test",
-        &[&auth(&foreign.sign("GET", "/r", "b"))],
-    )
-    .await;
+    let res = h.get(&foreign.sign("GET", "/r", "b")).await;
     h.refused(&res, "bearer token under MAC");
 
     // No credentials at all: the bare MAC challenge.
@@ -482,14 +453,7 @@ async fn unknown_ids_and_mac_tokens_as_bearer_get_the_unknown_tokens_answer() {
     assert_eq!((res.status, res.challenge()), (401, Some("MAC")));
 
     // The real token still works after all that.
-    let res = send(
-        h.public(),
-        "GET",
-        "/r",
-        "gateway.test",
-        &[&auth(&c.sign("GET", "/r", "ok"))],
-    )
-    .await;
+    let res = h.get(&c.sign("GET", "/r", "ok")).await;
     assert_eq!(res.status, 200, "{res:?}");
     assert_eq!(h.upstream.take().len(), 1);
 }
@@ -565,7 +529,7 @@ async fn malformed_and_duplicated_mac_credentials_are_bad_requests() {
     assert_eq!(res.status, 400, "{res:?}");
     assert!(h.upstream.take().is_empty());
     // The good one was never consumed by the bad requests around it.
-    let res = send(h.public(), "GET", "/r", "gateway.test", &[&auth(&good)]).await;
+    let res = h.get(&good).await;
     assert_eq!(res.status, 200, "{res:?}");
 }
 
@@ -669,31 +633,17 @@ async fn the_window_and_replay_memory_are_configured() {
         port: 80,
         ext: None,
     });
-    let res = send(h.public(), "GET", "/r", "gateway.test", &[&auth(&old)]).await;
+    let res = h.get(&old).await;
     assert_eq!(res.status, 200, "within a 300 s window: {res:?}");
-    let res = send(
-        h.public(),
-        "GET",
-        "/r",
-        "gateway.test",
-        &[&auth(&c.sign("GET", "/r", "2"))],
-    )
-    .await;
+    let res = h.get(&c.sign("GET", "/r", "2")).await;
     assert_eq!(res.status, 200, "{res:?}");
     // Full: the memory cannot forget what is in the window, so nothing new passes.
-    let res = send(
-        h.public(),
-        "GET",
-        "/r",
-        "gateway.test",
-        &[&auth(&c.sign("GET", "/r", "3"))],
-    )
-    .await;
+    let res = h.get(&c.sign("GET", "/r", "3")).await;
     assert_eq!(res.status, 503, "{res:?}");
     assert_eq!(res.header("retry-after"), Some("5"));
     assert_eq!(h.upstream.take().len(), 2, "the two admitted only");
     // And what it holds is still refused as a replay.
-    let res = send(h.public(), "GET", "/r", "gateway.test", &[&auth(&old)]).await;
+    let res = h.get(&old).await;
     h.refused(&res, "replay while full");
 }
 
@@ -755,37 +705,15 @@ async fn a_token_passes_only_under_the_scheme_of_its_type() {
     // checks MAC requests, and refuses a MAC token as Bearer.
     let cache = TokenCache::builder(LocalResolver::new(tokens.clone(), SERVICE)).build();
     let (addr, seen) = serve_layer(tokengate::auth::OAuthLayer::new(cache)).await;
-    let bearer_header = |t: &str| format!("Authorization: Bearer {t}");
-    let res = send(
-        addr,
-        "GET",
-        "/r",
-        "gateway.test",
-        &[&bearer_header(&mac.id)],
-    )
-    .await;
+    let res = get(addr, &format!("Bearer {}", mac.id)).await;
     assert_eq!(res.status, 401);
     assert_eq!(
         res.challenge(),
         Some("Bearer realm=\"tokengate\", error=\"invalid_token\"")
     );
-    let res = send(
-        addr,
-        "GET",
-        "/r",
-        "gateway.test",
-        &[&auth(&mac.sign("GET", "/r", "1"))],
-    )
-    .await;
+    let res = get(addr, &mac.sign("GET", "/r", "1")).await;
     assert_eq!(res.status, 200, "{res:?}");
-    let res = send(
-        addr,
-        "GET",
-        "/r",
-        "gateway.test",
-        &[&bearer_header(&bearer)],
-    )
-    .await;
+    let res = get(addr, &format!("Bearer {}", bearer)).await;
     assert_eq!(res.status, 200, "{res:?}");
     // The bearer token under MAC, signed with the MAC token's key or any other.
     for key in [mac.key.as_str(), "anything"] {
@@ -794,22 +722,14 @@ async fn a_token_passes_only_under_the_scheme_of_its_type() {
             key: key.into(),
             algorithm: "hmac-sha-256".into(),
         };
-        let res = send(
-            addr,
-            "GET",
-            "/r",
-            "gateway.test",
-            &[&auth(&disguised.sign("GET", "/r", key))],
-        )
-        .await;
+        let res = get(addr, &disguised.sign("GET", "/r", key)).await;
         assert_eq!(res.status, 401, "{res:?}");
     }
-    let received = seen.lock().unwrap();
+    let received = std::mem::take(&mut *seen.lock().unwrap());
     assert_eq!(received.len(), 2);
     assert!(received
         .iter()
         .all(|p| p.headers.get("authorization").is_none()));
-    drop(received);
 
     // A remote gateway (no store): `fetchAccessToken` answers carry the key and algorithm,
     // so MAC requests are checked there too.
@@ -827,32 +747,11 @@ async fn a_token_passes_only_under_the_scheme_of_its_type() {
     let layer =
         tokengate::auth::OAuthLayer::new(TokenCache::builder(remote).build()).mac_challenges(true);
     let (addr, seen) = serve_layer(layer).await;
-    let res = send(
-        addr,
-        "GET",
-        "/r",
-        "gateway.test",
-        &[&auth(&mac.sign("GET", "/r", "remote"))],
-    )
-    .await;
+    let res = get(addr, &mac.sign("GET", "/r", "remote")).await;
     assert_eq!(res.status, 200, "{res:?}");
-    let res = send(
-        addr,
-        "GET",
-        "/r",
-        "gateway.test",
-        &[&auth(&mac.sign("GET", "/x", "tampered"))],
-    )
-    .await;
+    let res = get(addr, &mac.sign("GET", "/x", "tampered")).await;
     assert_eq!((res.status, res.challenge()), (401, Some(INVALID_TOKEN)));
-    let res = send(
-        addr,
-        "GET",
-        "/r",
-        "gateway.test",
-        &[&bearer_header(&mac.id)],
-    )
-    .await;
+    let res = get(addr, &format!("Bearer {}", mac.id)).await;
     assert_eq!((res.status, res.challenge()), (401, Some(INVALID_TOKEN)));
     assert_eq!(seen.lock().unwrap().len(), 1);
 }
