@@ -19,14 +19,20 @@ use crate::Error;
 /// 1. every client-supplied identity header is removed (any case, every copy); an alias spelled
 ///    with `_` or `.` gets 400 `invalid_request`;
 /// 2. the token is taken from `Authorization: Bearer` (or the `access_token` query parameter,
-///    if allowed); none → 401, malformed → 400;
+///    if allowed), or from signed `Authorization: MAC` credentials (draft-ietf-oauth-v2-http-mac-01,
+///    read from the request as the client sent it; a `ts` outside the [`MacPolicy`] window →
+///    401 `invalid_token`); none → 401, malformed → 400;
 /// 3. it is resolved through the [`TokenCache`]: invalid → 401 `invalid_token` (the same for
 ///    unknown, expired, revoked and other services' tokens); the store failing on an uncached
 ///    token → 503 with `Retry-After`, and nothing is forwarded;
-/// 4. the route's required scope, if any, is checked → 403 `insufficient_scope`;
-/// 5. hop-by-hop headers (and those named in `Connection`) are removed, so none can remove what
+/// 4. the token must come under the scheme of its type: a bearer token as `Bearer`, a MAC
+///    token as `MAC` with a signature that verifies under its key and a `(token, ts, nonce)`
+///    not seen before; else 401 `invalid_token`, as for an unknown token (a full replay
+///    memory → 503);
+/// 5. the route's required scope, if any, is checked → 403 `insufficient_scope`;
+/// 6. hop-by-hop headers (and those named in `Connection`) are removed, so none can remove what
 ///    comes next; `Authorization` (or the query's `access_token`, whichever the token came
-///    in) is removed unless forwarding is on; one value of each
+///    in) is removed unless forwarding is on (a MAC `Authorization` always); one value of each
 ///    identity header is inserted, and the token's [`CachedToken`](crate::resolve::CachedToken)
 ///    as a request extension (client, scope, user context, expiry: `Extension<CachedToken>`
 ///    in axum).

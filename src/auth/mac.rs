@@ -341,6 +341,14 @@ mod tests {
             );
         }
 
+        // An IPv6 host keeps its brackets; a port named is the port signed.
+        let v6 = request("GET", "/", Some("[::1]:8080"), auth);
+        let signed = Signed::find(&v6, 80).unwrap().unwrap();
+        assert!(
+            signed.normalized.ends_with("\nGET\n/\n[::1]\n8080\n\n"),
+            "{signed:?}"
+        );
+
         // The authority of an absolute-form target (HTTP/2 `:authority`) wins over `Host`.
         let absolute = request(
             "GET",
