@@ -755,3 +755,38 @@ async fn a_token_passes_only_under_the_scheme_of_its_type() {
     assert_eq!((res.status, res.challenge()), (401, Some(INVALID_TOKEN)));
     assert_eq!(seen.lock().unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_answer_without_the_key_fails_closed() {
+    use tokengate::resolve::{RemoteResolver, TokenCache};
+    // A Mashery-style token service that says "mac" but sends no `extended` key.
+    let rpc = tower::service_fn(|_req: Request<hyper::body::Incoming>| async {
+        let answer = json!({"jsonrpc": "2.0", "id": 1, "result": {
+            "client_id": WEB_CLIENT, "token_type": "mac", "grant_type": "client_credentials",
+            "expires": "2099-01-01T00:00:00Z", "scope": null, "user_context": null,
+            "extended": null,
+        }});
+        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(answer.to_string()))))
+    });
+    let rpc_addr = common::serve(rpc).await;
+    let remote = RemoteResolver::new(
+        format!("http://{rpc_addr}/v2/json-rpc").parse().unwrap(),
+        SERVICE,
+        ADMIN_KEY,
+        ADMIN_SECRET,
+    );
+    let layer =
+        tokengate::auth::OAuthLayer::new(TokenCache::builder(remote).build()).mac_challenges(true);
+    let (addr, seen) = serve_layer(layer).await;
+    let c = Credentials {
+        id: tokengate::secret::junk_token(),
+        key: "k".into(),
+        algorithm: "hmac-sha-1".into(),
+    };
+    // Neither signed nor as Bearer: the answer is not usable, so nothing passes (503).
+    let res = get(addr, &c.sign("GET", "/r", "n")).await;
+    assert_eq!(res.status, 503, "{res:?}");
+    let res = get(addr, &format!("Bearer {}", c.id)).await;
+    assert_eq!(res.status, 503, "{res:?}");
+    assert!(seen.lock().unwrap().is_empty());
+}
