@@ -20,10 +20,10 @@ pub(crate) enum Source {
 
 /// The request's token: from `Authorization: Bearer` (scheme case-insensitive), or from the
 /// `access_token` query parameter when `allow_query` is set. A query token beside a header
-/// token is refused even when query tokens are off, and so is, beside either, a query
-/// parameter that an upstream may read as `access_token` ([`TokenName::Spelling`]): the
-/// upstream must act on the token checked, and never receive one in its URL. Other schemes
-/// count as no token.
+/// token (bearer or MAC) is refused even when query tokens are off, and so is, beside either
+/// or beside a MAC header, a query parameter that an upstream may read as `access_token`
+/// ([`TokenName::Spelling`]): the upstream must act on the token checked, and never receive
+/// one in its URL. Other schemes count as no token.
 pub(crate) fn find<B>(
     req: &Request<B>,
     allow_query: bool,
@@ -38,12 +38,19 @@ pub(crate) fn find<B>(
         Some(value) => parse_bearer(value.as_bytes())?,
     };
     let query = query_tokens(req.uri().query())?;
+    let in_query = query.token.is_some() || query.spelled_otherwise;
     match (from_header, query.token) {
         (Some(_), Some(_)) => Err(Malformed::InvalidRequest),
         (Some(_), None) | (None, Some(_)) if query.spelled_otherwise => {
             Err(Malformed::InvalidRequest)
         }
         (Some(t), None) => Ok(Some((std::borrow::Cow::Borrowed(t), Source::Header))),
+        (None, _)
+            if in_query
+                && header.is_some_and(|h| super::mac::strip_scheme(h.as_bytes()).is_some()) =>
+        {
+            Err(Malformed::InvalidRequest)
+        }
         (None, Some(t)) if allow_query => Ok(Some((t, Source::Query))),
         (None, _) => Ok(None),
     }
@@ -73,7 +80,7 @@ fn parse_bearer(value: &[u8]) -> Result<Option<&str>, Malformed> {
 }
 
 /// RFC 6750 §2.1: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-fn is_b64token(token: &[u8]) -> bool {
+pub(crate) fn is_b64token(token: &[u8]) -> bool {
     let padding = token.iter().rev().take_while(|&&b| b == b'=').count();
     let body = &token[..token.len() - padding];
     !body.is_empty() && body.iter().all(|&b| B64TOKEN_BODY[usize::from(b)])
@@ -356,6 +363,18 @@ mod tests {
             Err(Malformed::InvalidRequest)
         );
         assert_eq!(token(&[], "/x?my_access_tokens=1", true), Ok(None));
+        // Beside MAC credentials a query token is refused too, allowed or not.
+        for allow_query in [false, true] {
+            assert_eq!(
+                token(&["mac id=\"a\""], "/x?access_token=abc", allow_query),
+                Err(Malformed::InvalidRequest)
+            );
+            assert_eq!(token(&["MAC id=\"a\""], "/x", allow_query), Ok(None));
+        }
+        assert_eq!(
+            token(&["Basic dXNlcjpwdw=="], "/x?access_token=abc", true),
+            Ok(Some("abc".into()))
+        );
     }
 
     #[test]
@@ -397,6 +416,11 @@ mod tests {
                     token(&["Bearer abc"], &uri, true),
                     Err(Malformed::InvalidRequest),
                     "{uri}"
+                );
+                assert_eq!(
+                    token(&["MAC id=\"a\""], &uri, false),
+                    Err(Malformed::InvalidRequest),
+                    "beside MAC credentials: {uri}"
                 );
             }
             // Beside the query token itself: two copies.
