@@ -130,6 +130,9 @@ pub struct Metrics {
     /// The PostgreSQL revocation feed into `cache`; held here so it lives as long as the server.
     #[cfg(feature = "postgres")]
     pub(crate) revocations: std::sync::OnceLock<crate::store::RevocationListener>,
+    /// The SQLite change feed into `cache`; held here so it lives as long as the server.
+    #[cfg(feature = "sqlite")]
+    pub(crate) changes: std::sync::OnceLock<crate::store::ChangeFeed>,
 }
 
 impl Metrics {
