@@ -1420,12 +1420,32 @@ mod tests {
         }
     }
 
-    /// A store in a temporary directory (kept as long as the guard) holding `record(0)`.
-    async fn store_holding_record_0() -> (tempfile::TempDir, SqliteStore) {
+    /// A store in a temporary directory (kept as long as the guard) with the client that holds
+    /// every `record(n)` (a token is only found while its client holds it).
+    async fn store_with_client() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path().join("t.db").to_str().unwrap())
             .await
             .unwrap();
+        let client = Client {
+            id: 1,
+            external_id: None,
+            name: "App".into(),
+            attributes: None,
+            client_id: "app".into(),
+            secret_hash: None,
+            redirect_uris: vec![],
+            services: vec!["svc".into()],
+            status: ClientStatus::Active,
+            allowed_scopes: None,
+        };
+        store.put_client(&client).await.unwrap();
+        (dir, store)
+    }
+
+    /// [`store_with_client`] holding `record(0)`.
+    async fn store_holding_record_0() -> (tempfile::TempDir, SqliteStore) {
+        let (dir, store) = store_with_client().await;
         store.insert_token(&record(0)).await.unwrap();
         (dir, store)
     }
@@ -1508,10 +1528,7 @@ mod tests {
     /// A batch of more token inserts than one statement takes is committed whole.
     #[tokio::test]
     async fn a_batch_larger_than_one_insert_statement_is_committed_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path().join("t.db").to_str().unwrap())
-            .await
-            .unwrap();
+        let (_dir, store) = store_with_client().await;
         let count = TOKENS_PER_INSERT * 2 + 3;
         let records: Vec<TokenRecord> = (0..count)
             .map(|n| TokenRecord {
