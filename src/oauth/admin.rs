@@ -76,6 +76,41 @@ impl TokenService {
     /// change disables it, renames it or takes a service from it, the tokens it ends are
     /// revoked in the same transaction and invalidation listeners hear about them before this
     /// returns. Re-enabling a client does not bring them back.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use tokengate::model::{Client, ClientStatus, Service};
+    /// use tokengate::oauth::{ClientCredentials, TokenRequest, TokenService};
+    /// use tokengate::resolve::{LocalResolver, Lookup, TokenCache};
+    /// use tokengate::secret::{Pepper, TokenHash};
+    /// use tokengate::store::{MemoryStore, Store};
+    ///
+    /// let store = Arc::new(MemoryStore::new());
+    /// let pepper = Pepper::new(b"a pepper kept outside the db".to_vec());
+    /// store.put_service(&Service::new("svc", "API")).await?;
+    /// let app = Client {
+    ///     id: 1, external_id: None, name: "App".into(), attributes: None,
+    ///     client_id: "app".into(), secret_hash: Some(pepper.hash_secret("s3cret")),
+    ///     redirect_uris: vec![], services: vec!["svc".into()],
+    ///     status: ClientStatus::Active, allowed_scopes: None,
+    /// };
+    /// store.put_client(&app).await?;
+    /// let tokens = Arc::new(TokenService::new(store, pepper));
+    /// let cache = TokenCache::builder(LocalResolver::new(tokens.clone(), "svc")).build();
+    /// cache.listen_to(&tokens);
+    /// let token = tokens.create_access_token(
+    ///     "svc", &ClientCredentials::new("app", "s3cret"),
+    ///     &TokenRequest::grant("client_credentials"), None, None,
+    /// ).await?.access_token;
+    /// assert!(matches!(cache.lookup(&token).await?, Lookup::Valid(_)));
+    ///
+    /// tokens.put_client(&Client { status: ClientStatus::Disabled, ..app.clone() }).await?;
+    /// assert!(cache.cached(&TokenHash::of(&token)).is_none(), "evicted before put_client returned");
+    /// tokens.put_client(&app).await?; // enabled again
+    /// assert!(tokens.fetch_access_token("svc", &token).await.is_err(), "still ended");
+    /// # Ok::<_, tokengate::Error>(()) }).unwrap();
+    /// ```
     pub async fn put_client(&self, client: &Client) -> Result<(), Error> {
         let ended = self.store.put_client(client).await?;
         self.invalidated(&ended).await;
