@@ -448,9 +448,10 @@ async fn concurrent_inserts_are_durable_and_a_duplicate_fails_alone() {
 async fn migration_3_ends_tokens_no_client_holds_and_starts_the_change_feed() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_path(&dir);
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
-        .await
-        .unwrap();
+    let mut conn =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap();
     for sql in [
         include_str!("../src/store/sqlite/0001_init.sql"),
         include_str!("../src/store/sqlite/0002_token_listing.sql"),
@@ -495,8 +496,13 @@ async fn migration_3_ends_tokens_no_client_holds_and_starts_the_change_feed() {
         .unwrap();
     assert_eq!(
         revoked,
-        [("disabled", true), ("held", false), ("orphan", true), ("unlisted", true)]
-            .map(|(id, r)| (id.to_owned(), r))
+        [
+            ("disabled", true),
+            ("held", false),
+            ("orphan", true),
+            ("unlisted", true)
+        ]
+        .map(|(id, r)| (id.to_owned(), r))
     );
     assert!(store.token(&TokenHash::of("held")).await.unwrap().is_some());
 
@@ -509,7 +515,14 @@ async fn migration_3_ends_tokens_no_client_holds_and_starts_the_change_feed() {
         })
         .await
         .unwrap();
-    assert!(store.token(&TokenHash::of("disabled")).await.unwrap().unwrap().revoked);
+    assert!(
+        store
+            .token(&TokenHash::of("disabled"))
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
 
     // A change made outside the store (any writer of the file) is in the feed's table.
     sqlx::query("UPDATE tokens SET revoked = 1 WHERE id = 'held'")
@@ -570,7 +583,10 @@ async fn the_change_feed_evicts_what_another_process_revokes() {
     let feed = here.subscribe(&cache);
     feed.ready().await;
     for (token, _) in &cached {
-        assert!(matches!(cache.lookup(token).await.unwrap(), Lookup::Valid(_)));
+        assert!(matches!(
+            cache.lookup(token).await.unwrap(),
+            Lookup::Valid(_)
+        ));
     }
     let serves = |hash: &TokenHash| matches!(cache.cached(hash), Some(Lookup::Valid(_)));
 

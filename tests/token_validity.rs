@@ -74,9 +74,13 @@ async fn issue(admin: SocketAddr, client: &str, secret: &str) -> String {
 
 /// `GET /data` through the gateway at `public` with the token, over HTTP/1.1: the status.
 async fn status_h1(public: SocketAddr, token: &str) -> u16 {
-    get(public, "/data", &[&format!("Authorization: Bearer {token}")])
-        .await
-        .status
+    get(
+        public,
+        "/data",
+        &[&format!("Authorization: Bearer {token}")],
+    )
+    .await
+    .status
 }
 
 /// The same over HTTP/2 (prior knowledge).
@@ -86,21 +90,34 @@ async fn status_h2(public: SocketAddr, token: &str) -> u16 {
         .header("authorization", format!("Bearer {token}"))
         .body(http_body_util::Full::new(Bytes::new()))
         .unwrap();
-    sender.send_request(request).await.unwrap().status().as_u16()
+    sender
+        .send_request(request)
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 /// Asserts that the token is refused through `public` as an unknown token is (401
 /// `invalid_token`) over both protocols, and that nothing reached the upstream.
 async fn assert_refused(public: SocketAddr, upstream: &Recorder, token: &str) {
     upstream.take();
-    let res = get(public, "/data", &[&format!("Authorization: Bearer {token}")]).await;
+    let res = get(
+        public,
+        "/data",
+        &[&format!("Authorization: Bearer {token}")],
+    )
+    .await;
     assert_eq!(res.status, 401, "{res:?}");
     assert!(
         res.challenge().is_some_and(|c| c.contains("invalid_token")),
         "{res:?}"
     );
     assert_eq!(status_h2(public, token).await, 401);
-    assert!(upstream.take().is_empty(), "a refused request was forwarded");
+    assert!(
+        upstream.take().is_empty(),
+        "a refused request was forwarded"
+    );
 }
 
 /// Asserts the token passes through `public` over both protocols (and so is cached there).
@@ -138,7 +155,9 @@ async fn active(public: SocketAddr, token: &str) -> bool {
         .json()
         .await
         .unwrap();
-    answer["active"].as_bool().unwrap_or_else(|| panic!("{answer}"))
+    answer["active"]
+        .as_bool()
+        .unwrap_or_else(|| panic!("{answer}"))
 }
 
 /// Runs `tokengate client <args…>` on the gateways' store, beside them.

@@ -73,7 +73,9 @@ impl Inner {
     fn end_tokens(&mut self, client_id: &str, services: &[String]) -> Vec<TokenHash> {
         let mut ended = Vec::new();
         for token in self.tokens.values_mut() {
-            if !token.revoked && token.client_id == client_id && services.contains(&token.service_key)
+            if !token.revoked
+                && token.client_id == client_id
+                && services.contains(&token.service_key)
             {
                 token.revoked = true;
                 ended.push(token.token_hash);

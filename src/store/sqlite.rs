@@ -948,11 +948,12 @@ impl Store for SqliteStore {
         let mut conn = self.writer.acquire().await.map_err(Error::store)?;
         let outcome = async {
             let mut tx = begin_immediate(&mut conn).await?;
-            let Some(row) = sqlx::query("DELETE FROM clients WHERE client_id = ?1 RETURNING services")
-                .bind(client_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(Error::store)?
+            let Some(row) =
+                sqlx::query("DELETE FROM clients WHERE client_id = ?1 RETURNING services")
+                    .bind(client_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(Error::store)?
             else {
                 return Ok(None);
             };
@@ -1116,13 +1117,13 @@ impl Store for SqliteStore {
         sqlx::query(select_held_tokens!(
             "t.token_hash IN (SELECT value FROM json_each(?1))"
         ))
-            .bind(list)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(Error::store)?
-            .iter()
-            .map(token_from_row)
-            .collect()
+        .bind(list)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(Error::store)?
+        .iter()
+        .map(token_from_row)
+        .collect()
     }
 
     async fn token_by_refresh(

@@ -46,7 +46,7 @@ struct Shared {
 
 /// Polls a SQLite file's change feed and evicts every changed token from a [`TokenCache`].
 ///
-/// * One connection of its own. Every [`POLL_INTERVAL`] (100 ms) it runs `PRAGMA data_version`,
+/// * One connection of its own. Every 100 ms it runs `PRAGMA data_version`,
 ///   which changes only when another connection (any process) has committed: when nothing
 ///   changes, a poll is that one pragma, answered from memory.
 /// * When it changes, the feed reads the `token_changes` rows after the last one it saw and
@@ -166,7 +166,11 @@ impl Run {
     }
 
     /// One poll: nothing unless another connection committed since the last one.
-    async fn poll(&self, conn: &mut SqliteConnection, at: &mut Position) -> Result<(), sqlx::Error> {
+    async fn poll(
+        &self,
+        conn: &mut SqliteConnection,
+        at: &mut Position,
+    ) -> Result<(), sqlx::Error> {
         let version = data_version(conn).await?;
         if version == at.data_version {
             return Ok(());
