@@ -23,6 +23,30 @@ async fn open(path: &Path) -> SqliteStore {
     SqliteStore::open(path.to_str().unwrap()).await.unwrap()
 }
 
+/// [`open`], with the client that holds the records of [`token_with_secrets`] registered (a
+/// token is only found while its client holds it).
+async fn open_holding(path: &Path) -> SqliteStore {
+    let store = open(path).await;
+    store.put_client(&public_app(&["svc"])).await.unwrap();
+    store
+}
+
+/// The active public client `app` (id 1), registered for `services`.
+fn public_app(services: &[&str]) -> Client {
+    Client {
+        id: 1,
+        external_id: None,
+        name: "App".into(),
+        attributes: None,
+        client_id: "app".into(),
+        secret_hash: None,
+        redirect_uris: vec![],
+        services: services.iter().map(|s| s.to_string()).collect(),
+        status: ClientStatus::Active,
+        allowed_scopes: None,
+    }
+}
+
 /// A plain connection to the file, outside the store.
 async fn raw(path: &Path) -> sqlx::SqliteConnection {
     sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
@@ -86,7 +110,7 @@ async fn data_survives_closing_and_reopening() {
         client_id: "app".into(),
         secret_hash: Some("hmac-sha256$s$d".into()),
         redirect_uris: vec!["https://app.example/cb".into()],
-        services: vec![service.key.clone()],
+        services: vec![service.key.clone(), "svc".into()],
         status: ClientStatus::Active,
         allowed_scopes: None,
     };
@@ -239,18 +263,7 @@ async fn corrupt_rows_are_store_errors() {
             .put_service(&Service::new("svc", "API"))
             .await
             .unwrap();
-        let client = Client {
-            id: 1,
-            external_id: None,
-            name: "App".into(),
-            attributes: None,
-            client_id: "app".into(),
-            secret_hash: None,
-            redirect_uris: vec![],
-            services: vec![],
-            status: ClientStatus::Active,
-            allowed_scopes: None,
-        };
+        let client = public_app(&["svc"]);
         store.put_client(&client).await.unwrap();
         let (token, _, _) = token_with_secrets(None);
         store.insert_token(&token).await.unwrap();
@@ -306,7 +319,7 @@ async fn single_use_holds_across_stores_on_one_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_path(&dir);
     let stores: Vec<Arc<dyn Store>> = vec![
-        Arc::new(open(&path).await),
+        Arc::new(open_holding(&path).await),
         Arc::new(open(&path).await),
         Arc::new(open(&path).await),
     ];
@@ -361,7 +374,7 @@ async fn single_use_holds_across_stores_on_one_file() {
 #[tokio::test]
 async fn a_failed_rotation_marks_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&db_path(&dir)).await;
+    let store = open_holding(&db_path(&dir)).await;
     let (first, _, _) = token_with_secrets(None);
     store.insert_token(&first).await.unwrap();
     let refresh = first.refresh.as_ref().unwrap().hash;
@@ -388,7 +401,7 @@ async fn a_failed_rotation_marks_nothing() {
 async fn concurrent_inserts_are_durable_and_a_duplicate_fails_alone() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_path(&dir);
-    let store = open(&path).await;
+    let store = open_holding(&path).await;
     let (existing, _, _) = token_with_secrets(None);
     store.insert_token(&existing).await.unwrap();
 
@@ -550,20 +563,7 @@ async fn the_change_feed_evicts_what_another_process_revokes() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_path(&dir);
     let here = open(&path).await;
-    here.put_client(&Client {
-        id: 1,
-        external_id: None,
-        name: "App".into(),
-        attributes: None,
-        client_id: "app".into(),
-        secret_hash: None,
-        redirect_uris: vec![],
-        services: vec!["svc".into()],
-        status: ClientStatus::Active,
-        allowed_scopes: None,
-    })
-    .await
-    .unwrap();
+    here.put_client(&public_app(&["svc"])).await.unwrap();
     let pepper = Pepper::new(b"feed pepper".to_vec());
     let tokens = Arc::new(TokenService::new(Arc::new(here.clone()), pepper.clone()));
     let cache = TokenCache::builder(LocalResolver::new(tokens, "svc"))
