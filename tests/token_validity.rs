@@ -2,9 +2,9 @@
 //! every other's changes through the change feed, within its bound (a 100 ms poll), not after
 //! `cache_ttl_secs` (set to 300 s here, so the cache's lifetime is never what refuses a token).
 //!
-//! Two `tokengate serve` processes share one SQLite file, in front of one recording upstream; the
-//! `tokengate client` commands run beside them. Every refusal is checked over HTTP/1.1 and HTTP/2,
-//! with the upstream having received nothing.
+//! Two `tokengate serve` processes share one SQLite file (or one PostgreSQL schema), in front of
+//! one recording upstream; the `tokengate client` commands run beside them. Every refusal is
+//! checked over HTTP/1.1 and HTTP/2, with the upstream having received nothing.
 #![cfg(all(unix, feature = "sqlite", feature = "cli"))]
 
 use std::net::SocketAddr;
@@ -16,6 +16,9 @@ use http::Request;
 use serde_json::{json, Value};
 
 mod common;
+#[cfg(feature = "postgres")]
+#[path = "support/postgres.rs"]
+mod pg;
 
 use common::config::ServeConfig;
 use common::process::Gateway;
@@ -31,8 +34,13 @@ const BATCH_SECRET: &str = "batch-secret";
 /// poll, plus room for a loaded test machine.
 const BOUND: Duration = Duration::from_secs(2);
 
+/// Both processes' configuration, on the SQLite file in their directory.
 fn config(upstream: SocketAddr, batch_status: &str) -> String {
-    ServeConfig::sqlite()
+    config_on("sqlite://tokengate.db", upstream, batch_status)
+}
+
+fn config_on(store_url: &str, upstream: SocketAddr, batch_status: &str) -> String {
+    ServeConfig::new(store_url)
         .public(&format!(
             "upstream = \"http://{upstream}\"\ncache_ttl_secs = 300"
         ))
@@ -210,6 +218,20 @@ async fn a_revocation_on_one_process_is_refused_by_the_other_within_the_bound() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_disabled_client_is_refused_everywhere_and_stays_refused() {
+    disabled_client_flow("sqlite://tokengate.db").await;
+}
+
+/// The same with two nodes on one PostgreSQL schema: the client commands' revocations are
+/// pushed with `NOTIFY`.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_disabled_client_is_refused_by_every_postgresql_node_and_stays_refused() {
+    let Some(db) = pg::TestDb::new() else { return };
+    disabled_client_flow(&db.store_url()).await;
+}
+
+async fn disabled_client_flow(store_url: &str) {
+    let config = |upstream: SocketAddr, status: &str| config_on(store_url, upstream, status);
     let upstream = Recorder::start().await;
     let dir = tempfile::tempdir().unwrap();
     let a = Gateway::start(dir.path(), &config(upstream.addr, "active"));
