@@ -214,6 +214,16 @@ async fn a_revocation_on_one_process_is_refused_by_the_other_within_the_bound() 
     }
     delays.sort();
     eprintln!("revoke on A → refused on B: {delays:?}");
+    let metrics = reqwest::get(format!("http://{}/metrics", b.admin))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tokengate_change_feed_evicted_total 5"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
