@@ -32,8 +32,8 @@ pub struct ChangeFeedStats {
     pub reads: u64,
     /// Token hashes read from the table and evicted.
     pub evicted: u64,
-    /// Whole-cache flushes: at start and on every (re)connection, after a failure, and when
-    /// changes were pruned before this feed read them.
+    /// Whole-cache flushes: at start, and when changes this feed had not read could no longer
+    /// be read (pruned, or the file replaced).
     pub flushes: u64,
 }
 
@@ -52,9 +52,13 @@ struct Shared {
 /// * When it changes, the feed reads the `token_changes` rows after the last one it saw and
 ///   evicts their tokens. A change is therefore evicted at most one poll interval plus one
 ///   read after its commit.
-/// * The table keeps the last 100 000 changes. When the next row this feed expects has been
-///   pruned, or the connection fails, the whole cache is flushed (and on every start), so a
-///   change is never missed silently.
+/// * The table keeps the last 100 000 changes. When changes this feed has not read can no
+///   longer be read (pruned because it fell that far behind, or the file was replaced by
+///   another), the whole cache is flushed, as it is when the feed starts: a change is never
+///   missed silently.
+/// * When its connection fails (the file unreadable), the feed reopens it every second and then
+///   catches up from the last change it read; the cache keeps serving meanwhile, so during such
+///   an outage the bound is the cache's TTL, as for any store outage.
 /// * Dropping the feed stops it.
 ///
 /// Started by [`crate::store::SqliteStore::subscribe`].
@@ -129,15 +133,17 @@ struct Position {
 
 impl Run {
     async fn run(self) {
+        // The last change read, once the feed has started.
+        let mut read_up_to: Option<i64> = None;
         loop {
-            let failure = match self.open().await {
+            let failure = match self.open(read_up_to).await {
                 Ok((mut conn, mut at)) => {
-                    // Entries cached before now may predate a change this feed did not see.
-                    self.flush();
                     self.ready.send_replace(true);
                     loop {
                         tokio::time::sleep(POLL_INTERVAL).await;
-                        if let Err(e) = self.poll(&mut conn, &mut at).await {
+                        let polled = self.poll(&mut conn, &mut at).await;
+                        read_up_to = Some(at.seq);
+                        if let Err(e) = polled {
                             break e;
                         }
                     }
@@ -145,8 +151,7 @@ impl Run {
                 Err(e) => e,
             };
             self.ready.send_replace(false);
-            self.flush();
-            tracing::warn!(error = %failure, "SQLite change feed failed; cache flushed, reopening");
+            tracing::warn!(error = %failure, "SQLite change feed failed; reopening, then catching up");
             tokio::time::sleep(RETRY).await;
         }
     }
@@ -156,13 +161,30 @@ impl Run {
         self.shared.flushes.fetch_add(1, Ordering::Relaxed);
     }
 
-    async fn open(&self) -> Result<(SqliteConnection, Position), sqlx::Error> {
+    /// Opens the feed's connection. The first time, the cache is flushed (entries cached before
+    /// may predate a change this feed did not see) and reading starts after the last change;
+    /// after a failure, it catches up from `read_up_to`.
+    async fn open(
+        &self,
+        read_up_to: Option<i64>,
+    ) -> Result<(SqliteConnection, Position), sqlx::Error> {
         let mut conn = SqliteConnection::connect_with(&self.options).await?;
         let data_version = data_version(&mut conn).await?;
-        let seq = sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM token_changes")
-            .fetch_one(&mut conn)
-            .await?;
-        Ok((conn, Position { data_version, seq }))
+        let mut at = Position {
+            data_version,
+            seq: 0,
+        };
+        match read_up_to {
+            Some(seq) => {
+                at.seq = seq;
+                self.read(&mut conn, &mut at).await?;
+            }
+            None => {
+                at.seq = last_seq(&mut conn).await?;
+                self.flush();
+            }
+        }
+        Ok((conn, at))
     }
 
     /// One poll: nothing unless another connection committed since the last one.
@@ -176,15 +198,26 @@ impl Run {
             return Ok(());
         }
         at.data_version = version;
+        self.read(conn, at).await
+    }
+
+    /// Evicts every change after `at.seq`, or flushes the cache when some can no longer be
+    /// read: pruned (this feed fell too far behind) or never there (the file was replaced by
+    /// another, whose changes end before the last one read).
+    async fn read(
+        &self,
+        conn: &mut SqliteConnection,
+        at: &mut Position,
+    ) -> Result<(), sqlx::Error> {
         self.shared.reads.fetch_add(1, Ordering::Relaxed);
-        let oldest: Option<i64> = sqlx::query_scalar("SELECT min(seq) FROM token_changes")
-            .fetch_one(&mut *conn)
-            .await?;
-        if oldest.is_some_and(|oldest| oldest > at.seq + 1) {
-            // Rows this feed never read were pruned: whatever they changed, drop it all.
-            at.seq = sqlx::query_scalar("SELECT max(seq) FROM token_changes")
+        let (oldest, newest): (Option<i64>, Option<i64>) =
+            sqlx::query_as("SELECT min(seq), max(seq) FROM token_changes")
                 .fetch_one(&mut *conn)
                 .await?;
+        let newest = newest.unwrap_or(0);
+        if oldest.is_some_and(|oldest| oldest > at.seq + 1) || newest < at.seq {
+            // Whatever the changes this feed cannot read were, drop it all.
+            at.seq = newest;
             self.flush();
             return Ok(());
         }
@@ -215,6 +248,12 @@ impl Run {
             }
         }
     }
+}
+
+async fn last_seq(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM token_changes")
+        .fetch_one(conn)
+        .await
 }
 
 async fn data_version(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
