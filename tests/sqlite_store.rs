@@ -625,4 +625,19 @@ async fn the_change_feed_evicts_what_another_process_revokes() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     assert_eq!(feed.stats().flushes, 2);
+
+    // The changes end before the last one read (the file was replaced by an older copy).
+    assert!(matches!(
+        cache.lookup(&cached[1].0).await.unwrap(),
+        Lookup::Valid(_)
+    ));
+    sqlx::query("DELETE FROM token_changes")
+        .execute(&mut raw(&path).await)
+        .await
+        .unwrap();
+    while serves(second) {
+        assert!(started.elapsed() < Duration::from_secs(6), "{feed:?}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(feed.stats().flushes, 3);
 }
