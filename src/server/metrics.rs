@@ -287,10 +287,11 @@ impl Metrics {
             counter(
                 &mut out,
                 "tokengate_change_feed_flushes_total",
-                "Whole-cache flushes by the SQLite change feed (start, failure, pruned changes).",
+                "Whole-cache flushes by the SQLite change feed (start, unread changes gone).",
                 stats.flushes,
             );
         }
+        super::process_metrics::render(&mut out);
         out
     }
 }
