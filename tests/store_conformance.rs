@@ -568,12 +568,16 @@ async fn tokens_by_list(store: Arc<dyn Store>) {
     };
     let mut stored = vec![revoked, expired, with_refresh.clone()];
     stored.extend((0..297).map(|i| record("svc", "app", Some(&format!("user-{i}")))));
+    // The holding client first (one registration), then the records concurrently.
+    for record in &stored {
+        hold(&*store, record).await;
+    }
     let mut tasks = tokio::task::JoinSet::new();
     for chunk in stored.chunks(30) {
         let (store, chunk) = (store.clone(), chunk.to_vec());
         tasks.spawn(async move {
             for record in &chunk {
-                insert(&*store, record).await;
+                store.insert_token(record).await.unwrap();
             }
         });
     }
