@@ -168,6 +168,18 @@ async fn active(public: SocketAddr, token: &str) -> bool {
         .unwrap_or_else(|| panic!("{answer}"))
 }
 
+/// The status of the TIBCO-style lookup of the token on `admin`.
+async fn tibco_status(admin: SocketAddr, token: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("http://{admin}/oauth2/access_token/{token}"))
+        .basic_auth(ADMIN_KEY, Some(ADMIN_SECRET))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 /// Runs `tokengate client <args…>` on the gateways' store, beside them.
 fn cli(dir: &Path, args: &[&str]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tokengate"))
@@ -249,6 +261,7 @@ async fn disabled_client_flow(store_url: &str) {
 
     let batch = issue(a.admin, BATCH_CLIENT, BATCH_SECRET).await;
     let web = issue(a.admin, WEB_CLIENT, WEB_SECRET).await;
+    assert_eq!(tibco_status(b.admin, &batch).await, 200);
     for gateway in [&a, &b] {
         assert_passes(gateway.public(), &upstream, &batch).await;
         assert_passes(gateway.public(), &upstream, &web).await;
@@ -268,6 +281,7 @@ async fn disabled_client_flow(store_url: &str) {
     assert!(!active(b.public(), &batch).await);
     let fetched = rpc(b.admin, "oauth2.fetchAccessToken", json!([SERVICE, batch])).await;
     assert!(fetched.get("error").is_some(), "{fetched}");
+    assert_eq!(tibco_status(b.admin, &batch).await, 404, "the TIBCO lookup");
 
     // Enabled again: it may get new tokens, but the old one stays refused, also by a process
     // started afresh (nothing cached; its configuration declares the client active).
