@@ -1,0 +1,74 @@
+//! The request target as a whole: which request forms are accepted, and the request's URI
+//! rewritten to the canonical target.
+
+use http::uri::PathAndQuery;
+use http::{Method, Request, Uri};
+
+use super::{PathError, PathOptions};
+
+/// What a request's target turned out to be, once canonical.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TargetForm {
+    /// A path (origin-form, or absolute-form whose path was taken): the request's URI now
+    /// holds the canonical path, the query unchanged.
+    Path,
+    /// `OPTIONS *`: a question to the server itself, answered there, never forwarded.
+    Asterisk,
+}
+
+impl PathOptions {
+    /// Decides the request's target before anything else looks at it, and rewrites the
+    /// request's URI to the canonical target (only when it differs: an already canonical one
+    /// costs one scan and no allocation). Scheme and authority of an absolute-form target are
+    /// kept; the query is kept byte for byte.
+    ///
+    /// Accepted: a target starting with `/` (HTTP/1.1 origin-form, or the path of an
+    /// absolute-form target or of HTTP/2's `:path`), and `*` for `OPTIONS` only.
+    ///
+    /// # Errors
+    /// [`PathError::NotOriginForm`] for `*` with another method, an authority-form target
+    /// (`GET admin`, `CONNECT host:443`) or a `:path` that does not start with `/`; any other
+    /// [`PathError`] for a path without a canonical form.
+    ///
+    /// ```
+    /// use tokengate::path::{PathError, PathOptions, TargetForm};
+    ///
+    /// let options = PathOptions::default();
+    /// let mut req = http::Request::get("http://host//%61dmin/x?b=%61").body(()).unwrap();
+    /// assert_eq!(options.canonicalize_request(&mut req), Ok(TargetForm::Path));
+    /// assert_eq!(req.uri(), "http://host/admin/x?b=%61");
+    ///
+    /// let mut req = http::Request::options("*").body(()).unwrap();
+    /// assert_eq!(options.canonicalize_request(&mut req), Ok(TargetForm::Asterisk));
+    /// let mut req = http::Request::get("*").body(()).unwrap();
+    /// assert_eq!(options.canonicalize_request(&mut req), Err(PathError::NotOriginForm));
+    /// let mut req = http::Request::get("admin").body(()).unwrap();
+    /// assert_eq!(options.canonicalize_request(&mut req), Err(PathError::NotOriginForm));
+    /// ```
+    pub fn canonicalize_request<B>(&self, req: &mut Request<B>) -> Result<TargetForm, PathError> {
+        let Some(pq) = req.uri().path_and_query() else {
+            return Err(PathError::NotOriginForm);
+        };
+        match pq.as_str().as_bytes().first() {
+            Some(b'/') => {}
+            Some(b'*') if pq.as_str() == "*" && req.method() == Method::OPTIONS => {
+                return Ok(TargetForm::Asterisk)
+            }
+            _ => return Err(PathError::NotOriginForm),
+        }
+        let canonical = match self.canonical_path(pq.path())? {
+            std::borrow::Cow::Borrowed(_) => return Ok(TargetForm::Path),
+            std::borrow::Cow::Owned(path) => path,
+        };
+        let target = match pq.query() {
+            Some(query) => format!("{canonical}?{query}"),
+            None => canonical,
+        };
+        let pq = PathAndQuery::try_from(target).map_err(|_| PathError::TooLong)?;
+        let mut parts = std::mem::take(req.uri_mut()).into_parts();
+        parts.path_and_query = Some(pq);
+        *req.uri_mut() = Uri::from_parts(parts).map_err(|_| PathError::TooLong)?;
+        Ok(TargetForm::Path)
+    }
+}
