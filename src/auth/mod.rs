@@ -11,8 +11,10 @@ mod bearer;
 mod headers;
 mod layer;
 mod reject;
+mod rule;
 mod service;
 
 pub use headers::IdentityHeaders;
 pub use layer::{LayerMetrics, OAuthLayer};
+pub use rule::ScopeRule;
 pub use service::{OAuthService, ResponseFuture};

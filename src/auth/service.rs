@@ -13,6 +13,7 @@ use tower::Service;
 use super::bearer::{self, Source};
 use super::layer::Settings;
 use super::reject::Rejection;
+use crate::path::TargetForm;
 use crate::resolve::{CachedToken, Lookup};
 use crate::secret::TokenHash;
 use crate::Error;
@@ -48,6 +49,13 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let settings = &self.settings;
+        // One canonical target, before any decision: what the rules match and what is
+        // forwarded.
+        match settings.path.canonicalize_request(&mut req) {
+            Ok(TargetForm::Path) => {}
+            Ok(TargetForm::Asterisk) => return ResponseFuture::reject(settings, Rejection::Asterisk),
+            Err(_) => return ResponseFuture::reject(settings, Rejection::BadTarget),
+        }
         if !settings.headers.strip(req.headers_mut()) {
             return ResponseFuture::reject(settings, Rejection::InvalidRequest);
         }
@@ -105,8 +113,8 @@ fn authorize<B>(
     source: Source,
     token: Option<&str>,
 ) -> Result<(), Rejection> {
-    if let Some(rule) = settings.scope_rule(req.uri().path()) {
-        if !entry.has_scope(&settings.scopes[rule].1) {
+    if let Some(rule) = settings.scope_rule(req.method(), req.uri().path()) {
+        if !entry.has_scope(settings.scopes[rule].scope()) {
             return Err(Rejection::InsufficientScope(rule));
         }
     }

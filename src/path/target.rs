@@ -66,7 +66,8 @@ impl PathOptions {
             None => canonical,
         };
         let pq = PathAndQuery::try_from(target).map_err(|_| PathError::TooLong)?;
-        let mut parts = std::mem::take(req.uri_mut()).into_parts();
+        // Built aside: on an error the request keeps the URI it came with.
+        let mut parts = req.uri().clone().into_parts();
         parts.path_and_query = Some(pq);
         *req.uri_mut() = Uri::from_parts(parts).map_err(|_| PathError::TooLong)?;
         Ok(TargetForm::Path)
