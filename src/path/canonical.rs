@@ -165,8 +165,10 @@ impl PathOptions {
     /// Whether `path` (starting with `/`) is its own canonical form: one pass, no allocation.
     /// Conservative: `false` only sends a path to [`PathOptions::rewrite`], which decides.
     fn is_canonical(&self, path: &[u8]) -> bool {
-        // The current segment so far: 0 empty, 1 or 2 only dots, 3 anything else.
+        // The current part of a segment so far: 0 empty, 1 or 2 only dots, 3 anything else,
+        // 4 empty after a kept `%2F` (the segment itself is not empty).
         let mut segment = 3u8;
+        let keep_slashes = self.escaped_slashes == EscapedSlashes::Keep;
         let mut i = 0;
         while i < path.len() {
             let b = path[i];
@@ -178,11 +180,18 @@ impl PathOptions {
                     0
                 }
                 b'.' if segment < 2 => segment + 1,
+                b'.' if segment == 4 => 1,
                 b';' if segment == 1 || segment == 2 => return false,
                 b'%' => match (hex(path.get(i + 1)), hex(path.get(i + 2))) {
                     (Some((hi, true)), Some((lo, true))) if is_kept_escape(hi << 4 | lo) => {
                         i += 2;
                         3
+                    }
+                    (Some((2, true)), Some((0xf, true)))
+                        if keep_slashes && segment != 1 && segment != 2 =>
+                    {
+                        i += 2;
+                        4
                     }
                     _ => return false,
                 },
@@ -409,8 +418,8 @@ fn is_plain(b: u8) -> bool {
         )
 }
 
-/// Whether `%XX` of `byte` stays encoded in a canonical path (the fast check's view: a kept
-/// `%2F` is left to the rewrite, which checks the dots around it).
+/// Whether `%XX` of `byte` stays encoded in a canonical path (but for a kept `%2F`, which the
+/// fast check looks at apart, for the dots around it).
 fn is_kept_escape(byte: u8) -> bool {
     !is_unreserved(byte) && !is_control(byte) && byte != b'/' && byte != b'\\'
 }
