@@ -37,7 +37,10 @@ impl Harness {
         let upstream = Recorder::start().await;
         let dir = tempfile::tempdir().unwrap();
         let config = ServeConfig::sqlite()
-            .public(&format!("upstream = \"http://{}\"\n{public}", upstream.addr))
+            .public(&format!(
+                "upstream = \"http://{}\"\n{public}",
+                upstream.addr
+            ))
             .toml();
         let gateway = Gateway::start(dir.path(), &config);
         Harness {
@@ -117,8 +120,7 @@ impl Harness {
         } else {
             // Not a `:path` hyper's client will send (`x`, `admin`): raw frames.
             let auth = format!("Bearer {token}");
-            return match raw_h2(self.public(), method, target, &[("authorization", &auth)]).await
-            {
+            return match raw_h2(self.public(), method, target, &[("authorization", &auth)]).await {
                 H2::Status(status) => Some(status),
                 H2::Refused => None,
             };
@@ -250,7 +252,11 @@ async fn request_forms_that_are_not_a_path_skip_no_rule_and_reach_nothing() {
         ("GET", "//", 403),
         ("GET", "http://evil.example", 403),
     ] {
-        assert_eq!(h.h1(method, target, &read).await, status, "{method} {target}");
+        assert_eq!(
+            h.h1(method, target, &read).await,
+            status,
+            "{method} {target}"
+        );
         assert!(h.received().is_empty(), "{method} {target}");
         let h2_status = h.h2(method, target, &read).await;
         assert!(h.received().is_empty(), "HTTP/2 {method} {target}");
@@ -300,9 +306,8 @@ async fn request_forms_that_are_not_a_path_skip_no_rule_and_reach_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_oauth_endpoints_and_healthz_are_routed_on_the_canonical_path() {
     let h = Harness::start("").await;
-    let form = format!(
-        "grant_type=client_credentials&client_id={WEB_CLIENT}&client_secret={WEB_SECRET}"
-    );
+    let form =
+        format!("grant_type=client_credentials&client_id={WEB_CLIENT}&client_secret={WEB_SECRET}");
     for target in [
         "/oauth2/token",
         "/oauth2/%74oken",
@@ -350,7 +355,11 @@ async fn configured_options_keep_encoded_slashes_and_resolve_dot_segments() {
         ("GET", "//x//y", 200, Some("GET //x//y")),
     ] {
         let expected: Vec<String> = forwarded.into_iter().map(str::to_owned).collect();
-        assert_eq!(h.h1(method, target, &read).await, status, "{method} {target}");
+        assert_eq!(
+            h.h1(method, target, &read).await,
+            status,
+            "{method} {target}"
+        );
         assert_eq!(h.received(), expected, "{method} {target}");
         assert_eq!(
             h.h2(method, target, &read).await,
@@ -386,8 +395,7 @@ async fn the_bare_proxy_refuses_targets_that_are_not_a_path() {
         ("GET", "admin"),
         ("POST", "x"),
     ] {
-        let request =
-            format!("{method} {target} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        let request = format!("{method} {target} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
         let res = send_raw(addr, request.as_bytes()).await;
         assert_eq!(res.status, 400, "{method} {target}");
         assert!(upstream.take().is_empty(), "{method} {target}");
@@ -403,7 +411,11 @@ async fn the_bare_proxy_refuses_targets_that_are_not_a_path() {
     assert_eq!(sender.send_request(request).await.unwrap().status(), 400);
     assert!(upstream.take().is_empty());
     // A path still goes through.
-    let res = send_raw(addr, b"GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").await;
+    let res = send_raw(
+        addr,
+        b"GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert_eq!(res.status, 200);
     assert_eq!(upstream.take().len(), 1);
 }

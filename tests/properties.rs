@@ -670,9 +670,9 @@ fn config_text_never_panics_and_errors_say_where() {
 /// parameters, slashes, case), or of any text.
 fn request_path() -> impl Strategy<Value = String> {
     let piece = prop::sample::select(vec![
-        "/", "//", "admin", "ADMIN", "a", "x", "%61", "%41", "%6d", "%2F", "%2f", "%5C", "\\",
-        ".", "..", ";", ";x=1", "%2E", "%2e", "%3B", "%00", "%1f", "%20", "%c3%a9", "\u{e9}",
-        "~", "%7E", "%", "%4", "%zz", "%25", "\"",
+        "/", "//", "admin", "ADMIN", "a", "x", "%61", "%41", "%6d", "%2F", "%2f", "%5C", "\\", ".",
+        "..", ";", ";x=1", "%2E", "%2e", "%3B", "%00", "%1f", "%20", "%c3%a9", "\u{e9}", "~",
+        "%7E", "%", "%4", "%zz", "%25", "\"",
     ]);
     prop_oneof![
         3 => prop::collection::vec(piece, 0..10).prop_map(|p| format!("/{}", p.concat())),
@@ -681,8 +681,12 @@ fn request_path() -> impl Strategy<Value = String> {
 }
 
 /// Any combination of the options, with its `%2F` action.
-fn path_options(
-) -> impl Strategy<Value = (tokengate::path::PathOptions, tokengate::path::EscapedSlashes)> {
+fn path_options() -> impl Strategy<
+    Value = (
+        tokengate::path::PathOptions,
+        tokengate::path::EscapedSlashes,
+    ),
+> {
     use tokengate::path::{DotSegments, EscapedSlashes, PathOptions};
     (
         any::<bool>(),
@@ -768,8 +772,12 @@ fn a_rule_decides_a_path_as_it_decides_its_canonical_form_and_covers_what_upstre
     use tokengate::auth::ScopeRule;
 
     let exact = ScopeRule::new("/admin", "admin").unwrap();
-    let folded = ScopeRule::new("/admin", "admin").unwrap().case_insensitive(true);
-    let posts = ScopeRule::new("/a", "write").unwrap().methods([Method::POST]);
+    let folded = ScopeRule::new("/admin", "admin")
+        .unwrap()
+        .case_insensitive(true);
+    let posts = ScopeRule::new("/a", "write")
+        .unwrap()
+        .methods([Method::POST]);
     proptest!(ProptestConfig::with_cases(2048), |(
         path in request_path(),
         (options, _) in path_options(),

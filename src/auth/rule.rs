@@ -168,7 +168,10 @@ impl ScopeRule {
 
     /// The precedence key: more segments first, then rules naming methods.
     pub(crate) fn precedence(&self) -> (std::cmp::Reverse<usize>, bool) {
-        (std::cmp::Reverse(self.segments.len()), self.methods.is_empty())
+        (
+            std::cmp::Reverse(self.segments.len()),
+            self.methods.is_empty(),
+        )
     }
 }
 
@@ -201,7 +204,14 @@ mod tests {
         ] {
             assert!(rule.covers(&get, covered), "{covered}");
         }
-        for outside in ["/", "/administrator", "/adm", "/x/admin", "/ADMIN", "/admin%20"] {
+        for outside in [
+            "/",
+            "/administrator",
+            "/adm",
+            "/x/admin",
+            "/ADMIN",
+            "/admin%20",
+        ] {
             assert!(!rule.covers(&get, outside), "{outside}");
         }
         let root = ScopeRule::new("/", "any").unwrap();
@@ -237,7 +247,10 @@ mod tests {
             assert!(ScopeRule::new(path, "s").unwrap_err().is_config(), "{path}");
         }
         for scope in ["", " ", "a\"b", "a\\b", "é"] {
-            assert!(ScopeRule::new("/a", scope).unwrap_err().is_config(), "{scope}");
+            assert!(
+                ScopeRule::new("/a", scope).unwrap_err().is_config(),
+                "{scope}"
+            );
         }
     }
 }

@@ -53,7 +53,9 @@ where
         // forwarded.
         match settings.path.canonicalize_request(&mut req) {
             Ok(TargetForm::Path) => {}
-            Ok(TargetForm::Asterisk) => return ResponseFuture::reject(settings, Rejection::Asterisk),
+            Ok(TargetForm::Asterisk) => {
+                return ResponseFuture::reject(settings, Rejection::Asterisk)
+            }
             Err(_) => return ResponseFuture::reject(settings, Rejection::BadTarget),
         }
         if !settings.headers.strip(req.headers_mut()) {

@@ -522,7 +522,11 @@ mod tests {
             assert_eq!(canon(&options, input).as_deref(), Ok(output), "{input}");
         }
         for input in ["/.;/admin", "/%2e%2e/admin", "/a/..;x", "/x/.%2E"] {
-            assert_eq!(canon(&options, input), Err(PathError::DotSegment), "{input}");
+            assert_eq!(
+                canon(&options, input),
+                Err(PathError::DotSegment),
+                "{input}"
+            );
         }
         let unmerged = options.merge_slashes(false);
         assert_eq!(canon(&unmerged, "/a//../b").as_deref(), Ok("/a/b"));
@@ -558,6 +562,9 @@ mod tests {
             );
         }
         let unmerged = options.merge_slashes(false);
-        assert!(matches!(unmerged.canonical_path("//a"), Ok(Cow::Borrowed(_))));
+        assert!(matches!(
+            unmerged.canonical_path("//a"),
+            Ok(Cow::Borrowed(_))
+        ));
     }
 }

@@ -191,7 +191,9 @@ impl ScopeRule {
                     .map_err(|_| ConfigError::at(key("methods"), format!("`{m}` is not a method")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(rule.methods(methods).case_insensitive(self.case_insensitive))
+        Ok(rule
+            .methods(methods)
+            .case_insensitive(self.case_insensitive))
     }
 }
 
