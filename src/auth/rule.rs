@@ -12,7 +12,8 @@ use crate::Error;
 /// Matching is on whole segments of the canonical path (see [`crate::path`]), and errs on the
 /// side of covering: empty segments never count (`//admin` is `/admin` even with
 /// [`PathOptions::merge_slashes`] off), a segment's `;parameters` are ignored
-/// (`/admin;x=1/y` is under `/admin`, as Tomcat and Spring read it), and a kept `%2F`
+/// (`/admin;x=1/y` and `/admin%3Bx/y` are under `/admin`, as Tomcat and Spring may read
+/// them), and a kept `%2F`
 /// separates segments (`/%2Fadmin` is under `/admin`). A rule may be limited to some methods
 /// and may ignore ASCII case (for upstreams that fold case; escapes like `%C3%A9` are compared
 /// as they are).
@@ -176,11 +177,15 @@ impl ScopeRule {
 }
 
 /// The segment names of a canonical path as rules see them: split at `/` and kept `%2F`,
-/// each without its `;parameters`, empty ones skipped.
+/// each without its `;parameters` (from a `;`, or a `%3B` for upstreams that decode before
+/// they strip), empty ones skipped.
 fn names(path: &str) -> impl Iterator<Item = &str> {
     path.split('/')
         .flat_map(|segment| segment.split("%2F"))
-        .map(|segment| segment.split(';').next().unwrap_or(""))
+        .map(|segment| {
+            let name = segment.split(';').next().unwrap_or("");
+            name.split("%3B").next().unwrap_or("")
+        })
         .filter(|name| !name.is_empty())
 }
 
@@ -198,6 +203,7 @@ mod tests {
             "/admin/x",
             "/admin;x",
             "/admin;x=1/y",
+            "/admin%3Bx=1/y",
             "/;p/admin",
             "//admin",
             "/%2Fadmin",

@@ -183,6 +183,10 @@ impl PathOptions {
                 b'.' if segment == 4 => 1,
                 b';' if segment == 1 || segment == 2 => return false,
                 b'%' => match (hex(path.get(i + 1)), hex(path.get(i + 2))) {
+                    // `%3B` ends a name for upstreams that decode before they strip `;params`.
+                    (Some((3, true)), Some((0xB, true))) if segment == 1 || segment == 2 => {
+                        return false
+                    }
                     (Some((hi, true)), Some((lo, true))) if is_kept_escape(hi << 4 | lo) => {
                         i += 2;
                         3
@@ -351,7 +355,10 @@ impl Segment {
     }
 
     fn escaped(&mut self, byte: u8) {
-        if !self.params {
+        // `%3B` ends the name too, for upstreams that decode before they strip `;params`.
+        if byte == b';' {
+            self.params = true;
+        } else if !self.params {
             self.part = 3;
         }
         push_escape(&mut self.text, byte);
@@ -460,6 +467,7 @@ mod tests {
             ("/a%20b", "/a%20b"),
             ("/a%3fb%23c", "/a%3Fb%23c"),
             ("/a%3Bb", "/a%3Bb"),
+            ("/a%3b.", "/a%3B."),
             ("/a%25", "/a%25"),
             ("/\u{e9}", "/%C3%A9"),
             ("/a\"b<c>d^e`f{g|h}", "/a%22b%3Cc%3Ed%5Ee%60f%7Bg%7Ch%7D"),
@@ -491,6 +499,8 @@ mod tests {
             ("/.;/admin/x", PathError::DotSegment),
             ("/..;x/admin", PathError::DotSegment),
             ("/admin/..;", PathError::DotSegment),
+            ("/.%3B/admin", PathError::DotSegment),
+            ("/..%3bx/admin", PathError::DotSegment),
             ("/%2e/admin", PathError::DotSegment),
             ("/%2E%2E/admin", PathError::DotSegment),
             ("/.%2e/admin", PathError::DotSegment),

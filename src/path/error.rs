@@ -30,7 +30,7 @@ pub enum PathError {
     EncodedSlash,
     /// A `.` or `..` segment: any of them while
     /// [`DotSegments::Reject`](super::DotSegments::Reject) is in force, and always one that
-    /// is encoded (`%2E`), hidden by parameters (`/.;x/`, `/..;/`) or by a kept `%2F`.
+    /// is encoded (`%2E`), hidden by parameters (`/.;x/`, `/..;/`, `/.%3B/`) or by a kept `%2F`.
     DotSegment,
     /// The canonical target is longer than a URI may be.
     TooLong,
