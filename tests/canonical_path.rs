@@ -184,6 +184,8 @@ const SPELLINGS: &[(&str, &str, u16, Option<&str>)] = &[
     ("GET", "/%5Cadmin/x", 400, None),
     ("GET", "/.;/admin/x", 400, None),
     ("GET", "/..;x/admin/x", 400, None),
+    ("GET", "/.%3B/admin/x", 400, None),
+    ("GET", "/admin%3Bx/y", 403, None),
     ("GET", "/admin/../admin", 400, None),
     ("GET", "/x/../admin", 400, None),
     ("GET", "/x/..%2Fadmin", 400, None),
