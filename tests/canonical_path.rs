@@ -15,7 +15,6 @@ use bytes::Bytes;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Method, Request, Uri};
 use http_body_util::Full;
-use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -23,7 +22,7 @@ use common::config::ServeConfig;
 use common::process::Gateway;
 use common::raw::send_raw;
 use common::upstream::Recorder;
-use common::{ADMIN_KEY, ADMIN_SECRET, SERVICE, WEB_CLIENT, WEB_SECRET};
+use common::{WEB_CLIENT, WEB_SECRET};
 
 /// `tokengate serve` with `public` settings in front of a fresh recorder.
 struct Harness {
@@ -56,31 +55,7 @@ impl Harness {
 
     /// A client_credentials token with `scope`, issued through JSON-RPC.
     async fn token(&self, scope: &str) -> String {
-        let reply: Value = reqwest::Client::new()
-            .post(format!("http://{}/v2/json-rpc", self.gateway.admin))
-            .basic_auth(ADMIN_KEY, Some(ADMIN_SECRET))
-            .json(&json!({
-                "jsonrpc": "2.0",
-                "method": "oauth2.createAccessToken",
-                "params": [
-                    SERVICE,
-                    {"client_id": WEB_CLIENT, "client_secret": WEB_SECRET},
-                    {"grant_type": "client_credentials", "scope": scope},
-                    null,
-                    null
-                ],
-                "id": 1
-            }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        reply["result"]["access_token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{reply}"))
-            .to_owned()
+        common::admin::token(self.gateway.admin, scope).await
     }
 
     /// The request lines (`METHOD target`) the upstream received since the last call.
