@@ -407,7 +407,7 @@ fn hex(b: Option<&u8>) -> Option<(u8, bool)> {
 }
 
 /// RFC 3986 `unreserved`: never encoded in a canonical path.
-pub(crate) fn is_unreserved(b: u8) -> bool {
+fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
