@@ -24,4 +24,4 @@ mod target;
 
 pub use canonical::{DotSegments, EscapedSlashes, PathOptions};
 pub use error::PathError;
-pub use target::TargetForm;
+pub use target::{SentTarget, TargetForm};

@@ -6,6 +6,29 @@ use http::{Method, Request, Uri};
 
 use super::{PathError, PathOptions};
 
+/// The target a request came with, kept as a request extension when
+/// [`PathOptions::canonicalize_request`] rewrote it (the first rewrite's original, if it is
+/// run twice): what a client signed, for checks that must see the request as it was sent
+/// (MAC signatures). Rules and the upstream never see it.
+///
+/// ```
+/// use tokengate::path::{PathOptions, SentTarget};
+///
+/// let mut req = http::Request::get("//%61?x=1").body(()).unwrap();
+/// PathOptions::default().canonicalize_request(&mut req).unwrap();
+/// assert_eq!(req.uri(), "/a?x=1");
+/// assert_eq!(req.extensions().get::<SentTarget>().unwrap().as_str(), "//%61?x=1");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentTarget(PathAndQuery);
+
+impl SentTarget {
+    /// The path and query as sent.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
 /// What a request's target turned out to be, once canonical.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -68,8 +91,13 @@ impl PathOptions {
         let pq = PathAndQuery::try_from(target).map_err(|_| PathError::TooLong)?;
         // Built aside: on an error the request keeps the URI it came with.
         let mut parts = req.uri().clone().into_parts();
-        parts.path_and_query = Some(pq);
+        let sent = parts.path_and_query.replace(pq);
         *req.uri_mut() = Uri::from_parts(parts).map_err(|_| PathError::TooLong)?;
+        if let Some(sent) = sent {
+            if req.extensions().get::<SentTarget>().is_none() {
+                req.extensions_mut().insert(SentTarget(sent));
+            }
+        }
         Ok(TargetForm::Path)
     }
 }
