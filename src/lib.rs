@@ -12,6 +12,7 @@
 //! | [`rpc`] | [`JsonRpcService`](rpc::JsonRpcService): the JSON-RPC API as a `tower::Service` |
 //! | [`rest`] | RFC 6749/7662/7009/8414 endpoints ([`PublicEndpoints`](rest::PublicEndpoints)) and TIBCO-style token routes ([`TibcoTokenApi`](rest::TibcoTokenApi)) as `tower::Service`s |
 //! | [`resolve`] | the [`Resolve`](resolve::Resolve) trait (local, remote) and the [`TokenCache`](resolve::TokenCache) in front of it |
+//! | [`path`] | the canonical request target ([`PathOptions`](path::PathOptions)): what scope rules match and what the upstream receives |
 //! | [`auth`] | [`OAuthLayer`](auth::OAuthLayer): the gateway check as a tower `Layer` |
 //! | [`limit`] | rate limits: issuance per client ([`IssueLimits`](limit::IssueLimits)), failed authentications per address ([`FailedAuthLayer`](limit::FailedAuthLayer)) |
 //! | [`host`] | [`request_host`](host::request_host): the validated host and port a request is for |
@@ -70,6 +71,7 @@ pub mod limit;
 pub mod loadtest;
 pub mod model;
 pub mod oauth;
+pub mod path;
 pub mod proxy;
 pub mod resolve;
 pub mod rest;

@@ -768,25 +768,22 @@ impl ReverseProxy {
         ))
     }
 
-    /// The upstream URI for a request URI: the upstream's authority, its base path, then the
-    /// request's path and query. `None` for a path with dot segments.
     /// The request's URI turned upstream: the upstream's scheme and authority, its base path
     /// and the request's path and query. The request's own path and query are kept as they
-    /// are (no copy) when the upstream has no base path. `None` for a path with dot segments.
+    /// are (no copy) when the upstream has no base path. `None` for a path with dot segments,
+    /// and for a target that is not a path (asterisk-form `*`, authority-form `host:port`, an
+    /// HTTP/2 `:path` not starting with `/`): none of them names a resource upstream.
     fn upstream_uri(&self, uri: Uri) -> Option<Uri> {
-        let pq = uri.into_parts().path_and_query;
-        // Asterisk-form (`OPTIONS *`) and anything else not a path goes to the base path.
-        let pq = pq.filter(|pq| pq.as_str().starts_with('/'));
-        if pq.as_ref().is_some_and(|pq| has_dot_segment(pq.path())) {
+        let pq = uri.into_parts().path_and_query?;
+        if !pq.as_str().starts_with('/') || has_dot_segment(pq.path()) {
             return None;
         }
         let upstream = &self.shared.upstream;
         let base = &upstream.base_path;
         let pq = match pq {
-            Some(pq) if base.is_empty() => pq,
-            None if base.is_empty() => PathAndQuery::from_static("/"),
+            pq if base.is_empty() => pq,
             pq => {
-                let pq = pq.as_ref().map_or("/", PathAndQuery::as_str);
+                let pq = pq.as_str();
                 let mut joined = String::with_capacity(base.len() + pq.len());
                 joined.push_str(base);
                 joined.push_str(pq);
@@ -1081,7 +1078,9 @@ mod tests {
             mapped(root, "http://evil.example").unwrap(),
             "http://127.0.0.1:9000/"
         );
-        assert_eq!(mapped(root, "*").unwrap(), "http://127.0.0.1:9000/");
+        for not_a_path in ["*", "evil.example:80", "admin"] {
+            assert_eq!(mapped(root, not_a_path), None, "{not_a_path}");
+        }
         for base in ["http://127.0.0.1:9000/base", "http://127.0.0.1:9000/base/"] {
             assert_eq!(
                 mapped(base, "/x?y=1").unwrap(),
@@ -1092,7 +1091,7 @@ mod tests {
                 mapped(base, "http://evil.example").unwrap(),
                 "http://127.0.0.1:9000/base/"
             );
-            assert_eq!(mapped(base, "*").unwrap(), "http://127.0.0.1:9000/base/");
+            assert_eq!(mapped(base, "*"), None);
             assert_eq!(mapped(base, "/x/%2e%2e/y"), None);
         }
         assert_eq!(mapped(root, "/a/../b"), None);

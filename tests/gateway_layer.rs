@@ -418,6 +418,64 @@ async fn longest_scope_rule_wins() {
 }
 
 #[tokio::test]
+async fn rules_match_segments_and_methods_in_a_documented_order() {
+    use http::Method;
+    use tokengate::auth::ScopeRule;
+    let gate = Gate::new(
+        |_| {},
+        |l| {
+            l.rule(ScopeRule::new("/reviews", "read").unwrap())
+                .rule(
+                    ScopeRule::new("/reviews", "write")
+                        .unwrap()
+                        .methods([Method::POST]),
+                )
+                .rule(
+                    ScopeRule::new("/reviews/admin", "admin")
+                        .unwrap()
+                        .case_insensitive(true),
+                )
+                .rule(
+                    ScopeRule::new("/", "admin")
+                        .unwrap()
+                        .methods([Method::DELETE]),
+                )
+        },
+    )
+    .await;
+    let reader = bearer(&gate.token("r", Some("read")).await);
+    let writer = bearer(&gate.token("w", Some("read write")).await);
+    let send = |method: Method, path: &str, auth: &str| {
+        let mut req = get(path, &[("authorization", auth)]);
+        *req.method_mut() = method;
+        gate.send(req)
+    };
+    for (method, path, auth, needs) in [
+        (Method::GET, "/reviews/1", &reader, None),
+        (Method::POST, "/reviews/1", &reader, Some("write")),
+        (Method::POST, "/reviews/1", &writer, None),
+        (Method::GET, "/REVIEWS/1", &reader, None),
+        (Method::GET, "/reviews/ADMIN/x", &reader, Some("admin")),
+        (Method::POST, "/reviews/admin", &writer, Some("admin")),
+        (Method::GET, "/reviewsx", &reader, None),
+        (Method::DELETE, "/anything", &writer, Some("admin")),
+        // The longer rule decides first, whatever the methods of the shorter one.
+        (Method::DELETE, "/reviews/1", &reader, None),
+        (Method::GET, "/anything", &reader, None),
+    ] {
+        let res = send(method.clone(), path, auth).await;
+        match needs {
+            None => assert_eq!(res.status(), StatusCode::OK, "{method} {path}"),
+            Some(scope) => {
+                assert_eq!(res.status(), StatusCode::FORBIDDEN, "{method} {path}");
+                let want = format!("scope=\"{scope}\"");
+                assert!(challenge(&res).ends_with(&want), "{method} {path}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
 async fn query_tokens_only_when_allowed() {
     let off = Gate::new(|_| {}, |l| l).await;
     let token = off.token("g", None).await;

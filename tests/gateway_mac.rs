@@ -283,6 +283,20 @@ async fn a_signed_request_passes_once_and_only_as_signed() {
     assert_eq!(res.status, 200, "{res:?}");
     assert_eq!(h.upstream.take().len(), 1);
 
+    // Signed as sent, though not canonical: verified over the target the client sent, and
+    // forwarded as the canonical target that the rules saw.
+    let sent = "//reviews/%37?b=1";
+    let signed = c.sign("GET", sent, "n-sent");
+    let res = send(h.public(), "GET", sent, "gateway.test", &[&auth(&signed)]).await;
+    assert_eq!(res.status, 200, "{res:?}");
+    let seen = h.upstream.take();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].uri, "/reviews/7?b=1");
+    // Signed for the canonical form but sent otherwise: refused.
+    let signed = c.sign("GET", "/reviews/7?b=1", "n-canonical");
+    let res = send(h.public(), "GET", sent, "gateway.test", &[&auth(&signed)]).await;
+    h.refused(&res, "signed for the canonical target, sent otherwise");
+
     // Each a correctly signed request sent as another: refused, nothing forwarded.
     let cases = [
         // (what, signed for method and target, sent as method, target and host)

@@ -6,7 +6,11 @@
 //! - the `/token` form parser, through [`PublicEndpoints`]: arbitrary bodies never panic, every
 //!   answer is an RFC 6749 §5.2 error or a token, a repeated parameter is `invalid_request`;
 //! - config parsing, through [`Config::from_toml`]: arbitrary TOML-ish text never panics, and
-//!   every error carries a key or a position.
+//!   every error carries a key or a position;
+//! - the canonical request target ([`tokengate::path`]): idempotent, recognised without a
+//!   copy once canonical, read by an upstream that decodes, merges and resolves as the original
+//!   was; a scope rule decides a path as it decides its canonical form, and covers every path
+//!   whose upstream reading falls under it.
 //!
 //! The bearer parser's properties are unit tests beside it (`src/auth/bearer.rs`), as are the
 //! form parser's own (`src/rest/shared.rs`).
@@ -654,6 +658,168 @@ fn config_text_never_panics_and_errors_say_where() {
             prop_assert!(!shown.is_empty());
             if let Some(key) = e.key() {
                 prop_assert!(shown.contains(key), "{shown}");
+            }
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The canonical request target (`tokengate::path`) and scope rules.
+
+/// Paths made of the pieces that matter to canonicalisation (escapes of every kind, dots,
+/// parameters, slashes, case), or of any text.
+fn request_path() -> impl Strategy<Value = String> {
+    let piece = prop::sample::select(vec![
+        "/", "//", "admin", "ADMIN", "a", "x", "%61", "%41", "%6d", "%2F", "%2f", "%5C", "\\", ".",
+        "..", ";", ";x=1", "%2E", "%2e", "%3B", "%3b", "%00", "%1f", "%20", "%c3%a9", "\u{e9}",
+        "~", "%7E", "%", "%4", "%zz", "%25", "\"",
+    ]);
+    prop_oneof![
+        3 => prop::collection::vec(piece, 0..10).prop_map(|p| format!("/{}", p.concat())),
+        1 => any::<String>().prop_map(|s| format!("/{s}")),
+    ]
+}
+
+/// Any combination of the options, and whether an upstream that decodes `%2F`, merges
+/// slashes and resolves dots reads what they forward as it reads the original: not when `%2F`
+/// is decoded on purpose (an upstream that strips `;x%2Fy` as one parameter reads the original
+/// otherwise), nor when dots are resolved without merging slashes (`/a//..` is `/a/` by
+/// RFC 3986, `/` to an upstream that merges first).
+fn path_options() -> impl Strategy<Value = (tokengate::path::PathOptions, bool)> {
+    use tokengate::path::{DotSegments, EscapedSlashes, PathOptions};
+    (
+        any::<bool>(),
+        prop::sample::select(vec![
+            EscapedSlashes::Reject,
+            EscapedSlashes::Keep,
+            EscapedSlashes::Decode,
+        ]),
+        prop::sample::select(vec![DotSegments::Reject, DotSegments::Resolve]),
+    )
+        .prop_map(|(merge, slashes, dots)| {
+            let options = PathOptions::default()
+                .merge_slashes(merge)
+                .escaped_slashes(slashes)
+                .dot_segments(dots);
+            let same_reading =
+                slashes != EscapedSlashes::Decode && (merge || dots == DotSegments::Reject);
+            (options, same_reading)
+        })
+}
+
+/// The segments an upstream that does everything sees in `path`: `;parameters` stripped
+/// (Tomcat, Spring) before decoding or, with `decode_first`, after, every escape decoded, a
+/// decoded `/` splitting, empty segments merged and dot segments resolved.
+fn upstream_view(path: &str, decode_first: bool) -> Vec<Vec<u8>> {
+    let strip = |bytes: &[u8]| bytes.split(|&b| b == b';').next().unwrap_or(b"").to_vec();
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for segment in path.split('/') {
+        let decoded = if decode_first {
+            percent_decode(segment.as_bytes())
+        } else {
+            percent_decode(&strip(segment.as_bytes()))
+        };
+        for piece in decoded.split(|&b| b == b'/') {
+            let piece = if decode_first {
+                strip(piece)
+            } else {
+                piece.to_vec()
+            };
+            match piece.as_slice() {
+                b"" | b"." => {}
+                b".." => {
+                    out.pop();
+                }
+                _ => out.push(piece),
+            }
+        }
+    }
+    out
+}
+
+fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| char::from(b).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push(hi << 4 | lo);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
+}
+
+#[test]
+fn canonical_paths_are_idempotent_and_keep_the_meaning_of_the_path() {
+    proptest!(ProptestConfig::with_cases(2048), |(path in request_path(), (options, same_reading) in path_options())| {
+        let Ok(canonical) = options.canonical_path(&path) else {
+            return Ok(());
+        };
+        // Idempotent, and recognised as canonical without a copy.
+        let again = options.canonical_path(&canonical).unwrap();
+        prop_assert!(matches!(again, std::borrow::Cow::Borrowed(_)), "{path:?} -> {canonical:?} -> {again:?}");
+        prop_assert_eq!(&*again, &*canonical);
+        // Only canonical bytes: printable ASCII, no backslash.
+        prop_assert!(canonical.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b'\\'), "{canonical:?}");
+        // An upstream that decodes, strips parameters, merges and resolves reads the forwarded
+        // path as it would have read the original.
+        if same_reading {
+            for decode_first in [false, true] {
+                prop_assert_eq!(
+                    upstream_view(&path, decode_first),
+                    upstream_view(&canonical, decode_first),
+                    "{:?} -> {:?}", path, canonical
+                );
+            }
+        }
+    });
+}
+
+#[test]
+fn a_rule_decides_a_path_as_it_decides_its_canonical_form_and_covers_what_upstreams_see() {
+    use http::Method;
+    use tokengate::auth::ScopeRule;
+
+    let exact = ScopeRule::new("/admin", "admin").unwrap();
+    let folded = ScopeRule::new("/admin", "admin")
+        .unwrap()
+        .case_insensitive(true);
+    let posts = ScopeRule::new("/a", "write")
+        .unwrap()
+        .methods([Method::POST]);
+    proptest!(ProptestConfig::with_cases(2048), |(
+        path in request_path(),
+        (options, _) in path_options(),
+        method in prop::sample::select(vec![Method::GET, Method::POST]),
+    )| {
+        // `covers` canonicalises with the default options, as the layer does by default.
+        if let Ok(canonical) = tokengate::path::PathOptions::default().canonical_path(&path) {
+            for rule in [&exact, &folded, &posts] {
+                prop_assert_eq!(
+                    rule.covers(&method, &path),
+                    rule.covers(&method, &canonical),
+                    "{:?} / {:?} -> {:?}", rule.path(), path, canonical
+                );
+            }
+        }
+        let Ok(canonical) = options.canonical_path(&path) else {
+            return Ok(());
+        };
+        // Whatever an upstream makes of the forwarded path, the rule saw at least that.
+        for decode_first in [false, true] {
+            let view = upstream_view(&canonical, decode_first);
+            let Some(first) = view.first() else { continue };
+            if first.as_slice() == b"admin" {
+                prop_assert!(exact.covers(&method, &canonical), "{path:?} -> {canonical:?}");
+            }
+            if first.eq_ignore_ascii_case(b"admin") {
+                prop_assert!(folded.covers(&method, &canonical), "{path:?} -> {canonical:?}");
             }
         }
     });

@@ -663,14 +663,15 @@ async fn absolute_form_and_connect_never_choose_the_upstream() {
         h.upstream_saw(&[], case);
     }
 
-    // CONNECT: without a token 401, with one 501; never a tunnel, nothing forwarded.
+    // CONNECT names no path (authority-form): 400 before any token is looked at, with or
+    // without one; never a tunnel, nothing forwarded.
     let res = h
         .exchange(
             "CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n",
             ANSWERED,
         )
         .await;
-    assert_eq!(res.statuses, [401], "{}", res.text);
+    assert_eq!(res.statuses, [400], "{}", res.text);
     let res = h
         .exchange(
             "CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n{auth}\r\n\r\n\
@@ -678,28 +679,27 @@ async fn absolute_form_and_connect_never_choose_the_upstream() {
             ANSWERED,
         )
         .await;
-    assert_eq!(res.statuses.first(), Some(&501), "{}", res.text);
+    assert_eq!(res.statuses.first(), Some(&400), "{}", res.text);
     assert!(!res.statuses.contains(&200), "{}", res.text);
-    // CONNECT to the upstream's own address: still 501.
+    // CONNECT to the upstream's own address: still 400.
     let request = format!(
         "CONNECT {0} HTTP/1.1\r\nHost: {0}\r\n{{auth}}\r\nConnection: close\r\n\r\n",
         h.upstream.addr
     );
     let res = h.exchange(&request, ANSWERED).await;
-    assert_eq!(res.statuses, [501], "{}", res.text);
+    assert_eq!(res.statuses, [400], "{}", res.text);
     h.upstream_saw(&[], "CONNECT");
 
-    // Authority-form outside CONNECT names no path: it goes to the upstream's base path, on
-    // the upstream's host, never to the authority named.
+    // Authority-form outside CONNECT names no path either: 400, nothing forwarded (it used
+    // to reach the upstream as `/`, past every rule).
     let res = h
         .exchange(
             "GET evil.example:80 HTTP/1.1\r\nHost: evil.example:80\r\n{auth}\r\nConnection: close\r\n\r\n",
             ANSWERED,
         )
         .await;
-    assert_eq!(res.statuses, [200], "{}", res.text);
-    let seen = h.upstream_saw(&["/"], "authority-form");
-    assert_eq!(seen[0].headers["host"], h.upstream.addr.to_string());
+    assert_eq!(res.statuses, [400], "{}", res.text);
+    h.upstream_saw(&[], "authority-form");
 
     // Dot segments: 400.
     for (case, line) in [

@@ -7,7 +7,8 @@ use tower::Layer;
 
 use super::proof::Proof;
 use super::reject::{Challenges, Rejection};
-use super::{IdentityHeaders, MacPolicy, OAuthService};
+use super::{IdentityHeaders, MacPolicy, OAuthService, ScopeRule};
+use crate::path::PathOptions;
 use crate::resolve::TokenCache;
 use crate::striped::Striped;
 use crate::Error;
@@ -16,6 +17,11 @@ use crate::Error;
 /// inner service who is calling.
 ///
 /// For each request, in order:
+/// 0. the request target is made canonical ([`crate::path`], options
+///    [`OAuthLayer::path_options`]): a target without a canonical form, or neither `/…` nor
+///    `OPTIONS *`, gets 400 (no challenge) and nothing is forwarded; `OPTIONS *` is answered
+///    `200` by the layer itself; otherwise the request's URI becomes the canonical target,
+///    which the scope rules match and the inner service receives;
 /// 1. every client-supplied identity header is removed (any case, every copy); an alias spelled
 ///    with `_` or `.` of one, or of a framing header (`Transfer_Encoding`, `Content_Length`),
 ///    gets 400 `invalid_request`, as does a repeated or invalid `Host`, or one that disagrees
@@ -77,8 +83,10 @@ pub(crate) struct Settings {
     pub(crate) cache: TokenCache,
     pub(crate) headers: IdentityHeaders,
     pub(crate) realm: String,
-    /// `(path prefix, scope)`, longest prefix first.
-    pub(crate) scopes: Vec<(String, String)>,
+    /// The scope rules, in precedence order (see [`ScopeRule`]).
+    pub(crate) scopes: Vec<ScopeRule>,
+    /// How request targets are canonicalised.
+    pub(crate) path: PathOptions,
     pub(crate) allow_query_tokens: bool,
     pub(crate) forward_authorization: bool,
     pub(crate) challenges: Challenges,
@@ -101,6 +109,7 @@ impl OAuthLayer {
                 challenges: Challenges::new(&realm, std::iter::empty(), false),
                 realm,
                 scopes: Vec::new(),
+                path: PathOptions::default(),
                 allow_query_tokens: false,
                 forward_authorization: false,
                 metrics: Arc::default(),
@@ -115,7 +124,7 @@ impl OAuthLayer {
         f(settings);
         settings.challenges = Challenges::new(
             &settings.realm,
-            settings.scopes.iter().map(|(_, s)| s.as_str()),
+            settings.scopes.iter().map(ScopeRule::scope),
             settings.mac_challenges,
         );
         self
@@ -137,24 +146,66 @@ impl OAuthLayer {
         self.edit(|s| s.headers = headers)
     }
 
-    /// Requests whose path starts with `path_prefix` need `scope` (space separated entries, all
-    /// required). The longest matching prefix wins.
+    /// Requests under `path_prefix` (whole segments: `/admin` covers `/admin/x`, not
+    /// `/administrator`) need `scope` (space separated entries, all required), whatever their
+    /// method: [`OAuthLayer::rule`] with [`ScopeRule::new`].
+    ///
+    /// # Errors
+    /// A configuration error for a path or scope that [`ScopeRule::new`] refuses.
     pub fn require_scope(
         self,
         path_prefix: impl Into<String>,
         scope: impl Into<String>,
     ) -> Result<Self, Error> {
-        let (prefix, scope) = (path_prefix.into(), scope.into());
-        if !prefix.starts_with('/') || !quotable(&scope) || scope.trim().is_empty() {
-            return Err(Error::config(
-                "scope rules need a path starting with / and a printable scope",
-            ));
-        }
-        Ok(self.edit(|s| {
-            s.scopes.push((prefix, scope));
-            s.scopes
-                .sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
-        }))
+        Ok(self.rule(ScopeRule::new(path_prefix, scope)?))
+    }
+
+    /// Adds a scope rule. The first rule that covers a request decides: the longest path (in
+    /// segments) first, at equal length a rule naming methods before one that does not, then
+    /// in the order added; a request no rule covers needs no scope.
+    ///
+    /// ```
+    /// use http::Method;
+    /// # use std::sync::Arc;
+    /// # use tokengate::resolve::{LocalResolver, TokenCache};
+    /// # use tokengate::{oauth::TokenService, secret::Pepper, store::MemoryStore};
+    /// use tokengate::auth::{OAuthLayer, ScopeRule};
+    ///
+    /// # let tokens = Arc::new(TokenService::new(Arc::new(MemoryStore::new()), Pepper::new(b"p".to_vec())));
+    /// # let cache = TokenCache::builder(LocalResolver::new(tokens, "svc")).build();
+    /// let layer = OAuthLayer::new(cache)
+    ///     .rule(ScopeRule::new("/reviews", "read")?)
+    ///     .rule(ScopeRule::new("/reviews", "write")?.methods([Method::POST, Method::PUT]))
+    ///     .rule(ScopeRule::new("/admin", "admin")?.case_insensitive(true));
+    /// # let _ = layer;
+    /// # Ok::<_, tokengate::Error>(())
+    /// ```
+    pub fn rule(self, rule: ScopeRule) -> Self {
+        self.edit(|s| {
+            s.scopes.push(rule);
+            s.scopes.sort_by_key(ScopeRule::precedence);
+        })
+    }
+
+    /// How request paths are canonicalised (default [`PathOptions::default`]: slashes
+    /// merged, `%2F` and dot segments refused).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use tokengate::resolve::{LocalResolver, TokenCache};
+    /// # use tokengate::{oauth::TokenService, secret::Pepper, store::MemoryStore};
+    /// use tokengate::auth::OAuthLayer;
+    /// use tokengate::path::{EscapedSlashes, PathOptions};
+    ///
+    /// # let tokens = Arc::new(TokenService::new(Arc::new(MemoryStore::new()), Pepper::new(b"p".to_vec())));
+    /// # let cache = TokenCache::builder(LocalResolver::new(tokens, "svc")).build();
+    /// // An API with `/` in its ids, sent as `%2F`.
+    /// let layer = OAuthLayer::new(cache)
+    ///     .path_options(PathOptions::default().escaped_slashes(EscapedSlashes::Keep));
+    /// # let _ = layer;
+    /// ```
+    pub fn path_options(self, options: PathOptions) -> Self {
+        self.edit(|s| s.path = options)
     }
 
     /// Accept tokens in the `access_token` query parameter too (RFC 6750 §2.3; off by default:
@@ -202,22 +253,23 @@ impl<S> Layer<S> for OAuthLayer {
 }
 
 impl Settings {
-    /// The index of the scope rule for `path`, if one applies.
-    pub(crate) fn scope_rule(&self, path: &str) -> Option<usize> {
+    /// The index of the scope rule for `method` on `path` (canonical), if one applies.
+    pub(crate) fn scope_rule(&self, method: &http::Method, path: &str) -> Option<usize> {
         self.scopes
             .iter()
-            .position(|(prefix, _)| path.starts_with(prefix.as_str()))
+            .position(|rule| rule.covers_canonical(method, path))
     }
 }
 
-fn quotable(s: &str) -> bool {
+pub(crate) fn quotable(s: &str) -> bool {
     s.bytes()
         .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
 }
 
 /// How requests through an [`OAuthLayer`] ended, for metrics.
 ///
-/// Counted per thread: every request through the layer increments one of these, and a
+/// Counted per thread: every request through the layer but `OPTIONS *` increments one of
+/// these (a refused request target counts as `invalid_request`), and a
 /// counter shared by every core would move between them on each request.
 #[derive(Debug, Default)]
 pub struct LayerMetrics {
@@ -246,7 +298,8 @@ impl LayerMetrics {
             Rejection::NoToken => &counts.no_token,
             Rejection::InvalidToken => &counts.invalid_token,
             Rejection::InsufficientScope(_) => &counts.insufficient_scope,
-            Rejection::InvalidRequest => &counts.invalid_request,
+            Rejection::InvalidRequest | Rejection::BadTarget => &counts.invalid_request,
+            Rejection::Asterisk => return,
             Rejection::Unavailable => &counts.unavailable,
         };
         counter.fetch_add(1, Ordering::Relaxed);

@@ -39,8 +39,9 @@ pub(crate) struct Malformed;
 
 impl Signed {
     /// The request's MAC credentials: `Ok(None)` when its `Authorization` header is absent or
-    /// of another scheme. The request target, method, host and port are read from `req` now,
-    /// so this must run before anything rewrites the request. `default_port` is the port of
+    /// of another scheme. The request target (as sent: the [`SentTarget`](crate::path::SentTarget)
+    /// when the layer made it canonical), method, host and port are read from `req` now, so
+    /// this must run before anything else rewrites the request. `default_port` is the port of
     /// the listener's scheme, for a `Host` without one.
     pub(crate) fn find<B>(
         req: &Request<B>,
@@ -65,7 +66,11 @@ impl Signed {
             mac,
         } = Params::parse(params)?;
         let (host, port) = host_and_port(req, default_port)?;
-        let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        // As the client sent it, before the layer made it canonical.
+        let target = match req.extensions().get::<crate::path::SentTarget>() {
+            Some(sent) => sent.as_str(),
+            None => req.uri().path_and_query().map_or("/", |p| p.as_str()),
+        };
         let normalized = normalized_string(
             ts,
             nonce,

@@ -14,9 +14,11 @@ mod mac;
 mod proof;
 mod reject;
 mod replay;
+mod rule;
 mod service;
 
 pub use headers::IdentityHeaders;
 pub use layer::{LayerMetrics, OAuthLayer};
 pub use proof::MacPolicy;
+pub use rule::ScopeRule;
 pub use service::{OAuthService, ResponseFuture};

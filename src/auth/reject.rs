@@ -1,4 +1,5 @@
-//! RFC 6750 §3 rejections, with their `WWW-Authenticate` values built once.
+//! RFC 6750 §3 rejections, with their `WWW-Authenticate` values built once, and the layer's
+//! other own answers (a bad request target, `OPTIONS *`).
 
 use http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
@@ -15,6 +16,10 @@ pub(crate) enum Rejection {
     InsufficientScope(usize),
     /// Malformed request: 400 `invalid_request`.
     InvalidRequest,
+    /// A request target without a canonical form: 400, no challenge (not a token matter).
+    BadTarget,
+    /// `OPTIONS *`: answered `200` here, never forwarded.
+    Asterisk,
     /// The token could not be checked: 503 with `Retry-After`.
     Unavailable,
 }
@@ -58,6 +63,8 @@ impl Challenges {
                 (StatusCode::FORBIDDEN, self.insufficient_scope.get(i))
             }
             Rejection::InvalidRequest => (StatusCode::BAD_REQUEST, Some(&self.invalid_request)),
+            Rejection::BadTarget => (StatusCode::BAD_REQUEST, None),
+            Rejection::Asterisk => (StatusCode::OK, None),
             Rejection::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, None),
         };
         let mut res = Response::new(B::default());

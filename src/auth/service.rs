@@ -14,6 +14,7 @@ use super::bearer::{self, Source};
 use super::layer::Settings;
 use super::mac::Signed;
 use super::reject::Rejection;
+use crate::path::TargetForm;
 use crate::resolve::{CachedToken, Lookup};
 use crate::secret::TokenHash;
 use crate::Error;
@@ -49,11 +50,24 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let settings = &self.settings;
-        // A host that is there must be valid; one that is missing is refused where the
+        // A host that is there must be valid (checked on the target as sent: an absolute-form
+        // target's authority must agree with it); one that is missing is refused where the
         // request is forwarded (in-process callers often build requests without one).
-        let bad_host = crate::host::request_host(req.headers(), req.uri(), req.version())
-            .is_err_and(|e| e != crate::host::HostError::Missing);
-        if bad_host || !settings.headers.strip(req.headers_mut()) {
+        if crate::host::request_host(req.headers(), req.uri(), req.version())
+            .is_err_and(|e| e != crate::host::HostError::Missing)
+        {
+            return ResponseFuture::reject(settings, Rejection::InvalidRequest);
+        }
+        // One canonical target, before any decision: what the rules match and what is
+        // forwarded.
+        match settings.path.canonicalize_request(&mut req) {
+            Ok(TargetForm::Path) => {}
+            Ok(TargetForm::Asterisk) => {
+                return ResponseFuture::reject(settings, Rejection::Asterisk)
+            }
+            Err(_) => return ResponseFuture::reject(settings, Rejection::BadTarget),
+        }
+        if !settings.headers.strip(req.headers_mut()) {
             return ResponseFuture::reject(settings, Rejection::InvalidRequest);
         }
         let (hash, source, owned, proof) = match bearer::find(&req, settings.allow_query_tokens) {
@@ -141,8 +155,8 @@ fn authorize<B>(
     proof: Option<&Signed>,
 ) -> Result<(), Rejection> {
     settings.mac.check(&entry, proof)?;
-    if let Some(rule) = settings.scope_rule(req.uri().path()) {
-        if !entry.has_scope(&settings.scopes[rule].1) {
+    if let Some(rule) = settings.scope_rule(req.method(), req.uri().path()) {
+        if !entry.has_scope(settings.scopes[rule].scope()) {
             return Err(Rejection::InsufficientScope(rule));
         }
     }

@@ -26,6 +26,7 @@ use crate::auth::{MacPolicy, OAuthLayer, OAuthService};
 use crate::limit::{FailedAuthLayer, FailedAuthLimiter, FailedAuthService};
 use crate::model::{Service as ServiceSettings, TokenType};
 use crate::oauth::TokenService;
+use crate::path::PathOptions;
 use crate::proxy::{ProxyBody, ReverseProxy};
 use crate::resolve::{LimitedResolver, LocalResolver, TokenCache};
 use crate::rest::{PublicEndpoints, RestResponse};
@@ -51,6 +52,9 @@ pub(crate) struct PublicService {
     /// Most header fields in an HTTP/1 request (`public.max_headers`), checked here (see
     /// [`HYPER_MAX_HEADERS`]).
     max_headers: usize,
+    /// How targets are canonicalised (the layer's options): the routes here match the
+    /// canonical path, as the layer's rules do.
+    path: PathOptions,
 }
 
 /// hyper's default limit on the header fields of an HTTP/1 request. Given any other limit,
@@ -134,14 +138,15 @@ pub(crate) async fn bind(
                 .headers(identity)
                 .allow_query_tokens(allow_query)
                 .forward_authorization(config.forward_authorization)
+                .path_options(config.path_options()?)
                 .mac_policy(
                     MacPolicy::default()
                         .window(Duration::from_secs(config.mac_window_secs))?
                         .replay_capacity(config.mac_replay_capacity)?,
                 )
                 .mac_challenges(matches!(service.token_type, TokenType::Mac(_)));
-            for rule in &config.require_scopes {
-                layer = layer.require_scope(&rule.path, &rule.scope)?;
+            for (i, rule) in config.require_scopes.iter().enumerate() {
+                layer = layer.rule(rule.to_rule(i)?);
             }
             metrics.layer = Some(layer.metrics().clone());
             metrics.cache = Some(cache);
@@ -193,6 +198,7 @@ pub(crate) async fn bind(
             endpoints,
             protected,
             max_headers: config.max_headers,
+            path: config.path_options()?,
         },
         http: HttpOptions {
             header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
@@ -288,7 +294,7 @@ impl Service<Request<Incoming>> for PublicService {
         }
     }
 
-    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+    fn call(&mut self, mut req: Request<Incoming>) -> Self::Future {
         if req.version() <= Version::HTTP_11 && req.headers().len() > self.max_headers {
             let mut response = Response::new(ProxyBody::empty());
             *response.status_mut() = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
@@ -297,6 +303,10 @@ impl Service<Request<Incoming>> for PublicService {
                 .insert(CONNECTION, HeaderValue::from_static("close"));
             return PublicFuture::ready(response);
         }
+        // Routed on the canonical target, which the request then carries: `/oauth2/%74oken`
+        // and `//oauth2/token` are the token endpoint, never a way around it to the upstream.
+        // A target without one goes to the protected stack, whose layer refuses it (400).
+        let _ = self.path.canonicalize_request(&mut req);
         if req.uri().path() == "/healthz" {
             let response = if req.method() == Method::GET || req.method() == Method::HEAD {
                 text(StatusCode::OK, "ok")

@@ -1,6 +1,7 @@
 //! Fixtures shared by the integration tests: the seed documents' service and clients.
 #![allow(dead_code)]
 
+pub mod admin;
 pub mod config;
 pub mod down;
 pub mod process;

@@ -3,11 +3,12 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use http::{HeaderName, Uri};
+use http::{HeaderName, Method, Uri};
 use serde::Deserialize;
 
 use super::{ConfigError, LimitSetting, DEFAULT_FAILED_AUTH_LIMIT};
 use crate::auth::IdentityHeaders;
+use crate::path::{DotSegments, EscapedSlashes, PathOptions};
 
 /// The public listener's address when the configuration names none.
 pub const DEFAULT_PUBLIC_LISTEN: SocketAddr =
@@ -30,8 +31,11 @@ pub const DEFAULT_MAX_CONCURRENT_LOOKUPS: usize = 16;
 /// # allow_query_tokens = false         # default: the service's allow_query_tokens
 /// realm = "tokengate"
 /// issuer = "https://auth.example.com"   # RFC 8414 issuer; default http://<listen>
-/// require_scopes = [{ path = "/admin", scope = "admin" }]
 /// # drop_request_headers = ["x-real-ip", "x-original-url"]  # default: proxy::DEFAULT_DROPPED_HEADERS
+/// require_scopes = [{ path = "/admin", scope = "admin" }]   # also: methods = ["POST"], case_insensitive = true
+/// merge_slashes = true
+/// escaped_slashes = "reject"           # or "keep", "decode"
+/// dot_segments = "reject"              # or "resolve"
 /// cache_ttl_secs = 30
 /// negative_ttl_secs = 5
 /// cache_capacity = 1000000
@@ -74,7 +78,8 @@ pub struct PublicConfig {
     /// The public base URL: the RFC 8414 `issuer` and the base of the endpoint URLs it
     /// advertises (default `http://` and the listener's address).
     pub issuer: Option<String>,
-    /// Scopes required by path prefix (the longest matching prefix wins).
+    /// Scopes required by path prefix, in whole segments (the longest matching prefix wins;
+    /// see [`crate::auth::ScopeRule`]).
     pub require_scopes: Vec<ScopeRule>,
     /// The client-supplied request headers the proxy drops before forwarding (every copy, any
     /// case; `_`/`.` aliases of them get 400). Default
@@ -82,6 +87,15 @@ pub struct PublicConfig {
     /// `True-Client-IP`, `X-Original-URL`, `X-HTTP-Method-Override`, …); `[]` drops none.
     /// An identity header name is refused: the proxy would drop what the layer injects.
     pub drop_request_headers: Option<Vec<String>>,
+    /// Merge runs of `/` in request paths (default `true`; see
+    /// [`PathOptions::merge_slashes`]).
+    pub merge_slashes: bool,
+    /// `%2F` in request paths: `"reject"` (default, 400), `"keep"` or `"decode"` (see
+    /// [`EscapedSlashes`]).
+    pub escaped_slashes: String,
+    /// `.` and `..` segments in request paths: `"reject"` (default, 400) or `"resolve"` (see
+    /// [`DotSegments`]).
+    pub dot_segments: String,
     /// The longest a valid token is cached, in seconds (default 30).
     pub cache_ttl_secs: u64,
     /// How long an unknown token is remembered as unknown, in seconds (default 5).
@@ -135,6 +149,9 @@ impl Default for PublicConfig {
             issuer: None,
             require_scopes: Vec::new(),
             drop_request_headers: None,
+            merge_slashes: true,
+            escaped_slashes: "reject".to_owned(),
+            dot_segments: "reject".to_owned(),
             cache_ttl_secs: 30,
             negative_ttl_secs: 5,
             cache_capacity: 1_000_000,
@@ -152,14 +169,50 @@ impl Default for PublicConfig {
     }
 }
 
-/// One `require_scopes` entry: `{ path = "/admin", scope = "admin" }`.
+/// One `require_scopes` entry: `{ path = "/admin", scope = "admin" }`, optionally with
+/// `methods = ["POST", "DELETE"]` and `case_insensitive = true`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeRule {
-    /// The path prefix (starts with `/`).
+    /// The path prefix (starts with `/`), matched in whole segments.
     pub path: String,
     /// The scope required (space separated entries, all required).
     pub scope: String,
+    /// The methods the rule applies to (default: every method).
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Compare the path ignoring ASCII case (default `false`).
+    #[serde(default)]
+    pub case_insensitive: bool,
+}
+
+impl ScopeRule {
+    /// The layer's rule; errors name `public.require_scopes[i]`'s key at fault.
+    pub fn to_rule(&self, i: usize) -> Result<crate::auth::ScopeRule, ConfigError> {
+        let key = |field: &str| format!("public.require_scopes[{i}].{field}");
+        if !self.path.starts_with('/') {
+            return Err(ConfigError::at(key("path"), "must start with `/`"));
+        }
+        if !quotable(&self.scope) || self.scope.trim().is_empty() {
+            return Err(ConfigError::at(
+                key("scope"),
+                "must be a non-empty printable ASCII scope without `\"` or `\\`",
+            ));
+        }
+        let rule = crate::auth::ScopeRule::new(&self.path, &self.scope)
+            .map_err(|e| ConfigError::at(key("path"), e.to_string()))?;
+        let methods = self
+            .methods
+            .iter()
+            .map(|m| {
+                Method::from_bytes(m.as_bytes())
+                    .map_err(|_| ConfigError::at(key("methods"), format!("`{m}` is not a method")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rule
+            .methods(methods)
+            .case_insensitive(self.case_insensitive))
+    }
 }
 
 /// `headers`: a preset name or custom names.
@@ -290,6 +343,36 @@ impl PublicConfig {
             .map(Some)
     }
 
+    /// How request paths are canonicalised (`merge_slashes`, `escaped_slashes`,
+    /// `dot_segments`).
+    pub fn path_options(&self) -> Result<PathOptions, ConfigError> {
+        let escaped = match self.escaped_slashes.as_str() {
+            "reject" => EscapedSlashes::Reject,
+            "keep" => EscapedSlashes::Keep,
+            "decode" => EscapedSlashes::Decode,
+            other => {
+                return Err(ConfigError::at(
+                    "public.escaped_slashes",
+                    format!("`{other}` (expected \"reject\", \"keep\" or \"decode\")"),
+                ))
+            }
+        };
+        let dots = match self.dot_segments.as_str() {
+            "reject" => DotSegments::Reject,
+            "resolve" => DotSegments::Resolve,
+            other => {
+                return Err(ConfigError::at(
+                    "public.dot_segments",
+                    format!("`{other}` (expected \"reject\" or \"resolve\")"),
+                ))
+            }
+        };
+        Ok(PathOptions::default()
+            .merge_slashes(self.merge_slashes)
+            .escaped_slashes(escaped)
+            .dot_segments(dots))
+    }
+
     /// The upstream URI, if one is configured.
     pub fn upstream_uri(&self) -> Result<Option<Uri>, ConfigError> {
         let Some(upstream) = &self.upstream else {
@@ -313,7 +396,7 @@ impl PublicConfig {
                 return Err(ConfigError::at("public.service_key", "must not be empty"));
             }
         }
-        // The same rules as `OAuthLayer::realm` and `OAuthLayer::require_scope`.
+        // The same rules as `OAuthLayer::realm` and `ScopeRule::new`.
         if !quotable(&self.realm) {
             return Err(ConfigError::at(
                 "public.realm",
@@ -321,19 +404,9 @@ impl PublicConfig {
             ));
         }
         for (i, rule) in self.require_scopes.iter().enumerate() {
-            if !rule.path.starts_with('/') {
-                return Err(ConfigError::at(
-                    format!("public.require_scopes[{i}].path"),
-                    "must start with `/`",
-                ));
-            }
-            if !quotable(&rule.scope) || rule.scope.trim().is_empty() {
-                return Err(ConfigError::at(
-                    format!("public.require_scopes[{i}].scope"),
-                    "must be a non-empty printable ASCII scope without `\"` or `\\`",
-                ));
-            }
+            rule.to_rule(i)?;
         }
+        self.path_options()?;
         for (key, value) in [
             ("public.cache_ttl_secs", self.cache_ttl_secs),
             ("public.negative_ttl_secs", self.negative_ttl_secs),
@@ -419,6 +492,7 @@ mod tests {
         assert_eq!(p.allow_query_tokens, None);
         assert_eq!(p.failed_auth_limit, LimitSetting::Default);
         assert_eq!((p.max_concurrent_lookups, p.lookup_wait_ms), (None, 1000));
+        assert_eq!(p.path_options().unwrap(), PathOptions::default());
         assert_eq!((p.mac_window_secs, p.mac_replay_capacity), (30, 1_000_000));
         assert_eq!(
             p.identity_headers().unwrap(),
@@ -437,8 +511,11 @@ forward_access_token = true
 forward_authorization = true
 allow_query_tokens = true
 realm = "reviews"
-require_scopes = [{ path = "/admin", scope = "admin" }, { path = "/w", scope = "read write" }]
 drop_request_headers = ["X-Real-IP", "x-original-url"]
+require_scopes = [{ path = "/admin", scope = "admin" }, { path = "/w", scope = "read write", methods = ["POST"], case_insensitive = true }]
+merge_slashes = false
+escaped_slashes = "keep"
+dot_segments = "resolve"
 cache_ttl_secs = 10
 negative_ttl_secs = 1
 cache_capacity = 10
@@ -464,6 +541,16 @@ mac_replay_capacity = 5
             "x-oauth-access-token"
         );
         assert_eq!(p.require_scopes[1].scope, "read write");
+        let rule = p.require_scopes[1].to_rule(1).unwrap();
+        assert!(rule.covers(&Method::POST, "/W/x"));
+        assert!(!rule.covers(&Method::GET, "/w/x"));
+        assert_eq!(
+            p.path_options().unwrap(),
+            PathOptions::default()
+                .merge_slashes(false)
+                .escaped_slashes(EscapedSlashes::Keep)
+                .dot_segments(DotSegments::Resolve)
+        );
         assert_eq!(p.upstream_uri().unwrap().unwrap().path(), "/api");
         assert_eq!(p.allow_query_tokens, Some(true));
         assert_eq!(
@@ -520,6 +607,16 @@ mac_replay_capacity = 5
                 "require_scopes = [{ path = \"/a\", scope = \" \" }]",
                 "public.require_scopes[0].scope",
             ),
+            (
+                "require_scopes = [{ path = \"/a/../b\", scope = \"s\" }]",
+                "public.require_scopes[0].path",
+            ),
+            (
+                "require_scopes = [{ path = \"/a\", scope = \"s\", methods = [\"G T\"] }]",
+                "public.require_scopes[0].methods",
+            ),
+            ("escaped_slashes = \"allow\"", "public.escaped_slashes"),
+            ("dot_segments = \"keep\"", "public.dot_segments"),
             ("cache_ttl_secs = 0", "public.cache_ttl_secs"),
             (
                 "header_read_timeout_secs = 0",
