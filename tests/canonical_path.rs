@@ -74,8 +74,14 @@ impl Harness {
         } else {
             ""
         };
+        // An absolute-form target's Host must agree with its authority (else 400, see
+        // tests/request_headers.rs).
+        let host = match target.parse::<Uri>() {
+            Ok(uri) if target.starts_with("http://") => uri.authority().unwrap().to_string(),
+            _ => "gateway.test".to_owned(),
+        };
         let request = format!(
-            "{method} {target} HTTP/1.1\r\nHost: gateway.test\r\nAuthorization: Bearer \
+            "{method} {target} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer \
              {token}\r\n{length}Connection: close\r\n\r\n"
         );
         send_raw(self.public(), request.as_bytes()).await.status
