@@ -186,9 +186,9 @@ async fn two_serve_processes_share_tokens_revocations_and_codes() {
 
 #[test]
 fn a_postgres_store_without_a_pepper_is_a_config_error() {
-    let url = pg::url();
+    let db = pg::TestDb::new();
     let output = Command::new(BIN)
-        .args(["service", "list", "--store", &url])
+        .args(["service", "list", "--store", &db.store_url()])
         .env_remove("TOKENGATE_CONFIG")
         .env_remove("TOKENGATE_PEPPER")
         .env("RUST_LOG", "warn")
@@ -198,6 +198,21 @@ fn a_postgres_store_without_a_pepper_is_a_config_error() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("TOKENGATE_PEPPER"), "{stderr}");
+    // Refused before the store was touched: its schema was never created.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let created: bool = runtime.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&pg::url()).await.unwrap();
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+            .bind(db.schema())
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    });
+    assert!(
+        !created,
+        "the schema was created for a store refused at once"
+    );
 }
 
 /// A bearer request through a node's public listener (the built-in echo behind the layer).

@@ -180,9 +180,10 @@ impl fmt::Debug for OpenedStore {
 pub async fn open_configured_store(config: &Config) -> Result<OpenedStore, Error> {
     let location =
         StoreLocation::parse(&config.store.url).map_err(|e| e.in_file(config.origin.as_deref()))?;
+    // The pepper first: a store without one must not be created or migrated for nothing.
+    let (pepper, pepper_source) = resolve_pepper(&config.store, &location)?;
     let backend = storage::open_backend(&location).await?;
     let store = backend.store;
-    let (pepper, pepper_source) = resolve_pepper(&config.store, &location)?;
     match &pepper_source {
         PepperSource::Generated(file) => {
             tracing::info!(file = %file.display(), "generated a new pepper");
