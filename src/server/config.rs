@@ -219,6 +219,18 @@ pub struct ServiceConfig {
     /// Whether the gateway accepts tokens in the `access_token` query or form parameter.
     #[serde(default)]
     pub allow_query_tokens: Option<bool>,
+    /// The scopes the service declares: at `/oauth2/token`, no token carries another, and a
+    /// client without `allowed_scopes` may ask for any of them. Absent: none declared.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// With no `scopes` declared: whether a client without `allowed_scopes` may ask for any
+    /// scope at `/oauth2/token` (default false: for none). Risky: every scope rule of the
+    /// gateway then rests on the clients' restraint.
+    #[serde(default)]
+    pub any_scope: Option<bool>,
+    /// Which clients must use PKCE for codes: `"public"` (default), `"all"` or `"off"`.
+    #[serde(default)]
+    pub require_pkce: Option<String>,
     /// How often each client of the service may be issued tokens and codes, e.g.
     /// `{ per_second = 10, burst = 20 }` (see [`crate::limit::IssueLimits`]); absent or `false`:
     /// no limit. Not stored: it applies to the processes that read this file.
@@ -255,7 +267,8 @@ pub struct ClientConfig {
     /// `active` (default) or `disabled`.
     #[serde(default)]
     pub status: Option<String>,
-    /// Scopes the client may ask for; absent allows any.
+    /// Scopes the client may be granted. Absent: at `/oauth2/token`, the service's declared
+    /// `scopes` (none unless the service sets `any_scope`); through JSON-RPC, any.
     #[serde(default)]
     pub allowed_scopes: Option<Vec<String>>,
     /// How often the client may be issued tokens and codes on each of its services, overriding
@@ -703,6 +716,27 @@ impl ServiceConfig {
         if let Some(on) = self.allow_query_tokens {
             service.allow_query_tokens = on;
         }
+        if let Some(scopes) = &self.scopes {
+            check_scope_tokens(scopes, &format!("{path}.scopes"))?;
+            service.scopes = Some(scopes.clone());
+        }
+        if let Some(on) = self.any_scope {
+            if on && self.scopes.is_some() {
+                return Err(ConfigError::at(
+                    format!("{path}.any_scope"),
+                    "has no effect when `scopes` are declared: leave one of them out",
+                ));
+            }
+            service.any_scope = on;
+        }
+        if let Some(name) = &self.require_pkce {
+            service.require_pkce = name.parse().map_err(|_| {
+                ConfigError::at(
+                    format!("{path}.require_pkce"),
+                    format!("unknown value `{name}` (expected \"public\", \"all\" or \"off\")"),
+                )
+            })?;
+        }
         Ok(service)
     }
 }
@@ -713,6 +747,20 @@ fn is_scope_token(scope: &str) -> bool {
         && scope
             .bytes()
             .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
+
+/// Checks that every entry of `scopes` (the list at `key`) is one scope token.
+fn check_scope_tokens(scopes: &[String], key: &str) -> Result<(), ConfigError> {
+    match scopes.iter().position(|scope| !is_scope_token(scope)) {
+        Some(j) => Err(ConfigError::at(
+            format!("{key}[{j}]"),
+            format!(
+                "`{}` is not a scope token (no spaces, quotes or backslashes)",
+                scopes[j]
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 impl ClientConfig {
@@ -783,16 +831,7 @@ impl ClientConfig {
             })?,
         };
         if let Some(scopes) = &self.allowed_scopes {
-            for (j, scope) in scopes.iter().enumerate() {
-                if !is_scope_token(scope) {
-                    return Err(ConfigError::at(
-                        format!("{path}.allowed_scopes[{j}]"),
-                        format!(
-                            "`{scope}` is not a scope token (no spaces, quotes or backslashes)"
-                        ),
-                    ));
-                }
-            }
+            check_scope_tokens(scopes, &format!("{path}.allowed_scopes"))?;
         }
         Ok(Client {
             id: self.id,
