@@ -63,6 +63,7 @@
 pub mod auth;
 mod error;
 pub mod limit;
+mod media_type;
 #[cfg(feature = "cli")]
 pub mod loadtest;
 pub mod model;

@@ -18,6 +18,7 @@
 //! credentials = [{ key = "ops", secret = "change-me" }]  # $TOKENGATE_ADMIN_KEY/_SECRET add one
 //! max_body_bytes = 1048576
 //! failed_auth_limit = { per_minute = 30, burst = 10 }   # the default; false switches it off
+//! require_json_content_type = false   # true: JSON-RPC posts must say Content-Type: application/json
 //!
 //! [public]                         # the public listener: see PublicConfig for every key
 //! listen = "127.0.0.1:8080"
@@ -147,6 +148,10 @@ pub struct AdminConfig {
     /// allowed per client address before its calls are refused with `429`: a rate table,
     /// `true` for [`DEFAULT_FAILED_AUTH_LIMIT`] (the default), or `false`.
     pub failed_auth_limit: LimitSetting,
+    /// Whether JSON-RPC posts must say `Content-Type: application/json` (415 otherwise; see
+    /// [`crate::rpc::JsonRpcService::require_json_content_type`]). Default false: posts from web
+    /// pages are refused by their `Origin` either way.
+    pub require_json_content_type: bool,
 }
 
 impl Default for AdminConfig {
@@ -156,6 +161,7 @@ impl Default for AdminConfig {
             credentials: Vec::new(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             failed_auth_limit: LimitSetting::Default,
+            require_json_content_type: false,
         }
     }
 }
