@@ -63,9 +63,9 @@
 pub mod auth;
 mod error;
 pub mod limit;
-mod media_type;
 #[cfg(feature = "cli")]
 pub mod loadtest;
+mod media_type;
 pub mod model;
 pub mod oauth;
 pub mod proxy;

@@ -35,13 +35,25 @@ mod tests {
     fn media_types() {
         let json = ["application/json"];
         assert!(is_one_of(&with(&["application/json"]), &json));
-        assert!(is_one_of(&with(&["Application/JSON; charset=utf-8"]), &json));
-        assert!(is_one_of(&with(&[" application/json ;charset=UTF-8"]), &json));
+        assert!(is_one_of(
+            &with(&["Application/JSON; charset=utf-8"]),
+            &json
+        ));
+        assert!(is_one_of(
+            &with(&[" application/json ;charset=UTF-8"]),
+            &json
+        ));
         assert!(!is_one_of(&with(&["application/json-foo"]), &json));
         assert!(!is_one_of(&with(&["application/jsonx; a=b"]), &json));
         assert!(!is_one_of(&with(&["text/plain"]), &json));
         assert!(!is_one_of(&with(&[]), &json));
-        assert!(!is_one_of(&with(&["application/json", "application/json"]), &json));
-        assert!(!is_one_of(&with(&["text/plain", "application/json"]), &json));
+        assert!(!is_one_of(
+            &with(&["application/json", "application/json"]),
+            &json
+        ));
+        assert!(!is_one_of(
+            &with(&["text/plain", "application/json"]),
+            &json
+        ));
     }
 }

@@ -284,7 +284,10 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oauth2_crate_drives_every_flow_over_sqlite() {
     let (store, dir) = sqlite_store().await;
-    let p = Public::start(store, Box::new(dir), |_| {}).await;
+    let p = Public::start(store, Box::new(dir), |s| {
+        s.scopes = Some(vec!["reports".into(), "reviews".into()]);
+    })
+    .await;
     let http = p.loopback();
 
     // Discovery.
@@ -299,6 +302,10 @@ async fn oauth2_crate_drives_every_flow_over_sqlite() {
         .unwrap();
     assert_eq!(metadata.issuer, ISSUER);
     assert_eq!(metadata.token_endpoint, "https://auth.test/oauth2/token");
+    assert_eq!(
+        metadata.scopes_supported,
+        Some(vec!["reports".into(), "reviews".into()])
+    );
     let client = oauth_client(&metadata, WEB_CLIENT, Some(WEB_SECRET), REDIRECT);
 
     // Authorization code with PKCE. The browser goes to the provider's page with the

@@ -200,7 +200,10 @@ impl TokenService {
         token_data: &TokenRequest,
         uri: Option<&RedirectTarget>,
     ) -> Result<IssuedToken, Error> {
-        let named = token_data.grant_type.as_deref().and_then(|g| g.parse().ok());
+        let named = token_data
+            .grant_type
+            .as_deref()
+            .and_then(|g| g.parse().ok());
         if !named.is_some_and(|g| CLIENT_GRANTS.contains(&g)) {
             return Err(
                 OAuthError::new(ErrorCode::UnsupportedGrantType, "Unsupported grant type").into(),
@@ -640,9 +643,7 @@ fn requested_grant(service: &Service, token_data: &TokenRequest) -> Result<Grant
 
 fn check_allowed_scope(app: &Client, scope: Option<&str>) -> Result<(), OAuthError> {
     match (&app.allowed_scopes, scope) {
-        (Some(allowed), Some(scope)) if !scope::is_allowed(scope, allowed) => {
-            Err(invalid_scope())
-        }
+        (Some(allowed), Some(scope)) if !scope::is_allowed(scope, allowed) => Err(invalid_scope()),
         _ => Ok(()),
     }
 }

@@ -13,10 +13,10 @@ use serde_json::Value;
 
 use super::auth::{Credentials, Verdict};
 use super::browser::from_page;
-use crate::media_type::is_one_of;
 use super::error::RpcError;
 use super::methods::dispatch;
 use super::wire::{answer, parse_call, Dialect};
+use crate::media_type::is_one_of;
 use crate::oauth::TokenService;
 
 /// Default largest request body, in bytes.
@@ -169,10 +169,7 @@ impl Inner {
             return res;
         }
         if from_page(req.headers()) {
-            return refused(
-                StatusCode::FORBIDDEN,
-                "requests from web pages are refused",
-            );
+            return refused(StatusCode::FORBIDDEN, "requests from web pages are refused");
         }
         if self.require_json && !is_one_of(req.headers(), &JSON_MEDIA_TYPES) {
             let mut res = refused(

@@ -322,7 +322,12 @@ impl Server {
         };
         let metrics = Arc::new(metrics);
 
-        let api = admin_api(tokens.clone(), credentials, &config.admin, admin_failed_auth);
+        let api = admin_api(
+            tokens.clone(),
+            credentials,
+            &config.admin,
+            admin_failed_auth,
+        );
         let admin = AdminService::new(api, config.admin.max_body_bytes)
             .with_metrics(metrics.clone())
             .with_readiness(store.clone());
