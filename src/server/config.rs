@@ -51,7 +51,7 @@ use serde::Deserialize;
 
 use super::storage::{parse_pepper, StoreLocation};
 use crate::limit::IssueLimits;
-use crate::model::{Client, ClientStatus, GrantType, Service, TokenType};
+use crate::model::{Client, ClientStatus, GrantType, PkceRequirement, Service, TokenType};
 
 mod limits;
 mod public;
@@ -890,6 +890,8 @@ grants = ["password", "client_credentials"]
 force_redirect_validation = false
 allow_multiple_tokens = false
 allow_query_tokens = true
+scopes = ["read", "write"]
+require_pkce = "all"
 
 [[services]]
 key = "second-service"
@@ -956,6 +958,9 @@ name = "Public"
         assert!(!s.force_redirect_validation);
         assert!(!s.allow_multiple_tokens);
         assert!(s.allow_query_tokens);
+        assert_eq!(s.scopes, Some(vec!["read".into(), "write".into()]));
+        assert!(!s.any_scope);
+        assert_eq!(s.require_pkce, PkceRequirement::AllClients);
 
         // Absent settings are Service::new's defaults; the name defaults to the key.
         let second = config.services[1].to_service("services[1]").unwrap();
@@ -1109,6 +1114,41 @@ name = "Public"
         )
         .unwrap_err();
         assert_eq!(err.key(), Some("admin.credentials[1].key"));
+    }
+
+    #[test]
+    fn issuance_policy_keys() {
+        let s = |extra: &str| {
+            parse(&service_with(extra)).and_then(|c| c.services[0].to_service("services[0]"))
+        };
+        let open = s("any_scope = true").unwrap();
+        assert!(open.any_scope);
+        assert_eq!(open.scopes, None);
+        assert_eq!(open.require_pkce, PkceRequirement::PublicClients);
+        assert_eq!(
+            s("require_pkce = \"off\"").unwrap().require_pkce,
+            PkceRequirement::Off
+        );
+        assert!(!s("scopes = [\"a\"]\nany_scope = false").unwrap().any_scope);
+        for (extra, key) in [
+            (
+                "require_pkce = \"public_clients\"",
+                "services[0].require_pkce",
+            ),
+            ("require_pkce = true", "services[0].require_pkce"),
+            ("scopes = [\"a\", \"b c\"]", "services[0].scopes[1]"),
+            ("scopes = [\"\"]", "services[0].scopes[0]"),
+            (
+                "scopes = [\"a\"]\nany_scope = true",
+                "services[0].any_scope",
+            ),
+        ] {
+            let err = s(extra).unwrap_err();
+            assert_eq!(err.key(), Some(key), "{extra}: {err}");
+        }
+        let admin = parse("[admin]\nrequire_json_content_type = true\n").unwrap();
+        assert!(admin.admin.require_json_content_type);
+        assert!(!parse("").unwrap().admin.require_json_content_type);
     }
 
     #[test]
