@@ -51,7 +51,7 @@ use serde::Deserialize;
 
 use super::storage::{parse_pepper, StoreLocation};
 use crate::limit::IssueLimits;
-use crate::model::{Client, ClientStatus, GrantType, PkceRequirement, Service, TokenType};
+use crate::model::{Client, ClientStatus, GrantType, Service, TokenType};
 
 mod limits;
 mod public;
@@ -865,7 +865,7 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::MacAlgorithm;
+    use crate::model::{MacAlgorithm, PkceRequirement};
 
     const EXAMPLE: &str = r#"
 [store]
