@@ -156,7 +156,8 @@ impl TokenService {
 
     /// A grant the client itself asks for at the RFC 6749 token endpoint
     /// ([`CLIENT_GRANTS`]: `authorization_code`, `client_credentials`, `refresh_token`; any
-    /// other is `unsupported_grant_type`), as [`TokenService::create_access_token`] otherwise.
+    /// other is `unsupported_grant_type`, none `invalid_request`; `response_type` is not
+    /// looked at), as [`TokenService::create_access_token`] otherwise.
     ///
     /// The client's word never widens what it was granted: a code or refresh token gives at
     /// most its own scope, and `client_credentials` only what
@@ -200,11 +201,13 @@ impl TokenService {
         token_data: &TokenRequest,
         uri: Option<&RedirectTarget>,
     ) -> Result<IssuedToken, Error> {
-        let named = token_data
-            .grant_type
-            .as_deref()
-            .and_then(|g| g.parse().ok());
-        if !named.is_some_and(|g| CLIENT_GRANTS.contains(&g)) {
+        let Some(named) = token_data.grant_type.as_deref() else {
+            return Err(OAuthError::invalid_request("grant_type is required").into());
+        };
+        if !named
+            .parse()
+            .is_ok_and(|g: GrantType| CLIENT_GRANTS.contains(&g))
+        {
             return Err(
                 OAuthError::new(ErrorCode::UnsupportedGrantType, "Unsupported grant type").into(),
             );
