@@ -56,7 +56,7 @@ enum Command {
 #[derive(Subcommand)]
 enum ServiceCommand {
     /// Add a service.
-    Add(ServiceAdd),
+    Add(Box<ServiceAdd>),
     /// List the services.
     List {
         /// Print JSON instead of a table.
@@ -219,7 +219,7 @@ async fn serve(config: Config) -> Result<(), BoxError> {
     Ok(())
 }
 
-async fn service_add(config: &Config, args: ServiceAdd) -> Result<(), BoxError> {
+async fn service_add(config: &Config, args: Box<ServiceAdd>) -> Result<(), BoxError> {
     let opened = server::open_configured_store(config).await?;
     let entry = ServiceConfig {
         key: args.key,
