@@ -11,10 +11,7 @@ use std::sync::Arc;
 
 use common::*;
 use oauth2::basic::{BasicClient, BasicErrorResponseType};
-use oauth2::{
-    ClientId, ClientSecret, HttpClientError, PkceCodeChallenge, RequestTokenError, Scope,
-    TokenResponse, TokenUrl,
-};
+use oauth2::{ClientId, ClientSecret, PkceCodeChallenge, Scope, TokenResponse, TokenUrl};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokengate::model::{PkceRequirement, Service};
@@ -97,6 +94,17 @@ impl Setup {
         }
     }
 
+    /// The provider's `createAccessToken` for the web client's own `client_credentials`.
+    async fn rpc_client_credentials(&self, scope: &str) -> Result<Value, Value> {
+        let web = json!({"client_id": WEB_CLIENT, "client_secret": WEB_SECRET});
+        let data = json!({"grant_type": "client_credentials", "scope": scope});
+        self.rpc(
+            "oauth2.createAccessToken",
+            json!([SERVICE, web, data, null, null]),
+        )
+        .await
+    }
+
     /// The provider's `createAuthorizationCode` for `client` (`{client_id[, client_secret]}`).
     async fn create_code(
         &self,
@@ -155,16 +163,6 @@ fn oauth2_client(
         .set_token_uri(TokenUrl::new(format!("http://{}/oauth2/token", setup.public)).unwrap())
 }
 
-fn error_of<T>(e: RequestTokenError<HttpClientError<reqwest::Error>, T>) -> T
-where
-    T: oauth2::ErrorResponse + std::fmt::Debug,
-{
-    match e {
-        RequestTokenError::ServerResponse(r) => r,
-        other => panic!("expected an error response, got {other:?}"),
-    }
-}
-
 /// Asserts `answer` is RFC 6749 `invalid_scope` (400).
 fn assert_invalid_scope(answer: &(StatusCode, Value), asked: &str) {
     assert_eq!(answer.0, StatusCode::BAD_REQUEST, "{asked:?}: {}", answer.1);
@@ -198,7 +196,7 @@ async fn by_default_a_client_cannot_give_itself_a_scope() {
         .await
         .unwrap_err();
     assert_eq!(
-        error_of(refused).error(),
+        server_error(refused).error(),
         &BasicErrorResponseType::InvalidScope
     );
     assert_eq!(s.records().await, 0, "nothing was issued");
@@ -291,21 +289,13 @@ async fn any_scope_is_an_explicit_service_setting() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_providers_json_rpc_calls_are_bounded_by_allowed_scopes_only() {
     let s = Setup::start(|_| {}, None).await;
-    let web = json!({"client_id": WEB_CLIENT, "client_secret": WEB_SECRET});
-    let issued = s
-        .rpc(
-            "oauth2.createAccessToken",
-            json!([SERVICE, web, {"grant_type": "client_credentials", "scope": "admin"}, null, null]),
-        )
-        .await
-        .unwrap();
-    assert_eq!(issued["scope"], "admin");
+    assert_eq!(
+        s.rpc_client_credentials("admin").await.unwrap()["scope"],
+        "admin"
+    );
     let limited = Setup::start(|_| {}, Some(&["read"])).await;
     let error = limited
-        .rpc(
-            "oauth2.createAccessToken",
-            json!([SERVICE, web, {"grant_type": "client_credentials", "scope": "read admin"}, null, null]),
-        )
+        .rpc_client_credentials("read admin")
         .await
         .unwrap_err();
     assert_eq!(error["code"], -2001);

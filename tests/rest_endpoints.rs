@@ -269,16 +269,6 @@ fn oauth_client(
     }
 }
 
-fn server_error<T>(e: RequestTokenError<HttpClientError<reqwest::Error>, T>) -> T
-where
-    T: oauth2::ErrorResponse + std::fmt::Debug,
-{
-    match e {
-        RequestTokenError::ServerResponse(r) => r,
-        other => panic!("expected an error response, got {other:?}"),
-    }
-}
-
 // ---- the flows, driven by the oauth2 crate ---------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
