@@ -29,27 +29,25 @@ async fn the_quick_start_works_and_a_client_cannot_give_itself_admin() {
     let http = reqwest::Client::new();
     let public = gateway.public();
 
-    // The quick start: `curl -u ops:change-me … -d '{…}'` (curl says form-urlencoded).
-    let rpc = |body: Value| {
-        http.post(format!("http://{}/v2/json-rpc", gateway.admin))
+    // The quick start: `curl -u ops:change-me … -d '{…}'` (curl says form-urlencoded), a
+    // password grant the provider makes for a user it authenticated.
+    let provider_token = |scope: &'static str, user: &'static str| {
+        let call = json!({"jsonrpc": "2.0", "id": 1,
+            "method": "oauth2.createAccessToken", "params": [SERVICE,
+            {"client_id": WEB_CLIENT, "client_secret": WEB_SECRET},
+            {"grant_type": "password", "scope": scope}, null, user]});
+        let sent = http
+            .post(format!("http://{}/v2/json-rpc", gateway.admin))
             .basic_auth("ops", Some("change-me"))
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.to_string())
-            .send()
+            .body(call.to_string())
+            .send();
+        async move {
+            let reply: Value = sent.await.unwrap().json().await.unwrap();
+            reply["result"]["access_token"].as_str().unwrap().to_owned()
+        }
     };
-    let created: Value = rpc(json!({"jsonrpc": "2.0", "id": 1,
-        "method": "oauth2.createAccessToken", "params": [SERVICE,
-        {"client_id": WEB_CLIENT, "client_secret": WEB_SECRET},
-        {"grant_type": "password", "scope": "read"}, null, "user12345"]}))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let token = created["result"]["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = provider_token("read", "user12345").await;
     let echoed: Value = http
         .get(format!("http://{public}/reviews"))
         .bearer_auth(&token)
@@ -90,19 +88,10 @@ async fn the_quick_start_works_and_a_client_cannot_give_itself_admin() {
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
 
     // The provider may still grant `admin` (Mashery's semantics for its own server).
-    let created: Value = rpc(json!({"jsonrpc": "2.0", "id": 2,
-        "method": "oauth2.createAccessToken", "params": [SERVICE,
-        {"client_id": WEB_CLIENT, "client_secret": WEB_SECRET},
-        {"grant_type": "password", "scope": "admin"}, null, "operator"]}))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let admin = created["result"]["access_token"].as_str().unwrap();
+    let admin = provider_token("admin", "operator").await;
     let res = http
         .get(format!("http://{public}/admin/users"))
-        .bearer_auth(admin)
+        .bearer_auth(&admin)
         .send()
         .await
         .unwrap();
