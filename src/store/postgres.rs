@@ -30,7 +30,7 @@ pub use listen::{ListenerStats, RevocationListener};
 const MIGRATIONS: &[&str] = &[
     include_str!("postgres/0001_init.sql"),
     include_str!("postgres/0002_token_listing.sql"),
-    include_str!("postgres/0003_issuance_policy.sql"),
+    include_str!("postgres/0004_issuance_policy.sql"),
 ];
 
 /// The key of the transaction-scoped advisory lock that serializes migrations, so nodes starting

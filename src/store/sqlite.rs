@@ -27,7 +27,7 @@ mod failure;
 const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0001_init.sql"),
     include_str!("sqlite/0002_token_listing.sql"),
-    include_str!("sqlite/0003_issuance_policy.sql"),
+    include_str!("sqlite/0004_issuance_policy.sql"),
 ];
 
 /// How long a statement waits for another process's lock, and an operation for one of the
