@@ -5,8 +5,8 @@
 //! python3 -m http.server 9000 &                 # any HTTP server will do as the upstream
 //! cargo run --example reverse_proxy -- http://127.0.0.1:9000
 //! # it prints a token and a curl command to try:
-//! curl -i -H "Authorization: Bearer <token>" http://127.0.0.1:8080/
-//! curl -i http://127.0.0.1:8080/                # 401: no token
+//! curl -i -H "Authorization: Bearer <token>" http://127.0.0.1:8090/
+//! curl -i http://127.0.0.1:8090/                # 401: no token
 //! ```
 //!
 //! The upstream sees `X-Mashery-Oauth-Client-Id`, `-Scope` and `-User-Context`, and never the
@@ -81,10 +81,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let proxy = ReverseProxy::new(upstream.parse()?)?.timeout(Duration::from_secs(30));
     let gateway = layer.layer(proxy);
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-    println!("gateway on http://127.0.0.1:8080 in front of {upstream}");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:8090").await?;
+    println!("gateway on http://127.0.0.1:8090 in front of {upstream}");
     println!(
-        "try: curl -i -H \"Authorization: Bearer {}\" http://127.0.0.1:8080/",
+        "try: curl -i -H \"Authorization: Bearer {}\" http://127.0.0.1:8090/",
         issued.access_token
     );
     let mut http = auto::Builder::new(TokioExecutor::new());

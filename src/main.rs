@@ -1,5 +1,5 @@
-//! The `tokengate` command: `serve`, the `service` and `client` management commands, and
-//! `loadtest`.
+//! The `tokengate` command: `serve`, the `service` and `client` management commands,
+//! `loadtest`, and `completions`/`man` for packaging.
 //!
 //! Logs go to stderr (`RUST_LOG`, default `info`); stdout carries the command's output and, for
 //! `serve`, the lines `tokengate public listening on ADDR` (unless the public listener is
@@ -51,6 +51,14 @@ enum Command {
     /// Load a running gateway over HTTP and report throughput and latency (loopback, or the
     /// address named with --target).
     Loadtest(Box<tokengate::loadtest::LoadtestArgs>),
+    /// Print the shell completion script for SHELL to stdout, e.g.
+    /// `tokengate completions bash > /etc/bash_completion.d/tokengate`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout: `tokengate man > tokengate.1`.
+    Man,
 }
 
 #[derive(Subcommand)]
@@ -176,27 +184,47 @@ fn init_logging() {
         .init();
 }
 
-fn load_config(cli: &Cli) -> Result<Config, BoxError> {
-    let mut config = match &cli.config {
+fn load_config(file: Option<&std::path::Path>, store: Option<&str>) -> Result<Config, BoxError> {
+    let mut config = match file {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
-    if let Some(url) = &cli.store {
-        config.store.url = url.clone();
+    if let Some(url) = store {
+        config.store.url = url.to_owned();
         config.validate()?;
     }
     Ok(config)
 }
 
 async fn run(cli: Cli) -> Result<(), BoxError> {
-    let config = load_config(&cli)?;
-    match cli.command {
+    let Cli {
+        config,
+        store,
+        command,
+    } = cli;
+    // Packaging commands need no configuration (a TOKENGATE_CONFIG that is not there yet must
+    // not stop them).
+    let config = match command {
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "tokengate", &mut std::io::stdout());
+            return Ok(());
+        }
+        Command::Man => {
+            let command = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(command).render(&mut std::io::stdout())?;
+            return Ok(());
+        }
+        _ => load_config(config.as_deref(), store.as_deref())?,
+    };
+    match command {
         Command::Serve => serve(config).await,
         Command::Service(ServiceCommand::Add(args)) => service_add(&config, args).await,
         Command::Service(ServiceCommand::List { json }) => service_list(&config, json).await,
         Command::Client(ClientCommand::Add(args)) => client_add(&config, args).await,
         Command::Client(ClientCommand::List { json }) => client_list(&config, json).await,
         Command::Loadtest(args) => tokengate::loadtest::run(*args, &config).await.map(drop),
+        Command::Completions { .. } | Command::Man => Ok(()),
     }
 }
 

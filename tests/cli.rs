@@ -1,6 +1,8 @@
 //! End to end: the built `tokengate` binary over real sockets and signals.
 #![cfg(unix)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -62,6 +64,7 @@ impl Drop for Running {
 /// Starts `tokengate serve`, waits for the "listening" line and returns the admin address, the
 /// child and a receiver of everything it wrote to stderr.
 fn start_serve(config: &Path) -> (SocketAddr, Running, mpsc::Receiver<String>) {
+    common::process::assert_ports_from_the_os(&std::fs::read_to_string(config).unwrap());
     let mut child = Command::new(BIN)
         .args(["serve", "--config"])
         .arg(config)
@@ -198,6 +201,21 @@ fn run(args: &[&str]) -> Output {
 }
 
 #[test]
+fn a_missing_config_file_says_its_os_error_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("absent.toml");
+    let output = run(&["serve", "--config", missing.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("absent.toml"), "{stderr}");
+    assert!(
+        stderr.contains("cannot read the configuration file"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("(os error 2)").count(), 1, "{stderr}");
+}
+
+#[test]
 fn a_bad_config_fails_naming_the_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "colour = \"blue\"\n");
@@ -288,4 +306,32 @@ fn management_commands_work_on_a_store() {
         serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap(),
         serde_json::json!([])
     );
+}
+
+#[test]
+fn completions_and_the_man_page_are_generated_without_a_configuration() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let output = Command::new(BIN)
+            .args(["completions", shell])
+            .env("TOKENGATE_CONFIG", "/nonexistent/tokengate.toml")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{shell}: {output:?}");
+        let script = String::from_utf8(output.stdout).unwrap();
+        for word in ["tokengate", "serve", "loadtest", "completions"] {
+            assert!(script.contains(word), "{shell} completions lack {word}");
+        }
+    }
+    let output = run(&["completions", "tcsh"]);
+    assert!(!output.status.success(), "an unknown shell is an error");
+
+    let output = Command::new(BIN)
+        .arg("man")
+        .env("TOKENGATE_CONFIG", "/nonexistent/tokengate.toml")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let page = String::from_utf8(output.stdout).unwrap();
+    assert!(page.contains(".TH tokengate 1"), "{page}");
+    assert!(page.contains("serve"), "the man page lists the commands");
 }

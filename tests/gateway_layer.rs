@@ -655,3 +655,108 @@ impl Gate {
         self.layer.cache()
     }
 }
+
+/// An inner service that answers only when `release` is notified, recording what reached it,
+/// behind a `ConcurrencyLimit` of one request: the layer must pass the limit's back-pressure
+/// through `poll_ready`, on the hit path and the miss path alike.
+fn held_behind_a_limit(
+    gate: &Gate,
+    release: Arc<tokio::sync::Semaphore>,
+) -> impl tower::Service<
+    Request<String>,
+    Response = Response<String>,
+    Error = std::convert::Infallible,
+> + Clone {
+    let seen = gate.seen.clone();
+    let inner = tower::service_fn(move |req: Request<String>| {
+        let (seen, release) = (seen.clone(), release.clone());
+        async move {
+            release.acquire().await.unwrap().forget();
+            seen.0.lock().unwrap().push((req.headers().clone(), None));
+            Ok::<_, std::convert::Infallible>(Response::new("upstream".to_owned()))
+        }
+    });
+    tower::ServiceBuilder::new()
+        .layer(gate.layer.clone())
+        .concurrency_limit(1)
+        .service(inner)
+}
+
+/// Whether `svc` becomes ready within a short wait.
+async fn ready_soon<S: tower::Service<Request<String>>>(svc: &mut S) -> bool {
+    tokio::time::timeout(Duration::from_millis(100), svc.ready())
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn poll_ready_passes_the_inner_services_back_pressure_through() {
+    let gate = Gate::with_delay(|_| {}, |l| l, Duration::from_millis(50)).await;
+    let token = gate.token("k", None).await;
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let mut svc = held_behind_a_limit(&gate, release.clone());
+
+    // A miss: the permit goes with the request into its lookup, then into the inner service.
+    svc.ready().await.unwrap();
+    let first = svc.call(get("/", &[("authorization", &bearer(&token))]));
+    assert!(
+        !ready_soon(&mut svc).await,
+        "ready while the limit is taken"
+    );
+    release.add_permits(1);
+    assert_eq!(first.await.unwrap().status(), StatusCode::OK);
+    assert!(ready_soon(&mut svc).await, "the permit came back");
+
+    // A hit: the same, without a lookup.
+    let second = svc.call(get("/", &[("authorization", &bearer(&token))]));
+    assert!(
+        !ready_soon(&mut svc).await,
+        "ready while the limit is taken"
+    );
+    release.add_permits(1);
+    assert_eq!(second.await.unwrap().status(), StatusCode::OK);
+    assert!(ready_soon(&mut svc).await);
+    assert_eq!(gate.forwarded(), 2);
+    assert_eq!(gate.probe.lookups.load(Ordering::SeqCst), 1);
+
+    // A rejection leaves the service ready for the next request (nothing is held).
+    let refused = svc.call(get("/", &[])).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        ready_soon(&mut svc).await,
+        "a rejection gave the permit back"
+    );
+}
+
+#[tokio::test]
+async fn a_request_dropped_during_its_lookup_forwards_nothing_and_frees_its_permit() {
+    let gate = Gate::with_delay(|_| {}, |l| l, Duration::from_millis(300)).await;
+    let token = gate.token("k", None).await;
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let mut svc = held_behind_a_limit(&gate, release.clone());
+
+    svc.ready().await.unwrap();
+    let pending = svc.call(get("/", &[("authorization", &bearer(&token))]));
+    // The client goes away while the token is being looked up.
+    assert!(tokio::time::timeout(Duration::from_millis(50), pending)
+        .await
+        .is_err());
+    assert!(
+        ready_soon(&mut svc).await,
+        "the dropped request kept the permit"
+    );
+    assert_eq!(
+        gate.forwarded(),
+        0,
+        "a dropped request reached the inner service"
+    );
+
+    // The next request with the same token is resolved and served.
+    release.add_permits(1);
+    let res = svc
+        .call(get("/", &[("authorization", &bearer(&token))]))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(gate.forwarded(), 1);
+}

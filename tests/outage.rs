@@ -621,7 +621,7 @@ fn with_short_timeouts(store_url: &str) -> String {
 /// Where the test database listens.
 #[cfg(feature = "postgres")]
 async fn postgres_addr() -> std::net::SocketAddr {
-    let url = url::Url::parse(&std::env::var(pg::ENV).unwrap()).unwrap();
+    let url = url::Url::parse(&pg::url()).unwrap();
     let host = url.host_str().unwrap().to_owned();
     let port = url.port().unwrap_or(5432);
     tokio::net::lookup_host((host, port))
@@ -662,7 +662,7 @@ async fn assert_cache_flushed(node: &Node, before: &Before) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_stopped_then_started() {
     use common::tcp_proxy::TcpProxy;
-    let Some(db) = pg::TestDb::new() else { return };
+    let db = pg::TestDb::new();
     let proxy = TcpProxy::start(postgres_addr().await).await;
     let dir = tempfile::tempdir().unwrap();
     let mut through_proxy = url::Url::parse(&db.store_url()).unwrap();
@@ -685,9 +685,7 @@ async fn postgres_stopped_then_started() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_connections_killed_and_refused_then_allowed() {
     use sqlx::AssertSqlSafe;
-    let Some(database) = pg::TestDatabase::create().await else {
-        return;
-    };
+    let database = pg::TestDatabase::create().await;
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path(), &with_short_timeouts(&database.url())).await;
     let before = node.prepare().await;

@@ -22,44 +22,43 @@ struct Fixture {
     _guard: Box<dyn std::any::Any + Send>,
 }
 
-async fn memory() -> Option<Fixture> {
-    Some(Fixture {
+async fn memory() -> Fixture {
+    Fixture {
         store: Arc::new(MemoryStore::new()),
         _guard: Box::new(()),
-    })
+    }
 }
 
 #[cfg(feature = "sqlite")]
-async fn sqlite() -> Option<Fixture> {
+async fn sqlite() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("conformance.db");
     let store = tokengate::store::SqliteStore::open(path.to_str().unwrap())
         .await
         .unwrap();
-    Some(Fixture {
+    Fixture {
         store: Arc::new(store),
         _guard: Box::new(dir),
-    })
+    }
 }
 
 #[cfg(feature = "postgres")]
 #[path = "support/postgres.rs"]
 mod pg;
 
-/// A fresh schema in the database named by `TOKENGATE_TEST_POSTGRES_URL`; `None` (the test is
-/// skipped, visibly) without one.
+/// A fresh schema in the test database (`tests/support/postgres.rs`: the test fails when that
+/// database does not answer).
 #[cfg(feature = "postgres")]
-async fn postgres() -> Option<Fixture> {
-    let db = pg::TestDb::new()?;
+async fn postgres() -> Fixture {
+    let db = pg::TestDb::new();
     let store = db.store().await;
-    Some(Fixture {
+    Fixture {
         store: Arc::new(store),
         _guard: Box::new(db),
-    })
+    }
 }
 
-/// `store_suite!(name, fixture)`: the whole suite as module `name`, each test on `fixture().await`
-/// (a test whose fixture gives `None` is skipped: its backend is not available here).
+/// `store_suite!(name, fixture)`: the whole suite as module `name`, each test on `fixture().await`.
 macro_rules! store_suite {
     ($backend:ident, $fixture:path) => {
         store_suite!(@tests $backend, $fixture,
@@ -93,7 +92,7 @@ macro_rules! store_suite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
-                    let Some(fixture) = $fixture().await else { return };
+                    let fixture = $fixture().await;
                     super::$test(fixture.store.clone()).await;
                 }
             )+
@@ -1130,4 +1129,29 @@ async fn duplicate_inserts_are_errors(store: Arc<dyn Store>) {
         store.redeem_code(&c.code_hash).await.unwrap(),
         Redemption::Fresh(_)
     ));
+}
+
+/// A PostgreSQL test whose database does not answer fails, naming the database: it is never
+/// counted as passed (this test runs one of the suite's PostgreSQL tests in a child process of
+/// this binary, pointed at a port nothing listens on).
+#[cfg(feature = "postgres")]
+#[test]
+fn a_postgres_test_without_its_database_fails_and_says_why() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let url = format!("postgres://postgres@127.0.0.1:{port}/test");
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "postgres::revoke_token", "--test-threads=1"])
+        .env(pg::ENV, &url)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{stdout}");
+    assert!(stdout.contains("0 passed; 1 failed"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{}={url} does not answer", pg::ENV)),
+        "{stdout}"
+    );
 }

@@ -634,6 +634,9 @@ async fn tokengate_serve_mounts_the_routes_on_the_admin_listener() {
 url = "sqlite://tokengate.db"
 pepper = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
+[public]
+listen = "127.0.0.1:0"
+
 [admin]
 listen = "127.0.0.1:0"
 credentials = [{{ key = "{ADMIN_KEY}", secret = "{ADMIN_SECRET}" }}]

@@ -394,7 +394,7 @@ impl Config {
             file: Some(path.to_path_buf()),
             key: None,
             position: None,
-            message: format!("cannot read the configuration file: {e}"),
+            message: "cannot read the configuration file".to_owned(),
             io: Some(e),
         })?;
         Config::from_toml(&text, Some(path))

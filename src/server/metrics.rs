@@ -270,6 +270,7 @@ impl Metrics {
                 stats.flushes,
             );
         }
+        super::process_metrics::render(&mut out);
         out
     }
 }

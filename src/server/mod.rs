@@ -56,6 +56,7 @@ mod graceful;
 mod listener;
 mod manage;
 mod metrics;
+mod process_metrics;
 mod public;
 mod signal;
 mod storage;

@@ -18,6 +18,24 @@ pub struct Gateway {
     logs: Option<Arc<Mutex<String>>>,
 }
 
+/// Panics unless every listener `config` enables binds port 0 (a port the OS hands out): a
+/// fixed port, or a default one (8080, 8081), would make the test fail wherever a server the
+/// user runs (the README's quick start) holds it.
+pub fn assert_ports_from_the_os(config: &str) {
+    let parsed = tokengate::server::Config::from_toml(config, None).expect("a valid test config");
+    assert_eq!(
+        parsed.admin.listen.port(),
+        0,
+        "a test's [admin] listen must be port 0, not {}",
+        parsed.admin.listen
+    );
+    assert!(
+        !parsed.public.enabled || parsed.public.listen.port() == 0,
+        "a test's [public] listen must be port 0 (or the listener disabled), not {}",
+        parsed.public.listen
+    );
+}
+
 enum Line {
     Public(SocketAddr),
     Admin(SocketAddr),
@@ -37,6 +55,7 @@ impl Gateway {
     }
 
     fn spawn(dir: &Path, config: &str, filter: &str, capture: bool) -> Gateway {
+        assert_ports_from_the_os(config);
         let path = dir.join("tokengate.toml");
         std::fs::write(&path, config).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_tokengate"))

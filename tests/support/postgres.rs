@@ -1,16 +1,22 @@
 //! The PostgreSQL test database, shared by the test files that need one (`#[path]`-included).
 //!
-//! The database is named by `TOKENGATE_TEST_POSTGRES_URL` (`.ci/run` sets it). Without it each
-//! PostgreSQL test says `skipped: TOKENGATE_TEST_POSTGRES_URL not set` on stderr and passes.
+//! The database is named by `TOKENGATE_TEST_POSTGRES_URL`, or is the local default
+//! [`DEFAULT_URL`] (PostgreSQL on 127.0.0.1:5432, database `test`, created there when it is
+//! missing). A PostgreSQL test never passes without its database: when the database does not
+//! answer, every PostgreSQL test **fails**, naming the URL and how to run without them (the
+//! tests are part of the `postgres` feature: `cargo test` without `--all-features` leaves them
+//! out, and they are then not counted at all). libtest has no way to mark a test skipped at
+//! run time, and counting a test that asserted nothing as passed is what this module refuses.
+//!
 //! Each [`TestDb`] is a fresh, uniquely named schema with a NOTIFY channel of its own, dropped
 //! when the `TestDb` is; a [`TestDatabase`] is a whole database, for tests that act on every
 //! connection to it. Schemas and databases left by killed runs are dropped after an hour.
 #![allow(dead_code)]
 
-use std::io::Write;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::Connection;
@@ -19,18 +25,88 @@ use tokengate::store::{PostgresOptions, PostgresStore};
 /// The environment variable naming the test database.
 pub const ENV: &str = "TOKENGATE_TEST_POSTGRES_URL";
 
-/// The test database's URL; `None` when `TOKENGATE_TEST_POSTGRES_URL` is not set, after saying
-/// that the calling test is skipped. Written straight to stderr, past the test harness's output
-/// capture, so the skip shows in every run.
-pub fn url_or_skip() -> Option<String> {
-    match std::env::var(ENV) {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            let thread = std::thread::current();
-            let test = thread.name().unwrap_or("a PostgreSQL test");
-            let _ = writeln!(std::io::stderr(), "skipped: {ENV} not set ({test})");
-            None
+/// The test database when [`ENV`] is not set: the local server these machines run.
+pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// How long the first connection may take before the database counts as not answering.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The test database's URL, after checking (once per test process) that it answers. Panics,
+/// failing the calling test with the reason, when it does not.
+pub fn url() -> String {
+    static PROBED: OnceLock<Result<String, String>> = OnceLock::new();
+    match PROBED.get_or_init(probe) {
+        Ok(url) => url.clone(),
+        Err(message) => panic!("{message}"),
+    }
+}
+
+/// The configured URL, connected to once; with the default URL a missing database is created.
+fn probe() -> Result<String, String> {
+    let (url, configured) = match std::env::var(ENV) {
+        Ok(url) if !url.trim().is_empty() => (url, true),
+        _ => (DEFAULT_URL.to_owned(), false),
+    };
+    let shown = without_password(&url);
+    let checked = url.clone();
+    let outcome = on_the_side(async move {
+        let options = PgConnectOptions::from_str(&checked).map_err(|e| e.to_string())?;
+        let connect = |options: PgConnectOptions| async move {
+            match tokio::time::timeout(PROBE_TIMEOUT, PgConnection::connect_with(&options)).await {
+                Ok(connected) => connected,
+                Err(_) => Err(sqlx::Error::PoolTimedOut),
+            }
+        };
+        match connect(options.clone()).await {
+            Ok(conn) => conn.close().await.map_err(|e| e.to_string()),
+            Err(e) if !configured && is_missing_database(&e) => {
+                let database = options.get_database().unwrap_or("test").to_owned();
+                let mut admin = connect(options.database("postgres"))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+                    .execute(&mut admin)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
         }
+    });
+    match outcome {
+        Ok(()) => Ok(url),
+        Err(reason) => {
+            let source = if configured {
+                format!("{ENV}={shown}")
+            } else {
+                format!("{shown} (the default; {ENV} is not set)")
+            };
+            Err(format!(
+                "PostgreSQL test database {source} does not answer: {reason}. \
+                 This is a PostgreSQL test: it fails rather than pass without its database. \
+                 Start PostgreSQL there, point {ENV} at one, or run the tests without the \
+                 `postgres` feature (`cargo test`), which leaves these tests out."
+            ))
+        }
+    }
+}
+
+/// Whether `error` is PostgreSQL's "database does not exist" (SQLSTATE 3D000).
+fn is_missing_database(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "3D000")
+}
+
+/// `url` with its password, if any, replaced by `***`, for messages.
+fn without_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -72,35 +148,44 @@ fn is_stale(name: &str, prefix: &str) -> bool {
         .is_some_and(|secs| secs < cutoff)
 }
 
-/// Runs `sql` on the test database at `url` from a thread of its own, ignoring failures: for
-/// `drop`, which cannot await and may run inside the test's runtime.
-fn execute_on_the_side(url: &str, sql: String) {
-    let url = url.to_owned();
-    let running = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+/// Runs `work` to completion on a thread and runtime of its own: for code that cannot await
+/// (`drop`, the probe), which may be called inside the test's runtime.
+fn on_the_side<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .unwrap();
-        runtime.block_on(async {
-            let options = PgConnectOptions::from_str(&url).unwrap();
-            if let Ok(mut conn) = PgConnection::connect_with(&options).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .execute(&mut conn)
-                    .await;
-                let _ = conn.close().await;
-            }
-        });
+            .unwrap()
+            .block_on(work)
+    })
+    .join()
+    .expect("the side thread panicked")
+}
+
+/// Runs `sql` on the test database at `url`, ignoring failures: for `drop`.
+fn execute_on_the_side(url: &str, sql: String) {
+    let url = url.to_owned();
+    on_the_side(async move {
+        let options = PgConnectOptions::from_str(&url).unwrap();
+        if let Ok(mut conn) = PgConnection::connect_with(&options).await {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await;
+            let _ = conn.close().await;
+        }
     });
-    let _ = running.join();
 }
 
 impl TestDb {
-    /// A new schema name, or `None` (test skipped) without a test database. The schema is
-    /// created by the first store that connects.
-    pub fn new() -> Option<TestDb> {
-        let url = url_or_skip()?;
-        let schema = unique_name("tg_test_");
-        Some(TestDb { url, schema })
+    /// A new schema name in the test database (the test fails if [`url`] does). The schema
+    /// is created by the first store that connects.
+    pub fn new() -> TestDb {
+        TestDb {
+            url: url(),
+            schema: unique_name("tg_test_"),
+        }
     }
 
     /// The options every node of this test uses: its schema and its channel.
@@ -184,11 +269,10 @@ pub struct TestDatabase {
 const DATABASE_PREFIX: &str = "tg_testdb_";
 
 impl TestDatabase {
-    /// Creates one, or returns `None` (test skipped) without a test database.
-    pub async fn create() -> Option<TestDatabase> {
-        let url = url_or_skip()?;
+    /// Creates one (the test fails if [`url`] does).
+    pub async fn create() -> TestDatabase {
         let database = TestDatabase {
-            url,
+            url: url(),
             name: unique_name(DATABASE_PREFIX),
         };
         let mut admin = database.admin().await;
@@ -198,7 +282,7 @@ impl TestDatabase {
             .execute(&mut admin)
             .await
             .expect("create a test database");
-        Some(database)
+        database
     }
 
     /// Its name.
