@@ -20,7 +20,8 @@ pub(crate) enum Source {
 
 /// The request's token: from `Authorization: Bearer` (scheme case-insensitive), or from the
 /// `access_token` query parameter when `allow_query` is set. A query token beside a header
-/// token is refused even when query tokens are off. Other schemes count as no token.
+/// token (bearer or MAC) is refused even when query tokens are off. Other schemes count as no
+/// token.
 pub(crate) fn find<B>(
     req: &Request<B>,
     allow_query: bool,
@@ -38,6 +39,11 @@ pub(crate) fn find<B>(
     match (from_header, from_query) {
         (Some(_), Some(_)) => Err(Malformed::InvalidRequest),
         (Some(t), None) => Ok(Some((std::borrow::Cow::Borrowed(t), Source::Header))),
+        (None, Some(_))
+            if header.is_some_and(|h| super::mac::strip_scheme(h.as_bytes()).is_some()) =>
+        {
+            Err(Malformed::InvalidRequest)
+        }
         (None, Some(t)) if allow_query => Ok(Some((t, Source::Query))),
         (None, _) => Ok(None),
     }
@@ -67,7 +73,7 @@ fn parse_bearer(value: &[u8]) -> Result<Option<&str>, Malformed> {
 }
 
 /// RFC 6750 §2.1: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-fn is_b64token(token: &[u8]) -> bool {
+pub(crate) fn is_b64token(token: &[u8]) -> bool {
     let padding = token.iter().rev().take_while(|&&b| b == b'=').count();
     let body = &token[..token.len() - padding];
     !body.is_empty() && body.iter().all(|&b| B64TOKEN_BODY[usize::from(b)])
@@ -204,6 +210,18 @@ mod tests {
             Err(Malformed::InvalidRequest)
         );
         assert_eq!(token(&[], "/x?my_access_tokens=1", true), Ok(None));
+        // Beside MAC credentials a query token is refused too, allowed or not.
+        for allow_query in [false, true] {
+            assert_eq!(
+                token(&["mac id=\"a\""], "/x?access_token=abc", allow_query),
+                Err(Malformed::InvalidRequest)
+            );
+            assert_eq!(token(&["MAC id=\"a\""], "/x", allow_query), Ok(None));
+        }
+        assert_eq!(
+            token(&["Basic dXNlcjpwdw=="], "/x?access_token=abc", true),
+            Ok(Some("abc".into()))
+        );
     }
 
     #[test]

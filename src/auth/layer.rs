@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use tower::Layer;
 
+use super::proof::Proof;
 use super::reject::{Challenges, Rejection};
-use super::{IdentityHeaders, OAuthService};
+use super::{IdentityHeaders, MacPolicy, OAuthService};
 use crate::resolve::TokenCache;
 use crate::striped::Striped;
 use crate::Error;
@@ -18,14 +19,20 @@ use crate::Error;
 /// 1. every client-supplied identity header is removed (any case, every copy); an alias spelled
 ///    with `_` or `.` gets 400 `invalid_request`;
 /// 2. the token is taken from `Authorization: Bearer` (or the `access_token` query parameter,
-///    if allowed); none → 401, malformed → 400;
+///    if allowed), or from signed `Authorization: MAC` credentials (draft-ietf-oauth-v2-http-mac-01,
+///    read from the request as the client sent it; a `ts` outside the [`MacPolicy`] window →
+///    401 `invalid_token`); none → 401, malformed → 400;
 /// 3. it is resolved through the [`TokenCache`]: invalid → 401 `invalid_token` (the same for
 ///    unknown, expired, revoked and other services' tokens); the store failing on an uncached
 ///    token → 503 with `Retry-After`, and nothing is forwarded;
-/// 4. the route's required scope, if any, is checked → 403 `insufficient_scope`;
-/// 5. hop-by-hop headers (and those named in `Connection`) are removed, so none can remove what
+/// 4. the token must come under the scheme of its type: a bearer token as `Bearer`, a MAC
+///    token as `MAC` with a signature that verifies under its key and a `(token, ts, nonce)`
+///    not seen before; else 401 `invalid_token`, as for an unknown token (a full replay
+///    memory → 503);
+/// 5. the route's required scope, if any, is checked → 403 `insufficient_scope`;
+/// 6. hop-by-hop headers (and those named in `Connection`) are removed, so none can remove what
 ///    comes next; `Authorization` (or the query's `access_token`, whichever the token came
-///    in) is removed unless forwarding is on; one value of each
+///    in) is removed unless forwarding is on (a MAC `Authorization` always); one value of each
 ///    identity header is inserted, and the token's [`CachedToken`](crate::resolve::CachedToken)
 ///    as a request extension (client, scope, user context, expiry: `Extension<CachedToken>`
 ///    in axum).
@@ -70,6 +77,10 @@ pub(crate) struct Settings {
     pub(crate) forward_authorization: bool,
     pub(crate) challenges: Challenges,
     pub(crate) metrics: Arc<LayerMetrics>,
+    /// How MAC requests are checked, and their replay memory.
+    pub(crate) mac: Proof,
+    /// Whether the challenges name `MAC` rather than `Bearer`.
+    pub(crate) mac_challenges: bool,
 }
 
 impl OAuthLayer {
@@ -81,12 +92,14 @@ impl OAuthLayer {
             settings: Arc::new(Settings {
                 cache,
                 headers: IdentityHeaders::default(),
-                challenges: Challenges::new(&realm, std::iter::empty()),
+                challenges: Challenges::new(&realm, std::iter::empty(), false),
                 realm,
                 scopes: Vec::new(),
                 allow_query_tokens: false,
                 forward_authorization: false,
                 metrics: Arc::default(),
+                mac: Proof::new(MacPolicy::default()),
+                mac_challenges: false,
             }),
         }
     }
@@ -97,6 +110,7 @@ impl OAuthLayer {
         settings.challenges = Challenges::new(
             &settings.realm,
             settings.scopes.iter().map(|(_, s)| s.as_str()),
+            settings.mac_challenges,
         );
         self
     }
@@ -147,6 +161,19 @@ impl OAuthLayer {
     /// token came in, to the inner service (off by default: both are removed).
     pub fn forward_authorization(self, forward: bool) -> Self {
         self.edit(|s| s.forward_authorization = forward)
+    }
+
+    /// How `Authorization: MAC` requests are checked (default [`MacPolicy::default`]). Every
+    /// layer checks them: a MAC token passes only so, a bearer token never so. Setting a
+    /// policy starts a new, empty replay memory.
+    pub fn mac_policy(self, policy: MacPolicy) -> Self {
+        self.edit(|s| s.mac = Proof::new(policy))
+    }
+
+    /// Whether the layer guards a MAC service: its `WWW-Authenticate` challenges name `MAC`
+    /// (`MAC error="invalid_token"`) instead of `Bearer` (default off).
+    pub fn mac_challenges(self, mac: bool) -> Self {
+        self.edit(|s| s.mac_challenges = mac)
     }
 
     /// The request outcome counters.

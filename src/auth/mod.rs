@@ -1,7 +1,7 @@
 //! The gateway check: [`OAuthLayer`] / [`OAuthService`] / [`ResponseFuture`], in the shape of
 //! tower-http's authorization layers.
 //!
-//! The layer takes each request's bearer token, resolves it through a
+//! The layer takes each request's bearer token (or signed MAC credentials), resolves it through a
 //! [`TokenCache`](crate::resolve::TokenCache), removes client-supplied identity headers,
 //! injects `client_id`, `scope` and `user_context` headers and answers RFC 6750 rejections.
 //! On a cache hit nothing is boxed and no task is spawned; the inner service's future is never
@@ -10,9 +10,13 @@
 mod bearer;
 mod headers;
 mod layer;
+mod mac;
+mod proof;
 mod reject;
+mod replay;
 mod service;
 
 pub use headers::IdentityHeaders;
 pub use layer::{LayerMetrics, OAuthLayer};
+pub use proof::MacPolicy;
 pub use service::{OAuthService, ResponseFuture};

@@ -29,20 +29,22 @@ pub(crate) struct Challenges {
 }
 
 impl Challenges {
-    /// Challenges for `realm` and the scopes of the route rules, in order.
-    pub(crate) fn new<'a>(realm: &str, scopes: impl Iterator<Item = &'a str>) -> Self {
+    /// Challenges for `realm` and the scopes of the route rules, in order: `Bearer` ones, or
+    /// with `mac` the MAC draft's (`MAC`, then its parameters; the draft names no realm).
+    pub(crate) fn new<'a>(realm: &str, scopes: impl Iterator<Item = &'a str>, mac: bool) -> Self {
         let value = |s: String| HeaderValue::from_str(&s).expect("realm and scopes are checked");
-        let base = format!("Bearer realm=\"{realm}\"");
+        let (base, separator) = if mac {
+            ("MAC".to_owned(), " ")
+        } else {
+            (format!("Bearer realm=\"{realm}\""), ", ")
+        };
+        let with = |params: String| value(format!("{base}{separator}{params}"));
         Challenges {
             no_token: value(base.clone()),
-            invalid_token: value(format!("{base}, error=\"invalid_token\"")),
-            invalid_request: value(format!("{base}, error=\"invalid_request\"")),
+            invalid_token: with("error=\"invalid_token\"".to_owned()),
+            invalid_request: with("error=\"invalid_request\"".to_owned()),
             insufficient_scope: scopes
-                .map(|s| {
-                    value(format!(
-                        "{base}, error=\"insufficient_scope\", scope=\"{s}\""
-                    ))
-                })
+                .map(|s| with(format!("error=\"insufficient_scope\", scope=\"{s}\"")))
                 .collect(),
         }
     }

@@ -12,6 +12,7 @@ use tower::Service;
 
 use super::bearer::{self, Source};
 use super::layer::Settings;
+use super::mac::Signed;
 use super::reject::Rejection;
 use crate::resolve::{CachedToken, Lookup};
 use crate::secret::TokenHash;
@@ -51,19 +52,42 @@ where
         if !settings.headers.strip(req.headers_mut()) {
             return ResponseFuture::reject(settings, Rejection::InvalidRequest);
         }
-        let (hash, source, owned) = match bearer::find(&req, settings.allow_query_tokens) {
+        let (hash, source, owned, proof) = match bearer::find(&req, settings.allow_query_tokens) {
             Err(_) => return ResponseFuture::reject(settings, Rejection::InvalidRequest),
-            Ok(None) => return ResponseFuture::reject(settings, Rejection::NoToken),
+            // Read before anything rewrites the request: the client signed it as it sent it.
+            Ok(None) => match Signed::find(&req, settings.mac.policy.default_port()) {
+                Err(_) => return ResponseFuture::reject(settings, Rejection::InvalidRequest),
+                Ok(None) => return ResponseFuture::reject(settings, Rejection::NoToken),
+                Ok(Some(signed)) if !settings.mac.fresh(&signed) => {
+                    return ResponseFuture::reject(settings, Rejection::InvalidToken)
+                }
+                Ok(Some(signed)) => {
+                    let token = signed.id().to_owned();
+                    (
+                        TokenHash::of(&token),
+                        Source::Header,
+                        Some(token),
+                        Some(signed),
+                    )
+                }
+            },
             Ok(Some((token, source))) => {
                 let hash = TokenHash::of(&token);
                 // The token itself is needed only on a miss, or to forward it.
                 let keep = settings.headers.access_token().is_some();
-                (hash, source, keep.then(|| token.into_owned()))
+                (hash, source, keep.then(|| token.into_owned()), None)
             }
         };
         match settings.cache.cached(&hash) {
             Some(Lookup::Valid(entry)) => {
-                match authorize(settings, entry, &mut req, source, owned.as_deref()) {
+                match authorize(
+                    settings,
+                    entry,
+                    &mut req,
+                    source,
+                    owned.as_deref(),
+                    proof.as_ref(),
+                ) {
                     Ok(()) => ResponseFuture::inner(self.inner.call(req)),
                     Err(rejection) => ResponseFuture::reject(settings, rejection),
                 }
@@ -87,7 +111,12 @@ where
                     state: State::Resolving {
                         resolving: Box::new(Resolving {
                             lookup: Box::pin(async move { cache.resolve(hash, token).await }),
-                            pending: Some(Pending { req, inner, source }),
+                            pending: Some(Pending {
+                                req,
+                                inner,
+                                source,
+                                proof,
+                            }),
                             settings: settings.clone(),
                         }),
                     },
@@ -97,22 +126,26 @@ where
     }
 }
 
-/// Checks the route's scope and rewrites the request for the inner service.
+/// Checks that the token is presented as its type demands (`proof`: the request's MAC
+/// credentials) and the route's scope, and rewrites the request for the inner service.
 fn authorize<B>(
     settings: &Settings,
     entry: CachedToken,
     req: &mut Request<B>,
     source: Source,
     token: Option<&str>,
+    proof: Option<&Signed>,
 ) -> Result<(), Rejection> {
+    settings.mac.check(&entry, proof)?;
     if let Some(rule) = settings.scope_rule(req.uri().path()) {
         if !entry.has_scope(&settings.scopes[rule].1) {
             return Err(Rejection::InsufficientScope(rule));
         }
     }
     crate::proxy::strip_hop_by_hop(req.headers_mut());
-    // The client's credential stays here unless asked for, wherever it came from.
-    if !settings.forward_authorization {
+    // The client's credential stays here unless asked for, wherever it came from. A MAC
+    // signature never travels on: another node would accept it again within the window.
+    if !settings.forward_authorization || proof.is_some() {
         match source {
             Source::Header => {
                 req.headers_mut().remove(AUTHORIZATION);
@@ -129,7 +162,7 @@ fn authorize<B>(
     if let Some(user_context) = entry.user_context_header() {
         headers.insert(names.user_context().clone(), user_context.clone());
     }
-    if let (Some(name), Some(token)) = (names.access_token(), token) {
+    if let (Some(name), Some(token)) = (names.access_token(), proof.map(Signed::id).or(token)) {
         if let Ok(mut value) = HeaderValue::from_str(token) {
             value.set_sensitive(true);
             headers.insert(name.clone(), value);
@@ -153,6 +186,7 @@ struct Pending<S, B> {
     req: Request<B>,
     inner: S,
     source: Source,
+    proof: Option<Signed>,
 }
 
 pin_project! {
@@ -225,6 +259,7 @@ where
                         mut req,
                         mut inner,
                         source,
+                        proof,
                     } = pending.take().expect("polled after completion");
                     let rejection = match outcome {
                         Ok(Lookup::Valid(entry)) => {
@@ -235,7 +270,15 @@ where
                                     .map(|(t, _)| t.into_owned()),
                                 None => None,
                             };
-                            authorize(settings, entry, &mut req, source, token.as_deref()).err()
+                            authorize(
+                                settings,
+                                entry,
+                                &mut req,
+                                source,
+                                token.as_deref(),
+                                proof.as_ref(),
+                            )
+                            .err()
                         }
                         Ok(Lookup::Invalid) => Some(Rejection::InvalidToken),
                         Err(_) => Some(Rejection::Unavailable),

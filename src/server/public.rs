@@ -22,9 +22,9 @@ use super::config::{PublicConfig, DEFAULT_FAILED_AUTH_LIMIT, DEFAULT_MAX_CONCURR
 use super::echo::EchoService;
 use super::listener::HttpOptions;
 use super::metrics::{Metrics, TimedResolver, TimedService};
-use crate::auth::{OAuthLayer, OAuthService};
+use crate::auth::{MacPolicy, OAuthLayer, OAuthService};
 use crate::limit::{FailedAuthLayer, FailedAuthLimiter, FailedAuthService};
-use crate::model::Service as ServiceSettings;
+use crate::model::{Service as ServiceSettings, TokenType};
 use crate::oauth::TokenService;
 use crate::proxy::{ProxyBody, ReverseProxy};
 use crate::resolve::{LimitedResolver, LocalResolver, TokenCache};
@@ -128,7 +128,13 @@ pub(crate) async fn bind(
                 .realm(&config.realm)?
                 .headers(identity)
                 .allow_query_tokens(allow_query)
-                .forward_authorization(config.forward_authorization);
+                .forward_authorization(config.forward_authorization)
+                .mac_policy(
+                    MacPolicy::default()
+                        .window(Duration::from_secs(config.mac_window_secs))?
+                        .replay_capacity(config.mac_replay_capacity)?,
+                )
+                .mac_challenges(matches!(service.token_type, TokenType::Mac(_)));
             for rule in &config.require_scopes {
                 layer = layer.require_scope(&rule.path, &rule.scope)?;
             }

@@ -42,6 +42,8 @@ pub const DEFAULT_MAX_CONCURRENT_LOOKUPS: usize = 16;
 /// failed_auth_limit = { per_minute = 30, burst = 10 }  # the default; false switches it off
 /// # max_concurrent_lookups = 2         # default: half the store's connection pool
 /// lookup_wait_ms = 1000
+/// mac_window_secs = 30                 # MAC requests: how far `ts` may be from the clock
+/// mac_replay_capacity = 1000000        # MAC requests remembered against replay
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -103,6 +105,12 @@ pub struct PublicConfig {
     /// How long a cache miss waits for a lookup turn before it gets `503`, in milliseconds
     /// (default 1000).
     pub lookup_wait_ms: u64,
+    /// MAC requests: how far their `ts` may be from the server clock, either side, in
+    /// seconds (default 30).
+    pub mac_window_secs: u64,
+    /// MAC requests: most `(token, ts, nonce)` triples remembered against replay (default
+    /// 1,000,000, about 40 MB when full); when full, new MAC requests get `503`.
+    pub mac_replay_capacity: usize,
 }
 
 impl Default for PublicConfig {
@@ -130,6 +138,8 @@ impl Default for PublicConfig {
             failed_auth_limit: LimitSetting::Default,
             max_concurrent_lookups: None,
             lookup_wait_ms: 1000,
+            mac_window_secs: 30,
+            mac_replay_capacity: 1_000_000,
         }
     }
 }
@@ -288,6 +298,7 @@ impl PublicConfig {
             ("public.cache_ttl_secs", self.cache_ttl_secs),
             ("public.negative_ttl_secs", self.negative_ttl_secs),
             ("public.upstream_timeout_secs", self.upstream_timeout_secs),
+            ("public.mac_window_secs", self.mac_window_secs),
             (
                 "public.header_read_timeout_secs",
                 self.header_read_timeout_secs,
@@ -318,6 +329,12 @@ impl PublicConfig {
         if self.max_body_bytes == 0 {
             return Err(ConfigError::at(
                 "public.max_body_bytes",
+                "must be greater than 0",
+            ));
+        }
+        if self.mac_replay_capacity == 0 {
+            return Err(ConfigError::at(
+                "public.mac_replay_capacity",
                 "must be greater than 0",
             ));
         }
@@ -362,6 +379,7 @@ mod tests {
         assert_eq!(p.allow_query_tokens, None);
         assert_eq!(p.failed_auth_limit, LimitSetting::Default);
         assert_eq!((p.max_concurrent_lookups, p.lookup_wait_ms), (None, 1000));
+        assert_eq!((p.mac_window_secs, p.mac_replay_capacity), (30, 1_000_000));
         assert_eq!(
             p.identity_headers().unwrap(),
             IdentityHeaders::mashery(),
@@ -391,12 +409,15 @@ max_body_bytes = 1024
 failed_auth_limit = false
 max_concurrent_lookups = 3
 lookup_wait_ms = 50
+mac_window_secs = 90
+mac_replay_capacity = 5
 "#,
         )
         .unwrap();
         let p = &config.public;
         assert_eq!(p.failed_auth_limit, LimitSetting::Off);
         assert_eq!((p.max_concurrent_lookups, p.lookup_wait_ms), (Some(3), 50));
+        assert_eq!((p.mac_window_secs, p.mac_replay_capacity), (90, 5));
         assert_eq!(
             p.identity_headers().unwrap().access_token().unwrap(),
             "x-oauth-access-token"
@@ -464,6 +485,8 @@ lookup_wait_ms = 50
                 "public.max_concurrent_lookups",
             ),
             ("lookup_wait_ms = -1", "public.lookup_wait_ms"),
+            ("mac_window_secs = 0", "public.mac_window_secs"),
+            ("mac_replay_capacity = 0", "public.mac_replay_capacity"),
             ("listen = \"localhost\"", "public.listen"),
         ];
         for (line, key) in cases {
