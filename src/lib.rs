@@ -14,6 +14,7 @@
 //! | [`resolve`] | the [`Resolve`](resolve::Resolve) trait (local, remote) and the [`TokenCache`](resolve::TokenCache) in front of it |
 //! | [`auth`] | [`OAuthLayer`](auth::OAuthLayer): the gateway check as a tower `Layer` |
 //! | [`limit`] | rate limits: issuance per client ([`IssueLimits`](limit::IssueLimits)), failed authentications per address ([`FailedAuthLayer`](limit::FailedAuthLayer)) |
+//! | [`host`] | [`request_host`](host::request_host): the validated host and port a request is for |
 //! | [`proxy`] | [`ReverseProxy`](proxy::ReverseProxy): a pooled reverse proxy to one HTTP upstream, as a `tower::Service` |
 //! | `server`, `loadtest` | (feature `cli`) the `tokengate` binary's server and its `loadtest` command |
 //!
@@ -60,8 +61,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod alias;
 pub mod auth;
 mod error;
+pub mod host;
 pub mod limit;
 #[cfg(feature = "cli")]
 pub mod loadtest;

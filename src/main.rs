@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
-use tokengate::model::{Client, Service, TokenType};
+use tokengate::model::{Client, ClientStatus, Service, TokenType};
 use tokengate::server::config::ServiceConfig;
 use tokengate::server::{self, Config, NewClient, Server};
 
@@ -128,6 +128,21 @@ enum ClientCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Disable a client: it gets no tokens, and its live tokens are revoked (every running
+    /// server refuses them within its change feed's bound). Enabling it again does not bring
+    /// them back.
+    Disable(ClientKey),
+    /// Enable a disabled client: it may obtain tokens again.
+    Enable(ClientKey),
+    /// Delete a client and revoke its tokens.
+    Delete(ClientKey),
+}
+
+#[derive(Args)]
+struct ClientKey {
+    /// The developer's key of the client.
+    #[arg(long)]
+    client_id: String,
 }
 
 #[derive(Args)]
@@ -223,6 +238,13 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         Command::Service(ServiceCommand::List { json }) => service_list(&config, json).await,
         Command::Client(ClientCommand::Add(args)) => client_add(&config, args).await,
         Command::Client(ClientCommand::List { json }) => client_list(&config, json).await,
+        Command::Client(ClientCommand::Disable(key)) => {
+            client_set_status(&config, key, ClientStatus::Disabled).await
+        }
+        Command::Client(ClientCommand::Enable(key)) => {
+            client_set_status(&config, key, ClientStatus::Active).await
+        }
+        Command::Client(ClientCommand::Delete(key)) => client_delete(&config, key).await,
         Command::Loadtest(args) => tokengate::loadtest::run(*args, &config).await.map(drop),
         Command::Completions { .. } | Command::Man => Ok(()),
     }
@@ -379,6 +401,31 @@ async fn client_list(config: &Config, as_json: bool) -> Result<(), BoxError> {
     print_table(
         &["ID", "CLIENT ID", "NAME", "STATUS", "TYPE", "SERVICES"],
         rows,
+    );
+    Ok(())
+}
+
+async fn client_set_status(
+    config: &Config,
+    key: ClientKey,
+    status: ClientStatus,
+) -> Result<(), BoxError> {
+    let opened = server::open_configured_store(config).await?;
+    let ended = server::set_client_status(&*opened.store, &key.client_id, status).await?;
+    println!(
+        "client {} is {}; {ended} live token(s) revoked",
+        key.client_id,
+        status.as_str()
+    );
+    Ok(())
+}
+
+async fn client_delete(config: &Config, key: ClientKey) -> Result<(), BoxError> {
+    let opened = server::open_configured_store(config).await?;
+    let ended = server::delete_client(&*opened.store, &key.client_id).await?;
+    println!(
+        "client {} deleted; {ended} live token(s) revoked",
+        key.client_id
     );
     Ok(())
 }

@@ -6,7 +6,13 @@
 //! upstream's base path; hop-by-hop headers and every header named in `Connection` are removed
 //! ([`strip_hop_by_hop`]); `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Forwarded-Host` are
 //! set by the proxy, replacing whatever the client sent (as is `Forwarded`, which is removed);
-//! `Host` is the upstream's authority. Responses lose their hop-by-hop headers too.
+//! `X-Forwarded-Host` is the request's host, validated ([`request_host`]: one `Host`, a valid
+//! `host[:port]`, agreeing with the target's authority, else `400`); other client claims
+//! about the connection or the target (`X-Real-IP`, `X-Original-URL`,
+//! `X-HTTP-Method-Override`, … [`DEFAULT_DROPPED_HEADERS`]) are dropped, and a request with a
+//! `_`/`.` alias of a framing or forwarding header (`Transfer_Encoding`, `X_Forwarded_For`)
+//! gets `400`; `Host` is the upstream's authority. Responses lose their hop-by-hop headers
+//! too.
 //!
 //! Failures never reach the client in detail: an upstream that cannot be reached or breaks the
 //! exchange gives `502 Bad Gateway`, one that sends no response head in time gives
@@ -51,8 +57,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{
-    CONNECTION, CONTENT_TYPE, FORWARDED, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE,
-    TRAILER, TRANSFER_ENCODING, UPGRADE,
+    CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, FORWARDED, HOST, PROXY_AUTHENTICATE,
+    PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
 };
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Extensions, Version};
@@ -66,6 +72,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use pin_project_lite::pin_project;
 
+use crate::alias::{is_alias, Spelling, Watched};
+use crate::host::request_host;
 use crate::Error;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -130,9 +138,13 @@ const HOP_BY_HOP: [HeaderName; 9] = [
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // One pass over the (few) names present is cheaper than nine hash lookups, and most
     // requests carry none of them.
-    if !headers.keys().any(is_hop_by_hop) {
-        return;
+    if headers.keys().any(is_hop_by_hop) {
+        remove_hop_by_hop(headers);
     }
+}
+
+/// [`strip_hop_by_hop`] once a hop-by-hop header is known to be present.
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
     if headers.contains_key(CONNECTION) {
         let named: Vec<HeaderName> = headers
             .get_all(CONNECTION)
@@ -156,6 +168,105 @@ const HOP_BY_HOP_LENGTHS: u32 = 1 << 2 | 1 << 7 | 1 << 10 | 1 << 16 | 1 << 17 | 
 fn is_hop_by_hop(name: &HeaderName) -> bool {
     let len = name.as_str().len();
     len < 32 && HOP_BY_HOP_LENGTHS & (1 << len) != 0 && HOP_BY_HOP.contains(name)
+}
+
+/// The framing and connection headers whose names have a `-`: `Content-Length`,
+/// `Transfer-Encoding`, `Keep-Alive`, `Proxy-Connection`, `Proxy-Authorization`,
+/// `Proxy-Authenticate`. An alias of one (`Transfer_Encoding`, `Content.Length`), forwarded
+/// next to the real header, would frame or route the request differently at an upstream that
+/// reads it as that header: [`ReverseProxy`] and the [`OAuthLayer`](crate::auth::OAuthLayer)
+/// refuse requests carrying one. (`Host`, `Connection`, `Upgrade`, `TE` and `Trailer` have no
+/// `-`, hence no such alias.)
+pub(crate) const FRAMING: [HeaderName; 6] = [
+    CONTENT_LENGTH,
+    TRANSFER_ENCODING,
+    KEEP_ALIVE,
+    PROXY_CONNECTION,
+    PROXY_AUTHORIZATION,
+    PROXY_AUTHENTICATE,
+];
+
+/// The lengths of the [`FRAMING`] names, as [length bits](crate::alias::length_bit).
+pub(crate) const FRAMING_LENGTHS: u128 = 1 << 10 | 1 << 14 | 1 << 16 | 1 << 17 | 1 << 18 | 1 << 19;
+
+/// Whether `raw` is an alias of a [`FRAMING`] name.
+pub(crate) fn is_framing_alias(raw: &str) -> bool {
+    FRAMING.iter().any(|name| is_alias(raw, name.as_str()))
+}
+
+/// The client-supplied request headers that [`ReverseProxy`] drops by default (every copy,
+/// any case), because upstreams act on them as facts the proxy vouches for:
+///
+/// - the client's address, which the proxy sends itself in `X-Forwarded-For`: `X-Real-IP`,
+///   `True-Client-IP`, `X-Client-IP`, `X-Cluster-Client-IP`, `CF-Connecting-IP`,
+///   `Fastly-Client-IP`;
+/// - how the request reached the proxy, beyond the `X-Forwarded-Proto` and
+///   `X-Forwarded-Host` the proxy sets: `X-Forwarded-Port`, `X-Forwarded-Server`,
+///   `X-Forwarded-Scheme`, `X-Forwarded-Ssl`, `Front-End-Https`, `X-Forwarded-Prefix`,
+///   `X-Original-Host`;
+/// - another target than the one the gateway checked, which some servers and frameworks act
+///   on (IIS URL Rewrite and older Symfony/Zend for the URL headers, Express's
+///   `method-override` and Rack's `MethodOverride` for the method ones): `X-Original-URL`,
+///   `X-Rewrite-URL`, `X-Original-URI`, `X-Forwarded-Uri`, `X-HTTP-Method-Override`,
+///   `X-HTTP-Method`, `X-Method-Override`, `X-Original-Method`.
+///
+/// Aliases of them spelled with `_` or `.` are refused (400). Replace the list with
+/// [`ReverseProxy::drop_request_headers`].
+///
+/// ```
+/// use tokengate::proxy::DEFAULT_DROPPED_HEADERS;
+///
+/// assert!(DEFAULT_DROPPED_HEADERS.iter().any(|name| name == "x-http-method-override"));
+/// ```
+pub const DEFAULT_DROPPED_HEADERS: [HeaderName; 21] = [
+    HeaderName::from_static("x-real-ip"),
+    HeaderName::from_static("true-client-ip"),
+    HeaderName::from_static("x-client-ip"),
+    HeaderName::from_static("x-cluster-client-ip"),
+    HeaderName::from_static("cf-connecting-ip"),
+    HeaderName::from_static("fastly-client-ip"),
+    HeaderName::from_static("x-forwarded-port"),
+    HeaderName::from_static("x-forwarded-server"),
+    HeaderName::from_static("x-forwarded-scheme"),
+    HeaderName::from_static("x-forwarded-ssl"),
+    HeaderName::from_static("front-end-https"),
+    HeaderName::from_static("x-forwarded-prefix"),
+    HeaderName::from_static("x-original-host"),
+    HeaderName::from_static("x-original-url"),
+    HeaderName::from_static("x-rewrite-url"),
+    HeaderName::from_static("x-original-uri"),
+    HeaderName::from_static("x-forwarded-uri"),
+    HeaderName::from_static("x-http-method-override"),
+    HeaderName::from_static("x-http-method"),
+    HeaderName::from_static("x-method-override"),
+    HeaderName::from_static("x-original-method"),
+];
+
+/// What [`ReverseProxy`] does with a request header it watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Watch {
+    /// A hop-by-hop header: removed, with those `Connection` names.
+    HopByHop,
+    /// Dropped ([`DEFAULT_DROPPED_HEADERS`] or the configured list).
+    Dropped,
+    /// Kept or set by the proxy (`Content-Length`, `X-Forwarded-*`): watched for aliases.
+    Kept,
+}
+
+/// The names the proxy watches in a request: the hop-by-hop ones, the framing and forwarding
+/// ones it keeps or sets, and `dropped`.
+fn watched(dropped: impl IntoIterator<Item = HeaderName>) -> Watched<Watch> {
+    let hop_by_hop = HOP_BY_HOP.into_iter().map(|name| (name, Watch::HopByHop));
+    let kept = [
+        CONTENT_LENGTH,
+        X_FORWARDED_FOR,
+        X_FORWARDED_PROTO,
+        X_FORWARDED_HOST,
+    ]
+    .into_iter()
+    .map(|name| (name, Watch::Kept));
+    let dropped = dropped.into_iter().map(|name| (name, Watch::Dropped));
+    Watched::new(hop_by_hop.chain(kept).chain(dropped))
 }
 
 /// The address of the client a request came from, as a request extension. The server
@@ -354,7 +465,10 @@ where
 /// being buffered. HTTP/1.1 by default, or HTTP/2 with prior knowledge (h2c) with
 /// [`http2_only`](Self::http2_only). `CONNECT` requests get `501 Not Implemented`, requests
 /// whose path has `.`/`..` segments (also percent-encoded) get `400 Bad Request`, so that the
-/// upstream cannot resolve a path outside its base path or differently from the gateway.
+/// upstream cannot resolve a path outside its base path or differently from the gateway;
+/// requests with a missing, repeated or invalid `Host` ([`request_host`]), or a `_`/`.` alias
+/// of a framing or forwarding header, get `400 Bad Request` too. See the [module docs](self)
+/// for the headers it sets and drops.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -366,7 +480,10 @@ where
 /// // A port nobody listens on: the proxy answers 502 without detail.
 /// let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
 /// let proxy = ReverseProxy::new(format!("http://127.0.0.1:{port}").parse().unwrap()).unwrap();
-/// let req = http::Request::get("/anything").body(Empty::<Bytes>::new()).unwrap();
+/// let req = http::Request::get("/anything")
+///     .header("host", "gateway.example")
+///     .body(Empty::<Bytes>::new())
+///     .unwrap();
 /// let res = proxy.oneshot(req).await.unwrap();
 /// assert_eq!(res.status(), http::StatusCode::BAD_GATEWAY);
 /// # });
@@ -383,6 +500,9 @@ struct Shared {
     client: Client<HttpConnector, ProxyBody>,
     upstream: Upstream,
     settings: Settings,
+    /// The request header names acted on: hop-by-hop, dropped, and those whose aliases are
+    /// refused.
+    watched: Watched<Watch>,
 }
 
 #[derive(Debug, Clone)]
@@ -457,8 +577,30 @@ impl ReverseProxy {
                     base_path,
                 },
                 settings,
+                watched: watched(DEFAULT_DROPPED_HEADERS),
             }),
         })
+    }
+
+    /// The client-supplied request headers to drop (every copy, any case) instead of
+    /// [`DEFAULT_DROPPED_HEADERS`]; an empty list drops none. `_`/`.` aliases of each are
+    /// refused with `400`. Hop-by-hop headers and `Forwarded` are removed, and
+    /// `X-Forwarded-For/Proto/Host` replaced, whatever the list.
+    ///
+    /// ```
+    /// use http::HeaderName;
+    /// use tokengate::proxy::{ReverseProxy, DEFAULT_DROPPED_HEADERS};
+    ///
+    /// // Behind a CDN whose client address header the upstream reads: keep that one.
+    /// let keep = HeaderName::from_static("cf-connecting-ip");
+    /// let proxy = ReverseProxy::new("http://127.0.0.1:9000".parse().unwrap())
+    ///     .unwrap()
+    ///     .drop_request_headers(DEFAULT_DROPPED_HEADERS.into_iter().filter(|n| *n != keep));
+    /// # let _ = proxy;
+    /// ```
+    pub fn drop_request_headers(mut self, names: impl IntoIterator<Item = HeaderName>) -> Self {
+        Arc::make_mut(&mut self.shared).watched = watched(names);
+        self
     }
 
     /// How long to wait for the upstream's response head (default 30 s); past it the client
@@ -551,13 +693,26 @@ impl ReverseProxy {
         if parts.method == Method::CONNECT {
             return Err((StatusCode::NOT_IMPLEMENTED, "not implemented\n"));
         }
-        let forwarded_host = match parts.headers.get(HOST) {
-            Some(host) => Some(host.clone()),
-            None => parts
-                .uri
-                .authority()
-                .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+        // `X-Forwarded-Host` is the host checked here: one valid `host[:port]`, from `Host`
+        // (or the target's authority when HTTP/1.0 or HTTP/2 has no `Host`).
+        let forwarded_host = match request_host(&parts.headers, &parts.uri, parts.version) {
+            Ok(Some(host)) => match host.header() {
+                Some(value) => Some(value.clone()),
+                None => HeaderValue::from_str(host.as_str()).ok(),
+            },
+            Ok(None) => None,
+            Err(_) => return Err((StatusCode::BAD_REQUEST, "bad request\n")),
         };
+        // One pass over the names present: most requests carry none of those watched.
+        let (mut hop_by_hop, mut dropped) = (false, false);
+        for name in parts.headers.keys() {
+            match self.shared.watched.find(name) {
+                None | Some(Spelling::Exact(Watch::Kept)) => {}
+                Some(Spelling::Exact(Watch::HopByHop)) => hop_by_hop = true,
+                Some(Spelling::Exact(Watch::Dropped)) => dropped = true,
+                Some(Spelling::Alias) => return Err((StatusCode::BAD_REQUEST, "bad request\n")),
+            }
+        }
         let uri = match self.upstream_uri(std::mem::take(&mut parts.uri)) {
             Some(uri) => uri,
             None => return Err((StatusCode::BAD_REQUEST, "bad request\n")),
@@ -565,7 +720,16 @@ impl ReverseProxy {
         let client_ip = parts.extensions.get::<ClientAddr>().map(|a| a.0.ip());
 
         let headers = &mut parts.headers;
-        strip_hop_by_hop(headers);
+        if hop_by_hop {
+            remove_hop_by_hop(headers);
+        }
+        if dropped {
+            for (name, watch) in self.shared.watched.entries() {
+                if watch == Watch::Dropped {
+                    headers.remove(name);
+                }
+            }
+        }
         headers.remove(FORWARDED);
         // `insert` replaces every value the client sent: a removal is needed only where
         // nothing is inserted.
@@ -968,6 +1132,20 @@ mod tests {
             "same length as `connection`"
         );
         assert!(!is_hop_by_hop(&HOST));
+        for name in FRAMING {
+            let len = name.as_str().len();
+            assert_ne!(FRAMING_LENGTHS & crate::alias::length_bit(len), 0, "{name}");
+            assert!(is_framing_alias(&name.as_str().replace('-', "_")), "{name}");
+        }
+        assert_eq!(
+            FRAMING_LENGTHS.count_ones() as usize,
+            FRAMING
+                .iter()
+                .map(|n| n.as_str().len())
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
+            "no length without a name"
+        );
     }
 
     #[test]

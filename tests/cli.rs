@@ -308,6 +308,29 @@ fn management_commands_work_on_a_store() {
     );
 }
 
+/// `client disable|enable|delete` on a client the store does not have fail, naming it, and
+/// change nothing (their effect on running servers is in `tests/token_validity.rs`).
+#[test]
+fn client_status_commands_name_an_unknown_client() {
+    for command in ["disable", "enable", "delete"] {
+        let output = run(&[
+            "--store",
+            "memory:",
+            "client",
+            command,
+            "--client-id",
+            "no-such-client",
+        ]);
+        assert!(!output.status.success(), "{command}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("client `no-such-client` does not exist"),
+            "{command}: {stderr}"
+        );
+        assert!(output.stdout.is_empty(), "{command}");
+    }
+}
+
 #[test]
 fn completions_and_the_man_page_are_generated_without_a_configuration() {
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokengate::model::{
-    AuthorizationCode, GrantType, RefreshState, TokenRecord, TokenType, TokenUpdate,
+    AuthorizationCode, Client, ClientStatus, GrantType, RefreshState, TokenRecord, TokenType,
+    TokenUpdate,
 };
 use tokengate::oauth::TokenService;
 use tokengate::resolve::{LocalResolver, Lookup, TokenCache};
@@ -57,6 +58,30 @@ fn record(token: &str) -> TokenRecord {
     }
 }
 
+/// A node: a store of its own on the test database, where the client that holds every
+/// `record` is registered (a token is only valid while its client holds it).
+async fn node(db: &pg::TestDb) -> PostgresStore {
+    let store = db.store().await;
+    store.put_client(&holder()).await.unwrap();
+    store
+}
+
+/// The active client `app`, registered for `SERVICE`.
+fn holder() -> Client {
+    Client {
+        id: 1,
+        external_id: None,
+        name: "App".into(),
+        attributes: None,
+        client_id: "app".into(),
+        secret_hash: None,
+        redirect_uris: vec![],
+        services: vec![SERVICE.into()],
+        status: ClientStatus::Active,
+        allowed_scopes: None,
+    }
+}
+
 /// The nodes' pepper.
 fn pepper() -> Pepper {
     Pepper::new(b"test pepper".to_vec())
@@ -77,7 +102,7 @@ fn cache_over(store: &PostgresStore) -> TokenCache {
 
 /// A node with its cache subscribed to revocations, listening.
 async fn subscribed_node(db: &pg::TestDb) -> (PostgresStore, TokenCache, RevocationListener) {
-    let store = db.store().await;
+    let store = node(db).await;
     let cache = cache_over(&store);
     let listener = store.subscribe(&cache);
     tokio::time::timeout(Duration::from_secs(10), listener.ready())
@@ -156,7 +181,7 @@ async fn nodes_starting_together_migrate_once() {
             .unwrap();
     assert_eq!(
         versions,
-        vec![1, 2, 3],
+        vec![1, 2, 3, 4],
         "each migration applied exactly once"
     );
 }
@@ -164,7 +189,7 @@ async fn nodes_starting_together_migrate_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_redemptions_across_two_nodes_have_one_winner() {
     let db = pg::TestDb::new();
-    let nodes: [Arc<dyn Store>; 2] = [Arc::new(db.store().await), Arc::new(db.store().await)];
+    let nodes: [Arc<dyn Store>; 2] = [Arc::new(node(&db).await), Arc::new(node(&db).await)];
     for round in 0..5 {
         let code = AuthorizationCode {
             code_hash: TokenHash::of(&generate_token()),
@@ -210,7 +235,7 @@ async fn twenty_redemptions_across_two_nodes_have_one_winner() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_rotations_across_two_nodes_have_one_winner() {
     let db = pg::TestDb::new();
-    let nodes: [Arc<dyn Store>; 2] = [Arc::new(db.store().await), Arc::new(db.store().await)];
+    let nodes: [Arc<dyn Store>; 2] = [Arc::new(node(&db).await), Arc::new(node(&db).await)];
     for round in 0..5 {
         let first = record(&generate_token());
         nodes[round % 2].insert_token(&first).await.unwrap();
@@ -254,7 +279,7 @@ async fn twenty_rotations_across_two_nodes_have_one_winner() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoke_and_update_on_one_node_evict_from_the_other_within_a_second() {
     let db = pg::TestDb::new();
-    let a = db.store().await;
+    let a = node(&db).await;
     let (b, cache_b, listener_b) = subscribed_node(&db).await;
 
     // Revoke on A, once the token is cached on B.
@@ -355,7 +380,7 @@ async fn rolled_back_revocations_are_not_published() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_listener_connection_then_revoke_still_drops_the_token() {
     let db = pg::TestDb::new();
-    let a = db.store().await;
+    let a = node(&db).await;
     let (b, cache_b, listener_b) = subscribed_node(&db).await;
     let (token, hash) = cached_token(&b, &cache_b).await;
 
@@ -443,7 +468,7 @@ async fn listener_without_database_flushes_and_keeps_trying() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoke_to_evict_latency_over_1000_revocations() {
     let db = pg::TestDb::new();
-    let a = db.store().await;
+    let a = node(&db).await;
     let (b, cache_b, listener_b) = subscribed_node(&db).await;
     const N: usize = 1000;
     let (mut end_to_end, mut revoke_calls) = (Vec::with_capacity(N), Vec::with_capacity(N));
@@ -476,4 +501,39 @@ async fn revoke_to_evict_latency_over_1000_revocations() {
     );
     assert_eq!(histogram.count, N as u64);
     assert!(p99 < Duration::from_secs(1), "p99 {p99:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabling_a_client_on_one_node_evicts_its_tokens_from_the_other() {
+    let db = pg::TestDb::new();
+    let a = node(&db).await;
+    let (b, cache_b, _listener_b) = subscribed_node(&db).await;
+    let (token, hash) = cached_token(&b, &cache_b).await;
+
+    let disabled = Client {
+        status: ClientStatus::Disabled,
+        ..holder()
+    };
+    assert_eq!(a.put_client(&disabled).await.unwrap(), vec![hash]);
+    until_evicted(&cache_b, &hash, Duration::from_secs(1))
+        .await
+        .expect("pushed to B and evicted within a second");
+    assert!(matches!(
+        cache_b.lookup(&token).await.unwrap(),
+        Lookup::Invalid
+    ));
+
+    // Enabled again on A: the token stays refused, on a cache that never saw it too.
+    assert!(a.put_client(&holder()).await.unwrap().is_empty());
+    assert!(matches!(
+        cache_over(&b).lookup(&token).await.unwrap(),
+        Lookup::Invalid
+    ));
+
+    // Deleting the client ends a token issued after that, pushed the same way.
+    let (_, hash) = cached_token(&b, &cache_b).await;
+    assert_eq!(a.delete_client("app").await.unwrap(), Some(vec![hash]));
+    until_evicted(&cache_b, &hash, Duration::from_secs(1))
+        .await
+        .expect("deletion pushed to B");
 }

@@ -629,7 +629,7 @@ async fn absolute_form_and_connect_never_choose_the_upstream() {
     // configured upstream, whose Host is the upstream's.
     let res = h
         .exchange(
-            "GET http://evil.example:8080/abs?q=1 HTTP/1.1\r\nHost: g\r\n{auth}\r\nConnection: close\r\n\r\n",
+            "GET http://evil.example:8080/abs?q=1 HTTP/1.1\r\nHost: evil.example:8080\r\n{auth}\r\nConnection: close\r\n\r\n",
             ANSWERED,
         )
         .await;
@@ -638,16 +638,30 @@ async fn absolute_form_and_connect_never_choose_the_upstream() {
     assert_eq!(seen[0].headers["host"], h.upstream.addr.to_string());
     assert_eq!(seen[0].method, Method::GET);
 
-    // Absolute-form with another scheme, or without a Host header.
+    // Absolute-form with another scheme (its default port agrees with a Host without one).
     let res = h
         .exchange(
-            "GET https://evil.example/abs2 HTTP/1.1\r\n{auth}\r\nConnection: close\r\n\r\n",
+            "GET https://evil.example/abs2 HTTP/1.1\r\nHost: evil.example\r\n{auth}\r\nConnection: close\r\n\r\n",
             ANSWERED,
         )
         .await;
     assert_eq!(res.statuses, [200], "{}", res.text);
     let seen = h.upstream_saw(&["/abs2"], "https absolute-form");
     assert_eq!(seen[0].headers["host"], h.upstream.addr.to_string());
+
+    // A Host that disagrees with the absolute-form authority, or none (RFC 9112 §3.2): 400.
+    for (case, head) in [
+        (
+            "another Host",
+            "GET http://evil.example/abs3 HTTP/1.1\r\nHost: g",
+        ),
+        ("no Host", "GET http://evil.example/abs3 HTTP/1.1"),
+    ] {
+        let request = format!("{head}\r\n{{auth}}\r\nConnection: close\r\n\r\n");
+        let res = h.exchange(&request, ANSWERED).await;
+        assert_eq!(res.statuses, [400], "{case}: {}", res.text);
+        h.upstream_saw(&[], case);
+    }
 
     // CONNECT: without a token 401, with one 501; never a tunnel, nothing forwarded.
     let res = h
@@ -679,7 +693,7 @@ async fn absolute_form_and_connect_never_choose_the_upstream() {
     // the upstream's host, never to the authority named.
     let res = h
         .exchange(
-            "GET evil.example:80 HTTP/1.1\r\nHost: g\r\n{auth}\r\nConnection: close\r\n\r\n",
+            "GET evil.example:80 HTTP/1.1\r\nHost: evil.example:80\r\n{auth}\r\nConnection: close\r\n\r\n",
             ANSWERED,
         )
         .await;

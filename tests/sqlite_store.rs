@@ -23,6 +23,30 @@ async fn open(path: &Path) -> SqliteStore {
     SqliteStore::open(path.to_str().unwrap()).await.unwrap()
 }
 
+/// [`open`], with the client that holds the records of [`token_with_secrets`] registered (a
+/// token is only found while its client holds it).
+async fn open_holding(path: &Path) -> SqliteStore {
+    let store = open(path).await;
+    store.put_client(&public_app(&["svc"])).await.unwrap();
+    store
+}
+
+/// The active public client `app` (id 1), registered for `services`.
+fn public_app(services: &[&str]) -> Client {
+    Client {
+        id: 1,
+        external_id: None,
+        name: "App".into(),
+        attributes: None,
+        client_id: "app".into(),
+        secret_hash: None,
+        redirect_uris: vec![],
+        services: services.iter().map(|s| s.to_string()).collect(),
+        status: ClientStatus::Active,
+        allowed_scopes: None,
+    }
+}
+
 /// A plain connection to the file, outside the store.
 async fn raw(path: &Path) -> sqlx::SqliteConnection {
     sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
@@ -86,7 +110,7 @@ async fn data_survives_closing_and_reopening() {
         client_id: "app".into(),
         secret_hash: Some("hmac-sha256$s$d".into()),
         redirect_uris: vec!["https://app.example/cb".into()],
-        services: vec![service.key.clone()],
+        services: vec![service.key.clone(), "svc".into()],
         status: ClientStatus::Active,
         allowed_scopes: None,
     };
@@ -239,18 +263,7 @@ async fn corrupt_rows_are_store_errors() {
             .put_service(&Service::new("svc", "API"))
             .await
             .unwrap();
-        let client = Client {
-            id: 1,
-            external_id: None,
-            name: "App".into(),
-            attributes: None,
-            client_id: "app".into(),
-            secret_hash: None,
-            redirect_uris: vec![],
-            services: vec![],
-            status: ClientStatus::Active,
-            allowed_scopes: None,
-        };
+        let client = public_app(&["svc"]);
         store.put_client(&client).await.unwrap();
         let (token, _, _) = token_with_secrets(None);
         store.insert_token(&token).await.unwrap();
@@ -306,7 +319,7 @@ async fn single_use_holds_across_stores_on_one_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_path(&dir);
     let stores: Vec<Arc<dyn Store>> = vec![
-        Arc::new(open(&path).await),
+        Arc::new(open_holding(&path).await),
         Arc::new(open(&path).await),
         Arc::new(open(&path).await),
     ];
@@ -361,7 +374,7 @@ async fn single_use_holds_across_stores_on_one_file() {
 #[tokio::test]
 async fn a_failed_rotation_marks_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&db_path(&dir)).await;
+    let store = open_holding(&db_path(&dir)).await;
     let (first, _, _) = token_with_secrets(None);
     store.insert_token(&first).await.unwrap();
     let refresh = first.refresh.as_ref().unwrap().hash;
@@ -388,7 +401,7 @@ async fn a_failed_rotation_marks_nothing() {
 async fn concurrent_inserts_are_durable_and_a_duplicate_fails_alone() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_path(&dir);
-    let store = open(&path).await;
+    let store = open_holding(&path).await;
     let (existing, _, _) = token_with_secrets(None);
     store.insert_token(&existing).await.unwrap();
 
@@ -439,4 +452,192 @@ async fn concurrent_inserts_are_durable_and_a_duplicate_fails_alone() {
             assert_eq!(found.as_ref(), Some(record), "record {i} is durable");
         }
     }
+}
+
+/// Migration 3 on a version-2 file: tokens whose client no longer holds them (disabled, deleted,
+/// service no longer listed) are revoked, so re-enabling cannot bring them back; the others are
+/// untouched; and from then on every token change is written to the change feed's table.
+#[tokio::test]
+async fn migration_3_ends_tokens_no_client_holds_and_starts_the_change_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let mut conn =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap();
+    for sql in [
+        include_str!("../src/store/sqlite/0001_init.sql"),
+        include_str!("../src/store/sqlite/0002_token_listing.sql"),
+        "PRAGMA user_version = 2",
+        "INSERT INTO clients (id, name, client_id, redirect_uris, services, status) VALUES \
+         (1, 'On', 'on', '[]', '[\"svc\"]', 'active'), \
+         (2, 'Off', 'off', '[]', '[\"svc\"]', 'disabled')",
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    // (name, service, client)
+    let rows = [
+        ("held", "svc", "on"),
+        ("disabled", "svc", "off"),
+        ("unlisted", "other", "on"),
+        ("orphan", "svc", "gone"),
+    ];
+    for (name, service, client) in rows {
+        sqlx::query(
+            "INSERT INTO tokens (token_hash, id, service_key, client_id, token_type, grant_type, \
+             created_at, expires_at, revoked, family_id) \
+             VALUES (?1, ?2, ?3, ?4, 'bearer', 'client_credentials', 1, ?5, 0, ?2)",
+        )
+        .bind(TokenHash::of(name).to_hex())
+        .bind(name)
+        .bind(service)
+        .bind(client)
+        .bind(NOW * 2)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    conn.close().await.unwrap();
+
+    let store = open(&path).await;
+    let revoked: Vec<(String, bool)> = sqlx::query_as("SELECT id, revoked FROM tokens ORDER BY id")
+        .fetch_all(&mut raw(&path).await)
+        .await
+        .unwrap();
+    assert_eq!(
+        revoked,
+        [
+            ("disabled", true),
+            ("held", false),
+            ("orphan", true),
+            ("unlisted", true)
+        ]
+        .map(|(id, r)| (id.to_owned(), r))
+    );
+    assert!(store.token(&TokenHash::of("held")).await.unwrap().is_some());
+
+    // Re-enabling the disabled client does not bring its token back.
+    let off = store.client("off").await.unwrap().unwrap();
+    store
+        .put_client(&Client {
+            status: ClientStatus::Active,
+            ..off
+        })
+        .await
+        .unwrap();
+    assert!(
+        store
+            .token(&TokenHash::of("disabled"))
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+
+    // A change made outside the store (any writer of the file) is in the feed's table.
+    sqlx::query("UPDATE tokens SET revoked = 1 WHERE id = 'held'")
+        .execute(&mut raw(&path).await)
+        .await
+        .unwrap();
+    let changed: Vec<String> = sqlx::query_scalar("SELECT token_hash FROM token_changes")
+        .fetch_all(&mut raw(&path).await)
+        .await
+        .unwrap();
+    assert_eq!(changed, vec![TokenHash::of("held").to_hex()]);
+}
+
+/// The change feed of one store (a process) evicts what another store on the same file (another
+/// process) revokes, within a few polls; reads the table only when something was committed; and
+/// flushes the whole cache when changes it never read were pruned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_change_feed_evicts_what_another_process_revokes() {
+    use std::time::{Duration, Instant};
+    use tokengate::oauth::TokenService;
+    use tokengate::resolve::{LocalResolver, Lookup, TokenCache};
+    use tokengate::secret::Pepper;
+    use tokengate::store::Revocation;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let here = open(&path).await;
+    here.put_client(&public_app(&["svc"])).await.unwrap();
+    let pepper = Pepper::new(b"feed pepper".to_vec());
+    let tokens = Arc::new(TokenService::new(Arc::new(here.clone()), pepper.clone()));
+    let cache = TokenCache::builder(LocalResolver::new(tokens, "svc"))
+        .ttl(Duration::from_secs(300))
+        .build();
+    let mut cached = Vec::new();
+    for _ in 0..2 {
+        let token = pepper.tag_key().issue();
+        let (mut record, _, _) = token_with_secrets(None);
+        record.token_hash = TokenHash::of(&token);
+        record.client_id = "app".into();
+        record.service_key = "svc".into();
+        record.expires_at = i64::MAX;
+        here.insert_token(&record).await.unwrap();
+        cached.push((token, record.token_hash));
+    }
+    let feed = here.subscribe(&cache);
+    feed.ready().await;
+    for (token, _) in &cached {
+        assert!(matches!(
+            cache.lookup(token).await.unwrap(),
+            Lookup::Valid(_)
+        ));
+    }
+    let serves = |hash: &TokenHash| matches!(cache.cached(hash), Some(Lookup::Valid(_)));
+
+    // Nothing committed: polls never read the table.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(feed.stats().reads, 0, "{feed:?}");
+
+    let elsewhere = open(&path).await;
+    let (_, first) = &cached[0];
+    let started = Instant::now();
+    assert_eq!(
+        elsewhere.revoke(Revocation::Token(first)).await.unwrap(),
+        vec![*first]
+    );
+    while serves(first) {
+        assert!(started.elapsed() < Duration::from_secs(2), "{feed:?}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    eprintln!("revoked elsewhere → evicted here: {:?}", started.elapsed());
+    let (_, second) = &cached[1];
+    assert!(serves(second), "only the revoked token is evicted");
+    let stats = feed.stats();
+    assert_eq!((stats.evicted, stats.flushes), (1, 1), "{stats:?}");
+
+    // Changes this feed never read were pruned: it cannot know what they changed.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM token_changes; \
+         INSERT INTO token_changes (seq, token_hash) VALUES (1000000, '{}')",
+        TokenHash::of("elsewhere").to_hex()
+    )))
+    .execute(&mut raw(&path).await)
+    .await
+    .unwrap();
+    while serves(second) {
+        assert!(started.elapsed() < Duration::from_secs(4), "{feed:?}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(feed.stats().flushes, 2);
+
+    // The changes end before the last one read (the file was replaced by an older copy).
+    assert!(matches!(
+        cache.lookup(&cached[1].0).await.unwrap(),
+        Lookup::Valid(_)
+    ));
+    sqlx::query("DELETE FROM token_changes")
+        .execute(&mut raw(&path).await)
+        .await
+        .unwrap();
+    while serves(second) {
+        assert!(started.elapsed() < Duration::from_secs(6), "{feed:?}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(feed.stats().flushes, 3);
 }

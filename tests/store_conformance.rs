@@ -85,6 +85,10 @@ macro_rules! store_suite {
             list_tokens_by_owner,
             purge_expired_respects_before_and_limit,
             duplicate_inserts_are_errors,
+            tokens_are_found_only_while_their_client_holds_them,
+            disabling_a_client_ends_its_tokens_for_good,
+            taking_a_service_from_a_client_ends_its_tokens_there,
+            deleting_or_renaming_a_client_ends_its_tokens,
         );
     };
     (@tests $backend:ident, $fixture:path, $($test:ident),+ $(,)?) => {
@@ -182,9 +186,34 @@ fn set(hashes: Vec<TokenHash>) -> HashSet<TokenHash> {
     set
 }
 
+/// Registers (or extends) an active client holding `record`: a token is only found while its
+/// client exists, is active and lists the token's service.
+async fn hold(store: &dyn Store, record: &TokenRecord) {
+    let holder = match store.client(&record.client_id).await.unwrap() {
+        Some(c) if c.services.contains(&record.service_key) => return,
+        Some(c) => c,
+        None => {
+            let id = store.clients().await.unwrap().len() as i64 + 1000;
+            client(id, &record.client_id)
+        }
+    };
+    let mut services = holder.services.clone();
+    services.push(record.service_key.clone());
+    store
+        .put_client(&Client { services, ..holder })
+        .await
+        .unwrap();
+}
+
+/// Stores `record`, with a client holding it.
+async fn insert(store: &dyn Store, record: &TokenRecord) {
+    hold(store, record).await;
+    store.insert_token(record).await.unwrap();
+}
+
 async fn insert_all(store: &dyn Store, records: &[&TokenRecord]) {
     for record in records {
-        store.insert_token(record).await.unwrap();
+        insert(store, record).await;
     }
 }
 
@@ -494,7 +523,7 @@ async fn token_round_trips_every_field(store: Arc<dyn Store>) {
         ..record("svc", "app", Some(""))
     };
     for t in [&full, &mac256, &bare, &implicit] {
-        store.insert_token(t).await.unwrap();
+        insert(&*store, t).await;
     }
     for t in [&full, &mac256, &bare, &implicit] {
         assert_eq!(store.token(&t.token_hash).await.unwrap().as_ref(), Some(t));
@@ -545,6 +574,10 @@ async fn tokens_by_list(store: Arc<dyn Store>) {
     };
     let mut stored = vec![revoked, expired, with_refresh.clone()];
     stored.extend((0..297).map(|i| record("svc", "app", Some(&format!("user-{i}")))));
+    // The holding client first (one registration), then the records concurrently.
+    for record in &stored {
+        hold(&*store, record).await;
+    }
     let mut tasks = tokio::task::JoinSet::new();
     for chunk in stored.chunks(30) {
         let (store, chunk) = (store.clone(), chunk.to_vec());
@@ -600,7 +633,7 @@ async fn rotate_refresh_then_reused(store: Arc<dyn Store>) {
         refresh: refresh(NOW + HOUR),
         ..record("svc", "app", Some("alice"))
     };
-    store.insert_token(&first).await.unwrap();
+    insert(&*store, &first).await;
     let old = first.refresh.as_ref().unwrap().hash;
 
     let second = successor(&first);
@@ -640,7 +673,7 @@ async fn rotate_refresh_then_reused(store: Arc<dyn Store>) {
 
 async fn rotate_unknown_refresh_stores_nothing(store: Arc<dyn Store>) {
     let plain = record("svc", "app", Some("alice"));
-    store.insert_token(&plain).await.unwrap();
+    insert(&*store, &plain).await;
     for presented in [TokenHash::of(&generate_token()), plain.token_hash] {
         let next = successor(&plain);
         assert_eq!(
@@ -658,7 +691,7 @@ async fn concurrent_rotation_has_one_winner(store: Arc<dyn Store>) {
         refresh: refresh(NOW + HOUR),
         ..record("svc", "app", Some("alice"))
     };
-    store.insert_token(&first).await.unwrap();
+    insert(&*store, &first).await;
     let old = first.refresh.as_ref().unwrap().hash;
     let nexts: Vec<TokenRecord> = (0..20).map(|_| successor(&first)).collect();
     let tasks: Vec<_> = nexts
@@ -931,7 +964,7 @@ async fn tokens_by_owner_filters_and_orders(store: Arc<dyn Store>) {
     ];
     insert_all(&*store, &[&oldest, &newest, &middle]).await;
     for t in &noise {
-        store.insert_token(t).await.unwrap();
+        insert(&*store, t).await;
     }
 
     assert_eq!(
@@ -973,7 +1006,7 @@ async fn list_tokens_pages_newest_first_through_ties(store: Arc<dyn Store>) {
             expires_at: if i % 3 == 0 { NOW - 1 } else { NOW + HOUR },
             ..record(["svc", "svc-2"][i as usize % 2], "app", Some("alice"))
         };
-        store.insert_token(&t).await.unwrap();
+        insert(&*store, &t).await;
         all.push(t);
     }
     let mut expected = all.clone();
@@ -1020,7 +1053,7 @@ async fn list_tokens_by_owner(store: Arc<dyn Store>) {
     ];
     insert_all(&*store, &[&alice_old, &alice_new, &app_own, &app_own_too]).await;
     for t in &noise {
-        store.insert_token(t).await.unwrap();
+        insert(&*store, t).await;
     }
 
     assert_eq!(
@@ -1076,7 +1109,7 @@ async fn purge_expired_respects_before_and_limit(store: Arc<dyn Store>) {
         ..code()
     };
     for t in doomed_tokens.iter().chain(&kept_tokens) {
-        store.insert_token(t).await.unwrap();
+        insert(&*store, t).await;
     }
     store.insert_code(&doomed_code).await.unwrap();
     store.insert_code(&kept_code).await.unwrap();
@@ -1115,7 +1148,7 @@ async fn purge_expired_respects_before_and_limit(store: Arc<dyn Store>) {
 
 async fn duplicate_inserts_are_errors(store: Arc<dyn Store>) {
     let first = record("svc", "app", Some("alice"));
-    store.insert_token(&first).await.unwrap();
+    insert(&*store, &first).await;
     let same_hash = TokenRecord {
         id: generate_id(),
         ..first.clone()
@@ -1129,6 +1162,158 @@ async fn duplicate_inserts_are_errors(store: Arc<dyn Store>) {
         store.redeem_code(&c.code_hash).await.unwrap(),
         Redemption::Fresh(_)
     ));
+}
+
+// ---- token validity follows the registry ------------------------------------------------------
+
+/// Whether every lookup by hash finds `record` (`token`, `tokens`, and `token_by_refresh` when
+/// it has a refresh token); panics when they disagree.
+async fn found(store: &dyn Store, record: &TokenRecord) -> Option<TokenRecord> {
+    let one = store.token(&record.token_hash).await.unwrap();
+    let listed = store.tokens(&[record.token_hash]).await.unwrap();
+    assert_eq!(listed.first(), one.as_ref(), "token and tokens disagree");
+    if let Some(refresh) = &record.refresh {
+        let by_refresh = store.token_by_refresh(&refresh.hash).await.unwrap();
+        assert_eq!(by_refresh, one, "token and token_by_refresh disagree");
+    }
+    one
+}
+
+async fn tokens_are_found_only_while_their_client_holds_them(store: Arc<dyn Store>) {
+    let orphan = TokenRecord {
+        refresh: refresh(NOW + HOUR),
+        ..record("svc", "nobody", None)
+    };
+    store.insert_token(&orphan).await.unwrap();
+    assert_eq!(found(&*store, &orphan).await, None, "no client");
+    let elsewhere = TokenRecord {
+        refresh: refresh(NOW + HOUR),
+        ..record("other-svc", "app", None)
+    };
+    store.insert_token(&elsewhere).await.unwrap();
+    store
+        .put_client(&Client {
+            services: vec!["svc".into()],
+            ..client(1, "app")
+        })
+        .await
+        .unwrap();
+    assert_eq!(found(&*store, &elsewhere).await, None, "service not listed");
+    let held = TokenRecord {
+        refresh: refresh(NOW + HOUR),
+        ..record("svc", "app", None)
+    };
+    store.insert_token(&held).await.unwrap();
+    assert_eq!(found(&*store, &held).await, Some(held.clone()));
+    let everything = store
+        .tokens(&[orphan.token_hash, elsewhere.token_hash, held.token_hash])
+        .await
+        .unwrap();
+    assert_eq!(everything, vec![held]);
+}
+
+async fn disabling_a_client_ends_its_tokens_for_good(store: Arc<dyn Store>) {
+    let app = Client {
+        services: vec!["a".into(), "b".into()],
+        ..client(1, "app")
+    };
+    store.put_client(&app).await.unwrap();
+    let on_a = TokenRecord {
+        refresh: refresh(NOW + HOUR),
+        ..record("a", "app", Some("alice"))
+    };
+    let on_b = record("b", "app", None);
+    let dead = TokenRecord {
+        revoked: true,
+        ..record("a", "app", None)
+    };
+    let neighbour = record("a", "other", None);
+    insert_all(&*store, &[&on_a, &on_b, &dead, &neighbour]).await;
+
+    // Storing the same client again ends nothing.
+    assert!(store.put_client(&app).await.unwrap().is_empty());
+    let disabled = Client {
+        status: ClientStatus::Disabled,
+        ..app.clone()
+    };
+    let ended = store.put_client(&disabled).await.unwrap();
+    assert_eq!(set(ended), hashes([&on_a, &on_b]), "the live ones, once");
+    for t in [&on_a, &on_b, &dead] {
+        assert_eq!(found(&*store, t).await, None);
+    }
+    assert_eq!(found(&*store, &neighbour).await, Some(neighbour.clone()));
+
+    // Enabled again: the client holds them again, but they were revoked with the disable.
+    assert!(store.put_client(&app).await.unwrap().is_empty());
+    for t in [&on_a, &on_b] {
+        let again = found(&*store, t).await.expect("held again");
+        assert!(again.revoked, "re-enabling must not bring a token back");
+    }
+    assert!(!is_revoked(&*store, &neighbour).await);
+}
+
+async fn taking_a_service_from_a_client_ends_its_tokens_there(store: Arc<dyn Store>) {
+    let app = Client {
+        services: vec!["a".into(), "b".into()],
+        ..client(1, "app")
+    };
+    store.put_client(&app).await.unwrap();
+    let on_a = record("a", "app", None);
+    let on_b = record("b", "app", None);
+    insert_all(&*store, &[&on_a, &on_b]).await;
+    let only_b = Client {
+        services: vec!["b".into(), "c".into()],
+        ..app.clone()
+    };
+    let ended = store.put_client(&only_b).await.unwrap();
+    assert_eq!(ended, vec![on_a.token_hash]);
+    assert_eq!(found(&*store, &on_a).await, None);
+    assert_eq!(found(&*store, &on_b).await, Some(on_b.clone()));
+    // Listed again: still revoked.
+    store.put_client(&app).await.unwrap();
+    assert!(is_revoked(&*store, &on_a).await);
+    assert!(!is_revoked(&*store, &on_b).await);
+}
+
+async fn deleting_or_renaming_a_client_ends_its_tokens(store: Arc<dyn Store>) {
+    let app = Client {
+        services: vec!["svc".into()],
+        ..client(1, "app")
+    };
+    store.put_client(&app).await.unwrap();
+    let first = record("svc", "app", None);
+    insert(&*store, &first).await;
+    let renamed = Client {
+        client_id: "app-2".into(),
+        ..app.clone()
+    };
+    assert_eq!(
+        store.put_client(&renamed).await.unwrap(),
+        vec![first.token_hash]
+    );
+    assert_eq!(found(&*store, &first).await, None);
+    // The old key registered again (another id): its old token stays revoked.
+    store
+        .put_client(&Client {
+            id: 2,
+            ..app.clone()
+        })
+        .await
+        .unwrap();
+    assert!(is_revoked(&*store, &first).await);
+
+    let second = record("svc", "app-2", None);
+    insert(&*store, &second).await;
+    assert_eq!(
+        store.delete_client("app-2").await.unwrap(),
+        Some(vec![second.token_hash])
+    );
+    assert_eq!(store.client("app-2").await.unwrap(), None);
+    assert_eq!(found(&*store, &second).await, None);
+    assert_eq!(store.delete_client("app-2").await.unwrap(), None);
+    // Registered anew under the same key: the deleted client's token does not come back.
+    store.put_client(&renamed).await.unwrap();
+    assert!(is_revoked(&*store, &second).await);
 }
 
 /// A PostgreSQL test whose database does not answer fails, naming the database: it is never

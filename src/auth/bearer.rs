@@ -20,8 +20,10 @@ pub(crate) enum Source {
 
 /// The request's token: from `Authorization: Bearer` (scheme case-insensitive), or from the
 /// `access_token` query parameter when `allow_query` is set. A query token beside a header
-/// token (bearer or MAC) is refused even when query tokens are off. Other schemes count as no
-/// token.
+/// token (bearer or MAC) is refused even when query tokens are off, and so is, beside either
+/// or beside a MAC header, a query parameter that an upstream may read as `access_token`
+/// ([`TokenName::Spelling`]): the upstream must act on the token checked, and never receive
+/// one in its URL. Other schemes count as no token.
 pub(crate) fn find<B>(
     req: &Request<B>,
     allow_query: bool,
@@ -35,12 +37,17 @@ pub(crate) fn find<B>(
         None => None,
         Some(value) => parse_bearer(value.as_bytes())?,
     };
-    let from_query = query_token(req.uri().query())?;
-    match (from_header, from_query) {
+    let query = query_tokens(req.uri().query())?;
+    let in_query = query.token.is_some() || query.spelled_otherwise;
+    match (from_header, query.token) {
         (Some(_), Some(_)) => Err(Malformed::InvalidRequest),
+        (Some(_), None) | (None, Some(_)) if query.spelled_otherwise => {
+            Err(Malformed::InvalidRequest)
+        }
         (Some(t), None) => Ok(Some((std::borrow::Cow::Borrowed(t), Source::Header))),
-        (None, Some(_))
-            if header.is_some_and(|h| super::mac::strip_scheme(h.as_bytes()).is_some()) =>
+        (None, _)
+            if in_query
+                && header.is_some_and(|h| super::mac::strip_scheme(h.as_bytes()).is_some()) =>
         {
             Err(Malformed::InvalidRequest)
         }
@@ -88,9 +95,7 @@ pub(crate) fn remove_query_token(uri: &mut Uri) {
         .split('&')
         .filter(|pair| {
             let key = pair.split('=').next().unwrap_or_default();
-            form_urlencoded::parse(key.as_bytes())
-                .next()
-                .is_none_or(|(key, _)| key != "access_token")
+            token_name(key) != TokenName::Exact
         })
         .collect();
     let mut target = uri.path().to_owned();
@@ -122,20 +127,168 @@ const B64TOKEN_BODY: [bool; 256] = {
     table
 };
 
-fn query_token(query: Option<&str>) -> Result<Option<std::borrow::Cow<'_, str>>, Malformed> {
-    let Some(query) = query.filter(|q| q.contains("access_token")) else {
-        return Ok(None);
+/// The query's `access_token` parameter, and whether another parameter is spelled so that
+/// some upstream may read it as one.
+#[derive(Debug, Default)]
+struct QueryTokens<'a> {
+    /// The `access_token` value (a b64token).
+    token: Option<std::borrow::Cow<'a, str>>,
+    /// A [`TokenName::Spelling`] is present.
+    spelled_otherwise: bool,
+}
+
+/// One pass over the query's parameters (separated by `&`, and by `;` as some servers also
+/// split): an `access_token` whose value is not a b64token, or two of them, are malformed.
+fn query_tokens(query: Option<&str>) -> Result<QueryTokens<'_>, Malformed> {
+    let mut found = QueryTokens::default();
+    let Some(query) = query else {
+        return Ok(found);
     };
-    let mut found = None;
-    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-        if key == "access_token" {
-            if found.is_some() || !is_b64token(value.as_bytes()) {
-                return Err(Malformed::InvalidRequest);
+    let mut rest = query;
+    let mut after_semicolon = false;
+    loop {
+        let end = rest.find(['&', ';']).unwrap_or(rest.len());
+        let piece = &rest[..end];
+        let key = piece.split_once('=').map_or(piece, |(key, _)| key);
+        match token_name(key) {
+            TokenName::Other => {}
+            TokenName::Exact if !after_semicolon => {
+                // The value runs to the next `&`, as `form_urlencoded` (and most servers)
+                // read it.
+                let pair = &rest[..rest.find('&').unwrap_or(rest.len())];
+                let (_, value) = form_urlencoded::parse(pair.as_bytes())
+                    .next()
+                    .unwrap_or_default();
+                if found.token.is_some() || !is_b64token(value.as_bytes()) {
+                    return Err(Malformed::InvalidRequest);
+                }
+                found.token = Some(value);
             }
-            found = Some(value);
+            // After a `;`, the same name is a parameter to servers that split there, and part
+            // of the previous value to the others.
+            TokenName::Exact | TokenName::Spelling => found.spelled_otherwise = true,
+        }
+        if end == rest.len() {
+            return Ok(found);
+        }
+        after_semicolon = rest.as_bytes()[end] == b';';
+        rest = &rest[end + 1..];
+    }
+}
+
+/// What a query parameter's name is to the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TokenName {
+    /// Not a token's name.
+    Other,
+    /// `access_token` once form-decoded (`access_token`, `access%5Ftoken`): RFC 6750 §2.3's
+    /// parameter.
+    Exact,
+    /// Another name that some upstream may read as `access_token`: any ASCII case
+    /// (`ACCESS_TOKEN`: ASP.NET and others compare names case-insensitively), decoded up to
+    /// three times (`%2561ccess_token` for a server that decodes twice), with PHP's renaming
+    /// of leading spaces (dropped), spaces, `.` and `[` (`_`), or followed by anything but a
+    /// name byte (`access_token[]`, `access_token%3Dx` for a server that decodes before it
+    /// splits, `access_token ` for one that trims).
+    Spelling,
+}
+
+fn token_name(key: &str) -> TokenName {
+    const NAME: &[u8] = b"access_token";
+    let bytes = key.as_bytes();
+    if bytes == NAME {
+        return TokenName::Exact;
+    }
+    let encoded = bytes.iter().any(|&b| b == b'%' || b == b'+');
+    if encoded && Decoded::new(bytes.iter().copied()).eq(NAME.iter().copied()) {
+        return TokenName::Exact;
+    }
+    let read_as_token = if encoded {
+        reads_as_token(Decoded::new(Decoded::new(Decoded::new(
+            bytes.iter().copied(),
+        ))))
+    } else {
+        reads_as_token(bytes.iter().copied())
+    };
+    if read_as_token {
+        TokenName::Spelling
+    } else {
+        TokenName::Other
+    }
+}
+
+/// Whether a decoded parameter name reads as `access_token` ([`TokenName::Spelling`]).
+fn reads_as_token(name: impl Iterator<Item = u8>) -> bool {
+    let mut name = name.skip_while(|&b| b == b' ');
+    for &expected in b"access_token" {
+        let byte = match name.next().map(|b| b.to_ascii_lowercase()) {
+            Some(b' ' | b'.' | b'[') => b'_',
+            Some(b) => b,
+            None => return false,
+        };
+        if byte != expected {
+            return false;
         }
     }
-    Ok(found)
+    name.next()
+        .is_none_or(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')))
+}
+
+/// Form-decoding of bytes, lazily: `%XX` is the byte `XX`, `+` a space, and a `%` not
+/// followed by two hex digits itself (as `form_urlencoded` does). Nothing is allocated.
+struct Decoded<I> {
+    inner: I,
+    /// Bytes read ahead after a `%` that began no escape, to be read again.
+    again: [u8; 2],
+    again_len: usize,
+}
+
+impl<I: Iterator<Item = u8>> Decoded<I> {
+    fn new(inner: I) -> Self {
+        Decoded {
+            inner,
+            again: [0; 2],
+            again_len: 0,
+        }
+    }
+
+    fn read(&mut self) -> Option<u8> {
+        if self.again_len == 0 {
+            return self.inner.next();
+        }
+        let byte = self.again[0];
+        self.again = [self.again[1], 0];
+        self.again_len -= 1;
+        Some(byte)
+    }
+}
+
+impl<I: Iterator<Item = u8>> Iterator for Decoded<I> {
+    type Item = u8;
+
+    fn next(&mut self) -> Option<u8> {
+        match self.read()? {
+            b'+' => Some(b' '),
+            b'%' => {
+                let high = self.read();
+                let low = self.read();
+                let hex = |b: Option<u8>| b.and_then(|b| char::from(b).to_digit(16));
+                match (hex(high), hex(low)) {
+                    // Two hex digits: at most 0xff.
+                    (Some(h), Some(l)) => Some((h * 16 + l) as u8),
+                    _ => {
+                        let ahead = [high, low];
+                        for byte in ahead.into_iter().flatten() {
+                            self.again[self.again_len] = byte;
+                            self.again_len += 1;
+                        }
+                        Some(b'%')
+                    }
+                }
+            }
+            byte => Some(byte),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -222,6 +375,117 @@ mod tests {
             token(&["Basic dXNlcjpwdw=="], "/x?access_token=abc", true),
             Ok(Some("abc".into()))
         );
+    }
+
+    #[test]
+    fn other_spellings_of_the_query_token_are_refused_beside_a_token() {
+        for spelling in [
+            "ACCESS_TOKEN=abc",
+            "Access_Token=abc",
+            "access%5Ftoken=abc",
+            "access%5ftoken=abc",
+            "%61ccess_token=abc",
+            "%41CCESS_TOKEN=abc",
+            "access_token%3Dabc",
+            "access_token%3dabc",
+            "access_token[]=abc",
+            "access_token%5B%5D=abc",
+            "access_token[x]=abc",
+            "access.token=abc",
+            "access+token=abc",
+            "access[token=abc",
+            "+access_token=abc",
+            "%20access_token=abc",
+            "access_token+=abc",
+            "%2561ccess_token=abc",
+            "%252561ccess_token=abc",
+            "access_token",
+        ] {
+            for query in [
+                spelling.to_string(),
+                format!("a=1&{spelling}"),
+                format!("a=1;{spelling}&b=2"),
+            ] {
+                let uri = format!("/x?{query}");
+                assert_eq!(
+                    token(&["Bearer abc"], &uri, false),
+                    Err(Malformed::InvalidRequest),
+                    "{uri}"
+                );
+                assert_eq!(
+                    token(&["Bearer abc"], &uri, true),
+                    Err(Malformed::InvalidRequest),
+                    "{uri}"
+                );
+                assert_eq!(
+                    token(&["MAC id=\"a\""], &uri, false),
+                    Err(Malformed::InvalidRequest),
+                    "beside MAC credentials: {uri}"
+                );
+            }
+            // Beside the query token itself: two copies.
+            let uri = format!("/x?access_token=abc&{spelling}");
+            assert_eq!(
+                token(&[], &uri, true),
+                Err(Malformed::InvalidRequest),
+                "{uri}"
+            );
+        }
+        // Alone, another spelling is no token: nothing is forwarded (401).
+        assert_eq!(token(&[], "/x?ACCESS_TOKEN=abc", true), Ok(None));
+        assert_eq!(token(&[], "/x?a=1;access_token=abc", true), Ok(None));
+        // The exact name, form-decoded, is the token.
+        assert_eq!(
+            token(&[], "/x?access%5Ftoken=abc", true),
+            Ok(Some("abc".into()))
+        );
+        for other in [
+            "my_access_token=1",
+            "access_tokens=1",
+            "access_token_type=bearer",
+            "access_token-x=1",
+            "access_token.x=1",
+            "access-token=1",
+            "accesstoken=1",
+            "access_toke=1",
+            "%2=access_token",
+            "x=access_token",
+            "access%=1",
+            "%",
+            "",
+        ] {
+            let uri = format!("/x?{other}");
+            assert_eq!(
+                token(&["Bearer abc"], &uri, false),
+                Ok(Some("abc".into())),
+                "{uri}"
+            );
+        }
+    }
+
+    #[test]
+    fn decoding_matches_form_urlencoded() {
+        for input in [
+            "a%41b",
+            "%%41",
+            "%4",
+            "%",
+            "%zz%41",
+            "+%2B+",
+            "%e2%82%ac",
+            "%4%41",
+            "100%",
+        ] {
+            let ours: Vec<u8> = Decoded::new(input.bytes()).collect();
+            let theirs: Vec<u8> = form_urlencoded::parse(format!("{input}=").as_bytes())
+                .next()
+                .map(|(k, _)| k.into_owned().into_bytes())
+                .unwrap_or_default();
+            // `form_urlencoded` replaces invalid UTF-8; compare only valid results.
+            if let Ok(text) = std::str::from_utf8(&ours) {
+                assert_eq!(text.as_bytes(), theirs, "{input}");
+            }
+        }
     }
 
     #[test]
@@ -321,6 +585,32 @@ mod tests {
                 let req = Request::builder().uri(uri).body(()).unwrap();
                 let found = find(&req, true).unwrap().map(|(t, s)| (t.into_owned(), s));
                 prop_assert_eq!(found, Some((token, Source::Query)));
+            }
+
+            /// `access_token` with each byte as it is, upper-cased or percent-encoded (any hex
+            /// case), and an optional `[]`: beside a header token, always refused; and a query
+            /// that has none of these is never refused for it.
+            #[test]
+            fn every_spelling_of_the_query_token_is_refused_beside_a_header_token(
+                choices in proptest::collection::vec(0u8..4, 12),
+                suffix in prop_oneof![Just(""), Just("[]"), Just("%5B%5D"), Just("%3D")],
+                value in "[a-z0-9]{1,8}",
+            ) {
+                let mut name = String::new();
+                for (byte, choice) in b"access_token".iter().zip(&choices) {
+                    match choice {
+                        0 => name.push(char::from(*byte)),
+                        1 => name.push(char::from(byte.to_ascii_uppercase())),
+                        2 => name.push_str(&format!("%{byte:02X}")),
+                        _ => name.push_str(&format!("%{byte:02x}")),
+                    }
+                }
+                let uri = format!("/p?x=1&{name}{suffix}={value}");
+                prop_assert_eq!(
+                    token(&["Bearer abc"], &uri, true),
+                    Err(Malformed::InvalidRequest),
+                    "{}", uri
+                );
             }
 
             /// A token that breaks the grammar anywhere is refused, never cut short.

@@ -2,6 +2,8 @@
 
 use http::{HeaderMap, HeaderName};
 
+use crate::alias::{is_alias, length_bit};
+
 /// The names of the identity headers injected into authorized requests.
 ///
 /// Presets: [`IdentityHeaders::mashery`] (the default) and [`IdentityHeaders::neutral`]; or
@@ -111,16 +113,19 @@ impl IdentityHeaders {
 
     /// Removes every client-supplied identity header (all values, any case: header names are
     /// case-insensitive). Returns `false`, having removed them, when the request carries an
-    /// alias spelled with `_` or `.` (`X_Mashery_Oauth_Client_Id`), which some servers
-    /// would treat as the real header: such requests are refused.
+    /// alias spelled with `_` or `.` of an identity header (`X_Mashery_Oauth_Client_Id`) or of
+    /// a framing header ([`FRAMING`](crate::proxy::FRAMING): `Transfer_Encoding`,
+    /// `Content.Length`, …), which some servers would treat as the real header: such requests
+    /// are refused.
     pub(crate) fn strip(&self, headers: &mut HeaderMap) -> bool {
         // One pass over the names present; most requests carry none of ours, and a name can
-        // only be ours or an alias of ours if it has the length of one of ours (a bit each;
-        // names of 127 bytes or more share the last bit).
-        let length_bit = |len: usize| 1u128 << len.min(127);
+        // only be ours or an alias of ours or of a framing header if it has the length of one
+        // (a bit each; names of 127 bytes or more share the last bit).
         let lengths = self
             .names()
-            .fold(0, |bits, name| bits | length_bit(name.as_str().len()));
+            .fold(crate::proxy::FRAMING_LENGTHS, |bits, name| {
+                bits | length_bit(name.as_str().len())
+            });
         let mut found = false;
         let mut aliased = false;
         for name in headers.keys() {
@@ -134,10 +139,11 @@ impl IdentityHeaders {
                 }
                 if ours == name {
                     found = true;
-                } else if is_alias(raw, ours) {
+                } else if is_alias(raw, ours.as_str()) {
                     aliased = true;
                 }
             }
+            aliased = aliased || crate::proxy::is_framing_alias(raw);
         }
         if found {
             for name in self.names() {
@@ -147,7 +153,10 @@ impl IdentityHeaders {
         if aliased {
             let aliases: Vec<HeaderName> = headers
                 .keys()
-                .filter(|name| self.names().any(|ours| is_alias(name.as_str(), ours)))
+                .filter(|name| {
+                    self.names()
+                        .any(|ours| is_alias(name.as_str(), ours.as_str()))
+                })
                 .cloned()
                 .collect();
             for alias in &aliases {
@@ -156,17 +165,6 @@ impl IdentityHeaders {
         }
         !aliased
     }
-}
-
-/// Whether `raw` is `name` with some `-` spelled `_` or `.` (and at least one so spelled).
-fn is_alias(raw: &str, name: &HeaderName) -> bool {
-    let name = name.as_str().as_bytes();
-    name.len() == raw.len()
-        && raw.as_bytes() != name
-        && raw.bytes().zip(name).all(|(r, &n)| {
-            let r = if r == b'_' || r == b'.' { b'-' } else { r };
-            r == n
-        })
 }
 
 #[cfg(test)]
@@ -208,6 +206,22 @@ mod tests {
         headers.append("x_unrelated_header", HeaderValue::from_static("1"));
         assert!(names.strip(&mut headers));
         assert_eq!(headers.len(), 2);
+        for framing in [
+            "transfer_encoding",
+            "content_length",
+            "content.length",
+            "proxy_authorization",
+            "keep_alive",
+            "proxy.connection",
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.append(framing, HeaderValue::from_static("1"));
+            assert!(!names.strip(&mut headers), "{framing}");
+        }
+        let mut headers = HeaderMap::new();
+        headers.append("content-length", HeaderValue::from_static("1"));
+        headers.append("transfer-encoding", HeaderValue::from_static("chunked"));
+        assert!(names.strip(&mut headers), "the real names are not aliases");
     }
 
     #[test]

@@ -17,11 +17,17 @@ use crate::Error;
 ///
 /// For each request, in order:
 /// 1. every client-supplied identity header is removed (any case, every copy); an alias spelled
-///    with `_` or `.` gets 400 `invalid_request`;
+///    with `_` or `.` of one, or of a framing header (`Transfer_Encoding`, `Content_Length`),
+///    gets 400 `invalid_request`, as does a repeated or invalid `Host`, or one that disagrees
+///    with the target's authority ([`request_host`](crate::host::request_host)); a request
+///    without any host passes here (requests built in-process often have none) and is refused
+///    by the [`ReverseProxy`](crate::proxy::ReverseProxy);
 /// 2. the token is taken from `Authorization: Bearer` (or the `access_token` query parameter,
 ///    if allowed), or from signed `Authorization: MAC` credentials (draft-ietf-oauth-v2-http-mac-01,
 ///    read from the request as the client sent it; a `ts` outside the [`MacPolicy`] window →
-///    401 `invalid_token`); none → 401, malformed → 400;
+///    401 `invalid_token`); none → 401, malformed → 400, and so is a token in both, or beside
+///    a query parameter that some upstream may read as `access_token` (`ACCESS_TOKEN`,
+///    `%61ccess_token`, `access_token[]`, …);
 /// 3. it is resolved through the [`TokenCache`]: invalid → 401 `invalid_token` (the same for
 ///    unknown, expired, revoked and other services' tokens); the store failing on an uncached
 ///    token → 503 with `Retry-After`, and nothing is forwarded;

@@ -5,8 +5,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
-use http::header::{AUTHORIZATION, HOST};
-use http::uri::Authority;
+use http::header::AUTHORIZATION;
 use http::Request;
 use subtle::ConstantTimeEq;
 
@@ -145,33 +144,17 @@ fn signature(algorithm: MacAlgorithm, key: &[u8], message: &[u8]) -> Vec<u8> {
     }
 }
 
-/// Host (lower case) and port of the request: from the target's authority (HTTP/2
-/// `:authority`, or an HTTP/1.1 absolute-form target), else from its one `Host` header.
+/// Host (lower case) and port of the request, as [`request_host`](crate::host::request_host)
+/// validates them (the target's authority, HTTP/2 `:authority` or an absolute-form target, and
+/// the one `Host` must agree), the port `default_port` when none is named.
 fn host_and_port<B>(req: &Request<B>, default_port: u16) -> Result<(String, u16), Malformed> {
-    let authority = match req.uri().authority() {
-        Some(authority) => authority.clone(),
-        None => {
-            let mut hosts = req.headers().get_all(HOST).iter();
-            let (Some(host), None) = (hosts.next(), hosts.next()) else {
-                return Err(Malformed);
-            };
-            Authority::try_from(host.as_bytes()).map_err(|_| Malformed)?
-        }
-    };
-    let (text, host) = (authority.as_str(), authority.host());
-    // No user information, a host, and nothing after it but `:` and a port.
-    if host.is_empty() || !text.starts_with(host) {
-        return Err(Malformed);
+    match crate::host::request_host(req.headers(), req.uri(), req.version()) {
+        Ok(Some(host)) => Ok((
+            host.host().to_ascii_lowercase(),
+            host.port().unwrap_or(default_port),
+        )),
+        Ok(None) | Err(_) => Err(Malformed),
     }
-    let port = match &text[host.len()..] {
-        "" => default_port,
-        after => after
-            .strip_prefix(':')
-            .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|digits| digits.parse().ok())
-            .ok_or(Malformed)?,
-    };
-    Ok((authority.host().to_ascii_lowercase(), port))
 }
 
 /// The parsed parameters, borrowed from the header value.
@@ -255,6 +238,7 @@ fn quoted(s: &[u8]) -> Result<(&str, &[u8]), Malformed> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::HOST;
 
     /// The key of the draft's examples (§1.1, §3.2).
     const KEY: &[u8] = b"489dks293j39";
@@ -349,17 +333,25 @@ mod tests {
             "{signed:?}"
         );
 
-        // The authority of an absolute-form target (HTTP/2 `:authority`) wins over `Host`.
+        // An absolute-form target (HTTP/2 `:authority`) and `Host` name one host, the one
+        // signed; a `Host` naming another is malformed.
         let absolute = request(
             "GET",
             "http://example.com/resource/1?b=1&a=2",
-            Some("other"),
+            Some("Example.com"),
             auth,
         );
         assert!(Signed::find(&absolute, 80)
             .unwrap()
             .unwrap()
             .verifies(MacAlgorithm::HmacSha1, KEY));
+        let other = request(
+            "GET",
+            "http://example.com/resource/1?b=1&a=2",
+            Some("other"),
+            auth,
+        );
+        assert_eq!(Signed::find(&other, 80).unwrap_err(), Malformed);
     }
 
     #[test]

@@ -49,7 +49,11 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let settings = &self.settings;
-        if !settings.headers.strip(req.headers_mut()) {
+        // A host that is there must be valid; one that is missing is refused where the
+        // request is forwarded (in-process callers often build requests without one).
+        let bad_host = crate::host::request_host(req.headers(), req.uri(), req.version())
+            .is_err_and(|e| e != crate::host::HostError::Missing);
+        if bad_host || !settings.headers.strip(req.headers_mut()) {
             return ResponseFuture::reject(settings, Rejection::InvalidRequest);
         }
         let (hash, source, owned, proof) = match bearer::find(&req, settings.allow_query_tokens) {

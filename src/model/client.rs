@@ -69,4 +69,36 @@ impl Client {
     pub fn may_use(&self, service_key: &str) -> bool {
         self.status == ClientStatus::Active && self.services.iter().any(|s| s == service_key)
     }
+
+    /// The services whose tokens end when this client is stored as `next`: every service it
+    /// could use when `next` is disabled or has another `client_id`, else those `next` no
+    /// longer lists. Every store revokes those tokens in the same transaction as the change, so
+    /// re-enabling a client or listing a service again does not bring them back.
+    ///
+    /// ```
+    /// use tokengate::model::{Client, ClientStatus};
+    /// let before = Client {
+    ///     id: 1, external_id: None, name: "App".into(), attributes: None,
+    ///     client_id: "app".into(), secret_hash: None, redirect_uris: vec![],
+    ///     services: vec!["a".into(), "b".into()], status: ClientStatus::Active,
+    ///     allowed_scopes: None,
+    /// };
+    /// let fewer = Client { services: vec!["b".into()], ..before.clone() };
+    /// assert_eq!(before.ended_services(&fewer), vec!["a".to_owned()]);
+    /// let disabled = Client { status: ClientStatus::Disabled, ..before.clone() };
+    /// assert_eq!(before.ended_services(&disabled), before.services);
+    /// assert!(disabled.ended_services(&before).is_empty()); // re-enabling ends nothing
+    /// ```
+    pub fn ended_services(&self, next: &Client) -> Vec<String> {
+        if self.status != ClientStatus::Active {
+            // Its tokens ended when it was disabled.
+            return Vec::new();
+        }
+        let all = next.status != ClientStatus::Active || next.client_id != self.client_id;
+        self.services
+            .iter()
+            .filter(|s| all || !next.services.contains(s))
+            .cloned()
+            .collect()
+    }
 }

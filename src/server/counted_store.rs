@@ -20,6 +20,14 @@ pub(crate) struct CountingStore {
     pub(crate) counters: Arc<TokenCounters>,
 }
 
+impl CountingStore {
+    fn count_revoked(&self, hashes: &[TokenHash]) {
+        self.counters
+            .revoked
+            .fetch_add(hashes.len() as u64, Ordering::Relaxed);
+    }
+}
+
 #[async_trait]
 impl Store for CountingStore {
     async fn put_service(&self, service: &Service) -> Result<(), Error> {
@@ -31,8 +39,15 @@ impl Store for CountingStore {
     async fn services(&self) -> Result<Vec<Service>, Error> {
         self.inner.services().await
     }
-    async fn put_client(&self, client: &Client) -> Result<(), Error> {
-        self.inner.put_client(client).await
+    async fn put_client(&self, client: &Client) -> Result<Vec<TokenHash>, Error> {
+        let ended = self.inner.put_client(client).await?;
+        self.count_revoked(&ended);
+        Ok(ended)
+    }
+    async fn delete_client(&self, client_id: &str) -> Result<Option<Vec<TokenHash>>, Error> {
+        let ended = self.inner.delete_client(client_id).await?;
+        self.count_revoked(ended.as_deref().unwrap_or_default());
+        Ok(ended)
     }
     async fn client(&self, client_id: &str) -> Result<Option<Client>, Error> {
         self.inner.client(client_id).await
@@ -89,9 +104,7 @@ impl Store for CountingStore {
     }
     async fn revoke(&self, which: Revocation<'_>) -> Result<Vec<TokenHash>, Error> {
         let revoked = self.inner.revoke(which).await?;
-        self.counters
-            .revoked
-            .fetch_add(revoked.len() as u64, Ordering::Relaxed);
+        self.count_revoked(&revoked);
         Ok(revoked)
     }
     async fn update_token(

@@ -1,9 +1,10 @@
-//! The management operations behind `tokengate service add` and `tokengate client add`.
+//! The management operations behind `tokengate service add` and `tokengate client
+//! add|disable|enable|delete`.
 
 use std::fmt;
 
 use super::config::{ClientConfig, ServiceConfig};
-use crate::model::{Client, Service};
+use crate::model::{Client, ClientStatus, Service};
 use crate::secret::{generate_token, Pepper};
 use crate::store::Store;
 use crate::Error;
@@ -103,6 +104,35 @@ pub async fn add_client(
     client.secret_hash = secret.as_deref().map(|s| pepper.hash_secret(s));
     store.put_client(&client).await?;
     Ok(AddedClient { client, secret })
+}
+
+fn no_such_client(client_id: &str) -> Error {
+    Error::config(format!("client `{client_id}` does not exist"))
+}
+
+/// Sets the status of the client with developer key `client_id`; returns how many live tokens
+/// the change ended. Disabling revokes the client's tokens in the same transaction (see
+/// [`Client::ended_services`]); enabling it again does not bring them back.
+pub async fn set_client_status(
+    store: &dyn Store,
+    client_id: &str,
+    status: ClientStatus,
+) -> Result<usize, Error> {
+    let client = store
+        .client(client_id)
+        .await?
+        .ok_or_else(|| no_such_client(client_id))?;
+    Ok(store.put_client(&Client { status, ..client }).await?.len())
+}
+
+/// Deletes the client with developer key `client_id` and revokes its tokens; returns how many
+/// were live.
+pub async fn delete_client(store: &dyn Store, client_id: &str) -> Result<usize, Error> {
+    store
+        .delete_client(client_id)
+        .await?
+        .map(|ended| ended.len())
+        .ok_or_else(|| no_such_client(client_id))
 }
 
 #[cfg(test)]

@@ -113,6 +113,8 @@ pub(crate) struct TokenCounters {
 /// `tokengate_revocation_delay_seconds` (histogram: from a revocation's commit on any node to
 /// its eviction here) and `tokengate_revocation_feed_connections_total` /
 /// `tokengate_revocation_feed_flushes_total` (counters: the feed's (re)connections and whole-cache
+/// flushes). With a SQLite store, `tokengate_change_feed_evicted_total` and
+/// `tokengate_change_feed_flushes_total` (counters: tokens the change feed evicted, whole-cache
 /// flushes).
 ///
 /// The request and cache metrics are absent when the public listener is disabled.
@@ -130,6 +132,9 @@ pub struct Metrics {
     /// The PostgreSQL revocation feed into `cache`; held here so it lives as long as the server.
     #[cfg(feature = "postgres")]
     pub(crate) revocations: std::sync::OnceLock<crate::store::RevocationListener>,
+    /// The SQLite change feed into `cache`; held here so it lives as long as the server.
+    #[cfg(feature = "sqlite")]
+    pub(crate) changes: std::sync::OnceLock<crate::store::ChangeFeed>,
 }
 
 impl Metrics {
@@ -267,6 +272,22 @@ impl Metrics {
                 &mut out,
                 "tokengate_revocation_feed_flushes_total",
                 "Whole-cache flushes by the revocation feed (connection lost or regained).",
+                stats.flushes,
+            );
+        }
+        #[cfg(feature = "sqlite")]
+        if let Some(feed) = self.changes.get() {
+            let stats = feed.stats();
+            counter(
+                &mut out,
+                "tokengate_change_feed_evicted_total",
+                "Tokens evicted by the SQLite change feed (changed by any process on the file).",
+                stats.evicted,
+            );
+            counter(
+                &mut out,
+                "tokengate_change_feed_flushes_total",
+                "Whole-cache flushes by the SQLite change feed (start, unread changes gone).",
                 stats.flushes,
             );
         }

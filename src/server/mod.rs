@@ -65,7 +65,9 @@ pub use admin::AdminService;
 pub use apply::{apply, ApplyReport};
 pub use config::{Config, ConfigError};
 pub use echo::EchoService;
-pub use manage::{add_client, add_service, AddedClient, NewClient};
+pub use manage::{
+    add_client, add_service, delete_client, set_client_status, AddedClient, NewClient,
+};
 pub use metrics::Metrics;
 pub use signal::shutdown_signal;
 pub use storage::{
@@ -129,6 +131,24 @@ pub struct OpenedStore {
     /// The PostgreSQL store itself, when the store is one: to subscribe caches.
     #[cfg(feature = "postgres")]
     postgres: Option<crate::store::PostgresStore>,
+    /// The SQLite store itself, when the store is one: to start its change feed.
+    #[cfg(feature = "sqlite")]
+    sqlite: Option<crate::store::SqliteStore>,
+}
+
+#[cfg(feature = "sqlite")]
+impl OpenedStore {
+    /// When the store is SQLite, starts its change feed into `cache` (see
+    /// [`crate::store::SqliteStore::subscribe`]): revocations and updates made by any other
+    /// process writing the file (another `tokengate serve`, the `client` commands) reach
+    /// `cache` within about 100 ms. Keep the feed as long as the cache serves. `None` for
+    /// other stores.
+    pub fn change_feed(
+        &self,
+        cache: &crate::resolve::TokenCache,
+    ) -> Option<crate::store::ChangeFeed> {
+        self.sqlite.as_ref().map(|store| store.subscribe(cache))
+    }
 }
 
 #[cfg(feature = "postgres")]
@@ -195,6 +215,8 @@ pub async fn open_configured_store(config: &Config) -> Result<OpenedStore, Error
         read_connections: backend.read_connections,
         #[cfg(feature = "postgres")]
         postgres: backend.postgres,
+        #[cfg(feature = "sqlite")]
+        sqlite: backend.sqlite,
     })
 }
 
@@ -247,6 +269,17 @@ impl Server {
             .and_then(|c| opened.subscribe(c))
         {
             let _ = server.metrics.revocations.set(feed);
+        }
+        // Revocations made by other processes on the same SQLite file reach this process's
+        // cache through the change feed.
+        #[cfg(feature = "sqlite")]
+        if let Some(feed) = server
+            .metrics
+            .cache
+            .as_ref()
+            .and_then(|c| opened.change_feed(c))
+        {
+            let _ = server.metrics.changes.set(feed);
         }
         Ok(server)
     }

@@ -97,9 +97,14 @@ pub(crate) async fn bind(
     let settings = protected_service(config, tokens).await?;
     let protected_key = settings.as_ref().map(|s| s.key.clone());
     let upstream: Upstream = match config.upstream_uri()? {
-        Some(uri) => Either::Left(
-            ReverseProxy::new(uri)?.timeout(Duration::from_secs(config.upstream_timeout_secs)),
-        ),
+        Some(uri) => {
+            let proxy =
+                ReverseProxy::new(uri)?.timeout(Duration::from_secs(config.upstream_timeout_secs));
+            Either::Left(match config.dropped_headers()? {
+                Some(names) => proxy.drop_request_headers(names),
+                None => proxy,
+            })
+        }
         None => Either::Right(EchoService::new(identity.clone())),
     };
     let protected = match settings {

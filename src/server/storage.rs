@@ -188,6 +188,9 @@ pub(crate) struct Backend {
     pub(crate) read_connections: Option<u32>,
     #[cfg(feature = "postgres")]
     pub(crate) postgres: Option<crate::store::PostgresStore>,
+    /// The SQLite store itself when it is one (to start its change feed).
+    #[cfg(feature = "sqlite")]
+    pub(crate) sqlite: Option<crate::store::SqliteStore>,
 }
 
 impl Backend {
@@ -197,6 +200,8 @@ impl Backend {
             read_connections,
             #[cfg(feature = "postgres")]
             postgres: None,
+            #[cfg(feature = "sqlite")]
+            sqlite: None,
         }
     }
 }
@@ -205,10 +210,13 @@ pub(crate) async fn open_backend(location: &StoreLocation) -> Result<Backend, Er
     match location {
         StoreLocation::Memory => Ok(Backend::plain(Arc::new(MemoryStore::new()), None)),
         #[cfg(feature = "sqlite")]
-        StoreLocation::Sqlite { url, .. } => Ok(Backend::plain(
-            Arc::new(crate::store::SqliteStore::open(url).await?),
-            Some(crate::store::SqliteStore::READERS),
-        )),
+        StoreLocation::Sqlite { url, .. } => {
+            let store = crate::store::SqliteStore::open(url).await?;
+            Ok(Backend {
+                sqlite: Some(store.clone()),
+                ..Backend::plain(Arc::new(store), Some(crate::store::SqliteStore::READERS))
+            })
+        }
         #[cfg(not(feature = "sqlite"))]
         StoreLocation::Sqlite { .. } => Err(Error::config(
             "this build has no SQLite store (feature `sqlite`); use store.url = \"memory:\"",
@@ -217,9 +225,8 @@ pub(crate) async fn open_backend(location: &StoreLocation) -> Result<Backend, Er
         StoreLocation::Postgres { url } => {
             let store = crate::store::PostgresStore::connect(url).await?;
             Ok(Backend {
-                store: Arc::new(store.clone()),
-                read_connections: Some(store.max_connections()),
-                postgres: Some(store),
+                postgres: Some(store.clone()),
+                ..Backend::plain(Arc::new(store.clone()), Some(store.max_connections()))
             })
         }
         #[cfg(not(feature = "postgres"))]

@@ -51,6 +51,39 @@ impl MemoryStore {
 }
 
 impl Inner {
+    fn client_by_key(&self, client_id: &str) -> Option<&Client> {
+        self.clients.values().find(|c| c.client_id == client_id)
+    }
+
+    /// Whether the token's client still holds it (see [`Store::token`]).
+    fn held(&self, token: &TokenRecord) -> bool {
+        self.client_by_key(&token.client_id)
+            .is_some_and(|c| c.may_use(&token.service_key))
+    }
+
+    /// The record of an access token, if its client holds it.
+    fn held_token(&self, token_hash: &TokenHash) -> Option<TokenRecord> {
+        self.tokens
+            .get(token_hash)
+            .filter(|t| self.held(t))
+            .cloned()
+    }
+
+    /// Revokes the live tokens of `client_id` on `services`; returns their hashes.
+    fn end_tokens(&mut self, client_id: &str, services: &[String]) -> Vec<TokenHash> {
+        let mut ended = Vec::new();
+        for token in self.tokens.values_mut() {
+            if !token.revoked
+                && token.client_id == client_id
+                && services.contains(&token.service_key)
+            {
+                token.revoked = true;
+                ended.push(token.token_hash);
+            }
+        }
+        ended
+    }
+
     fn insert_token(&mut self, token: &TokenRecord) -> Result<(), Error> {
         let duplicate_refresh = token
             .refresh
@@ -86,7 +119,7 @@ impl Store for MemoryStore {
         Ok(all)
     }
 
-    async fn put_client(&self, client: &Client) -> Result<(), Error> {
+    async fn put_client(&self, client: &Client) -> Result<Vec<TokenHash>, Error> {
         let mut inner = self.lock();
         if inner
             .clients
@@ -98,17 +131,26 @@ impl Store for MemoryStore {
                 client.client_id
             )));
         }
-        inner.clients.insert(client.id, client.clone());
-        Ok(())
+        let ended = match inner.clients.insert(client.id, client.clone()) {
+            Some(before) => inner.end_tokens(&before.client_id, &before.ended_services(client)),
+            None => Vec::new(),
+        };
+        Ok(ended)
+    }
+
+    async fn delete_client(&self, client_id: &str) -> Result<Option<Vec<TokenHash>>, Error> {
+        let mut inner = self.lock();
+        let Some(id) = inner.client_by_key(client_id).map(|c| c.id) else {
+            return Ok(None);
+        };
+        let Some(before) = inner.clients.remove(&id) else {
+            return Ok(None);
+        };
+        Ok(Some(inner.end_tokens(&before.client_id, &before.services)))
     }
 
     async fn client(&self, client_id: &str) -> Result<Option<Client>, Error> {
-        Ok(self
-            .lock()
-            .clients
-            .values()
-            .find(|c| c.client_id == client_id)
-            .cloned())
+        Ok(self.lock().client_by_key(client_id).cloned())
     }
 
     async fn clients(&self) -> Result<Vec<Client>, Error> {
@@ -148,7 +190,7 @@ impl Store for MemoryStore {
     }
 
     async fn token(&self, token_hash: &TokenHash) -> Result<Option<TokenRecord>, Error> {
-        Ok(self.lock().tokens.get(token_hash).cloned())
+        Ok(self.lock().held_token(token_hash))
     }
 
     async fn tokens(&self, token_hashes: &[TokenHash]) -> Result<Vec<TokenRecord>, Error> {
@@ -157,7 +199,7 @@ impl Store for MemoryStore {
         Ok(token_hashes
             .iter()
             .filter(|hash| seen.insert(*hash))
-            .filter_map(|hash| inner.tokens.get(hash).cloned())
+            .filter_map(|hash| inner.held_token(hash))
             .collect())
     }
 
@@ -169,8 +211,7 @@ impl Store for MemoryStore {
         Ok(inner
             .by_refresh
             .get(refresh_hash)
-            .and_then(|h| inner.tokens.get(h))
-            .cloned())
+            .and_then(|h| inner.held_token(h)))
     }
 
     async fn rotate_refresh(

@@ -3,7 +3,9 @@
 //! [`Store`] is the one interface every backend implements: [`MemoryStore`] for tests and
 //! benches, [`SqliteStore`] (feature `sqlite`, the durable default), `PostgresStore` (feature
 //! `postgres`, one database for several nodes, revocations pushed to every node's cache by
-//! `RevocationListener`). Operations that must be
+//! `RevocationListener`). SQLite's `ChangeFeed` brings every process's revocations to every
+//! other process using the file. A token is valid only while its client holds it
+//! ([`Store::token`]). Operations that must be
 //! atomic under concurrency (code redemption, refresh rotation) are single store calls.
 
 use async_trait::async_trait;
@@ -25,7 +27,7 @@ pub use postgres::{
     PostgresStore, RevocationListener, DEFAULT_CHANNEL,
 };
 #[cfg(feature = "sqlite")]
-pub use sqlite::SqliteStore;
+pub use sqlite::{ChangeFeed, ChangeFeedStats, SqliteStore};
 
 /// A duration among tokengate's own `store.url` parameters: `250ms`, `5s`, or a number of
 /// seconds.
@@ -124,8 +126,14 @@ pub trait Store: Send + Sync + 'static {
     /// Every service, ordered by key.
     async fn services(&self) -> Result<Vec<Service>, Error>;
 
-    /// Inserts or replaces a client (by numeric id; `client_id` is unique too).
-    async fn put_client(&self, client: &Client) -> Result<(), Error>;
+    /// Inserts or replaces a client (by numeric id; `client_id` is unique too). In the same
+    /// transaction, revokes the tokens the change ends ([`Client::ended_services`]: all of them
+    /// when the client is disabled or its `client_id` changes, a service's when it is no longer
+    /// listed) and returns their hashes, so caches can drop them.
+    async fn put_client(&self, client: &Client) -> Result<Vec<TokenHash>, Error>;
+    /// Deletes the client with developer key `client_id` and, in the same transaction, revokes
+    /// its tokens; returns their hashes, `None` when there is no such client.
+    async fn delete_client(&self, client_id: &str) -> Result<Option<Vec<TokenHash>>, Error>;
     /// The client with developer key `client_id`.
     async fn client(&self, client_id: &str) -> Result<Option<Client>, Error>;
     /// Every client, ordered by numeric id.
@@ -152,10 +160,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a new token record; a record with the same token hash is an error.
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), Error>;
-    /// The record of an access token.
+    /// The record of an access token, in any state (revoked, expired), if its client still
+    /// holds it: the client exists, is active and lists the token's service
+    /// ([`Client::may_use`]). Otherwise `None`, as for an unknown token: token validity
+    /// follows the registry, whatever wrote it. The same holds for [`Store::tokens`] and
+    /// [`Store::token_by_refresh`].
     async fn token(&self, token_hash: &TokenHash) -> Result<Option<TokenRecord>, Error>;
-    /// The records of those of these access tokens that exist, each once, in no particular
-    /// order: `fetchAccessToken` with a list. SQLite and PostgreSQL answer with one query, the
+    /// The records of those of these access tokens that exist and whose client holds them (see
+    /// [`Store::token`]), each once, in no particular order: `fetchAccessToken` with a list. SQLite and PostgreSQL answer with one query, the
     /// memory store under one lock; this default (for wrappers) asks [`Store::token`] for each
     /// hash.
     async fn tokens(&self, token_hashes: &[TokenHash]) -> Result<Vec<TokenRecord>, Error> {
@@ -168,7 +180,8 @@ pub trait Store: Send + Sync + 'static {
         }
         Ok(found)
     }
-    /// The record that carries a refresh token.
+    /// The record that carries a refresh token, if its client still holds it (see
+    /// [`Store::token`]).
     async fn token_by_refresh(
         &self,
         refresh_hash: &TokenHash,

@@ -30,6 +30,7 @@ pub use listen::{ListenerStats, RevocationListener};
 const MIGRATIONS: &[&str] = &[
     include_str!("postgres/0001_init.sql"),
     include_str!("postgres/0002_token_listing.sql"),
+    include_str!("postgres/0003_token_validity.sql"),
     include_str!("postgres/0004_issuance_policy.sql"),
 ];
 
@@ -204,8 +205,9 @@ fn is_plain_identifier(name: &str) -> bool {
 /// * Single-use operations are conditional `UPDATE`s: under PostgreSQL's row locks a concurrent
 ///   second `UPDATE` waits for the first to commit, then finds the row no longer matching. Two
 ///   nodes redeeming one code get one [`Redemption::Fresh`].
-/// * Every revoke and update publishes the affected token hashes with `NOTIFY` in the same
-///   transaction, so they are delivered when (and only if) it commits;
+/// * Every revoke and update, and every client change that ends tokens
+///   ([`Store::put_client`], [`Store::delete_client`]), publishes the affected token hashes
+///   with `NOTIFY` in the same transaction, so they are delivered when (and only if) it commits;
 ///   [`PostgresStore::subscribe`] evicts them from a [`TokenCache`] on every node.
 /// * The schema is SQLite's with PostgreSQL types (`BIGINT` millis, `TEXT` hex hashes,
 ///   `BOOLEAN`); see `src/store/postgres/0001_init.sql`.
@@ -578,6 +580,41 @@ macro_rules! revoke_where {
 /// An authorization code by its hash.
 const SELECT_CODE: &str = "SELECT * FROM authorization_codes WHERE code_hash = $1";
 
+/// `SELECT` of the token records matching `$condition` (on `tokens t`) whose client still holds
+/// them: it exists, is active and lists the token's service (see [`Store::token`]).
+macro_rules! select_held_tokens {
+    ($condition:literal) => {
+        concat!(
+            "SELECT t.* FROM tokens t JOIN clients c ON c.client_id = t.client_id WHERE ",
+            $condition,
+            " AND c.status = 'active' AND c.services::jsonb @> to_jsonb(t.service_key)"
+        )
+    };
+}
+
+/// Revokes the live tokens of `client_id` on `services` in `tx`; returns their hashes.
+async fn end_tokens(
+    tx: &mut Transaction<'static, Postgres>,
+    client_id: &str,
+    services: &[String],
+) -> Result<Vec<TokenHash>, Error> {
+    if services.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query(
+        "UPDATE tokens SET revoked = TRUE WHERE revoked = FALSE AND client_id = $1 \
+         AND service_key = ANY($2) RETURNING token_hash",
+    )
+    .bind(client_id)
+    .bind(services)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(Error::store)?
+    .iter()
+    .map(|row| hash_from_db(&get::<String>(row, "token_hash")?))
+    .collect()
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn put_service(&self, s: &Service) -> Result<(), Error> {
@@ -641,7 +678,17 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn put_client(&self, c: &Client) -> Result<(), Error> {
+    async fn put_client(&self, c: &Client) -> Result<Vec<TokenHash>, Error> {
+        let published = listen::now_micros();
+        let mut tx = self.write_tx().await?;
+        // The row lock holds off a concurrent change of the same client until this commits.
+        let before = sqlx::query("SELECT * FROM clients WHERE id = $1 FOR UPDATE")
+            .bind(c.id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(Error::store)?
+            .map(|row| client_from_row(&row))
+            .transpose()?;
         // Upsert by id only: a `client_id` owned by another id violates its UNIQUE constraint
         // and fails.
         sqlx::query(
@@ -664,10 +711,36 @@ impl Store for PostgresStore {
         .bind(to_json(&c.services)?)
         .bind(c.status.as_str())
         .bind(c.allowed_scopes.as_ref().map(to_json).transpose()?)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(Error::store)?;
-        Ok(())
+        let ended = match &before {
+            Some(before) => {
+                end_tokens(&mut tx, &before.client_id, &before.ended_services(c)).await?
+            }
+            None => Vec::new(),
+        };
+        self.publish(&mut tx, published, &ended).await?;
+        tx.commit().await.map_err(Error::store)?;
+        Ok(ended)
+    }
+
+    async fn delete_client(&self, client_id: &str) -> Result<Option<Vec<TokenHash>>, Error> {
+        let published = listen::now_micros();
+        let mut tx = self.write_tx().await?;
+        let Some(row) = sqlx::query("DELETE FROM clients WHERE client_id = $1 RETURNING services")
+            .bind(client_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(Error::store)?
+        else {
+            return Ok(None);
+        };
+        let services: Vec<String> = from_json(&get::<String>(&row, "services")?)?;
+        let ended = end_tokens(&mut tx, client_id, &services).await?;
+        self.publish(&mut tx, published, &ended).await?;
+        tx.commit().await.map_err(Error::store)?;
+        Ok(Some(ended))
     }
 
     async fn client(&self, client_id: &str) -> Result<Option<Client>, Error> {
@@ -763,7 +836,7 @@ impl Store for PostgresStore {
     }
 
     async fn token(&self, token_hash: &TokenHash) -> Result<Option<TokenRecord>, Error> {
-        sqlx::query("SELECT * FROM tokens WHERE token_hash = $1")
+        sqlx::query(select_held_tokens!("t.token_hash = $1"))
             .bind(token_hash.to_hex())
             .fetch_optional(&self.pool)
             .await
@@ -777,7 +850,7 @@ impl Store for PostgresStore {
             return Ok(Vec::new());
         }
         let hexes: Vec<String> = token_hashes.iter().map(TokenHash::to_hex).collect();
-        sqlx::query("SELECT * FROM tokens WHERE token_hash = ANY($1)")
+        sqlx::query(select_held_tokens!("t.token_hash = ANY($1)"))
             .bind(hexes)
             .fetch_all(&self.pool)
             .await
@@ -791,7 +864,7 @@ impl Store for PostgresStore {
         &self,
         refresh_hash: &TokenHash,
     ) -> Result<Option<TokenRecord>, Error> {
-        sqlx::query("SELECT * FROM tokens WHERE refresh_hash = $1")
+        sqlx::query(select_held_tokens!("t.refresh_hash = $1"))
             .bind(refresh_hash.to_hex())
             .fetch_optional(&self.pool)
             .await

@@ -17,16 +17,21 @@ use crate::model::{
     AuthorizationCode, Client, ClientStatus, PkceChallenge, RefreshState, Service, TokenRecord,
     TokenType, TokenUpdate, UnixMillis,
 };
+use crate::resolve::TokenCache;
 use crate::secret::TokenHash;
 use crate::Error;
 use failure::{is_database_wide, poisons_connection, retire_if_poisoned, Read};
 
 mod failure;
+mod feed;
+
+pub use feed::{ChangeFeed, ChangeFeedStats};
 
 /// The schema migrations, in order; `PRAGMA user_version` counts those applied.
 const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0001_init.sql"),
     include_str!("sqlite/0002_token_listing.sql"),
+    include_str!("sqlite/0003_token_validity.sql"),
     include_str!("sqlite/0004_issuance_policy.sql"),
 ];
 
@@ -76,6 +81,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     batched: mpsc::Sender<Job>,
+    /// How the pools connect: the change feed opens its own connection the same way.
+    options: SqliteConnectOptions,
 }
 
 impl SqliteStore {
@@ -141,7 +148,7 @@ impl SqliteStore {
         let reader = SqlitePoolOptions::new()
             .max_connections(READERS)
             .acquire_timeout(busy_timeout)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(Error::store)?;
         let (batched, queue) = mpsc::channel(QUEUE);
@@ -150,7 +157,37 @@ impl SqliteStore {
             writer,
             reader,
             batched,
+            options,
         })
+    }
+
+    /// Starts the change feed into `cache` ([`ChangeFeed`]): every revocation and update of a
+    /// token, by any process or connection writing this file (another `tokengate serve`, the
+    /// `client` commands), is evicted from `cache` within about 100 ms of its commit. The
+    /// cache is flushed when the feed starts. The feed stops when it is dropped.
+    ///
+    /// Needs a Tokio runtime.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use tokengate::oauth::TokenService;
+    /// use tokengate::resolve::{LocalResolver, TokenCache};
+    /// use tokengate::secret::Pepper;
+    /// use tokengate::store::SqliteStore;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = SqliteStore::open(dir.path().join("t.db").to_str().unwrap()).await?;
+    /// let tokens = Arc::new(TokenService::new(Arc::new(store.clone()), Pepper::new(b"pepper".to_vec())));
+    /// let cache = TokenCache::builder(LocalResolver::new(tokens.clone(), "svc-key")).build();
+    /// cache.listen_to(&tokens); // this process's own changes, before they return
+    /// let feed = store.subscribe(&cache); // every process's, polled
+    /// feed.ready().await;
+    /// assert_eq!(feed.stats().flushes, 1);
+    /// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
+    /// ```
+    pub fn subscribe(&self, cache: &TokenCache) -> ChangeFeed {
+        ChangeFeed::spawn(self.options.clone(), cache.clone())
     }
 
     /// Closes every connection, waiting for those in use to be returned. SQLite checkpoints the
@@ -767,6 +804,43 @@ macro_rules! revoke_where {
 /// An authorization code by its hash.
 const SELECT_CODE: &str = "SELECT * FROM authorization_codes WHERE code_hash = ?1";
 
+/// `SELECT` of the token records matching `$condition` (on `tokens t`) whose client still holds
+/// them: it exists, is active and lists the token's service (see [`Store::token`]).
+macro_rules! select_held_tokens {
+    ($condition:literal) => {
+        concat!(
+            "SELECT t.* FROM tokens t JOIN clients c ON c.client_id = t.client_id WHERE ",
+            $condition,
+            " AND c.status = 'active' \
+             AND EXISTS (SELECT 1 FROM json_each(c.services) WHERE value = t.service_key)"
+        )
+    };
+}
+
+/// Revokes the live tokens of client `?1` on the services in the JSON array `?2`.
+const END_TOKENS: &str = "UPDATE tokens SET revoked = 1 WHERE revoked = 0 AND client_id = ?1 \
+     AND service_key IN (SELECT value FROM json_each(?2)) RETURNING token_hash";
+
+/// Revokes the live tokens of `client_id` on `services` in `tx`; returns their hashes.
+async fn end_tokens(
+    tx: &mut SqliteConnection,
+    client_id: &str,
+    services: &[String],
+) -> Result<Vec<TokenHash>, Error> {
+    if services.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query(END_TOKENS)
+        .bind(client_id)
+        .bind(to_json(&services)?)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(Error::store)?
+        .iter()
+        .map(|row| hash_from_db(&get::<String, _>(row, "token_hash")?))
+        .collect()
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn put_service(&self, s: &Service) -> Result<(), Error> {
@@ -831,14 +905,28 @@ impl Store for SqliteStore {
         .collect()
     }
 
-    async fn put_client(&self, c: &Client) -> Result<(), Error> {
+    async fn put_client(&self, c: &Client) -> Result<Vec<TokenHash>, Error> {
         let redirect_uris = to_json(&c.redirect_uris)?;
         let services = to_json(&c.services)?;
         let allowed_scopes = c.allowed_scopes.as_ref().map(to_json).transpose()?;
-        let c = c.clone();
-        // Upsert by id only: a `client_id` owned by another id violates its UNIQUE constraint
-        // and fails (`INSERT OR REPLACE` would silently delete the other client).
-        let query = move || {
+        // Not batched: the client as it was, the upsert and the tokens it ends are one
+        // transaction (client changes are rare).
+        let mut conn = self.writer.acquire().await.map_err(Error::store)?;
+        let outcome = async {
+            let mut tx = begin_immediate(&mut conn).await?;
+            let before = sqlx::query(concat!(
+                "SELECT ",
+                client_columns!(""),
+                " FROM clients WHERE id = ?1"
+            ))
+            .bind(c.id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(Error::store)?
+            .map(|row| client_from_row(&row, 0))
+            .transpose()?;
+            // Upsert by id only: a `client_id` owned by another id violates its UNIQUE
+            // constraint and fails (`INSERT OR REPLACE` would silently delete the other client).
             sqlx::query(
                 "INSERT INTO clients (id, external_id, name, attributes, client_id, secret_hash, \
                  redirect_uris, services, status, allowed_scopes) \
@@ -851,17 +939,50 @@ impl Store for SqliteStore {
             )
             .bind(c.id)
             .bind(c.external_id)
-            .bind(c.name.clone())
-            .bind(c.attributes.clone())
-            .bind(c.client_id.clone())
-            .bind(c.secret_hash.clone())
-            .bind(redirect_uris.clone())
-            .bind(services.clone())
+            .bind(&c.name)
+            .bind(&c.attributes)
+            .bind(&c.client_id)
+            .bind(&c.secret_hash)
+            .bind(redirect_uris)
+            .bind(services)
             .bind(c.status.as_str())
-            .bind(allowed_scopes.clone())
-        };
-        self.batched(Op::Query(Box::new(query), false)).await?;
-        Ok(())
+            .bind(allowed_scopes)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::store)?;
+            let ended = match &before {
+                Some(before) => {
+                    end_tokens(&mut tx, &before.client_id, &before.ended_services(c)).await?
+                }
+                None => Vec::new(),
+            };
+            tx.commit().await.map_err(Error::store)?;
+            Ok(ended)
+        }
+        .await;
+        retire_if_poisoned(&mut conn, outcome)
+    }
+
+    async fn delete_client(&self, client_id: &str) -> Result<Option<Vec<TokenHash>>, Error> {
+        let mut conn = self.writer.acquire().await.map_err(Error::store)?;
+        let outcome = async {
+            let mut tx = begin_immediate(&mut conn).await?;
+            let Some(row) =
+                sqlx::query("DELETE FROM clients WHERE client_id = ?1 RETURNING services")
+                    .bind(client_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(Error::store)?
+            else {
+                return Ok(None);
+            };
+            let services: Vec<String> = from_json(&get::<String, _>(&row, "services")?)?;
+            let ended = end_tokens(&mut tx, client_id, &services).await?;
+            tx.commit().await.map_err(Error::store)?;
+            Ok(Some(ended))
+        }
+        .await;
+        retire_if_poisoned(&mut conn, outcome)
     }
 
     async fn client(&self, client_id: &str) -> Result<Option<Client>, Error> {
@@ -995,7 +1116,7 @@ impl Store for SqliteStore {
     }
 
     async fn token(&self, token_hash: &TokenHash) -> Result<Option<TokenRecord>, Error> {
-        sqlx::query("SELECT * FROM tokens WHERE token_hash = ?1")
+        sqlx::query(select_held_tokens!("t.token_hash = ?1"))
             .bind(token_hash.to_hex())
             .read_optional(&self.reader)
             .await?
@@ -1012,21 +1133,23 @@ impl Store for SqliteStore {
         // once per distinct hash.
         let hexes: Vec<String> = token_hashes.iter().map(TokenHash::to_hex).collect();
         let list = serde_json::to_string(&hexes).map_err(Error::store)?;
-        sqlx::query("SELECT * FROM tokens WHERE token_hash IN (SELECT value FROM json_each(?1))")
-            .bind(list)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(Error::store)?
-            .iter()
-            .map(token_from_row)
-            .collect()
+        sqlx::query(select_held_tokens!(
+            "t.token_hash IN (SELECT value FROM json_each(?1))"
+        ))
+        .bind(list)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(Error::store)?
+        .iter()
+        .map(token_from_row)
+        .collect()
     }
 
     async fn token_by_refresh(
         &self,
         refresh_hash: &TokenHash,
     ) -> Result<Option<TokenRecord>, Error> {
-        sqlx::query("SELECT * FROM tokens WHERE refresh_hash = ?1")
+        sqlx::query(select_held_tokens!("t.refresh_hash = ?1"))
             .bind(refresh_hash.to_hex())
             .read_optional(&self.reader)
             .await?
@@ -1317,12 +1440,32 @@ mod tests {
         }
     }
 
-    /// A store in a temporary directory (kept as long as the guard) holding `record(0)`.
-    async fn store_holding_record_0() -> (tempfile::TempDir, SqliteStore) {
+    /// A store in a temporary directory (kept as long as the guard) with the client that holds
+    /// every `record(n)` (a token is only found while its client holds it).
+    async fn store_with_client() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path().join("t.db").to_str().unwrap())
             .await
             .unwrap();
+        let client = Client {
+            id: 1,
+            external_id: None,
+            name: "App".into(),
+            attributes: None,
+            client_id: "app".into(),
+            secret_hash: None,
+            redirect_uris: vec![],
+            services: vec!["svc".into()],
+            status: ClientStatus::Active,
+            allowed_scopes: None,
+        };
+        store.put_client(&client).await.unwrap();
+        (dir, store)
+    }
+
+    /// [`store_with_client`] holding `record(0)`.
+    async fn store_holding_record_0() -> (tempfile::TempDir, SqliteStore) {
+        let (dir, store) = store_with_client().await;
         store.insert_token(&record(0)).await.unwrap();
         (dir, store)
     }
@@ -1405,10 +1548,7 @@ mod tests {
     /// A batch of more token inserts than one statement takes is committed whole.
     #[tokio::test]
     async fn a_batch_larger_than_one_insert_statement_is_committed_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path().join("t.db").to_str().unwrap())
-            .await
-            .unwrap();
+        let (_dir, store) = store_with_client().await;
         let count = TOKENS_PER_INSERT * 2 + 3;
         let records: Vec<TokenRecord> = (0..count)
             .map(|n| TokenRecord {

@@ -107,7 +107,8 @@ flaky! {
     put_service(s: &Service) -> ();
     service(key: &str) -> Option<Service>;
     services() -> Vec<Service>;
-    put_client(c: &Client) -> ();
+    put_client(c: &Client) -> Vec<TokenHash>;
+    delete_client(id: &str) -> Option<Vec<TokenHash>>;
     client(id: &str) -> Option<Client>;
     clients() -> Vec<Client>;
     insert_code(c: &AuthorizationCode) -> ();

@@ -31,6 +31,7 @@ pub const DEFAULT_MAX_CONCURRENT_LOOKUPS: usize = 16;
 /// realm = "tokengate"
 /// issuer = "https://auth.example.com"   # RFC 8414 issuer; default http://<listen>
 /// require_scopes = [{ path = "/admin", scope = "admin" }]
+/// # drop_request_headers = ["x-real-ip", "x-original-url"]  # default: proxy::DEFAULT_DROPPED_HEADERS
 /// cache_ttl_secs = 30
 /// negative_ttl_secs = 5
 /// cache_capacity = 1000000
@@ -75,6 +76,12 @@ pub struct PublicConfig {
     pub issuer: Option<String>,
     /// Scopes required by path prefix (the longest matching prefix wins).
     pub require_scopes: Vec<ScopeRule>,
+    /// The client-supplied request headers the proxy drops before forwarding (every copy, any
+    /// case; `_`/`.` aliases of them get 400). Default
+    /// [`DEFAULT_DROPPED_HEADERS`](crate::proxy::DEFAULT_DROPPED_HEADERS) (`X-Real-IP`,
+    /// `True-Client-IP`, `X-Original-URL`, `X-HTTP-Method-Override`, …); `[]` drops none.
+    /// An identity header name is refused: the proxy would drop what the layer injects.
+    pub drop_request_headers: Option<Vec<String>>,
     /// The longest a valid token is cached, in seconds (default 30).
     pub cache_ttl_secs: u64,
     /// How long an unknown token is remembered as unknown, in seconds (default 5).
@@ -127,6 +134,7 @@ impl Default for PublicConfig {
             realm: "tokengate".to_owned(),
             issuer: None,
             require_scopes: Vec::new(),
+            drop_request_headers: None,
             cache_ttl_secs: 30,
             negative_ttl_secs: 5,
             cache_capacity: 1_000_000,
@@ -251,6 +259,37 @@ impl PublicConfig {
         }
     }
 
+    /// The names of `drop_request_headers`, if set: valid header names, none of them an
+    /// identity header.
+    pub fn dropped_headers(&self) -> Result<Option<Vec<HeaderName>>, ConfigError> {
+        let Some(names) = &self.drop_request_headers else {
+            return Ok(None);
+        };
+        let identity = self.identity_headers()?;
+        let injected = [
+            Some(identity.client_id()),
+            Some(identity.scope()),
+            Some(identity.user_context()),
+            identity.access_token(),
+        ];
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let key = format!("public.drop_request_headers[{i}]");
+                let name = header_name(name, &key)?;
+                if injected.contains(&Some(&name)) {
+                    return Err(ConfigError::at(
+                        key,
+                        format!("`{name}` is an identity header the gateway injects"),
+                    ));
+                }
+                Ok(name)
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
     /// The upstream URI, if one is configured.
     pub fn upstream_uri(&self) -> Result<Option<Uri>, ConfigError> {
         let Some(upstream) = &self.upstream else {
@@ -267,6 +306,7 @@ impl PublicConfig {
 
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         self.identity_headers()?;
+        self.dropped_headers()?;
         self.upstream_uri()?;
         if let Some(key) = &self.service_key {
             if key.is_empty() {
@@ -398,6 +438,7 @@ forward_authorization = true
 allow_query_tokens = true
 realm = "reviews"
 require_scopes = [{ path = "/admin", scope = "admin" }, { path = "/w", scope = "read write" }]
+drop_request_headers = ["X-Real-IP", "x-original-url"]
 cache_ttl_secs = 10
 negative_ttl_secs = 1
 cache_capacity = 10
@@ -425,6 +466,13 @@ mac_replay_capacity = 5
         assert_eq!(p.require_scopes[1].scope, "read write");
         assert_eq!(p.upstream_uri().unwrap().unwrap().path(), "/api");
         assert_eq!(p.allow_query_tokens, Some(true));
+        assert_eq!(
+            p.dropped_headers().unwrap().unwrap(),
+            ["x-real-ip", "x-original-url"]
+        );
+        assert_eq!(parse("").unwrap().public.dropped_headers().unwrap(), None);
+        let none = parse("[public]\ndrop_request_headers = []\n").unwrap();
+        assert_eq!(none.public.dropped_headers().unwrap(), Some(vec![]));
     }
 
     #[test]
@@ -480,6 +528,14 @@ mac_replay_capacity = 5
             ("max_header_bytes = 4096", "public.max_header_bytes"),
             ("max_body_bytes = 0", "public.max_body_bytes"),
             ("service_key = \"\"", "public.service_key"),
+            (
+                "drop_request_headers = [\"x-ok\", \"a b\"]",
+                "public.drop_request_headers[1]",
+            ),
+            (
+                "drop_request_headers = [\"X-Mashery-Oauth-Scope\"]",
+                "public.drop_request_headers[0]",
+            ),
             (
                 "max_concurrent_lookups = 0",
                 "public.max_concurrent_lookups",

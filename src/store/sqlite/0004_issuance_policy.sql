@@ -1,6 +1,4 @@
--- tokengate SQLite schema: what a service lets its clients be granted (issue 12). Numbered 0004 to
--- follow 0003_token_validity (another part of issue 12, on its own branch); the order of MIGRATIONS,
--- not the file name, is the schema version.
+-- tokengate SQLite schema, version 4: what a service lets its clients be granted (issue 12).
 -- `scopes`: the declared scopes as a JSON array, NULL when the service declares none.
 -- `any_scope`: whether clients without allowed_scopes may ask for any scope at /oauth2/token
 -- (off: existing services no longer hand out scopes nobody granted).
