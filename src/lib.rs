@@ -69,6 +69,7 @@ pub mod host;
 pub mod limit;
 #[cfg(feature = "cli")]
 pub mod loadtest;
+mod media_type;
 pub mod model;
 pub mod oauth;
 pub mod path;

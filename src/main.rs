@@ -64,7 +64,7 @@ enum Command {
 #[derive(Subcommand)]
 enum ServiceCommand {
     /// Add a service.
-    Add(ServiceAdd),
+    Add(Box<ServiceAdd>),
     /// List the services.
     List {
         /// Print JSON instead of a table.
@@ -102,6 +102,17 @@ struct ServiceAdd {
     /// Issue no refresh tokens.
     #[arg(long)]
     no_refresh_tokens: bool,
+    /// The scopes the service declares, comma separated (at /oauth2/token no token carries
+    /// another, and clients without allowed scopes may ask for these).
+    #[arg(long, value_delimiter = ',', value_name = "SCOPE,...")]
+    scopes: Option<Vec<String>>,
+    /// Let clients without allowed scopes ask for any scope at /oauth2/token (risky: scope
+    /// rules then rest on the clients' restraint; not with --scopes).
+    #[arg(long, conflicts_with = "scopes")]
+    any_scope: bool,
+    /// Which clients must use PKCE for codes (default public).
+    #[arg(long, value_parser = ["public", "all", "off"])]
+    require_pkce: Option<String>,
     /// Print the service as JSON.
     #[arg(long)]
     json: bool,
@@ -258,7 +269,7 @@ async fn serve(config: Config) -> Result<(), BoxError> {
     Ok(())
 }
 
-async fn service_add(config: &Config, args: ServiceAdd) -> Result<(), BoxError> {
+async fn service_add(config: &Config, args: Box<ServiceAdd>) -> Result<(), BoxError> {
     let opened = server::open_configured_store(config).await?;
     let entry = ServiceConfig {
         key: args.key,
@@ -270,6 +281,9 @@ async fn service_add(config: &Config, args: ServiceAdd) -> Result<(), BoxError> 
         token_type: args.token_type,
         mac_algorithm: args.mac_algorithm,
         grants: args.grants,
+        scopes: args.scopes,
+        any_scope: args.any_scope.then_some(true),
+        require_pkce: args.require_pkce,
         ..ServiceConfig::default()
     };
     let service = server::add_service(&*opened.store, &entry).await?;
@@ -440,6 +454,9 @@ fn service_json(s: &Service) -> serde_json::Value {
         "force_redirect_validation": s.force_redirect_validation,
         "allow_multiple_tokens": s.allow_multiple_tokens,
         "allow_query_tokens": s.allow_query_tokens,
+        "scopes": s.scopes,
+        "any_scope": s.any_scope,
+        "require_pkce": s.require_pkce.as_str(),
     })
 }
 

@@ -129,11 +129,14 @@ struct Before {
 impl Node {
     async fn start(dir: &Path, store_url: &str) -> Node {
         let upstream = Recorder::start().await;
-        let config = ServeConfig::new(store_url).public(&format!(
-            "upstream = \"http://{}\"\ncache_ttl_secs = {}",
-            upstream.addr,
-            CACHE_TTL.as_secs()
-        ));
+        let config = ServeConfig::new(store_url)
+            .public(&format!(
+                "upstream = \"http://{}\"\ncache_ttl_secs = {}",
+                upstream.addr,
+                CACHE_TTL.as_secs()
+            ))
+            // What `token_endpoint` asks for.
+            .service("scopes = [\"read\"]");
         let gateway = Gateway::start(dir, &config.toml());
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))

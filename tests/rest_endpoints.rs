@@ -269,22 +269,15 @@ fn oauth_client(
     }
 }
 
-fn server_error<T>(e: RequestTokenError<HttpClientError<reqwest::Error>, T>) -> T
-where
-    T: oauth2::ErrorResponse + std::fmt::Debug,
-{
-    match e {
-        RequestTokenError::ServerResponse(r) => r,
-        other => panic!("expected an error response, got {other:?}"),
-    }
-}
-
 // ---- the flows, driven by the oauth2 crate ---------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oauth2_crate_drives_every_flow_over_sqlite() {
     let (store, dir) = sqlite_store().await;
-    let p = Public::start(store, Box::new(dir), |_| {}).await;
+    let p = Public::start(store, Box::new(dir), |s| {
+        s.scopes = Some(vec!["reports".into(), "reviews".into()]);
+    })
+    .await;
     let http = p.loopback();
 
     // Discovery.
@@ -299,6 +292,10 @@ async fn oauth2_crate_drives_every_flow_over_sqlite() {
         .unwrap();
     assert_eq!(metadata.issuer, ISSUER);
     assert_eq!(metadata.token_endpoint, "https://auth.test/oauth2/token");
+    assert_eq!(
+        metadata.scopes_supported,
+        Some(vec!["reports".into(), "reviews".into()])
+    );
     let client = oauth_client(&metadata, WEB_CLIENT, Some(WEB_SECRET), REDIRECT);
 
     // Authorization code with PKCE. The browser goes to the provider's page with the

@@ -43,6 +43,7 @@ secret = "{ODD_SECRET}"
 name = "Odd"
 redirect_uris = ["{REDIRECT}"]
 services = ["{SERVICE}"]
+allowed_scopes = ["read"]
 "#
         ))
         .toml()

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use sqlx::Connection;
 use tokengate::model::{
-    AuthorizationCode, Client, ClientStatus, GrantType, RefreshState, Service, TokenRecord,
-    TokenType,
+    AuthorizationCode, Client, ClientStatus, GrantType, PkceRequirement, RefreshState, Service,
+    TokenRecord, TokenType,
 };
 use tokengate::secret::{generate_id, generate_token, TokenHash};
 use tokengate::store::{Redemption, Rotation, SqliteStore, Store};
@@ -640,4 +640,43 @@ async fn the_change_feed_evicts_what_another_process_revokes() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     assert_eq!(feed.stats().flushes, 3);
+}
+
+/// Migration 4 on a version-3 file: a service stored before it declares no scopes, lets no
+/// client give itself any (`any_scope` off: the insecure default ends with the upgrade) and
+/// requires PKCE of public clients.
+#[tokio::test]
+async fn migration_4_gives_existing_services_the_secure_issuance_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let mut conn =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap();
+    for sql in [
+        include_str!("../src/store/sqlite/0001_init.sql"),
+        include_str!("../src/store/sqlite/0002_token_listing.sql"),
+        include_str!("../src/store/sqlite/0003_token_validity.sql"),
+        "PRAGMA user_version = 3",
+        "INSERT INTO services (key, name, access_token_ttl, refresh_tokens, refresh_token_ttl, \
+         authorization_code_ttl, token_type, grants, force_redirect_validation, \
+         allow_multiple_tokens, allow_query_tokens) \
+         VALUES ('svc', 'Old', 3600, 1, 2764800, 300, 'bearer', '[\"client_credentials\"]', 1, 1, 0)",
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    conn.close().await.unwrap();
+
+    let store = open(&path).await;
+    let old = store.service("svc").await.unwrap().unwrap();
+    let mut expected = Service::new("svc", "Old");
+    expected.grants = vec![GrantType::ClientCredentials];
+    assert_eq!(old, expected);
+    assert_eq!(
+        (old.scopes, old.any_scope, old.require_pkce),
+        (None, false, PkceRequirement::PublicClients)
+    );
 }

@@ -8,8 +8,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use tokengate::model::{
-    AuthorizationCode, Client, ClientStatus, GrantType, MacAlgorithm, PkceChallenge, RefreshState,
-    Service, TokenRecord, TokenType, TokenUpdate,
+    AuthorizationCode, Client, ClientStatus, GrantType, MacAlgorithm, PkceChallenge,
+    PkceRequirement, RefreshState, Service, TokenRecord, TokenType, TokenUpdate,
 };
 use tokengate::secret::{generate_id, generate_token, TokenHash};
 use tokengate::store::{MemoryStore, Redemption, Revocation, Rotation, Store, TokenCursor};
@@ -239,9 +239,14 @@ async fn services_upsert_lookup_and_order(store: Arc<dyn Store>) {
     b.force_redirect_validation = false;
     b.allow_multiple_tokens = false;
     b.allow_query_tokens = true;
+    b.scopes = Some(vec!["read".into(), "write".into()]);
+    b.require_pkce = PkceRequirement::AllClients;
     let mut c = Service::new("c-service-key", "C");
     c.grants = vec![];
     c.token_type = TokenType::Mac(MacAlgorithm::HmacSha1);
+    c.any_scope = true;
+    c.scopes = Some(vec![]);
+    c.require_pkce = PkceRequirement::Off;
     let a = Service::new("a-service-key", "A");
     for s in [&b, &c, &a] {
         store.put_service(s).await.unwrap();
@@ -334,6 +339,7 @@ async fn service_and_client_together(store: Arc<dyn Store>) {
     service.token_type = TokenType::Mac(MacAlgorithm::HmacSha1);
     service.grants = vec![GrantType::Password];
     service.allow_query_tokens = true;
+    service.scopes = Some(vec!["read".into()]);
     let app = Client {
         external_id: Some(7),
         attributes: Some("attrs".into()),

@@ -52,11 +52,19 @@ pub struct Client {
     pub services: Vec<String>,
     /// Active or disabled.
     pub status: ClientStatus,
-    /// Scopes the client may ask for; `None` allows any.
+    /// Scopes the client may be granted. `None`: at the token endpoint, those its service
+    /// declares ([`Service::scopes`](crate::model::Service::scopes)), or none unless the
+    /// service allows any ([`Service::any_scope`](crate::model::Service::any_scope)); through
+    /// the provider's JSON-RPC calls, any.
     pub allowed_scopes: Option<Vec<String>>,
 }
 
 impl Client {
+    /// Whether the client is public (has no secret, RFC 6749 §2.1).
+    pub fn is_public(&self) -> bool {
+        self.secret_hash.is_none()
+    }
+
     /// Whether the client is active and registered for `service_key`.
     pub fn may_use(&self, service_key: &str) -> bool {
         self.status == ClientStatus::Active && self.services.iter().any(|s| s == service_key)

@@ -8,5 +8,5 @@ mod token;
 
 pub use client::{Client, ClientStatus};
 pub use code::{AuthorizationCode, PkceChallenge};
-pub use service::{GrantType, MacAlgorithm, Service, TokenType, UnknownName};
+pub use service::{GrantType, MacAlgorithm, PkceRequirement, Service, TokenType, UnknownName};
 pub use token::{RefreshState, TokenInfo, TokenRecord, TokenUpdate, UnixMillis};

@@ -144,6 +144,8 @@ impl TokenType {
 /// assert_eq!(service.access_token_ttl, 3600);
 /// assert!(service.allows(GrantType::ClientCredentials));
 /// assert!(service.allows(GrantType::RefreshToken));
+/// assert_eq!(service.scopes, None);
+/// assert!(!service.any_scope);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {
@@ -171,6 +173,78 @@ pub struct Service {
     /// Whether the gateway accepts tokens in the `access_token` query or form parameter
     /// (default off).
     pub allow_query_tokens: bool,
+    /// The scopes the service declares (default none: `None`). When declared, a grant the
+    /// client asks for itself (the token endpoint's `client_credentials`) carries none but
+    /// these, and a client without [`Client::allowed_scopes`](crate::model::Client) may ask
+    /// for any of them. See [`scope::client_may_request`](crate::model::scope::client_may_request).
+    pub scopes: Option<Vec<String>>,
+    /// Off (default): at the token endpoint, a client without `allowed_scopes` of a service
+    /// that declares no [`Service::scopes`] may ask for no scope at all. On: it may ask for
+    /// any scope, so every scope rule of the gateway is only as strong as the client's own
+    /// restraint. No effect when the service declares scopes.
+    pub any_scope: bool,
+    /// Which clients must send a PKCE challenge for an authorization code (default:
+    /// [`PkceRequirement::PublicClients`], RFC 9700 §2.1.1).
+    pub require_pkce: PkceRequirement,
+}
+
+/// Which clients of a service must use PKCE (RFC 7636) in the authorization code flow.
+///
+/// A client that must use it gets `invalid_request` from `createAuthorizationCode` without a
+/// `code_challenge`, and `invalid_grant` when it redeems a code created without one (a code
+/// made before the requirement applied).
+///
+/// ```
+/// use tokengate::model::PkceRequirement;
+/// assert_eq!(PkceRequirement::default(), PkceRequirement::PublicClients);
+/// assert!(PkceRequirement::PublicClients.applies(true));
+/// assert!(!PkceRequirement::PublicClients.applies(false));
+/// assert_eq!("all".parse(), Ok(PkceRequirement::AllClients));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PkceRequirement {
+    /// PKCE is optional for every client (`off`): public clients' codes can be redeemed by
+    /// whoever intercepts them.
+    Off,
+    /// Public clients (without a secret) must use PKCE (`public`, the default).
+    #[default]
+    PublicClients,
+    /// Every client must use PKCE (`all`), as RFC 9700 §2.1.1 recommends.
+    AllClients,
+}
+
+impl PkceRequirement {
+    /// The wire and storage name: `off`, `public` or `all`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PkceRequirement::Off => "off",
+            PkceRequirement::PublicClients => "public",
+            PkceRequirement::AllClients => "all",
+        }
+    }
+
+    /// Whether a client (public when it has no secret) must use PKCE.
+    pub fn applies(self, public_client: bool) -> bool {
+        match self {
+            PkceRequirement::Off => false,
+            PkceRequirement::PublicClients => public_client,
+            PkceRequirement::AllClients => true,
+        }
+    }
+}
+
+impl FromStr for PkceRequirement {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            PkceRequirement::Off,
+            PkceRequirement::PublicClients,
+            PkceRequirement::AllClients,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+        .ok_or_else(|| UnknownName(s.to_owned()))
+    }
 }
 
 impl Service {
@@ -193,6 +267,9 @@ impl Service {
             force_redirect_validation: true,
             allow_multiple_tokens: true,
             allow_query_tokens: false,
+            scopes: None,
+            any_scope: false,
+            require_pkce: PkceRequirement::PublicClients,
         }
     }
 

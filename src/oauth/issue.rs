@@ -86,9 +86,14 @@ impl TokenService {
         let scope = normalize(scope);
         let user_context = normalize(user_context);
         issuable(scope.as_deref(), user_context.as_deref())?;
+        let scope = scope.as_deref().map(scope::canonical);
         check_allowed_scope(&app, scope.as_deref())?;
         let presented = uri.and_then(|u| u.redirect_uri.as_deref());
         let target = redirect_uri(&service, &app, presented)?;
+        if pkce.is_none() && service.require_pkce.applies(app.is_public()) {
+            // RFC 7636 §4.4.1: the authorization request lacks the required challenge.
+            return Err(OAuthError::invalid_request("code_challenge required").into());
+        }
         let pkce = pkce
             .map(|p| pkce_challenge(&p.code_challenge, p.code_challenge_method.as_deref()))
             .transpose()?;
@@ -126,6 +131,10 @@ impl TokenService {
     /// client's issuance quota ([`TokenService::with_issue_limits`]) once the client
     /// authenticated, before the code or refresh token is looked at (a refused call burns
     /// nothing).
+    ///
+    /// This is the provider's call (its own server, after it authenticated the user): the
+    /// scope it asks for is bounded only by the client's `allowed_scopes`, when it has them.
+    /// For a request the client itself sent, use [`TokenService::client_grant`].
     pub async fn create_access_token(
         &self,
         service_key: &str,
@@ -133,6 +142,88 @@ impl TokenService {
         token_data: &TokenRequest,
         uri: Option<&RedirectTarget>,
         user_context: Option<&str>,
+    ) -> Result<IssuedToken, Error> {
+        self.issue(
+            service_key,
+            client,
+            token_data,
+            uri,
+            user_context,
+            Caller::Provider,
+        )
+        .await
+    }
+
+    /// A grant the client itself asks for at the RFC 6749 token endpoint
+    /// ([`CLIENT_GRANTS`]: `authorization_code`, `client_credentials`, `refresh_token`; any
+    /// other is `unsupported_grant_type`, none `invalid_request`; `response_type` is not
+    /// looked at), as [`TokenService::create_access_token`] otherwise.
+    ///
+    /// The client's word never widens what it was granted: a code or refresh token gives at
+    /// most its own scope, and `client_credentials` only what
+    /// [`scope::client_may_request`] allows (the client's `allowed_scopes`, the service's
+    /// declared scopes, or any scope only when the service says
+    /// [`Service::any_scope`]); beyond that the answer is `invalid_scope`.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use tokengate::model::{Client, ClientStatus, Service};
+    /// use tokengate::oauth::{ClientCredentials, ErrorCode, TokenRequest, TokenService};
+    /// use tokengate::secret::Pepper;
+    /// use tokengate::store::{MemoryStore, Store};
+    ///
+    /// let store = Arc::new(MemoryStore::new());
+    /// let pepper = Pepper::new(b"a pepper kept outside the db".to_vec());
+    /// store.put_service(&Service::new("svc", "Reviews API")).await?;
+    /// store.put_client(&Client {
+    ///     id: 1, external_id: None, name: "App".into(), attributes: None,
+    ///     client_id: "app".into(), secret_hash: Some(pepper.hash_secret("s3cret")),
+    ///     redirect_uris: vec![], services: vec!["svc".into()],
+    ///     status: ClientStatus::Active, allowed_scopes: Some(vec!["read".into()]),
+    /// }).await?;
+    /// let tokens = TokenService::new(store, pepper);
+    /// let app = ClientCredentials::new("app", "s3cret");
+    /// let ask = |scope: &str| TokenRequest {
+    ///     scope: Some(scope.into()),
+    ///     ..TokenRequest::grant("client_credentials")
+    /// };
+    /// let issued = tokens.client_grant("svc", &app, &ask("read read"), None).await?;
+    /// assert_eq!(issued.scope.as_deref(), Some("read"));
+    /// let refused = tokens.client_grant("svc", &app, &ask("read admin"), None).await.unwrap_err();
+    /// assert_eq!(refused.oauth().map(|e| e.code()), Some(ErrorCode::InvalidScope));
+    /// # Ok::<_, tokengate::Error>(()) }).unwrap();
+    /// ```
+    pub async fn client_grant(
+        &self,
+        service_key: &str,
+        client: &ClientCredentials,
+        token_data: &TokenRequest,
+        uri: Option<&RedirectTarget>,
+    ) -> Result<IssuedToken, Error> {
+        let Some(named) = token_data.grant_type.as_deref() else {
+            return Err(OAuthError::invalid_request("grant_type is required").into());
+        };
+        if !named
+            .parse()
+            .is_ok_and(|g: GrantType| CLIENT_GRANTS.contains(&g))
+        {
+            return Err(
+                OAuthError::new(ErrorCode::UnsupportedGrantType, "Unsupported grant type").into(),
+            );
+        }
+        self.issue(service_key, client, token_data, uri, None, Caller::Client)
+            .await
+    }
+
+    async fn issue(
+        &self,
+        service_key: &str,
+        client: &ClientCredentials,
+        token_data: &TokenRequest,
+        uri: Option<&RedirectTarget>,
+        user_context: Option<&str>,
+        caller: Caller,
     ) -> Result<IssuedToken, Error> {
         let (service, app) = self.load_service_and_client(service_key, client).await?;
         let kind = requested_grant(&service, token_data)?;
@@ -146,6 +237,7 @@ impl TokenService {
         let user_context = normalize(user_context);
         let requested_scope = normalize(token_data.scope.as_deref());
         issuable(requested_scope.as_deref(), user_context.as_deref())?;
+        let requested_scope = requested_scope.as_deref().map(scope::canonical);
         let grant = match kind {
             GrantType::AuthorizationCode => {
                 self.redeem(
@@ -184,7 +276,13 @@ impl TokenService {
                 }
                 fresh(kind, requested_scope, user_context, service.refresh_tokens)
             }
-            GrantType::ClientCredentials => fresh(kind, requested_scope, user_context, false),
+            GrantType::ClientCredentials => {
+                let asked = requested_scope.as_deref().unwrap_or("");
+                if caller == Caller::Client && !scope::client_may_request(&service, &app, asked) {
+                    return Err(invalid_scope().into());
+                }
+                fresh(kind, requested_scope, user_context, false)
+            }
         };
         check_allowed_scope(&app, grant.scope.as_deref())?;
         let state = token_data
@@ -231,7 +329,8 @@ impl TokenService {
             (Some(challenge), Some(verifier)) => pkce_verifies(challenge, verifier),
             (Some(_), None) => false,
             (None, Some(_)) => false,
-            (None, None) => true,
+            // A code made without a challenge (before the service required one).
+            (None, None) => !service.require_pkce.applies(app.is_public()),
         };
         if code.service_key != service.key
             || code.client_id != app.client_id
@@ -245,7 +344,7 @@ impl TokenService {
         let scope = match requested_scope {
             Some(s) if !scope::is_subset(&s, code.scope.as_deref().unwrap_or("")) => {
                 self.burn_code(&code_hash).await?;
-                return Err(OAuthError::new(ErrorCode::InvalidScope, "Invalid scope").into());
+                return Err(invalid_scope().into());
             }
             Some(s) => Some(s),
             None => code.scope,
@@ -310,7 +409,7 @@ impl TokenService {
         }
         let scope = match requested_scope {
             Some(s) if !scope::is_subset(&s, record.scope.as_deref().unwrap_or("")) => {
-                return Err(OAuthError::new(ErrorCode::InvalidScope, "Invalid scope").into())
+                return Err(invalid_scope().into())
             }
             Some(s) => Some(s),
             None => record.scope.clone(),
@@ -451,6 +550,27 @@ impl TokenService {
     }
 }
 
+/// The grants a client may ask for itself at the RFC 6749 token endpoint
+/// ([`TokenService::client_grant`]); `password` and `implicit` are the provider's.
+pub const CLIENT_GRANTS: [GrantType; 3] = [
+    GrantType::AuthorizationCode,
+    GrantType::ClientCredentials,
+    GrantType::RefreshToken,
+];
+
+/// Who asks for a token: how far the caller's word on the scope counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    /// The provider's own server (JSON-RPC): bounded by the client's `allowed_scopes` only.
+    Provider,
+    /// The client itself (the token endpoint): bounded by [`scope::client_may_request`].
+    Client,
+}
+
+fn invalid_scope() -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidScope, "Invalid scope")
+}
+
 fn invalid_code() -> OAuthError {
     OAuthError::invalid_grant("Invalid authorization code")
 }
@@ -526,9 +646,7 @@ fn requested_grant(service: &Service, token_data: &TokenRequest) -> Result<Grant
 
 fn check_allowed_scope(app: &Client, scope: Option<&str>) -> Result<(), OAuthError> {
     match (&app.allowed_scopes, scope) {
-        (Some(allowed), Some(scope)) if !scope::is_allowed(scope, allowed) => {
-            Err(OAuthError::new(ErrorCode::InvalidScope, "Invalid scope"))
-        }
+        (Some(allowed), Some(scope)) if !scope::is_allowed(scope, allowed) => Err(invalid_scope()),
         _ => Ok(()),
     }
 }

@@ -13,6 +13,7 @@ mod validate;
 pub use admin::TokenStatus;
 pub use error::{ErrorCode, OAuthError};
 pub use introspect::{Introspection, Introspector, TokenKind};
+pub use issue::CLIENT_GRANTS;
 pub use service::{InvalidationListener, TokenService};
 pub use types::{
     Application, AuthorizationGrant, ClientCredentials, IssuedToken, MacExtension, PkceParams,

@@ -56,6 +56,9 @@ pub struct AuthorizationServerMetadata {
     /// `S256` with the authorization code grant (`plain` is refused).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub code_challenge_methods_supported: Vec<String>,
+    /// The scopes the service declares ([`Service::scopes`]), when it declares them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes_supported: Option<Vec<String>>,
 }
 
 impl AuthorizationServerMetadata {
@@ -77,6 +80,7 @@ impl AuthorizationServerMetadata {
     /// let metadata = AuthorizationServerMetadata::for_service(&service, &urls);
     /// assert_eq!(metadata.grant_types_supported, ["client_credentials", "refresh_token"]);
     /// assert!(metadata.response_types_supported.is_empty());
+    /// assert_eq!(metadata.scopes_supported, None);
     /// ```
     pub fn for_service(service: &Service, urls: &EndpointUrls) -> Self {
         let strings = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect();
@@ -125,6 +129,7 @@ impl AuthorizationServerMetadata {
             } else {
                 Vec::new()
             },
+            scopes_supported: service.scopes.clone(),
         }
     }
 }

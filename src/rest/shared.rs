@@ -271,16 +271,8 @@ where
     if req.method() != Method::POST {
         return Err(ErrorReply::method_not_allowed("POST"));
     }
-    let is_form = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|media| {
-            media
-                .trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
+    let is_form =
+        crate::media_type::is_one_of(req.headers(), &["application/x-www-form-urlencoded"]);
     if !is_form {
         return Err(ErrorReply::invalid_request(
             "The body must be application/x-www-form-urlencoded",

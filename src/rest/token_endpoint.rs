@@ -10,7 +10,8 @@ use super::shared::{
     client_credentials, json, no_store, read_form, BoxError, ErrorReply, Form, RestResponse,
 };
 use super::DEFAULT_MAX_FORM_BYTES;
-use crate::oauth::{IssuedToken, RedirectTarget, TokenRequest, TokenService};
+use crate::model::GrantType;
+use crate::oauth::{IssuedToken, RedirectTarget, TokenRequest, TokenService, CLIENT_GRANTS};
 
 /// The RFC 6749 token endpoint (§3.2) of one service, as a `tower::Service` with
 /// `Error = Infallible`. It answers every request it is given: mount it at the path
@@ -26,7 +27,12 @@ use crate::oauth::{IssuedToken, RedirectTarget, TokenRequest, TokenService};
 /// * Grants, when the service enables them: `authorization_code` (`code`, `redirect_uri`,
 ///   PKCE `code_verifier`; a replayed code revokes what it issued, a failed verifier burns the
 ///   code), `client_credentials` (confidential clients only) and `refresh_token` (rotated;
-///   presenting a rotated one revokes the whole family). `password` is refused with
+///   presenting a rotated one revokes the whole family). The client's word never widens a
+///   scope ([`TokenService::client_grant`]): a code or refresh token gives at most its own
+///   scope, `client_credentials` what the client's `allowed_scopes` or the service's declared
+///   scopes allow (any scope only on a service with `any_scope`); beyond it: `invalid_scope`.
+///   A public client's code created without PKCE is `invalid_grant` (the service's
+///   `require_pkce`). `password` is refused with
 ///   `unsupported_grant_type`: this endpoint has no way to check a user's password (the
 ///   provider authenticates users and calls `createAccessToken` with the user context
 ///   instead). So are `implicit` (a response type of the authorization endpoint) and any other
@@ -129,10 +135,8 @@ impl Inner {
         let grant_type = form
             .get("grant_type")
             .ok_or_else(|| ErrorReply::invalid_request("grant_type is required"))?;
-        if !matches!(
-            grant_type,
-            "authorization_code" | "client_credentials" | "refresh_token"
-        ) {
+        let known = grant_type.parse::<GrantType>().ok();
+        if !known.is_some_and(|g| CLIENT_GRANTS.contains(&g)) {
             return Err(ErrorReply::new(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
@@ -145,13 +149,7 @@ impl Inner {
         let redirect = form.get("redirect_uri").map(RedirectTarget::uri);
         let issued = self
             .tokens
-            .create_access_token(
-                &self.service_key,
-                &client,
-                &request,
-                redirect.as_ref(),
-                None,
-            )
+            .client_grant(&self.service_key, &client, &request, redirect.as_ref())
             .await
             .map_err(|e| ErrorReply::from_error(&e))?;
         Ok(no_store(json(StatusCode::OK, &response(&issued))))

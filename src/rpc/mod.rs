@@ -4,6 +4,7 @@
 //! Error codes follow JSON-RPC ([`error`] lists them), with `-2001` for OAuth failures.
 
 mod auth;
+mod browser;
 pub mod error;
 mod methods;
 mod params;
@@ -12,4 +13,4 @@ mod wire;
 
 pub(crate) use auth::Verdict;
 pub use auth::{signature, Credentials, SIG_WINDOW_SECS};
-pub use service::{JsonRpcService, DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY};
+pub use service::{JsonRpcService, DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY, JSON_MEDIA_TYPES};

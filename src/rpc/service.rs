@@ -6,28 +6,46 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::header::{ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use serde_json::Value;
 
 use super::auth::{Credentials, Verdict};
+use super::browser::from_page;
 use super::error::RpcError;
 use super::methods::dispatch;
 use super::wire::{answer, parse_call, Dialect};
+use crate::media_type::is_one_of;
 use crate::oauth::TokenService;
 
 /// Default largest request body, in bytes.
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 /// Default largest batch, in calls.
 pub const DEFAULT_MAX_BATCH: usize = 100;
+/// The media types [`JsonRpcService::require_json_content_type`] accepts: `application/json`
+/// and the two JSON-RPC over HTTP also names, any case, with any parameters.
+pub const JSON_MEDIA_TYPES: [&str; 3] = [
+    "application/json",
+    "application/json-rpc",
+    "application/jsonrequest",
+];
 
 /// Mashery's JSON-RPC API (`oauth2.*` methods) as a `tower::Service` with
 /// `Error = Infallible`, for `POST /v2/json-rpc` and `POST /v2/json-rpc/{site_id}`.
 ///
-/// Every call must authenticate with [`Credentials`] (HTTP Basic, or `api_key` + `sig`); the
-/// body is parsed as JSON whatever its Content-Type; answers follow the request's dialect
-/// (1.0, 1.1 or 2.0); batches and notifications follow JSON-RPC 2.0. Other paths get 404.
+/// Every call must authenticate with [`Credentials`] (HTTP Basic, or `api_key` + `sig`); answers
+/// follow the request's dialect (1.0, 1.1 or 2.0); batches and notifications follow JSON-RPC
+/// 2.0. Other paths get 404, other methods 405.
+///
+/// A request a browser made for a web page (it carries `Origin`, or `Sec-Fetch-Site` other
+/// than `none`) is refused with 403 and a JSON-RPC `-32600` error before its credentials are
+/// looked at: it could be another site's page posting with the Basic credentials the browser
+/// cached (blind CSRF). Server-side callers send neither header. The body is parsed as JSON
+/// whatever its Content-Type (Mashery's documented calls are `curl -d`, which says
+/// `application/x-www-form-urlencoded`), unless [`require_json_content_type`] is set.
+///
+/// [`require_json_content_type`]: JsonRpcService::require_json_content_type
 ///
 /// ```
 /// use std::sync::Arc;
@@ -56,6 +74,7 @@ struct Inner {
     credentials: Credentials,
     max_body: usize,
     max_batch: usize,
+    require_json: bool,
 }
 
 impl JsonRpcService {
@@ -67,6 +86,7 @@ impl JsonRpcService {
                 credentials,
                 max_body: DEFAULT_MAX_BODY,
                 max_batch: DEFAULT_MAX_BATCH,
+                require_json: false,
             }),
         }
     }
@@ -92,9 +112,26 @@ impl JsonRpcService {
         self.inner_mut().max_batch = limit;
         self
     }
+
+    /// On: a request whose one `Content-Type` is not one of [`JSON_MEDIA_TYPES`] (absent,
+    /// repeated, `text/plain`, a form, …) gets 415 with a JSON-RPC `-32600` error. No browser
+    /// sends these types to another origin without a CORS preflight, which the admin API never
+    /// grants, so this stops cross-site posts even from browsers that mark them with no
+    /// `Origin`; callers that post JSON under another type (`curl -d`) must then say
+    /// `Content-Type: application/json`. Off by default.
+    ///
+    /// # Panics
+    /// When called on a clone (configure the service before sharing it).
+    pub fn require_json_content_type(mut self, on: bool) -> Self {
+        self.inner_mut().require_json = on;
+        self
+    }
 }
 
 type JsonResponse = Response<Full<Bytes>>;
+
+/// The media types a `POST` may carry (W3C LDP §7.1), on a 415.
+const ACCEPT_POST: HeaderName = HeaderName::from_static("accept-post");
 
 impl<B> tower::Service<Request<B>> for JsonRpcService
 where
@@ -131,6 +168,18 @@ impl Inner {
                 .insert(ALLOW, HeaderValue::from_static("POST"));
             return res;
         }
+        if from_page(req.headers()) {
+            return refused(StatusCode::FORBIDDEN, "requests from web pages are refused");
+        }
+        if self.require_json && !is_one_of(req.headers(), &JSON_MEDIA_TYPES) {
+            let mut res = refused(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Content-Type must be application/json",
+            );
+            res.headers_mut()
+                .insert(ACCEPT_POST, HeaderValue::from_static("application/json"));
+            return res;
+        }
         let authorization = req.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
         match self.credentials.check(authorization, req.uri().query()) {
             Verdict::Allowed => {}
@@ -147,12 +196,7 @@ impl Inner {
         let body = match Limited::new(req.into_body(), self.max_body).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(e) if e.is::<LengthLimitError>() => {
-                let error = answer(
-                    Dialect::V2,
-                    Value::Null,
-                    Err(RpcError::invalid_request("body too large")),
-                );
-                return json(StatusCode::PAYLOAD_TOO_LARGE, &error);
+                return refused(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
             }
             Err(_) => return empty(StatusCode::BAD_REQUEST),
         };
@@ -208,6 +252,17 @@ fn is_rpc_path(path: &str) -> bool {
             .is_some_and(|site| !site.is_empty() && !site.contains('/')),
         None => false,
     }
+}
+
+/// A request refused before any call is read: `status` and one JSON-RPC 2.0 invalid-request
+/// error saying why.
+fn refused(status: StatusCode, why: &str) -> JsonResponse {
+    let error = answer(
+        Dialect::V2,
+        Value::Null,
+        Err(RpcError::invalid_request(why)),
+    );
+    json(status, &error)
 }
 
 fn empty(status: StatusCode) -> JsonResponse {

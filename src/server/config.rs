@@ -18,6 +18,7 @@
 //! credentials = [{ key = "ops", secret = "change-me" }]  # $TOKENGATE_ADMIN_KEY/_SECRET add one
 //! max_body_bytes = 1048576
 //! failed_auth_limit = { per_minute = 30, burst = 10 }   # the default; false switches it off
+//! require_json_content_type = false   # true: JSON-RPC posts must say Content-Type: application/json
 //!
 //! [public]                         # the public listener: see PublicConfig for every key
 //! listen = "127.0.0.1:8080"
@@ -147,6 +148,10 @@ pub struct AdminConfig {
     /// allowed per client address before its calls are refused with `429`: a rate table,
     /// `true` for [`DEFAULT_FAILED_AUTH_LIMIT`] (the default), or `false`.
     pub failed_auth_limit: LimitSetting,
+    /// Whether JSON-RPC posts must say `Content-Type: application/json` (415 otherwise; see
+    /// [`crate::rpc::JsonRpcService::require_json_content_type`]). Default false: posts from web
+    /// pages are refused by their `Origin` either way.
+    pub require_json_content_type: bool,
 }
 
 impl Default for AdminConfig {
@@ -156,6 +161,7 @@ impl Default for AdminConfig {
             credentials: Vec::new(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             failed_auth_limit: LimitSetting::Default,
+            require_json_content_type: false,
         }
     }
 }
@@ -219,6 +225,18 @@ pub struct ServiceConfig {
     /// Whether the gateway accepts tokens in the `access_token` query or form parameter.
     #[serde(default)]
     pub allow_query_tokens: Option<bool>,
+    /// The scopes the service declares: at `/oauth2/token`, no token carries another, and a
+    /// client without `allowed_scopes` may ask for any of them. Absent: none declared.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// With no `scopes` declared: whether a client without `allowed_scopes` may ask for any
+    /// scope at `/oauth2/token` (default false: for none). Risky: every scope rule of the
+    /// gateway then rests on the clients' restraint.
+    #[serde(default)]
+    pub any_scope: Option<bool>,
+    /// Which clients must use PKCE for codes: `"public"` (default), `"all"` or `"off"`.
+    #[serde(default)]
+    pub require_pkce: Option<String>,
     /// How often each client of the service may be issued tokens and codes, e.g.
     /// `{ per_second = 10, burst = 20 }` (see [`crate::limit::IssueLimits`]); absent or `false`:
     /// no limit. Not stored: it applies to the processes that read this file.
@@ -255,7 +273,8 @@ pub struct ClientConfig {
     /// `active` (default) or `disabled`.
     #[serde(default)]
     pub status: Option<String>,
-    /// Scopes the client may ask for; absent allows any.
+    /// Scopes the client may be granted. Absent: at `/oauth2/token`, the service's declared
+    /// `scopes` (none unless the service sets `any_scope`); through JSON-RPC, any.
     #[serde(default)]
     pub allowed_scopes: Option<Vec<String>>,
     /// How often the client may be issued tokens and codes on each of its services, overriding
@@ -703,6 +722,27 @@ impl ServiceConfig {
         if let Some(on) = self.allow_query_tokens {
             service.allow_query_tokens = on;
         }
+        if let Some(scopes) = &self.scopes {
+            check_scope_tokens(scopes, &format!("{path}.scopes"))?;
+            service.scopes = Some(scopes.clone());
+        }
+        if let Some(on) = self.any_scope {
+            if on && self.scopes.is_some() {
+                return Err(ConfigError::at(
+                    format!("{path}.any_scope"),
+                    "has no effect when `scopes` are declared: leave one of them out",
+                ));
+            }
+            service.any_scope = on;
+        }
+        if let Some(name) = &self.require_pkce {
+            service.require_pkce = name.parse().map_err(|_| {
+                ConfigError::at(
+                    format!("{path}.require_pkce"),
+                    format!("unknown value `{name}` (expected \"public\", \"all\" or \"off\")"),
+                )
+            })?;
+        }
         Ok(service)
     }
 }
@@ -713,6 +753,20 @@ fn is_scope_token(scope: &str) -> bool {
         && scope
             .bytes()
             .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
+
+/// Checks that every entry of `scopes` (the list at `key`) is one scope token.
+fn check_scope_tokens(scopes: &[String], key: &str) -> Result<(), ConfigError> {
+    match scopes.iter().position(|scope| !is_scope_token(scope)) {
+        Some(j) => Err(ConfigError::at(
+            format!("{key}[{j}]"),
+            format!(
+                "`{}` is not a scope token (no spaces, quotes or backslashes)",
+                scopes[j]
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 impl ClientConfig {
@@ -783,16 +837,7 @@ impl ClientConfig {
             })?,
         };
         if let Some(scopes) = &self.allowed_scopes {
-            for (j, scope) in scopes.iter().enumerate() {
-                if !is_scope_token(scope) {
-                    return Err(ConfigError::at(
-                        format!("{path}.allowed_scopes[{j}]"),
-                        format!(
-                            "`{scope}` is not a scope token (no spaces, quotes or backslashes)"
-                        ),
-                    ));
-                }
-            }
+            check_scope_tokens(scopes, &format!("{path}.allowed_scopes"))?;
         }
         Ok(Client {
             id: self.id,
@@ -820,7 +865,7 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::MacAlgorithm;
+    use crate::model::{MacAlgorithm, PkceRequirement};
 
     const EXAMPLE: &str = r#"
 [store]
@@ -845,6 +890,8 @@ grants = ["password", "client_credentials"]
 force_redirect_validation = false
 allow_multiple_tokens = false
 allow_query_tokens = true
+scopes = ["read", "write"]
+require_pkce = "all"
 
 [[services]]
 key = "second-service"
@@ -911,6 +958,9 @@ name = "Public"
         assert!(!s.force_redirect_validation);
         assert!(!s.allow_multiple_tokens);
         assert!(s.allow_query_tokens);
+        assert_eq!(s.scopes, Some(vec!["read".into(), "write".into()]));
+        assert!(!s.any_scope);
+        assert_eq!(s.require_pkce, PkceRequirement::AllClients);
 
         // Absent settings are Service::new's defaults; the name defaults to the key.
         let second = config.services[1].to_service("services[1]").unwrap();
@@ -1064,6 +1114,41 @@ name = "Public"
         )
         .unwrap_err();
         assert_eq!(err.key(), Some("admin.credentials[1].key"));
+    }
+
+    #[test]
+    fn issuance_policy_keys() {
+        let s = |extra: &str| {
+            parse(&service_with(extra)).and_then(|c| c.services[0].to_service("services[0]"))
+        };
+        let open = s("any_scope = true").unwrap();
+        assert!(open.any_scope);
+        assert_eq!(open.scopes, None);
+        assert_eq!(open.require_pkce, PkceRequirement::PublicClients);
+        assert_eq!(
+            s("require_pkce = \"off\"").unwrap().require_pkce,
+            PkceRequirement::Off
+        );
+        assert!(!s("scopes = [\"a\"]\nany_scope = false").unwrap().any_scope);
+        for (extra, key) in [
+            (
+                "require_pkce = \"public_clients\"",
+                "services[0].require_pkce",
+            ),
+            ("require_pkce = true", "services[0].require_pkce"),
+            ("scopes = [\"a\", \"b c\"]", "services[0].scopes[1]"),
+            ("scopes = [\"\"]", "services[0].scopes[0]"),
+            (
+                "scopes = [\"a\"]\nany_scope = true",
+                "services[0].any_scope",
+            ),
+        ] {
+            let err = s(extra).unwrap_err();
+            assert_eq!(err.key(), Some(key), "{extra}: {err}");
+        }
+        let admin = parse("[admin]\nrequire_json_content_type = true\n").unwrap();
+        assert!(admin.admin.require_json_content_type);
+        assert!(!parse("").unwrap().admin.require_json_content_type);
     }
 
     #[test]

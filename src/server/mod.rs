@@ -91,12 +91,13 @@ pub type AdminApi = BoxCloneService<Request<Incoming>, Response<Full<Bytes>>, In
 fn admin_api(
     tokens: Arc<TokenService>,
     credentials: Vec<(String, String)>,
-    max_body_bytes: u64,
+    config: &config::AdminConfig,
     failed_auth: Option<FailedAuthLimiter>,
 ) -> AdminApi {
     let credentials = crate::rpc::Credentials::new(credentials);
     let rpc = crate::rpc::JsonRpcService::new(tokens.clone(), credentials.clone())
-        .max_body_bytes(usize::try_from(max_body_bytes).unwrap_or(usize::MAX));
+        .max_body_bytes(usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX))
+        .require_json_content_type(config.require_json_content_type);
     let tibco = crate::rest::TibcoTokenApi::new(tokens, credentials);
     let api = tower::service_fn(move |req: Request<Incoming>| {
         let rpc = rpc.clone();
@@ -359,7 +360,7 @@ impl Server {
         let api = admin_api(
             tokens.clone(),
             credentials,
-            config.admin.max_body_bytes,
+            &config.admin,
             admin_failed_auth,
         );
         let admin = AdminService::new(api, config.admin.max_body_bytes)

@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("postgres/0001_init.sql"),
     include_str!("postgres/0002_token_listing.sql"),
     include_str!("postgres/0003_token_validity.sql"),
+    include_str!("postgres/0004_issuance_policy.sql"),
 ];
 
 /// The key of the transaction-scoped advisory lock that serializes migrations, so nodes starting
@@ -477,6 +478,13 @@ fn service_from_row(row: &PgRow) -> Result<Service, Error> {
         force_redirect_validation: get(row, "force_redirect_validation")?,
         allow_multiple_tokens: get(row, "allow_multiple_tokens")?,
         allow_query_tokens: get(row, "allow_query_tokens")?,
+        scopes: get::<Option<String>>(row, "scopes")?
+            .map(|json| from_json(&json))
+            .transpose()?,
+        any_scope: get(row, "any_scope")?,
+        require_pkce: get::<String>(row, "require_pkce")?
+            .parse()
+            .map_err(Error::store)?,
     })
 }
 
@@ -614,8 +622,9 @@ impl Store for PostgresStore {
         sqlx::query(
             "INSERT INTO services (key, name, access_token_ttl, refresh_tokens, \
              refresh_token_ttl, authorization_code_ttl, token_type, grants, \
-             force_redirect_validation, allow_multiple_tokens, allow_query_tokens) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             force_redirect_validation, allow_multiple_tokens, allow_query_tokens, \
+             scopes, any_scope, require_pkce) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
              ON CONFLICT (key) DO UPDATE SET name = excluded.name, \
              access_token_ttl = excluded.access_token_ttl, \
              refresh_tokens = excluded.refresh_tokens, \
@@ -624,7 +633,9 @@ impl Store for PostgresStore {
              token_type = excluded.token_type, grants = excluded.grants, \
              force_redirect_validation = excluded.force_redirect_validation, \
              allow_multiple_tokens = excluded.allow_multiple_tokens, \
-             allow_query_tokens = excluded.allow_query_tokens",
+             allow_query_tokens = excluded.allow_query_tokens, \
+             scopes = excluded.scopes, any_scope = excluded.any_scope, \
+             require_pkce = excluded.require_pkce",
         )
         .bind(s.key.clone())
         .bind(s.name.clone())
@@ -637,6 +648,9 @@ impl Store for PostgresStore {
         .bind(s.force_redirect_validation)
         .bind(s.allow_multiple_tokens)
         .bind(s.allow_query_tokens)
+        .bind(s.scopes.as_ref().map(to_json).transpose()?)
+        .bind(s.any_scope)
+        .bind(s.require_pkce.as_str())
         .execute(&self.pool)
         .await
         .map_err(Error::store)?;

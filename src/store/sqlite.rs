@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0001_init.sql"),
     include_str!("sqlite/0002_token_listing.sql"),
     include_str!("sqlite/0003_token_validity.sql"),
+    include_str!("sqlite/0004_issuance_policy.sql"),
 ];
 
 /// How long a statement waits for another process's lock, and an operation for one of the
@@ -640,13 +641,19 @@ macro_rules! service_columns {
             $table,
             "allow_multiple_tokens, ",
             $table,
-            "allow_query_tokens"
+            "allow_query_tokens, ",
+            $table,
+            "scopes, ",
+            $table,
+            "any_scope, ",
+            $table,
+            "require_pkce"
         )
     };
 }
 
 /// How many columns [`service_columns!`] names.
-const SERVICE_COLUMNS: usize = 11;
+const SERVICE_COLUMNS: usize = 14;
 
 /// The `clients` columns [`client_from_row`] reads, in its order, each after `$table`.
 macro_rules! client_columns {
@@ -695,6 +702,13 @@ fn service_from_row(row: &SqliteRow, first: usize) -> Result<Service, Error> {
         force_redirect_validation: get(row, first + 8)?,
         allow_multiple_tokens: get(row, first + 9)?,
         allow_query_tokens: get(row, first + 10)?,
+        scopes: get::<Option<String>, _>(row, first + 11)?
+            .map(|json| from_json(&json))
+            .transpose()?,
+        any_scope: get(row, first + 12)?,
+        require_pkce: get::<String, _>(row, first + 13)?
+            .parse()
+            .map_err(Error::store)?,
     })
 }
 
@@ -835,14 +849,16 @@ impl Store for SqliteStore {
         let access_token_ttl = seconds_to_db(s.access_token_ttl)?;
         let refresh_token_ttl = seconds_to_db(s.refresh_token_ttl)?;
         let authorization_code_ttl = seconds_to_db(s.authorization_code_ttl)?;
+        let scopes = s.scopes.as_ref().map(to_json).transpose()?;
         let s = s.clone();
         // `services` has no other unique column, so replacing the row is an upsert.
         let query = move || {
             sqlx::query(
                 "INSERT OR REPLACE INTO services (key, name, access_token_ttl, refresh_tokens, \
                  refresh_token_ttl, authorization_code_ttl, token_type, grants, \
-                 force_redirect_validation, allow_multiple_tokens, allow_query_tokens) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 force_redirect_validation, allow_multiple_tokens, allow_query_tokens, \
+                 scopes, any_scope, require_pkce) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )
             .bind(s.key.clone())
             .bind(s.name.clone())
@@ -855,6 +871,9 @@ impl Store for SqliteStore {
             .bind(s.force_redirect_validation)
             .bind(s.allow_multiple_tokens)
             .bind(s.allow_query_tokens)
+            .bind(scopes.clone())
+            .bind(s.any_scope)
+            .bind(s.require_pkce.as_str())
         };
         self.batched(Op::Query(Box::new(query), false)).await?;
         Ok(())

@@ -187,3 +187,16 @@ pub async fn sqlite_store() -> (Arc<dyn Store>, tempfile::TempDir) {
         .unwrap();
     (Arc::new(store), dir)
 }
+
+/// The error answer inside an `oauth2` crate request failure (panics on any other failure).
+pub fn server_error<T>(
+    e: oauth2::RequestTokenError<oauth2::HttpClientError<reqwest::Error>, T>,
+) -> T
+where
+    T: oauth2::ErrorResponse + std::fmt::Debug,
+{
+    match e {
+        oauth2::RequestTokenError::ServerResponse(r) => r,
+        other => panic!("expected an error response, got {other:?}"),
+    }
+}
