@@ -346,6 +346,7 @@ callgrind() { # name port [token] -- command...: instructions per request of tha
     local pid=$STARTED
     wait_port "$port" 120
     if [ "$name" = tokengate ]; then
+        wait_port "$CG_ADMIN_PORT" 120
         token=$(token_of "$CG_ADMIN_PORT")
         header=(-H "Authorization: Bearer $token")
     fi
