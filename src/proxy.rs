@@ -663,7 +663,8 @@ impl fmt::Debug for ReverseProxy {
 #[derive(Clone)]
 enum UpstreamClient {
     Http1(Pool),
-    Http2(Client<HttpConnector, ProxyBody>),
+    /// Boxed: hyper-util's client is 300 bytes, the pool a pointer.
+    Http2(Box<Client<HttpConnector, ProxyBody>>),
 }
 
 impl UpstreamClient {
@@ -702,7 +703,7 @@ fn build_client(authority: &Authority, settings: &Settings) -> UpstreamClient {
             settings.pool_idle_timeout,
         ));
     }
-    UpstreamClient::Http2(
+    UpstreamClient::Http2(Box::new(
         Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
@@ -710,7 +711,7 @@ fn build_client(authority: &Authority, settings: &Settings) -> UpstreamClient {
             .pool_max_idle_per_host(settings.pool_max_idle_per_host)
             .http2_only(true)
             .build(connector),
-    )
+    ))
 }
 
 /// Whether a path has a `.` or `..` segment, counting `%2e` as `.` and `\`, `%2f`, `%5c` as
