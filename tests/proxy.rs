@@ -785,6 +785,82 @@ async fn idle_connections_expire() {
     assert_eq!(up.accepted(), 2, "an expired connection is not reused");
 }
 
+/// A raw upstream answering `200 ok` with keep-alive to every request head at once; after a
+/// chunked request's head it reads on without answering anything more (the upload goes on).
+async fn early_answer_upstream() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                loop {
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    buf.drain(..end + 4);
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                        .await;
+                    if head.contains("transfer-encoding: chunked") {
+                        while let Ok(n) = stream.read(&mut chunk).await {
+                            if n == 0 {
+                                return;
+                            }
+                        }
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_connection_still_sending_a_request_body_serves_no_other_request() {
+    let up = early_answer_upstream().await;
+    let addr = serve_proxy(proxy_to(up).timeout(Duration::from_secs(3))).await;
+    // An upload the upstream answers at once, the client keeping its body open: the response
+    // ends while the upstream connection still carries the request body.
+    let uploader = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .build_http::<ChannelBody>();
+    let (tx, body) = channel(1);
+    let req = Request::post(format!("http://{addr}/upload"))
+        .body(body)
+        .unwrap();
+    let pending = tokio::spawn(uploader.request(req));
+    tx.send(Bytes::from_static(b"hello")).await.unwrap();
+    let res = pending.await.unwrap().unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.into_body().collect().await.unwrap();
+    // Another request goes on another connection at once, not behind the stalled upload.
+    let started = Instant::now();
+    let res = client()
+        .get(format!("http://{addr}/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(tx);
+}
+
 /// A raw upstream answering `200 ok` with keep-alive, `answers` requests per connection,
 /// then reading one more request and closing (`close_after_answer`: closing right after the
 /// last answer instead, without saying so). Counts the requests it read.

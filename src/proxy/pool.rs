@@ -4,8 +4,9 @@
 //! What it guarantees:
 //!
 //! - A connection goes back to the pool only when its response body has been read to the end
-//!   (a response cut short, an error or a body dropped early closes it), and only if it is
-//!   still open; one the upstream closed or that failed is never handed out again.
+//!   (a response cut short, an error or a body dropped early closes it), and only once it is
+//!   ready for the next request (its request body sent too); one the upstream closed or that
+//!   failed is never handed out again.
 //! - At most `max_idle` connections are kept idle (the oldest is closed to make room), none
 //!   longer than `idle_timeout`: an expired one is never handed out, and a timer task closes
 //!   them when no request comes to do it.
@@ -119,14 +120,7 @@ impl Inner {
         let mut retried = false;
         loop {
             let (mut sender, reused) = match (!retried).then(|| self.take()).flatten() {
-                Some(mut sender) => {
-                    // Ready unless the connection is still finishing its last exchange, or
-                    // closed meanwhile (then the next one).
-                    if sender.ready().await.is_err() {
-                        continue;
-                    }
-                    (sender, true)
-                }
+                Some(sender) => (sender, true),
                 None => (self.connect().await?, false),
             };
             match sender.try_send_request(req).await {
@@ -148,7 +142,7 @@ impl Inner {
         }
     }
 
-    /// The most recently idle connection still open and not expired.
+    /// The most recently idle connection still ready and not expired.
     fn take(&self) -> Option<Sender> {
         let now = Instant::now();
         let mut idle = self.lock();
@@ -160,18 +154,38 @@ impl Inner {
                 drop(expired);
                 return None;
             }
-            if !connection.sender.is_closed() {
+            if connection.sender.is_ready() {
                 return Some(connection.sender);
             }
         }
         None
     }
 
-    /// Keeps `sender` for the next request, unless it is closed or nothing is kept.
-    fn put(self: &Arc<Self>, sender: Sender) {
+    /// Keeps `sender` for the next request once it is ready, unless it is closed or nothing
+    /// is kept.
+    fn put(self: &Arc<Self>, mut sender: Sender) {
         if self.max_idle == 0 || sender.is_closed() {
             return;
         }
+        if !sender.is_ready() {
+            // Still sending the request body to an upstream that answered early, or about to
+            // tell it is free: idle only once ready, so that no request waits behind it.
+            let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                return;
+            };
+            let pool = self.clone();
+            runtime.spawn(async move {
+                if sender.ready().await.is_ok() {
+                    pool.keep(sender);
+                }
+            });
+            return;
+        }
+        self.keep(sender);
+    }
+
+    /// Adds a ready `sender` to the idle connections (and starts the timer task).
+    fn keep(self: &Arc<Self>, sender: Sender) {
         let since = Instant::now();
         let mut idle = self.lock();
         let evicted = if idle.connections.len() >= self.max_idle {
