@@ -354,7 +354,7 @@ where
 ///
 /// Connections to the upstream are pooled (HTTP/1.1: the proxy's own pool on hyper's
 /// `client::conn::http1`, a connection reused only once its response body was read to the end
-/// and while the upstream keeps it open; h2c: hyper-util's client; `TCP_NODELAY` on both);
+/// and its request body sent, and while the upstream keeps it open; h2c: hyper-util's client; `TCP_NODELAY` on both);
 /// request and response bodies stream through without
 /// being buffered. HTTP/1.1 by default, or HTTP/2 with prior knowledge (h2c) with
 /// [`http2_only`](Self::http2_only). `CONNECT` requests get `501 Not Implemented`, requests
