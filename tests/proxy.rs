@@ -368,18 +368,30 @@ async fn response_body_streams_before_the_upstream_finishes() {
     assert_eq!(rest, b"rest");
 }
 
-#[tokio::test]
-async fn request_body_streams_before_the_client_finishes() {
-    let up = Upstream::start().await;
-    let addr = serve_proxy(proxy_to(up.addr)).await;
+/// A chunked `POST` of `hello` to `path` through the proxy at `addr`, its body kept open: the
+/// sender that ends it (when dropped) and the response on its way.
+type Upload = (
+    mpsc::Sender<Bytes>,
+    tokio::task::JoinHandle<Result<Response<Incoming>, hyper_util::client::legacy::Error>>,
+);
+
+async fn open_upload(addr: SocketAddr, path: &str) -> Upload {
     let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
         .build_http::<ChannelBody>();
     let (tx, body) = channel(1);
-    let req = Request::post(format!("http://{addr}/first-chunk"))
+    let req = Request::post(format!("http://{addr}{path}"))
         .body(body)
         .unwrap();
     let pending = tokio::spawn(http.request(req));
     tx.send(Bytes::from_static(b"hello")).await.unwrap();
+    (tx, pending)
+}
+
+#[tokio::test]
+async fn request_body_streams_before_the_client_finishes() {
+    let up = Upstream::start().await;
+    let addr = serve_proxy(proxy_to(up.addr)).await;
+    let (tx, pending) = open_upload(addr, "/first-chunk").await;
     // The client keeps its body open: a buffering proxy would never let the upstream answer.
     let res = tokio::time::timeout(Duration::from_secs(5), pending)
         .await
@@ -829,14 +841,7 @@ async fn a_connection_still_sending_a_request_body_serves_no_other_request() {
     let addr = serve_proxy(proxy_to(up).timeout(Duration::from_secs(3))).await;
     // An upload the upstream answers at once, the client keeping its body open: the response
     // ends while the upstream connection still carries the request body.
-    let uploader = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-        .build_http::<ChannelBody>();
-    let (tx, body) = channel(1);
-    let req = Request::post(format!("http://{addr}/upload"))
-        .body(body)
-        .unwrap();
-    let pending = tokio::spawn(uploader.request(req));
-    tx.send(Bytes::from_static(b"hello")).await.unwrap();
+    let (tx, pending) = open_upload(addr, "/upload").await;
     let res = pending.await.unwrap().unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     res.into_body().collect().await.unwrap();
