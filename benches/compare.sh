@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Side-by-side throughput on one machine, in one run, with one load generator (wrk):
+# Side-by-side cost of a proxied request on one machine, in one run, with one load generator
+# (wrk):
 #
 #   upstream        a tiny fast HTTP server (examples/bench_upstream.rs), loaded directly
 #   bare proxy      tokengate's ReverseProxy alone, no layer (examples/bare_proxy.rs)
@@ -8,21 +9,57 @@
 #                   `proxy_pass` to the upstream: what a user builds instead of the layer
 #   nginx plain     nginx `proxy_pass` to the upstream, no auth at all
 #
-# Every server listens on 127.0.0.1 only; each wrk run is bounded (DURATION); everything the
-# script starts, it stops (trap). Needs cargo, curl, and wrk and nginx from Debian (installed
-# with apt-get when missing, as root or through sudo).
+# Two measurements (MODE):
 #
-# Usage: benches/compare.sh            (environment: DURATION=10s CONNECTIONS=64 THREADS=2
-#                                       BASE_PORT=19080 CARGO_TARGET_DIR=target)
+#   throughput      (the default) wrk -t$THREADS -c$CONNECTIONS -d$DURATION against each row:
+#                   req/s, latency, and the CPU time of the servers per request.
+#   instructions    each front process alone under callgrind (the load generator and every
+#                   other server outside valgrind): instructions per request. Callgrind starts
+#                   with instrumentation off (`--instr-atstart=no`); after a warm-up
+#                   (wrk -t1 -c8 -d$INSTR_WARMUP: pools, caches) `callgrind_control -i on`
+#                   switches it on, wrk -t1 -c$INSTR_CONNECTIONS -d$INSTR_DURATION runs, then
+#                   `callgrind_control -i off` and a dump. Instructions per request = the
+#                   dump's total (all threads) / the responses wrk completed in that window.
+#                   The window also holds the 8 connections' accept and close and the requests
+#                   still in flight when wrk stops (≤ 8, not counted): both < 0.1 % at the
+#                   thousands of requests a window sees. nginx runs as one process
+#                   (`master_process off`, one worker). The figure does not move with the
+#                   load of a shared machine, where req/s does.
+#   both            throughput, then instructions; one table with every column.
+#
+# Every server listens on 127.0.0.1 only; each wrk run is bounded; everything the script
+# starts, it stops (trap). Needs cargo, curl, wrk and nginx from Debian (installed with apt-get
+# when missing, as root or through sudo), and valgrind (callgrind) for the instruction mode.
+#
+# Usage: benches/compare.sh            (environment: MODE=throughput DURATION=10s
+#                                       CONNECTIONS=64 THREADS=2 INSTR_DURATION=10s
+#                                       INSTR_WARMUP=3s INSTR_CONNECTIONS=8 BASE_PORT=19080
+#                                       PROFILE_DIR= (keep the callgrind dumps there)
+#                                       BIN_DIR= (binaries built before: no build;
+#                                       BIN_DIR/tokengate, BIN_DIR/examples/…)
+#                                       CARGO_TARGET_DIR=target)
 set -euo pipefail
 
+MODE=${MODE:-throughput}
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
+INSTR_DURATION=${INSTR_DURATION:-10s}
+INSTR_WARMUP=${INSTR_WARMUP:-3s}
+INSTR_CONNECTIONS=${INSTR_CONNECTIONS:-8}
+PROFILE_DIR=${PROFILE_DIR:-}
 BASE_PORT=${BASE_PORT:-19080}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=${BIN_DIR:-$TARGET/release}
 CLK_TCK=$(getconf CLK_TCK)
+
+case $MODE in
+    throughput | instructions | both) ;;
+    *) printf 'MODE must be throughput, instructions or both, not %s\n' "$MODE" >&2; exit 2 ;;
+esac
+throughput() { [ "$MODE" != instructions ]; }
+instructions() { [ "$MODE" != throughput ]; }
 
 UP_PORT=$BASE_PORT
 BARE_PORT=$((BASE_PORT + 1))
@@ -30,6 +67,11 @@ TG_PORT=$((BASE_PORT + 2))
 TG_ADMIN_PORT=$((BASE_PORT + 3))
 NGX_AUTH_PORT=$((BASE_PORT + 4))
 NGX_PLAIN_PORT=$((BASE_PORT + 5))
+# The process under callgrind listens on its own ports (the native ones stay up).
+CG_PORT=$((BASE_PORT + 6))
+CG_ADMIN_PORT=$((BASE_PORT + 7))
+CG_NGX_AUTH_PORT=$((BASE_PORT + 8))
+CG_NGX_PLAIN_PORT=$((BASE_PORT + 9))
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tokengate-compare.XXXXXX")
 chmod 755 "$WORK"
@@ -62,40 +104,48 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$NGINX" ] || { install_debian nginx-light; NGINX=/usr/sbin/nginx; }
 "$NGINX" -V 2>&1 | grep -q http_auth_request_module \
     || { log "this nginx has no auth_request module"; exit 1; }
+if instructions; then
+    command -v callgrind_control >/dev/null || install_debian valgrind
+fi
 
-log "building (release)"
-(cd "$ROOT" && cargo build --release --quiet --bin tokengate \
-    --example bench_upstream --example bare_proxy)
+if [ -z "${BIN_DIR:-}" ]; then
+    log "building (release)"
+    (cd "$ROOT" && cargo build --release --quiet --bin tokengate \
+        --example bench_upstream --example bare_proxy)
+fi
 
 # --- servers -----------------------------------------------------------------------------
-wait_port() { # port
+wait_port() { # port [seconds]
     local i
-    for i in $(seq 1 100); do
+    for i in $(seq 1 $((${2:-10} * 10))); do
         (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
         sleep 0.1
     done
     log "nothing listens on 127.0.0.1:$1"
     exit 1
 }
-
-"$TARGET/release/examples/bench_upstream" "127.0.0.1:$UP_PORT" >"$WORK/upstream.log" 2>&1 &
-PIDS+=($!); UP_PID=$!
-"$TARGET/release/examples/bare_proxy" "127.0.0.1:$BARE_PORT" "http://127.0.0.1:$UP_PORT" \
-    >"$WORK/bare.log" 2>&1 &
-PIDS+=($!); BARE_PID=$!
+STARTED=
+start() { # log-name command...: runs it in the background, its pid in STARTED
+    local name=$1
+    shift
+    "$@" >"$WORK/$name.log" 2>&1 &
+    STARTED=$!
+    PIDS+=("$STARTED")
+}
 
 ADMIN_SECRET=compare-admin-secret
 CLIENT_SECRET=compare-client-secret
 SERVICE=compare-service
-cat >"$WORK/tokengate.toml" <<TOML
+tokengate_config() { # file port admin-port
+    cat >"$1" <<TOML
 [store]
 url = "memory:"
 pepper = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 [admin]
-listen = "127.0.0.1:$TG_ADMIN_PORT"
+listen = "127.0.0.1:$3"
 credentials = [{ key = "ops", secret = "$ADMIN_SECRET" }]
 [public]
-listen = "127.0.0.1:$TG_PORT"
+listen = "127.0.0.1:$2"
 upstream = "http://127.0.0.1:$UP_PORT"
 [[services]]
 key = "$SERVICE"
@@ -107,46 +157,46 @@ secret = "$CLIENT_SECRET"
 name = "compare"
 services = ["$SERVICE"]
 TOML
-RUST_LOG=warn "$TARGET/release/tokengate" serve --config "$WORK/tokengate.toml" \
-    >"$WORK/tokengate.log" 2>&1 &
-PIDS+=($!); TG_PID=$!
-
-wait_port "$UP_PORT"; wait_port "$BARE_PORT"; wait_port "$TG_PORT"; wait_port "$TG_ADMIN_PORT"
-
-TOKEN=$(curl -sf -u "ops:$ADMIN_SECRET" "http://127.0.0.1:$TG_ADMIN_PORT/v2/json-rpc" -d '{
-  "jsonrpc":"2.0","id":1,"method":"oauth2.createAccessToken","params":["'$SERVICE'",
-  {"client_id":"compare-client","client_secret":"'$CLIENT_SECRET'"},
-  {"grant_type":"client_credentials"},null,null]}' \
-    | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
-[ -n "$TOKEN" ] || { log "could not get a token"; exit 1; }
+}
+token_of() { # admin-port: a fresh token from that tokengate
+    local token
+    token=$(curl -sf -u "ops:$ADMIN_SECRET" "http://127.0.0.1:$1/v2/json-rpc" -d '{
+      "jsonrpc":"2.0","id":1,"method":"oauth2.createAccessToken","params":["'$SERVICE'",
+      {"client_id":"compare-client","client_secret":"'$CLIENT_SECRET'"},
+      {"grant_type":"client_credentials"},null,null]}' \
+        | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+    [ -n "$token" ] || { log "could not get a token from 127.0.0.1:$1"; exit 1; }
+    echo "$token"
+}
 
 # nginx: auth_request to tokengate's public listener (its layer answers 401 for a bad token,
 # and passes a good one on: 200), the answers cached per Authorization value like tokengate's
 # own cache (valid 30 s, unknown 5 s); keep-alive to both backends.
 NGINX_USER=""
 [ "$(id -u)" -eq 0 ] && NGINX_USER="user root;"
-mkdir -p "$WORK/nginx/cache"
-cat >"$WORK/nginx/nginx.conf" <<NGINX
+nginx_config() { # dir auth-port plain-port process-lines
+    mkdir -p "$1/cache"
+    cat >"$1/nginx.conf" <<NGINX
 $NGINX_USER
 daemon off;
-worker_processes auto;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
+$4
+pid $1/nginx.pid;
+error_log $1/error.log warn;
 events { worker_connections 4096; }
 http {
     access_log off;
-    client_body_temp_path $WORK/nginx/body;
-    proxy_temp_path $WORK/nginx/proxy;
-    fastcgi_temp_path $WORK/nginx/fastcgi;
-    uwsgi_temp_path $WORK/nginx/uwsgi;
-    scgi_temp_path $WORK/nginx/scgi;
-    proxy_cache_path $WORK/nginx/cache levels=1:2 keys_zone=auth:10m max_size=100m;
+    client_body_temp_path $1/body;
+    proxy_temp_path $1/proxy;
+    fastcgi_temp_path $1/fastcgi;
+    uwsgi_temp_path $1/uwsgi;
+    scgi_temp_path $1/scgi;
+    proxy_cache_path $1/cache levels=1:2 keys_zone=auth:10m max_size=100m;
 
     upstream api { server 127.0.0.1:$UP_PORT; keepalive 128; }
     upstream tokengate { server 127.0.0.1:$TG_PORT; keepalive 128; }
 
     server {
-        listen 127.0.0.1:$NGX_AUTH_PORT;
+        listen 127.0.0.1:$2;
         location / {
             auth_request /_auth;
             proxy_http_version 1.1;
@@ -170,7 +220,7 @@ http {
         }
     }
     server {
-        listen 127.0.0.1:$NGX_PLAIN_PORT;
+        listen 127.0.0.1:$3;
         location / {
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -179,8 +229,22 @@ http {
     }
 }
 NGINX
-"$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" >"$WORK/nginx/stdout.log" 2>&1 &
-PIDS+=($!); NGX_PID=$!
+}
+
+start upstream "$BIN/examples/bench_upstream" "127.0.0.1:$UP_PORT"
+UP_PID=$STARTED
+start bare "$BIN/examples/bare_proxy" "127.0.0.1:$BARE_PORT" \
+    "http://127.0.0.1:$UP_PORT"
+BARE_PID=$STARTED
+tokengate_config "$WORK/tokengate.toml" "$TG_PORT" "$TG_ADMIN_PORT"
+RUST_LOG=warn start tokengate "$BIN/tokengate" serve --config "$WORK/tokengate.toml"
+TG_PID=$STARTED
+wait_port "$UP_PORT"; wait_port "$BARE_PORT"; wait_port "$TG_PORT"; wait_port "$TG_ADMIN_PORT"
+TOKEN=$(token_of "$TG_ADMIN_PORT")
+
+nginx_config "$WORK/nginx" "$NGX_AUTH_PORT" "$NGX_PLAIN_PORT" "worker_processes auto;"
+start nginx "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf"
+NGX_PID=$STARTED
 wait_port "$NGX_AUTH_PORT"; wait_port "$NGX_PLAIN_PORT"
 
 # Sanity: a good token passes, none is refused, on both guarded paths.
@@ -197,7 +261,7 @@ check 200 "http://127.0.0.1:$NGX_AUTH_PORT/bench" "$TOKEN"
 check 401 "http://127.0.0.1:$NGX_AUTH_PORT/bench" "junk"
 check 200 "http://127.0.0.1:$NGX_PLAIN_PORT/bench"
 
-# --- measurements ------------------------------------------------------------------------
+# --- throughput --------------------------------------------------------------------------
 cpu_ticks() { # pids...: utime + stime of the processes and their children threads
     local total=0 pid
     for pid in "$@"; do
@@ -217,61 +281,149 @@ to_ms() { # wrk latency: 812.00us, 1.23ms, 1.02s
         else if (v ~ /m$/) { sub(/m$/, "", v); printf "%.3f", v * 60000 }
         else { sub(/s$/, "", v); printf "%.3f", v * 1000 } }'
 }
+wrk_checked() { # name out wrk-args...: runs wrk into out, warns of non-2xx answers and errors
+    local name=$1 out=$2
+    shift 2
+    wrk "$@" >"$out"
+    local bad errors
+    bad=$(awk '/Non-2xx/ { print $NF }' "$out")
+    errors=$(awk '/Socket errors/ { print }' "$out")
+    [ -z "$bad" ] || log "$name: $bad answers were not 2xx"
+    [ -z "$errors" ] || log "$name: $errors"
+}
+requests_of() { awk '/requests in/ { print $1 }' "$1"; }
 
-RESULTS="$WORK/results.tsv"
+ROWS=("upstream" "bare proxy" "tokengate" "nginx auth" "nginx plain")
+RESULTS="$WORK/results.tsv" # name rps p50 p99 front all requests
+INSTR="$WORK/instructions.tsv" # name instructions/request requests
 : >"$RESULTS"
+: >"$INSTR"
 measure() { # name url token "front pids" "all pids"
-    local name=$1 url=$2 token=$3 front=$4 all=$5 out="$WORK/wrk-$1.txt"
+    local name=$1 url=$2 token=$3 front=$4 all=$5 out="$WORK/wrk-${1// /-}.txt"
     local header=()
     [ -n "$token" ] && header=(-H "Authorization: Bearer $token")
     wrk -t1 -c8 -d1s "${header[@]}" "$url" >/dev/null # warm up: pools, caches
     local f0 a0 f1 a1
     f0=$(cpu_ticks $front); a0=$(cpu_ticks $all)
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${header[@]}" "$url" >"$out"
+    wrk_checked "$name" "$out" -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency \
+        "${header[@]}" "$url"
     f1=$(cpu_ticks $front); a1=$(cpu_ticks $all)
-    local rps requests p50 p99 bad
+    local rps requests p50 p99
     rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
-    requests=$(awk '/requests in/ { print $1 }' "$out")
+    requests=$(requests_of "$out")
     p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
     p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
-    bad=$(awk '/Non-2xx/ { print $NF }' "$out"); bad=${bad:-0}
-    local errors
-    errors=$(awk '/Socket errors/ { print }' "$out")
-    [ "$bad" = 0 ] || log "$name: $bad answers were not 2xx"
-    [ -z "$errors" ] || log "$name: $errors"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$rps" "$p50" "$p99" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$rps" "$p50" "$p99" \
         "$(awk -v t=$((f1 - f0)) -v n="$requests" -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", t / hz / n * 1e6 }')" \
         "$(awk -v t=$((a1 - a0)) -v n="$requests" -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", t / hz / n * 1e6 }')" \
-        "$requests" "$bad" >>"$RESULTS"
+        "$requests" >>"$RESULTS"
     log "$name: $rps req/s"
 }
 
-log "measuring: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, one row after another"
-measure upstream "http://127.0.0.1:$UP_PORT/bench" "" "$UP_PID" "$UP_PID"
-measure "bare proxy" "http://127.0.0.1:$BARE_PORT/bench" "" "$BARE_PID" "$BARE_PID $UP_PID"
-measure tokengate "http://127.0.0.1:$TG_PORT/bench" "$TOKEN" "$TG_PID" "$TG_PID $UP_PID"
-measure "nginx auth" "http://127.0.0.1:$NGX_AUTH_PORT/bench" "$TOKEN" \
-    "$(nginx_pids) $TG_PID" "$(nginx_pids) $TG_PID $UP_PID"
-measure "nginx plain" "http://127.0.0.1:$NGX_PLAIN_PORT/bench" "" \
-    "$(nginx_pids)" "$(nginx_pids) $UP_PID"
+if throughput; then
+    log "measuring throughput: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, one row after another"
+    LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+    measure upstream "http://127.0.0.1:$UP_PORT/bench" "" "$UP_PID" "$UP_PID"
+    measure "bare proxy" "http://127.0.0.1:$BARE_PORT/bench" "" "$BARE_PID" "$BARE_PID $UP_PID"
+    measure tokengate "http://127.0.0.1:$TG_PORT/bench" "$TOKEN" "$TG_PID" "$TG_PID $UP_PID"
+    measure "nginx auth" "http://127.0.0.1:$NGX_AUTH_PORT/bench" "$TOKEN" \
+        "$(nginx_pids) $TG_PID" "$(nginx_pids) $TG_PID $UP_PID"
+    measure "nginx plain" "http://127.0.0.1:$NGX_PLAIN_PORT/bench" "" \
+        "$(nginx_pids)" "$(nginx_pids) $UP_PID"
+    LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+fi
+
+# --- instructions ------------------------------------------------------------------------
+# One front process at a time under callgrind, instrumentation off until the warm-up is done.
+callgrind() { # name port [token] -- command...: instructions per request of that command
+    local name=$1 port=$2 token=$3
+    shift 4
+    local file="$WORK/callgrind-${name// /-}.out" out="$WORK/cg-wrk-${name// /-}.txt"
+    local header=()
+    [ -n "$token" ] && header=(-H "Authorization: Bearer $token")
+    start "cg-${name// /-}" valgrind --tool=callgrind --instr-atstart=no \
+        --callgrind-out-file="$file" "$@"
+    local pid=$STARTED
+    wait_port "$port" 120
+    if [ "$name" = tokengate ]; then
+        wait_port "$CG_ADMIN_PORT" 120
+        token=$(token_of "$CG_ADMIN_PORT")
+        header=(-H "Authorization: Bearer $token")
+    fi
+    local url="http://127.0.0.1:$port/bench"
+    check 200 "$url" "$token"
+    wrk -t1 -c8 -d"$INSTR_WARMUP" "${header[@]}" "$url" >/dev/null
+    callgrind_control -i on "$pid" >/dev/null 2>&1
+    wrk_checked "$name" "$out" -t1 -c"$INSTR_CONNECTIONS" -d"$INSTR_DURATION" \
+        "${header[@]}" "$url"
+    callgrind_control -i off "$pid" >/dev/null 2>&1
+    callgrind_control -d "$pid" >/dev/null 2>&1
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    local total requests
+    total=$(awk '/^totals:/ { print $2 }' "$file.1")
+    requests=$(requests_of "$out")
+    [ -n "$total" ] && [ "${requests:-0}" -gt 0 ] \
+        || { log "$name: no callgrind total or no requests"; exit 1; }
+    [ -z "$PROFILE_DIR" ] || { mkdir -p "$PROFILE_DIR"; cp "$file.1" "$PROFILE_DIR/${name// /-}.callgrind"; }
+    printf '%s\t%s\t%s\n' "$name" "$(awk -v t="$total" -v n="$requests" 'BEGIN { printf "%.0f", t / n }')" \
+        "$requests" >>"$INSTR"
+    log "$name: $(tail -1 "$INSTR" | cut -f2) instructions per request ($requests requests)"
+}
+
+if instructions; then
+    log "measuring instructions: callgrind, wrk -t1 -c$INSTR_CONNECTIONS -d$INSTR_DURATION after a $INSTR_WARMUP warm-up"
+    callgrind upstream "$CG_PORT" "" -- \
+        "$BIN/examples/bench_upstream" "127.0.0.1:$CG_PORT"
+    callgrind "bare proxy" "$CG_PORT" "" -- \
+        "$BIN/examples/bare_proxy" "127.0.0.1:$CG_PORT" "http://127.0.0.1:$UP_PORT"
+    tokengate_config "$WORK/cg-tokengate.toml" "$CG_PORT" "$CG_ADMIN_PORT"
+    RUST_LOG=warn callgrind tokengate "$CG_PORT" "" -- \
+        "$BIN/tokengate" serve --config "$WORK/cg-tokengate.toml"
+    nginx_config "$WORK/cg-nginx" "$CG_NGX_AUTH_PORT" "$CG_NGX_PLAIN_PORT" \
+        "master_process off; worker_processes 1;"
+    # Both nginx rows from one nginx process: a dump each.
+    callgrind "nginx auth" "$CG_NGX_AUTH_PORT" "$TOKEN" -- \
+        "$NGINX" -p "$WORK/cg-nginx" -c "$WORK/cg-nginx/nginx.conf"
+    callgrind "nginx plain" "$CG_NGX_PLAIN_PORT" "" -- \
+        "$NGINX" -p "$WORK/cg-nginx" -c "$WORK/cg-nginx/nginx.conf"
+fi
 
 # --- the table ---------------------------------------------------------------------------
 echo
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on $(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo))"
-echo "CPU µs/req: user+system CPU of the server processes per request (front: without the upstream)"
+echo "$(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo))"
+if throughput; then
+    echo "throughput: wrk -t$THREADS -c$CONNECTIONS -d$DURATION; load average $LOAD_BEFORE before, $LOAD_AFTER after"
+    echo "CPU µs/req: user+system CPU of the server processes per request (front: without the upstream)"
+fi
+if instructions; then
+    echo "instructions: callgrind, front process alone, wrk -t1 -c$INSTR_CONNECTIONS -d$INSTR_DURATION after $INSTR_WARMUP; total / responses in the window"
+fi
 echo
-awk -F'\t' '
-    { name[NR] = $1; rps[NR] = $2; p50[NR] = $3; p99[NR] = $4; front[NR] = $5; all[NR] = $6
-      if ($1 == "nginx auth") ref = NR
-      if ($1 == "bare proxy") bare = NR
-      if ($1 == "tokengate") tg = NR
-      if ($1 == "nginx plain") plain = NR }
+awk -F'\t' -v mode="$MODE" '
+    FILENAME == ARGV[1] { rps[$1] = $2; p50[$1] = $3; p99[$1] = $4; front[$1] = $5; all[$1] = $6 }
+    FILENAME == ARGV[2] { ins[$1] = $2; n[$1] = $3 }
     END {
-        printf "| %-11s | %9s | %8s | %8s | %15s | %15s | %13s | %13s |\n", "setup", "req/s", "p50 ms", "p99 ms", "CPU µs/req front", "CPU µs/req all", "req/s vs nginx auth", "CPU/req vs nginx auth"
-        printf "|%s|%s|%s|%s|%s|%s|%s|%s|\n", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:"
-        for (i = 1; i <= NR; i++)
-            printf "| %-11s | %9.0f | %8.3f | %8.3f | %15.1f | %15.1f | %12.2f× | %12.2f× |\n", name[i], rps[i], p50[i], p99[i], front[i], all[i], rps[i] / rps[ref], all[i] / all[ref]
-        printf "\ntokengate / bare proxy (throughput):  %.2f×  (issue 6 target ≥ 0.95×)\n", rps[tg] / rps[bare]
-        printf "tokengate / nginx auth (throughput):  %.2f×  (issue 6 target ≥ 1.3×)\n", rps[tg] / rps[ref]
-        printf "tokengate / nginx plain (throughput): %.2f×  (issue 6 aim: 1×)\n", rps[tg] / rps[plain]
-    }' "$RESULTS"
+        split("upstream|bare proxy|tokengate|nginx auth|nginx plain", rows, "|")
+        t = mode != "instructions"; i = mode != "throughput"
+        line = sprintf("| %-11s |", "setup"); rule = "|---|"
+        if (t) { line = line sprintf(" %9s | %8s | %8s | %16s | %14s | %19s | %21s |", "req/s", "p50 ms", "p99 ms", "CPU µs/req front", "CPU µs/req all", "req/s vs nginx auth", "CPU/req vs nginx auth"); rule = rule "---:|---:|---:|---:|---:|---:|---:|" }
+        if (i) { line = line sprintf(" %10s | %20s | %21s | %8s |", "instr/req", "instr vs nginx auth", "instr vs nginx plain", "requests"); rule = rule "---:|---:|---:|---:|" }
+        print line; print rule
+        for (r = 1; r <= 5; r++) {
+            k = rows[r]; line = sprintf("| %-11s |", k)
+            if (t) line = line sprintf(" %9.0f | %8.3f | %8.3f | %16.1f | %14.1f | %18.2f× | %20.2f× |", rps[k], p50[k], p99[k], front[k], all[k], rps[k] / rps["nginx auth"], all[k] / all["nginx auth"])
+            if (i) line = line sprintf(" %10.0f | %19.2f× | %20.2f× | %8d |", ins[k], ins[k] / ins["nginx auth"], ins[k] / ins["nginx plain"], n[k])
+            print line
+        }
+        print ""
+        if (t) {
+            printf "tokengate / bare proxy (throughput):  %.2f×  (issue 13 goal ≥ 0.95×)\n", rps["tokengate"] / rps["bare proxy"]
+            printf "tokengate / nginx auth (throughput):  %.2f×  (issue 13 goal ≥ 1.3×)\n", rps["tokengate"] / rps["nginx auth"]
+            printf "tokengate / nginx plain (throughput): %.2f×\n", rps["tokengate"] / rps["nginx plain"]
+        }
+        if (i) {
+            printf "tokengate instructions per request:   %.1fk  (issue 13 goal ≤ 25k = nginx auth ÷ 1.3 of the issue; this run: nginx auth ÷ 1.3 = %.1fk)\n", ins["tokengate"] / 1000, ins["nginx auth"] / 1300
+            printf "bare proxy / nginx plain (instructions): %.2f×  (issue 13 goal ≤ 1×)\n", ins["bare proxy"] / ins["nginx plain"]
+        }
+    }' "$RESULTS" "$INSTR"

@@ -17,6 +17,11 @@ use tokengate::server::{self, Config, NewClient, Server};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// mimalloc rather than the system allocator: about 1.5k fewer instructions per proxied
+/// request (BENCHMARKS.md, issue 13). The library leaves the choice to its users.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// OAuth 2.0 token service with a Mashery-compatible JSON-RPC API.
 #[derive(Parser)]
 #[command(name = "tokengate", version)]

@@ -66,7 +66,6 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Status
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -75,6 +74,10 @@ use pin_project_lite::pin_project;
 use crate::alias::{is_alias, Spelling, Watched};
 use crate::host::request_host;
 use crate::Error;
+
+mod pool;
+
+use pool::{Pool, PooledBody, SendFuture};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -300,8 +303,8 @@ pub struct ProxyBody(BodyKind);
 /// The bodies that the proxy itself makes are kept as they are; only bodies of other types are
 /// boxed.
 enum BodyKind {
-    /// An upstream's response body.
-    Upstream(Incoming),
+    /// An upstream's response body (holding its pooled connection until it ends).
+    Upstream(PooledBody),
     /// Bytes known in advance (or none).
     Full(Full<Bytes>),
     /// Any other body.
@@ -460,8 +463,10 @@ where
 /// (`Router::fallback_service`) or serve it with hyper directly (see the [module
 /// docs](self)).
 ///
-/// Connections to the upstream are pooled (hyper-util's legacy client over an
-/// `HttpConnector`, `TCP_NODELAY` on); request and response bodies stream through without
+/// Connections to the upstream are pooled (HTTP/1.1: the proxy's own pool on hyper's
+/// `client::conn::http1`, a connection reused only once its response body was read to the end
+/// and its request body sent, and while the upstream keeps it open; h2c: hyper-util's client; `TCP_NODELAY` on both);
+/// request and response bodies stream through without
 /// being buffered. HTTP/1.1 by default, or HTTP/2 with prior knowledge (h2c) with
 /// [`http2_only`](Self::http2_only). `CONNECT` requests get `501 Not Implemented`, requests
 /// whose path has `.`/`..` segments (also percent-encoded) get `400 Bad Request`, so that the
@@ -497,7 +502,7 @@ pub struct ReverseProxy {
 
 #[derive(Clone)]
 struct Shared {
-    client: Client<HttpConnector, ProxyBody>,
+    client: UpstreamClient,
     upstream: Upstream,
     settings: Settings,
     /// The request header names acted on: hop-by-hop, dropped, and those whose aliases are
@@ -570,7 +575,7 @@ impl ReverseProxy {
         };
         Ok(ReverseProxy {
             shared: Arc::new(Shared {
-                client: build_client(&settings),
+                client: build_client(&authority, &settings),
                 upstream: Upstream {
                     authority,
                     host,
@@ -674,7 +679,7 @@ impl ReverseProxy {
 
     fn rebuild(mut self) -> Self {
         let shared = Arc::make_mut(&mut self.shared);
-        shared.client = build_client(&shared.settings);
+        shared.client = build_client(&shared.upstream.authority, &shared.settings);
         self
     }
 
@@ -814,18 +819,60 @@ impl fmt::Debug for ReverseProxy {
     }
 }
 
-fn build_client(settings: &Settings) -> Client<HttpConnector, ProxyBody> {
+/// How requests reach the upstream: HTTP/1.1 through the proxy's own pool, h2c through
+/// hyper-util's client.
+#[derive(Clone)]
+enum UpstreamClient {
+    Http1(Pool),
+    /// Boxed: hyper-util's client is 300 bytes, the pool a pointer.
+    Http2(Box<Client<HttpConnector, ProxyBody>>),
+}
+
+impl UpstreamClient {
+    fn send(&self, req: Request<ProxyBody>) -> SendFuture {
+        match self {
+            UpstreamClient::Http1(pool) => pool.send(req),
+            UpstreamClient::Http2(client) => {
+                let pending = client.request(req);
+                Box::pin(async move {
+                    Ok(pool::Pooled {
+                        response: pending.await?,
+                        checkout: None,
+                    })
+                })
+            }
+        }
+    }
+}
+
+fn build_client(authority: &Authority, settings: &Settings) -> UpstreamClient {
     let mut connector = HttpConnector::new();
     connector.enforce_http(true);
     connector.set_nodelay(true);
     connector.set_keepalive(Some(settings.pool_idle_timeout));
-    Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .pool_idle_timeout(settings.pool_idle_timeout)
-        .pool_max_idle_per_host(settings.pool_max_idle_per_host)
-        .http2_only(settings.http2_only)
-        .build(connector)
+    if !settings.http2_only {
+        let target = Uri::builder()
+            .scheme(Scheme::HTTP)
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()
+            .expect("an http URI of a valid authority");
+        return UpstreamClient::Http1(Pool::new(
+            connector,
+            target,
+            settings.pool_max_idle_per_host,
+            settings.pool_idle_timeout,
+        ));
+    }
+    UpstreamClient::Http2(Box::new(
+        Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .pool_idle_timeout(settings.pool_idle_timeout)
+            .pool_max_idle_per_host(settings.pool_max_idle_per_host)
+            .http2_only(true)
+            .build(connector),
+    ))
 }
 
 /// Whether a path has a `.` or `..` segment, counting `%2e` as `.` and `\`, `%2f`, `%5c` as
@@ -937,7 +984,7 @@ pin_project! {
         Answered { response: Option<Response<ProxyBody>> },
         Waiting {
             #[pin]
-            pending: tokio::time::Timeout<hyper_util::client::legacy::ResponseFuture>,
+            pending: tokio::time::Timeout<SendFuture>,
             client_body_failed: Option<Arc<AtomicBool>>,
             method: Method,
             shared: Arc<Shared>,
@@ -966,8 +1013,8 @@ impl Future for ProxyFuture {
                 shared,
             } => (ready!(pending.poll(cx)), client_body_failed, method, shared),
         };
-        let res = match outcome {
-            Ok(Ok(res)) => res,
+        let pool::Pooled { response, checkout } = match outcome {
+            Ok(Ok(pooled)) => pooled,
             Ok(Err(error))
                 if client_body_failed
                     .as_ref()
@@ -975,14 +1022,14 @@ impl Future for ProxyFuture {
             {
                 // The client's body broke off or was malformed (bad chunk framing, a
                 // connection closed early): the client's fault, not the upstream's.
-                tracing::debug!(%method, error = %chain(&error), "proxy: request body failed");
+                tracing::debug!(%method, error = %chain(&*error), "proxy: request body failed");
                 return Poll::Ready(Ok(text(StatusCode::BAD_REQUEST, "bad request\n")));
             }
             Ok(Err(error)) => {
                 tracing::warn!(
                     upstream = %shared.upstream.authority,
                     %method,
-                    error = %chain(&error),
+                    error = %chain(&*error),
                     "proxy: upstream request failed"
                 );
                 return Poll::Ready(Ok(text(StatusCode::BAD_GATEWAY, "bad gateway\n")));
@@ -997,13 +1044,13 @@ impl Future for ProxyFuture {
                 return Poll::Ready(Ok(text(StatusCode::GATEWAY_TIMEOUT, "gateway timeout\n")));
             }
         };
-        let (mut parts, body) = res.into_parts();
+        let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         // The proxy answers in its own protocol version, whatever the upstream spoke.
         parts.version = Version::HTTP_11;
         Poll::Ready(Ok(Response::from_parts(
             parts,
-            ProxyBody(BodyKind::Upstream(body)),
+            ProxyBody(BodyKind::Upstream(PooledBody::new(body, checkout))),
         )))
     }
 }
@@ -1036,7 +1083,7 @@ where
         };
         let method = req.method().clone();
         let shared = &self.shared;
-        let pending = tokio::time::timeout(shared.settings.timeout, shared.client.request(req));
+        let pending = tokio::time::timeout(shared.settings.timeout, shared.client.send(req));
         ProxyFuture {
             state: FutureState::Waiting {
                 pending,

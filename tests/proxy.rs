@@ -142,7 +142,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// The echo upstream. `/sleep` waits 2 s first; `/hop` answers with hop-by-hop headers;
+/// The echo upstream. `/hold` waits until three requests have arrived; `/sleep` waits 2 s first; `/hop` answers with hop-by-hop headers;
 /// `/big` streams 5 MiB of `pattern`; `/slow-stream` sends `first` and the rest only once
 /// released; `/first-chunk` answers as soon as the first request chunk arrives; anything else
 /// echoes the request as JSON.
@@ -152,6 +152,13 @@ async fn upstream(
 ) -> Result<Response<UpBody>, Infallible> {
     state.hits.fetch_add(1, Ordering::SeqCst);
     let res = match req.uri().path() {
+        "/hold" => {
+            // Answers once three requests have arrived (three connections at once).
+            while state.hits.load(Ordering::SeqCst) < 3 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            echo(req).await
+        }
         "/sleep" => {
             tokio::time::sleep(Duration::from_secs(2)).await;
             echo(req).await
@@ -361,18 +368,30 @@ async fn response_body_streams_before_the_upstream_finishes() {
     assert_eq!(rest, b"rest");
 }
 
-#[tokio::test]
-async fn request_body_streams_before_the_client_finishes() {
-    let up = Upstream::start().await;
-    let addr = serve_proxy(proxy_to(up.addr)).await;
+/// A chunked `POST` of `hello` to `path` through the proxy at `addr`, its body kept open: the
+/// sender that ends it (when dropped) and the response on its way.
+type Upload = (
+    mpsc::Sender<Bytes>,
+    tokio::task::JoinHandle<Result<Response<Incoming>, hyper_util::client::legacy::Error>>,
+);
+
+async fn open_upload(addr: SocketAddr, path: &str) -> Upload {
     let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
         .build_http::<ChannelBody>();
     let (tx, body) = channel(1);
-    let req = Request::post(format!("http://{addr}/first-chunk"))
+    let req = Request::post(format!("http://{addr}{path}"))
         .body(body)
         .unwrap();
     let pending = tokio::spawn(http.request(req));
     tx.send(Bytes::from_static(b"hello")).await.unwrap();
+    (tx, pending)
+}
+
+#[tokio::test]
+async fn request_body_streams_before_the_client_finishes() {
+    let up = Upstream::start().await;
+    let addr = serve_proxy(proxy_to(up.addr)).await;
+    let (tx, pending) = open_upload(addr, "/first-chunk").await;
     // The client keeps its body open: a buffering proxy would never let the upstream answer.
     let res = tokio::time::timeout(Duration::from_secs(5), pending)
         .await
@@ -679,32 +698,259 @@ async fn an_h2c_upstream_with_http2_only() {
 // ---------------------------------------------------------------------------------------------
 // Connection reuse.
 
+/// An upstream serving `upstream` that counts the connections it accepts and those that
+/// ended (closed by the proxy).
+struct CountingUpstream {
+    addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    closed: Arc<AtomicUsize>,
+}
+
+impl CountingUpstream {
+    async fn start() -> CountingUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let closed = Arc::new(AtomicUsize::new(0));
+        let (acc, clo) = (accepted.clone(), closed.clone());
+        let state = Arc::new(UpstreamState::default());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                acc.fetch_add(1, Ordering::SeqCst);
+                let st = state.clone();
+                let clo = clo.clone();
+                let svc = hyper::service::service_fn(move |req| upstream(st.clone(), req));
+                tokio::spawn(async move {
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                    clo.fetch_add(1, Ordering::SeqCst);
+                });
+            }
+        });
+        CountingUpstream {
+            addr,
+            accepted,
+            closed,
+        }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    fn closed(&self) -> usize {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Waits (at most 3 s) until `n` connections have ended; the time it took.
+    async fn wait_closed(&self, n: usize) -> Duration {
+        let started = Instant::now();
+        while self.closed() < n && started.elapsed() < Duration::from_secs(3) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        started.elapsed()
+    }
+}
+
 #[tokio::test]
 async fn upstream_connections_are_pooled() {
-    // An upstream that counts the connections it accepts.
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let up = listener.local_addr().unwrap();
-    let connections = Arc::new(AtomicUsize::new(0));
-    let count = connections.clone();
-    let state = Arc::new(UpstreamState::default());
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            count.fetch_add(1, Ordering::SeqCst);
-            let st = state.clone();
-            let svc = hyper::service::service_fn(move |req| upstream(st.clone(), req));
-            tokio::spawn(async move {
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    let addr = serve_proxy(proxy_to(up)).await;
+    let up = CountingUpstream::start().await;
+    let addr = serve_proxy(proxy_to(up.addr)).await;
     let http = client();
     for _ in 0..20 {
         seen_get(&http, addr, "/again").await;
     }
-    assert_eq!(connections.load(Ordering::SeqCst), 1);
+    assert_eq!(up.accepted(), 1);
+    assert_eq!(up.closed(), 0);
+}
+
+#[tokio::test]
+async fn the_pool_keeps_at_most_its_idle_limit() {
+    let up = CountingUpstream::start().await;
+    let addr = serve_proxy(proxy_to(up.addr).pool_max_idle_per_host(1)).await;
+    let http = client();
+    // Three at once: the upstream holds each until all three arrived, so three connections.
+    let held = (0..3).map(|_| seen_get(&http, addr, "/hold"));
+    futures::future::join_all(held).await;
+    assert_eq!(up.accepted(), 3);
+    up.wait_closed(2).await;
+    assert_eq!(up.closed(), 2, "one connection kept idle, two closed");
+    for _ in 0..3 {
+        seen_get(&http, addr, "/again").await;
+    }
+    assert_eq!(up.accepted(), 3, "the idle one served the next requests");
+}
+
+#[tokio::test]
+async fn idle_connections_expire() {
+    let up = CountingUpstream::start().await;
+    let idle = Duration::from_millis(300);
+    let addr = serve_proxy(proxy_to(up.addr).pool_idle_timeout(idle)).await;
+    let http = client();
+    seen_get(&http, addr, "/x").await;
+    let waited = up.wait_closed(1).await;
+    println!("idle connection closed after {waited:?} (idle timeout {idle:?})");
+    assert_eq!(up.closed(), 1, "closed with no request to notice it");
+    assert!(waited >= Duration::from_millis(250), "{waited:?}");
+    seen_get(&http, addr, "/x").await;
+    assert_eq!(up.accepted(), 2, "an expired connection is not reused");
+}
+
+/// A raw upstream answering `200 ok` with keep-alive to every request head at once; after a
+/// chunked request's head it reads on without answering anything more (the upload goes on).
+async fn early_answer_upstream() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                loop {
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    buf.drain(..end + 4);
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                        .await;
+                    if head.contains("transfer-encoding: chunked") {
+                        while let Ok(n) = stream.read(&mut chunk).await {
+                            if n == 0 {
+                                return;
+                            }
+                        }
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_connection_still_sending_a_request_body_serves_no_other_request() {
+    let up = early_answer_upstream().await;
+    let addr = serve_proxy(proxy_to(up).timeout(Duration::from_secs(3))).await;
+    // An upload the upstream answers at once, the client keeping its body open: the response
+    // ends while the upstream connection still carries the request body.
+    let (tx, pending) = open_upload(addr, "/upload").await;
+    let res = pending.await.unwrap().unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.into_body().collect().await.unwrap();
+    // Another request goes on another connection at once, not behind the stalled upload.
+    let started = Instant::now();
+    let res = client()
+        .get(format!("http://{addr}/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(tx);
+}
+
+/// A raw upstream answering `200 ok` with keep-alive, `answers` requests per connection,
+/// then reading one more request and closing (`close_after_answer`: closing right after the
+/// last answer instead, without saying so). Counts the requests it read.
+async fn dropping_upstream(
+    answers: usize,
+    close_after_answer: bool,
+) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let count = requests.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                for answered in 0..=answers {
+                    // One request head (GETs without a body).
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        let mut chunk = [0u8; 1024];
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    buf.drain(..end);
+                    count.fetch_add(1, Ordering::SeqCst);
+                    if answered == answers {
+                        return; // read, never answered: closed
+                    }
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                        .await;
+                    if close_after_answer && answered + 1 == answers {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, requests)
+}
+
+#[tokio::test]
+async fn a_connection_the_upstream_closed_is_not_reused() {
+    let (up, requests) = dropping_upstream(1, true).await;
+    let addr = serve_proxy(proxy_to(up)).await;
+    let http = client();
+    for round in 1..=3 {
+        let res = http.get(format!("http://{addr}/x")).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "round {round}");
+        assert_eq!(res.text().await.unwrap(), "ok");
+        // The upstream closes its side 50 ms after answering.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(requests.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn a_request_written_before_the_upstream_closed_is_not_sent_again() {
+    // The upstream answers the first request of a connection, reads the second and closes.
+    let (up, requests) = dropping_upstream(1, false).await;
+    let addr = serve_proxy(proxy_to(up)).await;
+    let http = client();
+    let res = http
+        .get(format!("http://{addr}/first"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.text().await.unwrap(), "ok");
+    let res = http
+        .get(format!("http://{addr}/second"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(res.text().await.unwrap(), "bad gateway\n");
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        2,
+        "the second request reached the upstream once"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
