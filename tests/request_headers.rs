@@ -487,3 +487,56 @@ async fn a_query_token_in_any_spelling_never_reaches_the_upstream() {
     assert_eq!(res.status, 200, "{res:?}");
     assert_eq!(node.one("look-alikes").uri, target);
 }
+
+#[tokio::test]
+async fn every_public_path_refuses_a_missing_or_bad_host_also_without_an_upstream() {
+    // The built-in echo (no upstream), `/healthz` and the OAuth endpoints: no proxy checks the
+    // host there, so the listener does.
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = Gateway::start(dir.path(), &ServeConfig::sqlite().toml());
+    let token = issue(gateway.admin).await;
+    let good = "Host: gateway.test\r\n";
+    for (path, extra) in [
+        ("/reviews", format!("Authorization: Bearer {token}\r\n")),
+        ("/healthz", String::new()),
+        ("/oauth2/token", "Content-Length: 0\r\n".to_owned()),
+        ("/.well-known/oauth-authorization-server", String::new()),
+    ] {
+        for (case, host) in [
+            ("no Host", ""),
+            ("two Hosts", "Host: a.example\r\nHost: b.example\r\n"),
+            ("a list", "Host: a.example, b.example\r\n"),
+            ("user info", "Host: u@a.example\r\n"),
+        ] {
+            let method = if path == "/oauth2/token" {
+                "POST"
+            } else {
+                "GET"
+            };
+            let request =
+                format!("{method} {path} HTTP/1.1\r\n{host}{extra}Connection: close\r\n\r\n");
+            let res = send_raw(gateway.public(), request.as_bytes()).await;
+            assert_eq!(res.status, 400, "{path}, {case}: {res:?}");
+            if path == "/reviews" && !host.is_empty() {
+                // A host that is there but bad: the layer's answer, with its challenge.
+                assert_eq!(res.challenge(), Some(INVALID_REQUEST), "{path}, {case}");
+            } else {
+                assert_eq!(res.body, "bad or missing Host\n", "{path}, {case}");
+            }
+        }
+        let method = if path == "/oauth2/token" {
+            "POST"
+        } else {
+            "GET"
+        };
+        let request = format!("{method} {path} HTTP/1.1\r\n{good}{extra}Connection: close\r\n\r\n");
+        let res = send_raw(gateway.public(), request.as_bytes()).await;
+        assert_ne!(
+            res.body, "bad or missing Host\n",
+            "{path} with a good Host: {res:?}"
+        );
+    }
+    // HTTP/1.0 needs no Host.
+    let res = send_raw(gateway.public(), b"GET /healthz HTTP/1.0\r\n\r\n").await;
+    assert_eq!(res.status, 200, "{res:?}");
+}
