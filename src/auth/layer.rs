@@ -24,10 +24,11 @@ use crate::Error;
 ///    which the scope rules match and the inner service receives;
 /// 1. every client-supplied identity header is removed (any case, every copy); an alias spelled
 ///    with `_` or `.` of one, or of a framing header (`Transfer_Encoding`, `Content_Length`),
-///    gets 400 `invalid_request`, as does a repeated or invalid `Host`, or one that disagrees
-///    with the target's authority ([`request_host`](crate::host::request_host)); a request
-///    without any host passes here (requests built in-process often have none) and is refused
-///    by the [`ReverseProxy`](crate::proxy::ReverseProxy);
+///    gets 400 `invalid_request`. The `Host` is not this layer's to judge on a bearer request
+///    (no decision depends on it; requests built in-process often have none): the
+///    [`ReverseProxy`](crate::proxy::ReverseProxy) and `tokengate serve`'s listener refuse a
+///    missing, repeated or invalid one ([`request_host`](crate::host::request_host)); a MAC
+///    request, whose signature covers host and port, needs a valid one here;
 /// 2. the token is taken from `Authorization: Bearer` (or the `access_token` query parameter,
 ///    if allowed), or from signed `Authorization: MAC` credentials (draft-ietf-oauth-v2-http-mac-01,
 ///    read from the request as the client sent it; a `ts` outside the [`MacPolicy`] window →

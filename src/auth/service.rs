@@ -50,14 +50,6 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let settings = &self.settings;
-        // A host that is there must be valid (checked on the target as sent: an absolute-form
-        // target's authority must agree with it); one that is missing is refused where the
-        // request is forwarded (in-process callers often build requests without one).
-        if crate::host::request_host(req.headers(), req.uri(), req.version())
-            .is_err_and(|e| e != crate::host::HostError::Missing)
-        {
-            return ResponseFuture::reject(settings, Rejection::InvalidRequest);
-        }
         // One canonical target, before any decision: what the rules match and what is
         // forwarded.
         match settings.path.canonicalize_request(&mut req) {

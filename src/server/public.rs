@@ -304,24 +304,17 @@ impl Service<Request<Incoming>> for PublicService {
             return PublicFuture::ready(response);
         }
         // RFC 9112 §3.2: an HTTP/1.1 (or h2) request without a host, with two, or with one
-        // that is not a host and port or disagrees with the target, is 400 on every path
-        // (in-process callers of the layer may send none, so the layer leaves that to us).
-        // The layer answers a bad host on the protected paths (with its challenge); a missing
-        // one, and any bad one on `/healthz` and the OAuth endpoints, are answered here.
-        let host = crate::host::request_host(req.headers(), req.uri(), req.version()).err();
-        let bad_host =
-            || PublicFuture::ready(text(StatusCode::BAD_REQUEST, "bad or missing Host\n"));
-        if host == Some(crate::host::HostError::Missing) {
-            return bad_host();
+        // that is not a host and port or disagrees with the target, is 400 on every path,
+        // before anything else looks at it. (The layer leaves the host to the listener and
+        // the proxy: a bearer decision does not depend on it, and MAC checks it itself.)
+        if crate::host::request_host(req.headers(), req.uri(), req.version()).is_err() {
+            return PublicFuture::ready(text(StatusCode::BAD_REQUEST, "bad or missing Host\n"));
         }
         // Routed on the canonical target, which the request then carries: `/oauth2/%74oken`
         // and `//oauth2/token` are the token endpoint, never a way around it to the upstream.
         // A target without one goes to the protected stack, whose layer refuses it (400).
         let _ = self.path.canonicalize_request(&mut req);
         if req.uri().path() == "/healthz" {
-            if host.is_some() {
-                return bad_host();
-            }
             let response = if req.method() == Method::GET || req.method() == Method::HEAD {
                 text(StatusCode::OK, "ok")
             } else {
@@ -337,9 +330,6 @@ impl Service<Request<Incoming>> for PublicService {
         // `/.well-known/oauth-authorization-server`) authenticate clients themselves: they are
         // answered in front of the layer.
         if let Some(endpoints) = self.endpoints.as_ref().filter(|e| e.owns(req.uri().path())) {
-            if host.is_some() {
-                return bad_host();
-            }
             // The metadata (`/.well-known/…`) authenticates nobody: never limited.
             let future: BoxFuture<Result<RestResponse, Infallible>> = match endpoints {
                 Endpoints::Guarded(guarded) if !req.uri().path().starts_with("/.well-known/") => {
