@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::oauth::OAuthError;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::BoxError;
 
 /// An error from tokengate: either an OAuth protocol failure the caller caused (see
 /// [`Error::oauth`]), a caller over its rate limit (see [`Error::retry_after`]), the store being

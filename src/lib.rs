@@ -85,5 +85,8 @@ mod striped;
 
 pub use error::Error;
 
+/// The boxed error of the crate's body and I/O plumbing (hyper's, tower's convention).
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// A boxed, sendable future: what the services whose futures are not worth naming return.
 pub(crate) type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;

@@ -79,7 +79,7 @@ mod pool;
 
 use pool::{Pool, PooledBody, SendFuture};
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::BoxError;
 
 /// Default time to wait for the upstream's response head: 30 s.
 ///

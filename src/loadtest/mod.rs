@@ -46,7 +46,7 @@ pub use target::{TargetError, Targets};
 
 use crate::server::Config;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::BoxError;
 
 /// What the run loads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

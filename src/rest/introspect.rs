@@ -43,7 +43,7 @@ pub struct IntrospectionEndpoint {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Inner {
     tokens: Arc<TokenService>,
     service_key: String,
@@ -88,22 +88,16 @@ impl IntrospectionEndpoint {
     }
 
     fn inner_mut(&mut self) -> &mut Inner {
-        Arc::get_mut(&mut self.inner).expect("configure before cloning")
+        Arc::make_mut(&mut self.inner)
     }
 
     /// Also accepts callers presenting these admin credentials with HTTP Basic.
-    ///
-    /// # Panics
-    /// When called on a clone (configure the endpoint before sharing it).
     pub fn admin_credentials(mut self, credentials: Credentials) -> Self {
         self.inner_mut().admin = credentials;
         self
     }
 
     /// Largest request body (default [`DEFAULT_MAX_FORM_BYTES`]); larger ones get 413.
-    ///
-    /// # Panics
-    /// When called on a clone (configure the endpoint before sharing it).
     pub fn max_body_bytes(mut self, limit: usize) -> Self {
         self.inner_mut().max_body = limit;
         self

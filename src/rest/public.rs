@@ -57,7 +57,7 @@ pub struct PublicEndpoints {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Inner {
     tokens: Arc<TokenService>,
     services: Vec<String>,
@@ -70,7 +70,7 @@ struct Inner {
     routes: Routes,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct Routes {
     /// The unprefixed paths.
     default: Option<Mount>,
@@ -144,7 +144,7 @@ impl PublicEndpoints {
     }
 
     fn configure(mut self, change: impl FnOnce(&mut Inner)) -> Self {
-        let inner = Arc::get_mut(&mut self.inner).expect("configure before cloning");
+        let inner = Arc::make_mut(&mut self.inner);
         change(inner);
         inner.mount();
         self
@@ -153,9 +153,6 @@ impl PublicEndpoints {
     /// With several services, also serves `service_key` at the unprefixed paths
     /// (`/oauth2/token`, …), with the configured issuer as its issuer. A configuration error
     /// when it is not one of the services.
-    ///
-    /// # Panics
-    /// When called on a clone (configure the router before sharing it).
     pub fn default_service(self, service_key: &str) -> Result<Self, Error> {
         if !self.inner.services.iter().any(|s| s == service_key) {
             return Err(Error::config(format!(
@@ -168,27 +165,18 @@ impl PublicEndpoints {
 
     /// Lets callers presenting these admin credentials (HTTP Basic) use the introspection
     /// endpoints, besides the services' confidential clients.
-    ///
-    /// # Panics
-    /// When called on a clone (configure the router before sharing it).
     pub fn admin_credentials(self, credentials: Credentials) -> Self {
         self.configure(|inner| inner.admin = credentials)
     }
 
     /// Publishes `url` as the `authorization_endpoint` in the metadata: the provider's page
     /// that authenticates the user, asks for consent and calls `createAuthorizationCode`.
-    ///
-    /// # Panics
-    /// When called on a clone (configure the router before sharing it).
     pub fn authorization_endpoint(self, url: impl Into<String>) -> Self {
         let url = url.into();
         self.configure(|inner| inner.authorization_endpoint = Some(url))
     }
 
     /// Largest request body of the form endpoints (default [`DEFAULT_MAX_FORM_BYTES`]).
-    ///
-    /// # Panics
-    /// When called on a clone (configure the router before sharing it).
     pub fn max_body_bytes(self, limit: usize) -> Self {
         self.configure(|inner| inner.max_body = limit)
     }

@@ -20,7 +20,7 @@ use crate::limit::retry_after_secs;
 use crate::oauth::{ClientCredentials, ErrorCode};
 use crate::Error;
 
-pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) use crate::BoxError;
 
 /// What every REST endpoint answers with.
 pub type RestResponse = Response<Full<Bytes>>;

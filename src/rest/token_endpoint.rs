@@ -62,7 +62,7 @@ pub struct TokenEndpoint {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Inner {
     tokens: Arc<TokenService>,
     service_key: String,
@@ -98,13 +98,8 @@ impl TokenEndpoint {
     }
 
     /// Largest request body (default [`DEFAULT_MAX_FORM_BYTES`]); larger ones get 413.
-    ///
-    /// # Panics
-    /// When called on a clone (configure the endpoint before sharing it).
     pub fn max_body_bytes(mut self, limit: usize) -> Self {
-        Arc::get_mut(&mut self.inner)
-            .expect("configure before cloning")
-            .max_body = limit;
+        Arc::make_mut(&mut self.inner).max_body = limit;
         self
     }
 

@@ -68,7 +68,7 @@ pub struct JsonRpcService {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Inner {
     tokens: Arc<TokenService>,
     credentials: Credentials,
@@ -92,22 +92,16 @@ impl JsonRpcService {
     }
 
     fn inner_mut(&mut self) -> &mut Inner {
-        Arc::get_mut(&mut self.inner).expect("configure before cloning")
+        Arc::make_mut(&mut self.inner)
     }
 
     /// Largest request body (default 1 MiB); larger ones get 413.
-    ///
-    /// # Panics
-    /// When called on a clone (configure the service before sharing it).
     pub fn max_body_bytes(mut self, limit: usize) -> Self {
         self.inner_mut().max_body = limit;
         self
     }
 
     /// Largest batch (default 100 calls); larger ones get one invalid-request error.
-    ///
-    /// # Panics
-    /// When called on a clone (configure the service before sharing it).
     pub fn max_batch(mut self, limit: usize) -> Self {
         self.inner_mut().max_batch = limit;
         self
@@ -119,9 +113,6 @@ impl JsonRpcService {
     /// grants, so this stops cross-site posts even from browsers that mark them with no
     /// `Origin`; callers that post JSON under another type (`curl -d`) must then say
     /// `Content-Type: application/json`. Off by default.
-    ///
-    /// # Panics
-    /// When called on a clone (configure the service before sharing it).
     pub fn require_json_content_type(mut self, on: bool) -> Self {
         self.inner_mut().require_json = on;
         self

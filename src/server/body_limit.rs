@@ -15,7 +15,7 @@ use pin_project_lite::pin_project;
 
 use crate::proxy::ProxyBody;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::BoxError;
 
 /// Refuses a request whose `Content-Length` is over the limit with `413` (nothing is
 /// forwarded); otherwise hands the inner service a body that fails once more than the limit

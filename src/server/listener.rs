@@ -23,7 +23,7 @@ use tower::ServiceExt;
 use super::graceful::Shutdown;
 use crate::proxy::ClientAddr;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::BoxError;
 
 /// Connection settings.
 #[derive(Debug, Clone)]
