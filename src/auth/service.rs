@@ -111,7 +111,7 @@ where
                         _ => unreachable!("the token was found above"),
                     },
                 };
-                if settings.cache.refuses(&token) {
+                if settings.cache.refuse_forged(&token) {
                     return ResponseFuture::reject(settings, Rejection::InvalidToken);
                 }
                 let cache = settings.cache.clone();

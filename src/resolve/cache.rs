@@ -267,16 +267,16 @@ impl TokenCache {
         if let Some(answer) = self.cached(&hash) {
             return Ok(answer);
         }
-        if self.refuses(token) {
+        if self.refuse_forged(token) {
             return Ok(Lookup::Invalid);
         }
         self.resolve(hash, token.to_owned()).await
     }
 
-    /// Whether the resolver cannot know `token` ([`Resolve::may_know`]), so that the answer is
-    /// [`Lookup::Invalid`] without a resolve; counted in [`CacheStats::forged`]. The first
-    /// step of the miss path, without waiting.
-    pub(crate) fn refuses(&self, token: &str) -> bool {
+    /// Refuses `token` when the resolver cannot know it ([`Resolve::may_know`]): counts it in
+    /// [`CacheStats::forged`] and says `true`, so that the answer is [`Lookup::Invalid`]
+    /// without a resolve. The first step of the miss path, without waiting.
+    pub(crate) fn refuse_forged(&self, token: &str) -> bool {
         let refused = !self.inner.resolver.may_know(token);
         if refused {
             self.inner
@@ -289,28 +289,30 @@ impl TokenCache {
     }
 
     /// The miss path of [`TokenCache::lookup`], for a hash the caller already computed and a
-    /// token it has already passed through [`TokenCache::refuses`].
+    /// token it has already passed through [`TokenCache::refuse_forged`].
     pub(crate) async fn resolve(&self, hash: TokenHash, token: String) -> Result<Lookup, Error> {
         let inner = &self.inner;
-        let flight = inner
-            .flights()
-            .entry(hash)
-            .or_insert_with(|| Arc::new(OnceCell::new()))
-            .clone();
+        let flight = Flight {
+            inner,
+            hash,
+            cell: Some(
+                inner
+                    .flights()
+                    .entry(hash)
+                    .or_insert_with(|| Arc::new(OnceCell::new()))
+                    .clone(),
+            ),
+        };
         let mut ran = false;
         let outcome = flight
+            .cell()
             .get_or_init(|| {
                 ran = true;
                 inner.resolve(hash, &token)
             })
             .await
             .clone();
-        {
-            let mut flights = inner.flights();
-            if flights.get(&hash).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
-                flights.remove(&hash);
-            }
-        }
+        drop(flight);
         let c = inner.counters.local();
         if !ran {
             c.coalesced.fetch_add(1, Ordering::Relaxed);
@@ -326,7 +328,7 @@ impl TokenCache {
     }
 
     /// Drops a token from the cache.
-    pub async fn invalidate(&self, token: &str) {
+    pub fn invalidate(&self, token: &str) {
         self.inner.invalidate_hashes(&[TokenHash::of(token)]);
     }
 
@@ -340,10 +342,10 @@ impl TokenCache {
     ///
     /// let tokens = Arc::new(TokenService::new(Arc::new(MemoryStore::new()), Pepper::new(b"pepper".to_vec())));
     /// let cache = TokenCache::builder(LocalResolver::new(tokens, "svc")).build();
-    /// cache.invalidate_hashes(&[TokenHash::of("revoked-elsewhere")]).await;
+    /// cache.invalidate_hashes(&[TokenHash::of("revoked-elsewhere")]);
     /// # });
     /// ```
-    pub async fn invalidate_hashes(&self, hashes: &[TokenHash]) {
+    pub fn invalidate_hashes(&self, hashes: &[TokenHash]) {
         self.inner.invalidate_hashes(hashes);
     }
 
@@ -412,6 +414,43 @@ impl Inner {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         for hash in hashes {
             self.positive.remove(hash);
+        }
+    }
+}
+
+/// A caller's hold on the in-flight resolve of one token. Dropped when the caller is done or
+/// cancelled (a client that went away): the map's entry goes with the last holder of an
+/// unfinished resolve, or at once when the resolve has finished (later callers must read the
+/// cache, which an invalidation may have changed since), so nothing is left behind.
+struct Flight<'a> {
+    inner: &'a Inner,
+    hash: TokenHash,
+    /// `Some` until dropped.
+    cell: Option<Arc<OnceCell<Outcome>>>,
+}
+
+impl Flight<'_> {
+    fn cell(&self) -> &OnceCell<Outcome> {
+        self.cell.as_ref().expect("held until dropped")
+    }
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        let mut flights = self.inner.flights();
+        let Some(cell) = self.cell.take() else {
+            return;
+        };
+        let finished = cell.initialized();
+        let ours = flights.get(&self.hash).is_some_and(|f| Arc::ptr_eq(f, &cell));
+        // Every clone is made and dropped under the lock: after ours, a count of one is the
+        // map's own.
+        drop(cell);
+        let last = flights
+            .get(&self.hash)
+            .is_some_and(|f| Arc::strong_count(f) == 1);
+        if ours && (finished || last) {
+            flights.remove(&self.hash);
         }
     }
 }
@@ -553,6 +592,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn cancelled_lookups_leave_no_resolve_in_flight() {
+        let (cache, calls) = cache(200, false, Duration::from_secs(30));
+        let in_flight = || cache.inner.flights().len();
+        // Every caller of one token goes away mid-lookup: nothing stays behind.
+        let callers: Vec<_> = (0..3)
+            .map(|_| {
+                let cache = cache.clone();
+                tokio::spawn(async move { cache.lookup("tok").await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(in_flight(), 1, "one resolve for the three callers");
+        for caller in &callers {
+            caller.abort();
+        }
+        for caller in callers {
+            assert!(caller.await.unwrap_err().is_cancelled());
+        }
+        assert_eq!(in_flight(), 0, "a cancelled resolve was left in flight");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+        // One of two waiters goes away: the other keeps the resolve (no second one), and the
+        // entry goes when it is done.
+        let first = tokio::spawn({
+            let cache = cache.clone();
+            async move { cache.lookup("tok2").await }
+        });
+        let second = tokio::spawn({
+            let cache = cache.clone();
+            async move { cache.lookup("tok2").await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        second.abort();
+        assert!(second.await.unwrap_err().is_cancelled());
+        assert_eq!(in_flight(), 1, "the remaining waiter's resolve is still shared");
+        assert!(matches!(first.await.unwrap(), Ok(Lookup::Valid(_))));
+        assert_eq!(in_flight(), 0);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
     async fn an_entry_past_its_ttl_is_resolved_again() {
         let (cache, calls) = cache(0, false, Duration::from_millis(50));
         assert!(matches!(cache.lookup("tok").await, Ok(Lookup::Valid(_))));
@@ -572,7 +652,7 @@ mod tests {
         });
         tokio::time::sleep(Duration::from_millis(30)).await;
         // Revoked elsewhere while the store was being asked.
-        cache.invalidate("tok").await;
+        cache.invalidate("tok");
         assert!(matches!(lookup.await.unwrap(), Ok(Lookup::Valid(_))));
         assert!(
             cache.cached(&TokenHash::of("tok")).is_none(),

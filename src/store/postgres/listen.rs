@@ -318,7 +318,7 @@ impl Run {
         s.notifications.fetch_add(1, Ordering::Relaxed);
         match parse_payload(payload) {
             Some((published, hashes)) => {
-                self.cache.invalidate_hashes(&hashes).await;
+                self.cache.invalidate_hashes(&hashes);
                 let micros = now_micros().saturating_sub(published).max(0);
                 s.latency
                     .record(Duration::from_micros(u64::try_from(micros).unwrap_or(0)));

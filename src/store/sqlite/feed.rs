@@ -239,7 +239,7 @@ impl Run {
                     None => self.flush(),
                 }
             }
-            self.cache.invalidate_hashes(&hashes).await;
+            self.cache.invalidate_hashes(&hashes);
             self.shared
                 .evicted
                 .fetch_add(hashes.len() as u64, Ordering::Relaxed);
