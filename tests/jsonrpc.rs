@@ -334,6 +334,25 @@ async fn batches_and_notifications(api: Api) {
     assert_eq!(replies[0]["result"]["id"], 12345);
     assert_eq!(replies[1]["error"]["code"], -32601);
     assert_eq!(replies[2]["error"]["code"], -32600);
+    // A member without `"jsonrpc": "2.0"` is not a 1.0 call (1.0 has no batches): the
+    // specification's §7 answer, in 2.0 form, whatever else it holds.
+    for member in [
+        json!({"foo": "boo"}),
+        json!({"method":"oauth2.fetchApplication","params":params,"id":3}),
+        json!({"version":"1.1","method":"oauth2.fetchApplication","params":params,"id":4}),
+    ] {
+        let replies = api.call(json!([member])).await;
+        let reply = &replies.as_array().unwrap()[0];
+        assert_eq!(reply["jsonrpc"], "2.0", "{member}: {reply}");
+        assert_eq!(reply["error"]["code"], -32600, "{member}: {reply}");
+        assert_eq!(reply["id"], Value::Null, "{member}: {reply}");
+        let members: Vec<&String> = reply.as_object().unwrap().keys().collect();
+        assert_eq!(
+            members,
+            ["error", "id", "jsonrpc"],
+            "no result member: {reply}"
+        );
+    }
     // A notification still runs: revoke through one, then check.
     let t = password_token(&api, "n1").await;
     let res = api.raw(json!({"jsonrpc":"2.0","method":"oauth2.revokeAccessToken","params":[SERVICE, web(), t]}).to_string()).await;

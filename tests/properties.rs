@@ -253,9 +253,14 @@ fn expect_body(body: &[u8]) -> Option<Vec<Expect>> {
             Some(vec![Expect::Error(Dialect::V2, Value::Null, -32600)])
         }
         Value::Array(calls) => {
+            // 1.0 has no batches: a member without `"jsonrpc": "2.0"` is an invalid 2.0
+            // request (the specification's §7 example).
             let replies: Vec<Expect> = calls
                 .iter()
-                .map(expect_call)
+                .map(|call| match call.get("jsonrpc") {
+                    Some(v) if v == "2.0" => expect_call(call),
+                    _ => Expect::Error(Dialect::V2, Value::Null, -32600),
+                })
                 .filter(|e| *e != Expect::Nothing)
                 .collect();
             (!replies.is_empty()).then_some(replies)

@@ -31,6 +31,21 @@ impl<S> OAuthService<S> {
     pub(crate) fn new(inner: S, settings: Arc<Settings>) -> Self {
         OAuthService { inner, settings }
     }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, without the layer.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
 }
 
 type LookupFuture = crate::BoxFuture<Result<Lookup, Error>>;

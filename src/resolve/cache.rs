@@ -442,7 +442,9 @@ impl Drop for Flight<'_> {
             return;
         };
         let finished = cell.initialized();
-        let ours = flights.get(&self.hash).is_some_and(|f| Arc::ptr_eq(f, &cell));
+        let ours = flights
+            .get(&self.hash)
+            .is_some_and(|f| Arc::ptr_eq(f, &cell));
         // Every clone is made and dropped under the lock: after ours, a count of one is the
         // map's own.
         drop(cell);
@@ -626,7 +628,11 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(50)).await;
         second.abort();
         assert!(second.await.unwrap_err().is_cancelled());
-        assert_eq!(in_flight(), 1, "the remaining waiter's resolve is still shared");
+        assert_eq!(
+            in_flight(),
+            1,
+            "the remaining waiter's resolve is still shared"
+        );
         assert!(matches!(first.await.unwrap(), Ok(Lookup::Valid(_))));
         assert_eq!(in_flight(), 0);
         assert_eq!(calls.load(Ordering::SeqCst), 2);

@@ -217,6 +217,18 @@ impl Inner {
             Value::Array(calls) => {
                 let mut replies = Vec::with_capacity(calls.len());
                 for call in calls {
+                    // JSON-RPC 1.0 has no batches: a member is a 2.0 request, or an invalid
+                    // one answered in 2.0 form (the specification's §7 example).
+                    if !call.get("jsonrpc").is_some_and(|v| v == "2.0") {
+                        replies.push(answer(
+                            Dialect::V2,
+                            Value::Null,
+                            Err(RpcError::invalid_request(
+                                "a batch member is a JSON-RPC 2.0 request",
+                            )),
+                        ));
+                        continue;
+                    }
                     replies.extend(self.answer_call(call).await);
                 }
                 (!replies.is_empty()).then_some(Value::Array(replies))
