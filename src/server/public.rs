@@ -24,6 +24,7 @@ use super::listener::HttpOptions;
 use super::metrics::{Metrics, TimedResolver, TimedService};
 use crate::auth::{MacPolicy, OAuthLayer, OAuthService};
 use crate::limit::{FailedAuthLayer, FailedAuthLimiter, FailedAuthService};
+use crate::model::GrantType;
 use crate::model::{Service as ServiceSettings, TokenType};
 use crate::oauth::TokenService;
 use crate::path::PathOptions;
@@ -233,10 +234,37 @@ async fn public_endpoints(
         .issuer
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    let endpoints = PublicEndpoints::new(tokens.clone(), keys, issuer)
+    let mut endpoints = PublicEndpoints::new(tokens.clone(), keys, issuer)
         .map_err(|e| Error::config(format!("public.issuer: {e}")))?
         .default_service(&default)?
         .admin_credentials(admin);
+    match &config.authorization_endpoint {
+        Some(url) => {
+            let parsed = url::Url::parse(url).map_err(|e| {
+                Error::config(format!("public.authorization_endpoint: {url:?}: {e}"))
+            })?;
+            if !matches!(parsed.scheme(), "https" | "http") || parsed.fragment().is_some() {
+                return Err(Error::config(format!(
+                    "public.authorization_endpoint: {url:?} is not an https or http URL \
+                     without a fragment"
+                )));
+            }
+            endpoints = endpoints.authorization_endpoint(url.clone());
+        }
+        None => {
+            let redirecting = tokens.store().services().await?.into_iter().filter(|s| {
+                s.allows(GrantType::AuthorizationCode) || s.allows(GrantType::Implicit)
+            });
+            for service in redirecting {
+                tracing::warn!(
+                    service = %service.key,
+                    "the service enables authorization_code or implicit, but no \
+                     public.authorization_endpoint is configured: its RFC 8414 metadata lacks \
+                     the authorization_endpoint that section 2 requires"
+                );
+            }
+        }
+    }
     Ok(Some(endpoints))
 }
 

@@ -31,6 +31,7 @@ pub const DEFAULT_MAX_CONCURRENT_LOOKUPS: usize = 16;
 /// # allow_query_tokens = false         # default: the service's allow_query_tokens
 /// realm = "tokengate"
 /// issuer = "https://auth.example.com"   # RFC 8414 issuer; default http://<listen>
+/// authorization_endpoint = "https://www.example.com/oauth/authorize"   # the provider's page
 /// # drop_request_headers = ["x-real-ip", "x-original-url"]  # default: proxy::DEFAULT_DROPPED_HEADERS
 /// require_scopes = [{ path = "/admin", scope = "admin" }]   # also: methods = ["POST"], case_insensitive = true
 /// merge_slashes = true
@@ -78,6 +79,11 @@ pub struct PublicConfig {
     /// The public base URL: the RFC 8414 `issuer` and the base of the endpoint URLs it
     /// advertises (default `http://` and the listener's address).
     pub issuer: Option<String>,
+    /// The provider's authorization page (the one that authenticates the user and calls
+    /// `createAuthorizationCode`), published as the RFC 8414 `authorization_endpoint`: which
+    /// §2 requires when a service enables `authorization_code` or `implicit`. An absolute
+    /// `https` or `http` URL. Without it such metadata lacks the member (a WARN at start).
+    pub authorization_endpoint: Option<String>,
     /// Scopes required by path prefix, in whole segments (the longest matching prefix wins;
     /// see [`crate::auth::ScopeRule`]).
     pub require_scopes: Vec<ScopeRule>,
@@ -147,6 +153,7 @@ impl Default for PublicConfig {
             allow_query_tokens: None,
             realm: "tokengate".to_owned(),
             issuer: None,
+            authorization_endpoint: None,
             require_scopes: Vec::new(),
             drop_request_headers: None,
             merge_slashes: true,
