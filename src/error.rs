@@ -28,6 +28,9 @@ enum Kind {
     RateLimited(Duration),
     Store,
     Config(String),
+    /// Something the configuration asked for that the system refused (a port in use), or a
+    /// record that is already there: said as it is, with its cause as the source.
+    Refused(String),
 }
 
 impl Error {
@@ -43,6 +46,12 @@ impl Error {
 
     pub(crate) fn config(message: impl Into<String>) -> Self {
         Error::new(Kind::Config(message.into()), None)
+    }
+
+    /// What the configuration asked for could not be done (`message` says what), because of
+    /// `source` if given: a listener that cannot bind, a record that already exists.
+    pub(crate) fn refused(message: impl Into<String>, source: Option<BoxError>) -> Self {
+        Error::new(Kind::Refused(message.into()), source)
     }
 
     fn new(kind: Kind, source: Option<BoxError>) -> Self {
@@ -103,6 +112,7 @@ impl fmt::Display for Error {
             Kind::RateLimited(wait) => write!(f, "rate limited: retry in {wait:?}"),
             Kind::Store => f.write_str("store unavailable"),
             Kind::Config(m) => write!(f, "configuration error: {m}"),
+            Kind::Refused(m) => f.write_str(m),
         }
     }
 }

@@ -358,3 +358,64 @@ fn completions_and_the_man_page_are_generated_without_a_configuration() {
     assert!(page.contains(".TH tokengate 1"), "{page}");
     assert!(page.contains("serve"), "the man page lists the commands");
 }
+
+#[test]
+fn a_port_in_use_stops_serve_before_anything_is_written_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let config = dir.path().join("tokengate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\nurl = \"sqlite://tokengate.db\"\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+             [public]\nlisten = \"127.0.0.1:{port}\"\n[[services]]\nkey = \"svc\"\n"
+        ),
+    )
+    .unwrap();
+    let output = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .env_remove("TOKENGATE_CONFIG")
+        .env_remove("TOKENGATE_PEPPER")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "cannot listen on 127.0.0.1:{port} (public.listen)"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("in use"), "the OS's reason: {stderr}");
+    assert!(!stderr.contains("configuration error"), "{stderr}");
+    for file in ["tokengate.db", "tokengate.db.pepper"] {
+        assert!(!dir.path().join(file).exists(), "{file} was written");
+    }
+    drop(taken);
+}
+
+#[test]
+fn adding_a_service_twice_says_it_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("t.db").display());
+    let add = || {
+        Command::new(BIN)
+            .args([
+                "--store", &store, "service", "add", "--key", "svc", "--name", "API",
+            ])
+            .env_remove("TOKENGATE_CONFIG")
+            .env_remove("TOKENGATE_PEPPER")
+            .output()
+            .unwrap()
+    };
+    assert!(add().status.success());
+    let again = add();
+    assert!(!again.status.success());
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("service `svc` already exists"), "{stderr}");
+    assert!(!stderr.contains("configuration error"), "{stderr}");
+}

@@ -13,10 +13,10 @@ use crate::Error;
 pub async fn add_service(store: &dyn Store, service: &ServiceConfig) -> Result<Service, Error> {
     let service = service.to_service("service")?;
     if store.service(&service.key).await?.is_some() {
-        return Err(Error::config(format!(
-            "service `{}` already exists",
-            service.key
-        )));
+        return Err(Error::refused(
+            format!("service `{}` already exists", service.key),
+            None,
+        ));
     }
     store.put_service(&service).await?;
     Ok(service)

@@ -249,6 +249,9 @@ impl Server {
     pub async fn bind(mut config: Config) -> Result<Server, Error> {
         config.validate()?;
         config.admin_credentials()?;
+        // The ports first: a listener that cannot bind must stop the start before the store
+        // is created, migrated or written, and before a pepper file is made.
+        let listeners = Listeners::bind(&config).await?;
         let opened = open_configured_store(&config).await?;
         // By default, token lookups may take half the store's pool: a flood of unknown
         // tokens leaves the other half to issuance, revocation and readiness checks.
@@ -258,8 +261,13 @@ impl Server {
                 .max_concurrent_lookups
                 .get_or_insert((connections as usize / 2).max(1));
         }
-        let server =
-            Server::bind_with_store(config, opened.store.clone(), opened.pepper.clone()).await?;
+        let server = Server::assemble(
+            config,
+            opened.store.clone(),
+            opened.pepper.clone(),
+            listeners,
+        )
+        .await?;
         // Revocations made by other nodes on a shared PostgreSQL database reach this node's
         // cache through LISTEN/NOTIFY.
         #[cfg(feature = "postgres")]
@@ -304,6 +312,17 @@ impl Server {
         pepper: Pepper,
     ) -> Result<Server, Error> {
         config.validate()?;
+        let listeners = Listeners::bind(&config).await?;
+        Server::assemble(config, store, pepper, listeners).await
+    }
+
+    /// [`Server::bind_with_store`] on listeners already bound.
+    async fn assemble(
+        config: Config,
+        store: Arc<dyn Store>,
+        pepper: Pepper,
+        listeners: Listeners,
+    ) -> Result<Server, Error> {
         let credentials = config.admin_credentials()?;
         let report = apply(&config, &*store, &pepper).await?;
         tracing::info!(
@@ -342,18 +361,18 @@ impl Server {
             admin_failed_auth: admin_failed_auth.clone(),
             ..Metrics::default()
         };
-        let public = if config.public.enabled {
-            Some(
+        let public = match listeners.public {
+            Some(listener) => Some(
                 public::bind(
+                    listener,
                     &config.public,
                     &tokens,
                     crate::rpc::Credentials::new(credentials.clone()),
                     &mut metrics,
                 )
                 .await?,
-            )
-        } else {
-            None
+            ),
+            None => None,
         };
         let metrics = Arc::new(metrics);
 
@@ -366,13 +385,10 @@ impl Server {
         let admin = AdminService::new(api, config.admin.max_body_bytes)
             .with_metrics(metrics.clone())
             .with_readiness(store.clone());
-        let listen = config.admin.listen;
-        let admin_listener = TcpListener::bind(listen)
-            .await
-            .map_err(|e| Error::config(format!("cannot listen on {listen} (admin.listen): {e}")))?;
-        let admin_addr = admin_listener
-            .local_addr()
-            .map_err(|e| Error::config(format!("cannot read the admin listener's address: {e}")))?;
+        let admin_listener = listeners.admin;
+        let admin_addr = admin_listener.local_addr().map_err(|e| {
+            Error::refused("cannot read the admin listener's address", Some(e.into()))
+        })?;
         Ok(Server {
             admin_addr,
             admin_listener,
@@ -443,6 +459,29 @@ impl Server {
 /// Binds with [`Server::bind`] and serves with [`Server::run`] until `shutdown` completes.
 pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
     Server::bind(config).await?.run(shutdown).await
+}
+
+/// The listeners a configuration names, bound before anything is written.
+struct Listeners {
+    admin: TcpListener,
+    /// `None` with `public.enabled = false`.
+    public: Option<TcpListener>,
+}
+
+impl Listeners {
+    async fn bind(config: &Config) -> Result<Listeners, Error> {
+        let bind = |listen: std::net::SocketAddr, key: &'static str| async move {
+            TcpListener::bind(listen).await.map_err(|e| {
+                Error::refused(format!("cannot listen on {listen} ({key})"), Some(e.into()))
+            })
+        };
+        let public = match config.public.enabled {
+            true => Some(bind(config.public.listen, "public.listen").await?),
+            false => None,
+        };
+        let admin = bind(config.admin.listen, "admin.listen").await?;
+        Ok(Listeners { admin, public })
+    }
 }
 
 #[cfg(test)]

@@ -93,6 +93,7 @@ pub(crate) struct PublicListener {
 /// uses, so its revocations evict the cache at once), records its counters in `metrics` and
 /// binds `config.listen`.
 pub(crate) async fn bind(
+    listener: tokio::net::TcpListener,
     config: &PublicConfig,
     tokens: &Arc<TokenService>,
     admin: Credentials,
@@ -174,13 +175,9 @@ pub(crate) async fn bind(
         }
     };
 
-    let listen = config.listen;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| Error::config(format!("cannot listen on {listen} (public.listen): {e}")))?;
     let addr = listener
         .local_addr()
-        .map_err(|e| Error::config(format!("cannot read the public listener's address: {e}")))?;
+        .map_err(|e| Error::refused("cannot read the public listener's address", Some(e.into())))?;
     let failed_auth = config
         .failed_auth_limit
         .rate(Some(DEFAULT_FAILED_AUTH_LIMIT), "public.failed_auth_limit")?
