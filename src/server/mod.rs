@@ -660,8 +660,16 @@ services = ["svc"]
         let mut config = test_config();
         config.admin.listen = taken.local_addr().unwrap();
         let err = Server::bind(config).await.unwrap_err();
-        assert!(err.is_config());
-        assert!(err.to_string().contains("admin.listen"), "{err}");
+        // Not a configuration error: the configuration is fine, the port is taken.
+        assert!(!err.is_config(), "{err}");
+        assert!(
+            err.to_string().starts_with(&format!(
+                "cannot listen on {} (admin.listen)",
+                taken.local_addr().unwrap()
+            )),
+            "{err}"
+        );
+        assert!(std::error::Error::source(&err).is_some(), "the OS's reason");
 
         let mut config = test_config();
         config.public.listen = taken.local_addr().unwrap();
