@@ -29,7 +29,9 @@ enum Kind {
     Store,
     Config(String),
     /// Something the configuration asked for that the system refused (a port in use), or a
-    /// record that is already there: said as it is, with its cause as the source.
+    /// record that is already there: said as it is, with its cause as the source. Made by
+    /// the binary's server (feature `cli`).
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
     Refused(String),
 }
 
@@ -50,6 +52,7 @@ impl Error {
 
     /// What the configuration asked for could not be done (`message` says what), because of
     /// `source` if given: a listener that cannot bind, a record that already exists.
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
     pub(crate) fn refused(message: impl Into<String>, source: Option<BoxError>) -> Self {
         Error::new(Kind::Refused(message.into()), source)
     }
