@@ -52,18 +52,7 @@ fn config_on(store_url: &str, upstream: SocketAddr, batch_status: &str) -> Strin
 }
 
 /// One JSON-RPC call on `admin`: the whole reply.
-async fn rpc(admin: SocketAddr, method: &str, params: Value) -> Value {
-    reqwest::Client::new()
-        .post(format!("http://{admin}/v2/json-rpc"))
-        .basic_auth(ADMIN_KEY, Some(ADMIN_SECRET))
-        .json(&json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
+use common::admin::call as rpc;
 
 /// A client_credentials token of `client` issued through `admin`.
 async fn issue(admin: SocketAddr, client: &str, secret: &str) -> String {
