@@ -356,6 +356,16 @@ impl TokenCache {
         self.inner.negative.clear();
     }
 
+    /// How many tokens are held now: `(valid, unknown)` entries (the negative cache's are
+    /// unknown tokens remembered as such). Entries past their time still count until they are
+    /// looked up or evicted.
+    pub fn entries(&self) -> (u64, u64) {
+        (
+            self.inner.positive.len() as u64,
+            self.inner.negative.len() as u64,
+        )
+    }
+
     /// The counters so far.
     pub fn stats(&self) -> CacheStats {
         let c = &self.inner.counters;
@@ -591,6 +601,17 @@ mod tests {
             cache.cached(&TokenHash::of("tok")),
             Some(Lookup::Valid(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn entries_count_valid_and_unknown_tokens() {
+        let (cache, _) = cache(0, false, Duration::from_secs(30));
+        assert_eq!(cache.entries(), (0, 0));
+        assert!(matches!(cache.lookup("tok").await, Ok(Lookup::Valid(_))));
+        assert!(matches!(cache.lookup("tok2").await, Ok(Lookup::Valid(_))));
+        assert_eq!(cache.entries(), (2, 0));
+        cache.invalidate("tok");
+        assert_eq!(cache.entries(), (1, 0));
     }
 
     #[tokio::test]

@@ -163,6 +163,12 @@ impl Metrics {
             }
         }
         if let Some(cache) = &self.cache {
+            let (valid, unknown) = cache.entries();
+            let name = "tokengate_cache_entries";
+            let _ = writeln!(out, "# HELP {name} Tokens held by the cache now, by kind.");
+            let _ = writeln!(out, "# TYPE {name} gauge");
+            let _ = writeln!(out, "{name}{{kind=\"valid\"}} {valid}");
+            let _ = writeln!(out, "{name}{{kind=\"unknown\"}} {unknown}");
             let stats = cache.stats();
             for (name, help, value) in [
                 (
