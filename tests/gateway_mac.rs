@@ -170,25 +170,16 @@ impl Harness {
     /// A token of `service` with scope `read`, from `oauth2.createAccessToken` on the admin
     /// listener: `(access_token, extended)`.
     async fn issue(&self, service: &str) -> (String, Value) {
-        let reply: Value = reqwest::Client::new()
-            .post(format!("http://{}/v2/json-rpc", self.gateway.admin))
-            .basic_auth(ADMIN_KEY, Some(ADMIN_SECRET))
-            .json(&json!({
-                "jsonrpc": "2.0",
-                "method": "oauth2.createAccessToken",
-                "params": [
-                    service,
-                    {"client_id": WEB_CLIENT, "client_secret": WEB_SECRET},
-                    {"grant_type": "client_credentials", "scope": "read"},
-                ],
-                "id": 1,
-            }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let reply = common::admin::call(
+            self.gateway.admin,
+            "oauth2.createAccessToken",
+            json!([
+                service,
+                {"client_id": WEB_CLIENT, "client_secret": WEB_SECRET},
+                {"grant_type": "client_credentials", "scope": "read"},
+            ]),
+        )
+        .await;
         let result = &reply["result"];
         (
             result["access_token"].as_str().unwrap().to_owned(),

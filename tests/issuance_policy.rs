@@ -77,17 +77,7 @@ impl Setup {
 
     /// A JSON-RPC 2.0 call; the `result` or the `error` member.
     async fn rpc(&self, method: &str, params: Value) -> Result<Value, Value> {
-        let reply: Value = self
-            .http
-            .post(format!("http://{}/v2/json-rpc", self.rpc))
-            .basic_auth(ADMIN_KEY, Some(ADMIN_SECRET))
-            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let reply = common::admin::call(self.rpc, method, params).await;
         match reply.get("error") {
             Some(error) => Err(error.clone()),
             None => Ok(reply["result"].clone()),
