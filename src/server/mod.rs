@@ -63,6 +63,7 @@ mod storage;
 
 pub use admin::AdminService;
 pub use apply::{apply, ApplyReport};
+pub use config::{parse_pepper, StoreLocation, MIN_PEPPER_BYTES};
 pub use config::{Config, ConfigError};
 pub use echo::EchoService;
 pub use manage::{
@@ -70,10 +71,7 @@ pub use manage::{
 };
 pub use metrics::Metrics;
 pub use signal::shutdown_signal;
-pub use storage::{
-    open_store, parse_pepper, resolve_pepper, PepperSource, StoreLocation, ENV_PEPPER,
-    MIN_PEPPER_BYTES,
-};
+pub use storage::{open_store, resolve_pepper, PepperSource, ENV_PEPPER};
 
 use listener::{serve_http, HttpOptions};
 

@@ -7,7 +7,8 @@ use std::num::NonZeroU32;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use super::ConfigError;
+use super::{Config, ConfigError};
+use crate::limit::IssueLimits;
 use crate::limit::Rate;
 
 const fn nonzero(n: u32) -> NonZeroU32 {
@@ -121,6 +122,33 @@ impl<'de> Deserialize<'de> for LimitSetting {
         }
 
         deserializer.deserialize_any(Setting)
+    }
+}
+
+impl Config {
+    /// The issuance limits the services' and clients' `issue_rate` settings make.
+    pub fn issue_limits(&self) -> Result<IssueLimits, ConfigError> {
+        let mut limits = IssueLimits::new();
+        for (i, service) in self.services.iter().enumerate() {
+            let key = format!("services[{i}].issue_rate");
+            if let Some(rate) = service
+                .issue_rate
+                .map(|s| s.rate(None, &key))
+                .transpose()?
+                .flatten()
+            {
+                limits = limits.service(service.key.clone(), rate);
+            }
+        }
+        for (i, client) in self.clients.iter().enumerate() {
+            let key = format!("clients[{i}].issue_rate");
+            limits = match client.issue_rate.map(|s| s.rate(None, &key)).transpose()? {
+                None => limits,
+                Some(None) => limits.exempt(client.client_id.clone()),
+                Some(Some(rate)) => limits.client(client.client_id.clone(), rate),
+            };
+        }
+        Ok(limits)
     }
 }
 
