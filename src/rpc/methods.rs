@@ -192,8 +192,13 @@ pub(crate) fn token_json(info: &TokenInfo) -> Value {
     })
 }
 
-/// `2012-01-19T02:20:38Z` from epoch milliseconds (whole seconds, UTC).
-fn iso8601(millis: i64) -> String {
+/// `2012-01-19T02:20:38Z` from epoch milliseconds (whole seconds, UTC), as `expires` in fetch
+/// results; empty when out of range.
+///
+/// ```
+/// assert_eq!(tokengate::rpc::iso8601(1_326_939_638_000), "2012-01-19T02:20:38Z");
+/// ```
+pub fn iso8601(millis: i64) -> String {
     let format =
         time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     time::OffsetDateTime::from_unix_timestamp(millis.div_euclid(1000))

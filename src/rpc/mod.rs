@@ -13,4 +13,5 @@ mod wire;
 
 pub(crate) use auth::Verdict;
 pub use auth::{signature, Credentials, SIG_WINDOW_SECS};
+pub use methods::iso8601;
 pub use service::{JsonRpcService, DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY, JSON_MEDIA_TYPES};

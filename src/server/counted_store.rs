@@ -30,6 +30,12 @@ impl CountingStore {
 
 #[async_trait]
 impl Store for CountingStore {
+    async fn meta(&self, key: &str) -> Result<Option<String>, Error> {
+        self.inner.meta(key).await
+    }
+    async fn set_meta(&self, key: &str, value: &str) -> Result<(), Error> {
+        self.inner.set_meta(key, value).await
+    }
     async fn put_service(&self, service: &Service) -> Result<(), Error> {
         self.inner.put_service(service).await
     }

@@ -218,6 +218,11 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&TokenCursor>,
         limit: u32,
     ) -> Result<Vec<TokenRecord>, Error>;
+    /// The store's own metadata stored under `key` (e.g. the pepper's fingerprint, see
+    /// `tokengate::server::PepperCheck`).
+    async fn meta(&self, key: &str) -> Result<Option<String>, Error>;
+    /// Stores `value` under `key` in the store's own metadata, replacing what was there.
+    async fn set_meta(&self, key: &str, value: &str) -> Result<(), Error>;
     /// Deletes up to `limit` token records and codes that expired before `before`; returns how
     /// many were deleted.
     async fn purge_expired(&self, before: UnixMillis, limit: u32) -> Result<u64, Error>;
