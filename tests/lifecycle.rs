@@ -8,10 +8,9 @@
 #![cfg(all(unix, feature = "sqlite", feature = "cli"))]
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{json, Value};
 
@@ -20,16 +19,11 @@ mod common;
 #[path = "support/postgres.rs"]
 mod pg;
 
-use common::admin::call as rpc;
 use common::config::ServeConfig;
+use common::lifecycle::{issue, passes, refused_within};
 use common::process::Gateway;
-use common::raw::get;
 use common::upstream::Recorder;
 use common::SERVICE;
-
-/// The change feed's bound (SQLite: a 100 ms poll; PostgreSQL: NOTIFY), with room for a loaded
-/// machine.
-const BOUND: Duration = Duration::from_secs(2);
 
 /// Runs `tokengate <args…> --config tokengate.toml` in `dir`, `stdin` on its standard input.
 fn tokengate_with(dir: &Path, args: &[&str], stdin: &str) -> Output {
@@ -74,63 +68,6 @@ fn fails(dir: &Path, args: &[&str]) -> String {
 
 fn json_of(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
-/// A token of `client` for the user context `user` (password grant; `None`: client
-/// credentials), issued through `admin`; `Err` with the JSON-RPC error when refused.
-async fn issue(
-    admin: SocketAddr,
-    client: &str,
-    secret: &str,
-    user: Option<&str>,
-) -> Result<String, Value> {
-    let creds = json!({"client_id": client, "client_secret": secret});
-    let grant = if user.is_some() {
-        "password"
-    } else {
-        "client_credentials"
-    };
-    let reply = rpc(
-        admin,
-        "oauth2.createAccessToken",
-        json!([SERVICE, creds, {"grant_type": grant}, null, user]),
-    )
-    .await;
-    match reply["result"]["access_token"].as_str() {
-        Some(token) => Ok(token.to_owned()),
-        None => Err(reply["error"].clone()),
-    }
-}
-
-/// The gateway's status for `GET /data` with the token.
-async fn status(public: SocketAddr, token: &str) -> u16 {
-    get(
-        public,
-        "/data",
-        &[&format!("Authorization: Bearer {token}")],
-    )
-    .await
-    .status
-}
-
-/// Waits (against [`BOUND`] from `since`) until the gateway refuses the token, then checks that
-/// the refusal was not forwarded.
-async fn refused_within(public: SocketAddr, upstream: &Recorder, token: &str, since: Instant) {
-    while status(public, token).await != 401 {
-        assert!(
-            since.elapsed() < BOUND,
-            "still accepted {:?} after the command",
-            since.elapsed()
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    upstream.take();
-    assert_eq!(status(public, token).await, 401);
-    assert!(upstream.take().is_empty(), "a refused token was forwarded");
-}
-
-async fn passes(public: SocketAddr, token: &str) {
-    assert_eq!(status(public, token).await, 200, "the token is refused");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -222,14 +159,22 @@ async fn running_flow(store_url: &str) {
     ));
     assert_eq!(listed, json!([]));
 
-    // One token, read from stdin; a second time there is nothing left to revoke.
+    // One token, read from stdin; a second time it is said to be revoked already.
     let since = Instant::now();
     let out = tokengate_with(dir, &["token", "revoke", "-"], &format!("{bob}\n"));
     assert!(out.status.success(), "{out:?}");
     refused_within(public, &upstream, &bob, since).await;
     let out = tokengate_with(dir, &["token", "revoke", "-"], &bob);
-    assert!(!out.status.success());
-    assert!(!String::from_utf8_lossy(&out.stderr).contains(&bob));
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already revoked"));
+    let unknown = bob.replace(&bob[..4], "zzzz");
+    let out = tokengate_with(dir, &["token", "revoke", "-"], &unknown);
+    assert!(!out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("no such token") && !said.contains(&unknown),
+        "{said}"
+    );
 
     // A new secret: the old one is refused at once, the new one works, tokens stay.
     let rotated = json_of(&ok(

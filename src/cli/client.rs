@@ -123,23 +123,22 @@ pub async fn update(config: &Config, args: ClientUpdate) -> Result<(), BoxError>
 /// `client rotate-secret`.
 pub async fn rotate_secret(config: &Config, args: RotateSecret) -> Result<(), BoxError> {
     let opened = server::open_configured_store(config).await?;
-    let (rotated, ended) = server::rotate_secret(
-        &*opened.store,
-        &opened.pepper,
-        &args.key.client_id,
-        args.revoke_tokens,
-    )
-    .await?;
-    let secret = rotated.secret.as_deref().unwrap_or_default();
+    let client_id = &args.key.client_id;
+    server::find_client(&*opened.store, client_id).await?;
+    let rotated = opened
+        .token_service()
+        .rotate_client_secret(client_id, args.revoke_tokens)
+        .await?
+        .ok_or_else(|| format!("client `{client_id}` is public: it has no secret to rotate"))?;
     if args.json {
         let mut value = client_json(&rotated.client);
-        value["client_secret"] = serde_json::json!(secret);
-        value["tokens_revoked"] = serde_json::json!(ended);
+        value["client_secret"] = serde_json::json!(rotated.secret);
+        value["tokens_revoked"] = serde_json::json!(rotated.tokens_revoked);
         println!("{value:#}");
     } else {
         println!("client_id: {}", rotated.client.client_id);
-        println!("client_secret: {secret}");
-        println!("tokens revoked: {ended}");
+        println!("client_secret: {}", rotated.secret);
+        println!("tokens revoked: {}", rotated.tokens_revoked);
     }
     eprintln!(
         "The old secret is refused from now on. The new one is shown only now: it is stored \

@@ -40,7 +40,7 @@ pub async fn rekey(config: &Config, yes: bool) -> Result<(), BoxError> {
         );
     }
     let opened = server::open_configured_store_with(config, PepperCheck::Rekey).await?;
-    let (revoked, confidential) = server::after_rekey(&*opened.store).await?;
+    let (revoked, confidential) = server::after_rekey(&opened.token_service()).await?;
     println!("the store now expects the configured pepper; {revoked} live token(s) revoked");
     if confidential.is_empty() {
         println!("no confidential client: nothing to reissue");

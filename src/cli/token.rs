@@ -3,10 +3,10 @@
 use std::io::Read;
 
 use clap::{Args, Subcommand};
-use tokengate::model::TokenRecord;
-use tokengate::server::{self, Config, TokenOwner};
+use tokengate::oauth::TokenOwner;
+use tokengate::server::{self, Config};
 
-use tokengate::rpc::iso8601;
+use tokengate::rpc::{iso8601, record_json, record_status};
 
 use crate::{print_table, BoxError};
 
@@ -78,18 +78,16 @@ pub struct TokenRevoke {
 /// `token list`.
 pub async fn list(config: &Config, args: TokenList) -> Result<(), BoxError> {
     let opened = server::open_configured_store(config).await?;
-    let now = now_millis();
-    let mut records = server::find_tokens(
-        &*opened.store,
-        &args.owner.selected(),
-        args.service.as_deref(),
-    )
-    .await?;
+    let tokens = opened.token_service();
+    let now = tokens.now();
+    let mut records = tokens
+        .find_tokens(&args.owner.selected(), args.service.as_deref())
+        .await?;
     if args.active {
         records.retain(|t| t.is_active(now));
     }
     if args.json {
-        let list: Vec<_> = records.iter().map(|t| token_json(t, now)).collect();
+        let list: Vec<_> = records.iter().map(|t| record_json(t, now)).collect();
         println!("{:#}", serde_json::Value::Array(list));
         return Ok(());
     }
@@ -102,7 +100,7 @@ pub async fn list(config: &Config, args: TokenList) -> Result<(), BoxError> {
                 t.client_id.clone(),
                 t.user_context.clone().unwrap_or_else(|| "-".into()),
                 t.scope.clone().unwrap_or_else(|| "-".into()),
-                status(t, now).to_owned(),
+                record_status(t, now).to_owned(),
                 iso8601(t.expires_at),
             ]
         })
@@ -119,7 +117,7 @@ pub async fn list(config: &Config, args: TokenList) -> Result<(), BoxError> {
 /// `token revoke`.
 pub async fn revoke(config: &Config, args: TokenRevoke) -> Result<(), BoxError> {
     let opened = server::open_configured_store(config).await?;
-    let store = &*opened.store;
+    let tokens = opened.token_service();
     let (owner, named) = match (args.token, args.client, args.user) {
         (Some(token), _, _) => {
             let token = if token == "-" {
@@ -129,14 +127,22 @@ pub async fn revoke(config: &Config, args: TokenRevoke) -> Result<(), BoxError> 
             } else {
                 token
             };
-            if server::revoke_token(store, &token).await? {
-                println!("token revoked");
-                return Ok(());
-            }
-            return Err("no live token matches (unknown, expired or already revoked)".into());
+            let token = token.trim();
+            return match tokens.token_record(token).await? {
+                None => Err("no such token (unknown, or its client no longer holds it)".into()),
+                Some(record) if record.revoked => {
+                    println!("token {} was already revoked", record.id);
+                    Ok(())
+                }
+                Some(_) => {
+                    let record = tokens.revoke_token_record(token).await?;
+                    println!("token {} revoked", record.map(|r| r.id).unwrap_or_default());
+                    Ok(())
+                }
+            };
         }
         (None, Some(client), _) => {
-            server::find_client(store, &client).await?;
+            server::find_client(&*opened.store, &client).await?;
             (
                 TokenOwner::Client(client.clone()),
                 format!("client {client}"),
@@ -145,39 +151,9 @@ pub async fn revoke(config: &Config, args: TokenRevoke) -> Result<(), BoxError> 
         (None, None, Some(user)) => (TokenOwner::User(user.clone()), format!("user {user}")),
         (None, None, None) => unreachable!("clap requires one of TOKEN, --client and --user"),
     };
-    let records = server::find_tokens(store, &owner, args.service.as_deref()).await?;
-    let ended = server::revoke_records(store, &records).await?;
+    let ended = tokens
+        .revoke_tokens_of(&owner, args.service.as_deref())
+        .await?;
     println!("{ended} live token(s) of {named} revoked");
     Ok(())
-}
-
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn status(t: &TokenRecord, now: i64) -> &'static str {
-    if t.revoked {
-        "revoked"
-    } else if t.is_active(now) {
-        "active"
-    } else {
-        "expired"
-    }
-}
-
-fn token_json(t: &TokenRecord, now: i64) -> serde_json::Value {
-    serde_json::json!({
-        "id": t.id,
-        "service_key": t.service_key,
-        "client_id": t.client_id,
-        "user_context": t.user_context,
-        "scope": t.scope,
-        "grant_type": t.grant_type.as_str(),
-        "token_type": t.token_type.as_str(),
-        "status": status(t, now),
-        "created": iso8601(t.created_at),
-        "expires": iso8601(t.expires_at),
-    })
 }

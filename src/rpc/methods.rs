@@ -38,7 +38,10 @@ pub(crate) async fn dispatch(
         "oauth2.revokeAccessToken" => revoke_access_token(tokens, params).await,
         "oauth2.revokeUserApplication" => revoke_user_application(tokens, params).await,
         "oauth2.updateAccessToken" => update_access_token(tokens, params).await,
-        _ => return Err(RpcError::method_not_found()),
+        _ => match super::registry::dispatch(tokens, method, params).await {
+            Some(outcome) => outcome,
+            None => return Err(RpcError::method_not_found()),
+        },
     };
     outcome.map_err(|e| match e {
         Failure::Params(e) => e,
@@ -47,7 +50,7 @@ pub(crate) async fn dispatch(
 }
 
 /// A method's failure: bad params, or the core's error.
-enum Failure {
+pub(crate) enum Failure {
     Params(RpcError),
     Core(Error),
 }

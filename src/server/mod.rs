@@ -67,10 +67,7 @@ pub use admin::AdminService;
 pub use apply::{apply, apply_with, ApplyReport, Unlisted};
 pub use config::{Config, ConfigError};
 pub use echo::EchoService;
-pub use lifecycle::{
-    after_rekey, find_client, find_tokens, revoke_records, revoke_token, rotate_secret,
-    update_client, ClientChanges, TokenOwner,
-};
+pub use lifecycle::{after_rekey, find_client, update_client, ClientChanges};
 pub use manage::{
     add_client, add_service, delete_client, set_client_status, AddedClient, NewClient,
 };
@@ -171,6 +168,14 @@ impl OpenedStore {
         cache: &crate::resolve::TokenCache,
     ) -> Option<crate::store::RevocationListener> {
         self.postgres.as_ref().map(|store| store.subscribe(cache))
+    }
+}
+
+impl OpenedStore {
+    /// A [`TokenService`] over the store and its pepper, for one-off operations (the
+    /// management commands).
+    pub fn token_service(&self) -> TokenService {
+        TokenService::new(self.store.clone(), self.pepper.clone())
     }
 }
 
