@@ -93,6 +93,12 @@ enum ServiceCommand {
         #[arg(long)]
         key: String,
     },
+    /// Remove a service no client lists any more.
+    Remove {
+        /// The service key.
+        #[arg(long)]
+        key: String,
+    },
 }
 
 #[derive(Args)]
@@ -281,6 +287,12 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             cli::client::rotate_secret(&config, args).await
         }
         Command::Service(ServiceCommand::Show { key }) => service_show(&config, &key).await,
+        Command::Service(ServiceCommand::Remove { key }) => {
+            let opened = server::open_configured_store(&config).await?;
+            server::remove_service(&*opened.store, &key).await?;
+            println!("service {key} removed");
+            Ok(())
+        }
         Command::Token(cli::token::TokenCommand::List(args)) => {
             cli::token::list(&config, args).await
         }

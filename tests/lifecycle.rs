@@ -236,6 +236,11 @@ async fn running_flow(store_url: &str) {
         .iter()
         .all(|c| c["client_id"] != client.as_str()));
     assert!(fails(dir, &["client", "remove", "--client-id", &client]).contains("does not exist"));
+    let err = fails(dir, &["service", "remove", "--key", SERVICE]);
+    assert!(
+        err.contains("tkr7f25gd6452zy8rjsf7bwd") && err.contains("take it from them"),
+        "{err}"
+    );
 }
 
 /// A configuration file on a SQLite file in `dir`, the pepper in a file next to it, with the
@@ -294,6 +299,26 @@ fn clients_left_out_of_the_file_are_kept_unless_pruned_and_weakening_is_never_si
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 removed"));
     assert_eq!(client_ids(dir), ["web"]);
+
+    // Services: one only in the store and listed by no client is pruned, removed by hand too.
+    ok(
+        dir,
+        &["service", "add", "--key", "spare", "--name", "Spare"],
+    );
+    ok(
+        dir,
+        &["service", "add", "--key", "unlisted", "--name", "Unlisted"],
+    );
+    assert!(ok(dir, &["service", "remove", "--key", "spare"]).contains("spare removed"));
+    assert!(fails(dir, &["service", "remove", "--key", "spare"]).contains("does not exist"));
+    let out = tokengate(dir, &["apply", "--prune"]);
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        logs.contains("service=unlisted") && logs.contains("removed"),
+        "{logs}"
+    );
+    let services = json_of(&ok(dir, &["service", "list", "--json"]));
+    assert_eq!(services.as_array().unwrap().len(), 1, "{services}");
 
     // The secret line deleted: refused, the client stays confidential.
     write_config(dir, &WEB.replace("secret = \"web-secret\"\n", ""));

@@ -90,6 +90,7 @@ macro_rules! store_suite {
             taking_a_service_from_a_client_ends_its_tokens_there,
             deleting_or_renaming_a_client_ends_its_tokens,
             meta_values_round_trip,
+            services_are_deleted_by_key,
         );
     };
     (@tests $backend:ident, $fixture:path, $($test:ident),+ $(,)?) => {
@@ -1274,6 +1275,22 @@ async fn taking_a_service_from_a_client_ends_its_tokens_there(store: Arc<dyn Sto
     store.put_client(&app).await.unwrap();
     assert!(is_revoked(&*store, &on_a).await);
     assert!(!is_revoked(&*store, &on_b).await);
+}
+
+async fn services_are_deleted_by_key(store: Arc<dyn Store>) {
+    store.put_service(&Service::new("a", "A")).await.unwrap();
+    store.put_service(&Service::new("b", "B")).await.unwrap();
+    assert!(store.delete_service("a").await.unwrap());
+    assert!(!store.delete_service("a").await.unwrap(), "gone already");
+    assert_eq!(store.service("a").await.unwrap(), None);
+    let keys: Vec<String> = store
+        .services()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.key)
+        .collect();
+    assert_eq!(keys, ["b"]);
 }
 
 async fn meta_values_round_trip(store: Arc<dyn Store>) {

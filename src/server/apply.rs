@@ -23,6 +23,12 @@ pub struct ApplyReport {
     pub clients_kept: usize,
     /// Clients in the store that the file does not declare, removed ([`Unlisted::Prune`]).
     pub clients_removed: usize,
+    /// Services in the store that the file does not declare, left as they are (always
+    /// without [`Unlisted::Prune`]; with it, while a client still lists them).
+    pub services_kept: usize,
+    /// Services in the store that the file does not declare and no client lists, removed
+    /// ([`Unlisted::Prune`]).
+    pub services_removed: usize,
 }
 
 /// What [`apply_with`] does with the clients in the store that the file does not declare.
@@ -33,7 +39,8 @@ pub enum Unlisted {
     #[default]
     Keep,
     /// Remove them and revoke their tokens (`tokengate apply --prune`, like decK's `sync`):
-    /// the store's clients become exactly the file's.
+    /// the store's clients become exactly the file's; then the services the file does not
+    /// declare and no client lists are removed too.
     Prune,
 }
 
@@ -51,8 +58,9 @@ pub async fn apply(
 ///
 /// Idempotent: what is already stored as configured is not written again, and a client's secret
 /// is hashed anew only when the stored hash does not verify the configured secret, so restarts do
-/// not churn. Services in the store that the file does not mention are kept; clients are kept
-/// or removed as `unlisted` says, each named in a log line.
+/// not churn. Clients and services in the store that the file does not mention are kept or
+/// removed as `unlisted` says (a service only when no client lists it), each named in a log
+/// line.
 ///
 /// A change that weakens a stored client is never silent: turning a confidential client public
 /// needs `public = true` (leaving out `secret` alone is an error), and that, an added redirect
@@ -167,6 +175,22 @@ pub async fn apply_with(
                 );
                 report.clients_removed += 1;
             }
+        }
+    }
+    for service in store
+        .services()
+        .await?
+        .iter()
+        .filter(|s| !declared.contains(&s.key))
+    {
+        let users = super::lifecycle::clients_of(store, &service.key).await?;
+        if unlisted == Unlisted::Prune && users.is_empty() {
+            store.delete_service(&service.key).await?;
+            tracing::info!(service = %service.key, "service in the store but not in the configuration: removed (--prune)");
+            report.services_removed += 1;
+        } else {
+            tracing::info!(service = %service.key, clients = ?users, "service in the store but not in the configuration: kept");
+            report.services_kept += 1;
         }
     }
     Ok(report)

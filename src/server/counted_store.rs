@@ -36,6 +36,9 @@ impl Store for CountingStore {
     async fn set_meta(&self, key: &str, value: &str) -> Result<(), Error> {
         self.inner.set_meta(key, value).await
     }
+    async fn delete_service(&self, key: &str) -> Result<bool, Error> {
+        self.inner.delete_service(key).await
+    }
     async fn put_service(&self, service: &Service) -> Result<(), Error> {
         self.inner.put_service(service).await
     }

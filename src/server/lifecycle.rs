@@ -1,5 +1,5 @@
-//! The management operations behind `tokengate client show|update` and `tokengate store
-//! rekey` (the token and secret operations are [`TokenService`]'s, see
+//! The management operations behind `tokengate client show|update`, `tokengate service
+//! remove` and `tokengate store rekey` (the token and secret operations are [`TokenService`]'s, see
 //! [`TokenService::find_tokens`]): each one store call or a few, so they work on the store a
 //! running server uses, whose caches see the changes through the store's change feed.
 
@@ -22,6 +22,39 @@ pub async fn find_client(store: &dyn Store, client_id: &str) -> Result<Client, E
         .client(client_id)
         .await?
         .ok_or_else(|| no_such_client(client_id))
+}
+
+/// Removes the service with `key`; refused while a client lists it (take it from them first:
+/// that revokes their tokens of it).
+pub async fn remove_service(store: &dyn Store, key: &str) -> Result<(), Error> {
+    if store.service(key).await?.is_none() {
+        return Err(Error::config(format!("service `{key}` does not exist")));
+    }
+    let users = clients_of(store, key).await?;
+    if !users.is_empty() {
+        return Err(Error::refused(
+            format!(
+                "service `{key}` is listed by client(s) {}: take it from them first \
+                 (`tokengate client update --client-id ID --service OTHER`, which revokes their \
+                 tokens of it) or remove them",
+                users.join(", ")
+            ),
+            None,
+        ));
+    }
+    store.delete_service(key).await?;
+    Ok(())
+}
+
+/// The developer keys of the clients that list the service `key`.
+pub(crate) async fn clients_of(store: &dyn Store, key: &str) -> Result<Vec<String>, Error> {
+    Ok(store
+        .clients()
+        .await?
+        .into_iter()
+        .filter(|c| c.services.iter().any(|s| s == key))
+        .map(|c| c.client_id)
+        .collect())
 }
 
 /// What `tokengate client update` changes; `None` leaves a field as it is.

@@ -67,7 +67,7 @@ pub use admin::AdminService;
 pub use apply::{apply, apply_with, ApplyReport, Unlisted};
 pub use config::{Config, ConfigError};
 pub use echo::EchoService;
-pub use lifecycle::{after_rekey, find_client, update_client, ClientChanges};
+pub use lifecycle::{after_rekey, find_client, remove_service, update_client, ClientChanges};
 pub use manage::{
     add_client, add_service, delete_client, set_client_status, AddedClient, NewClient,
 };

@@ -110,6 +110,9 @@ impl Store for MemoryStore {
         self.lock().meta.insert(key.to_owned(), value.to_owned());
         Ok(())
     }
+    async fn delete_service(&self, key: &str) -> Result<bool, Error> {
+        Ok(self.lock().services.remove(key).is_some())
+    }
     async fn put_service(&self, service: &Service) -> Result<(), Error> {
         self.lock()
             .services

@@ -125,6 +125,10 @@ pub trait Store: Send + Sync + 'static {
     async fn service(&self, key: &str) -> Result<Option<Service>, Error>;
     /// Every service, ordered by key.
     async fn services(&self) -> Result<Vec<Service>, Error>;
+    /// Deletes the service with `key`; `false` when there is none. Its token records stay
+    /// until purged; they are valid only while a client lists the service ([`Store::token`]),
+    /// so take it from every client first (that revokes them).
+    async fn delete_service(&self, key: &str) -> Result<bool, Error>;
 
     /// Inserts or replaces a client (by numeric id; `client_id` is unique too). In the same
     /// transaction, revokes the tokens the change ends ([`Client::ended_services`]: all of them

@@ -23,6 +23,7 @@ use crate::Error;
 mod latency;
 mod listen;
 mod meta_ops;
+mod registry_ops;
 
 pub use latency::{LatencyBucket, LatencyHistogram, LatencySnapshot};
 pub use listen::{ListenerStats, RevocationListener};
@@ -624,6 +625,9 @@ impl Store for PostgresStore {
     }
     async fn set_meta(&self, key: &str, value: &str) -> Result<(), Error> {
         meta_ops::set_meta(&self.pool, key, value).await
+    }
+    async fn delete_service(&self, key: &str) -> Result<bool, Error> {
+        registry_ops::delete_service(&self.pool, key).await
     }
     async fn put_service(&self, s: &Service) -> Result<(), Error> {
         let grants: Vec<&str> = s.grants.iter().map(|g| g.as_str()).collect();

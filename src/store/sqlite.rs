@@ -25,6 +25,7 @@ use failure::{is_database_wide, poisons_connection, retire_if_poisoned, Read};
 mod failure;
 mod feed;
 mod meta_ops;
+mod registry_ops;
 
 pub use feed::{ChangeFeed, ChangeFeedStats};
 
@@ -850,6 +851,9 @@ impl Store for SqliteStore {
     }
     async fn set_meta(&self, key: &str, value: &str) -> Result<(), Error> {
         meta_ops::set_meta(&self.writer, key, value).await
+    }
+    async fn delete_service(&self, key: &str) -> Result<bool, Error> {
+        registry_ops::delete_service(&self.writer, key).await
     }
     async fn put_service(&self, s: &Service) -> Result<(), Error> {
         let grants: Vec<&str> = s.grants.iter().map(|g| g.as_str()).collect();

@@ -126,4 +126,5 @@ flaky! {
     purge_expired(before: i64, limit: u32) -> u64;
     meta(key: &str) -> Option<String>;
     set_meta(key: &str, value: &str) -> ();
+    delete_service(key: &str) -> bool;
 }
