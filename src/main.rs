@@ -15,6 +15,8 @@ use tokengate::model::{Client, ClientStatus, Service, TokenType};
 use tokengate::server::config::ServiceConfig;
 use tokengate::server::{self, Config, NewClient, Server};
 
+mod cli;
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// mimalloc rather than the system allocator: about 1.5k fewer instructions per proxied
@@ -53,6 +55,15 @@ enum Command {
     /// Clients declared in the configuration file are written by `serve`, not by these commands.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// List and revoke tokens in the store.
+    #[command(subcommand)]
+    Token(cli::token::TokenCommand),
+    /// Write the configuration file's services and clients into the store, as `serve` does at
+    /// start; with --prune, also remove the clients the file does not declare.
+    Apply(cli::store::ApplyArgs),
+    /// Store maintenance.
+    #[command(subcommand)]
+    Store(cli::store::StoreCommand),
     /// Load a running gateway over HTTP and report throughput and latency (loopback, or the
     /// address named with --target).
     Loadtest(Box<tokengate::loadtest::LoadtestArgs>),
@@ -75,6 +86,18 @@ enum ServiceCommand {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Show one service as JSON.
+    Show {
+        /// The service key.
+        #[arg(long)]
+        key: String,
+    },
+    /// Remove a service no client lists any more.
+    Remove {
+        /// The service key.
+        #[arg(long)]
+        key: String,
     },
 }
 
@@ -139,15 +162,23 @@ enum ClientCommand {
     Disable(ClientKey),
     /// Enable a disabled client: it may obtain tokens again.
     Enable(ClientKey),
-    /// Delete a client and revoke its tokens.
-    Delete(ClientKey),
+    /// Show one client (never its secret).
+    Show(cli::client::ClientShow),
+    /// Change a client's name, redirect URIs, services, allowed scopes or attributes.
+    Update(cli::client::ClientUpdate),
+    /// Give a confidential client a new secret, printed once; the old one is refused at once
+    /// (no grace period).
+    RotateSecret(cli::client::RotateSecret),
+    /// Remove a client and revoke its tokens (alias: delete).
+    #[command(visible_alias = "delete")]
+    Remove(ClientKey),
 }
 
 #[derive(Args)]
-struct ClientKey {
+pub(crate) struct ClientKey {
     /// The developer's key of the client.
     #[arg(long)]
-    client_id: String,
+    pub(crate) client_id: String,
 }
 
 #[derive(Args)]
@@ -249,7 +280,29 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         Command::Client(ClientCommand::Enable(key)) => {
             client_set_status(&config, key, ClientStatus::Active).await
         }
-        Command::Client(ClientCommand::Delete(key)) => client_delete(&config, key).await,
+        Command::Client(ClientCommand::Remove(key)) => client_delete(&config, key).await,
+        Command::Client(ClientCommand::Show(args)) => cli::client::show(&config, args).await,
+        Command::Client(ClientCommand::Update(args)) => cli::client::update(&config, args).await,
+        Command::Client(ClientCommand::RotateSecret(args)) => {
+            cli::client::rotate_secret(&config, args).await
+        }
+        Command::Service(ServiceCommand::Show { key }) => service_show(&config, &key).await,
+        Command::Service(ServiceCommand::Remove { key }) => {
+            let opened = server::open_configured_store(&config).await?;
+            server::remove_service(&*opened.store, &key).await?;
+            println!("service {key} removed");
+            Ok(())
+        }
+        Command::Token(cli::token::TokenCommand::List(args)) => {
+            cli::token::list(&config, args).await
+        }
+        Command::Token(cli::token::TokenCommand::Revoke(args)) => {
+            cli::token::revoke(&config, args).await
+        }
+        Command::Apply(args) => cli::store::apply(&config, args).await,
+        Command::Store(cli::store::StoreCommand::Rekey { yes }) => {
+            cli::store::rekey(&config, yes).await
+        }
         Command::Loadtest(args) => tokengate::loadtest::run(*args, &config).await.map(drop),
         Command::Completions { .. } | Command::Man => Ok(()),
     }
@@ -429,9 +482,20 @@ async fn client_delete(config: &Config, key: ClientKey) -> Result<(), BoxError> 
     let opened = server::open_configured_store(config).await?;
     let ended = server::delete_client(&*opened.store, &key.client_id).await?;
     println!(
-        "client {} deleted; {ended} live token(s) revoked",
+        "client {} removed; {ended} live token(s) revoked",
         key.client_id
     );
+    Ok(())
+}
+
+async fn service_show(config: &Config, key: &str) -> Result<(), BoxError> {
+    let opened = server::open_configured_store(config).await?;
+    let service = opened
+        .store
+        .service(key)
+        .await?
+        .ok_or_else(|| format!("service `{key}` does not exist"))?;
+    println!("{:#}", service_json(&service));
     Ok(())
 }
 

@@ -173,6 +173,19 @@ impl Pepper {
         self.mac(&[b"token-tag"])
     }
 
+    /// A fingerprint of the pepper, kept in the store so a start with another pepper is
+    /// noticed: HMAC(pepper, "tokengate pepper check") as hex. It reveals nothing of the pepper.
+    ///
+    /// ```
+    /// use tokengate::secret::Pepper;
+    /// let a = Pepper::new(b"0123456789abcdef".to_vec());
+    /// assert_eq!(a.fingerprint(), a.clone().fingerprint());
+    /// assert_ne!(a.fingerprint(), Pepper::new(b"fedcba9876543210".to_vec()).fingerprint());
+    /// ```
+    pub fn fingerprint(&self) -> String {
+        hex::encode(self.mac(&[b"tokengate pepper check"]))
+    }
+
     /// The MAC key of a MAC-type access token, derived from the token so it is never stored.
     pub fn mac_secret(&self, token: &str) -> String {
         let digest = self.mac(&[b"mac-secret", token.as_bytes()]);

@@ -89,6 +89,8 @@ macro_rules! store_suite {
             disabling_a_client_ends_its_tokens_for_good,
             taking_a_service_from_a_client_ends_its_tokens_there,
             deleting_or_renaming_a_client_ends_its_tokens,
+            meta_values_round_trip,
+            services_are_deleted_by_key,
         );
     };
     (@tests $backend:ident, $fixture:path, $($test:ident),+ $(,)?) => {
@@ -1273,6 +1275,34 @@ async fn taking_a_service_from_a_client_ends_its_tokens_there(store: Arc<dyn Sto
     store.put_client(&app).await.unwrap();
     assert!(is_revoked(&*store, &on_a).await);
     assert!(!is_revoked(&*store, &on_b).await);
+}
+
+async fn services_are_deleted_by_key(store: Arc<dyn Store>) {
+    store.put_service(&Service::new("a", "A")).await.unwrap();
+    store.put_service(&Service::new("b", "B")).await.unwrap();
+    assert!(store.delete_service("a").await.unwrap());
+    assert!(!store.delete_service("a").await.unwrap(), "gone already");
+    assert_eq!(store.service("a").await.unwrap(), None);
+    let keys: Vec<String> = store
+        .services()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.key)
+        .collect();
+    assert_eq!(keys, ["b"]);
+}
+
+async fn meta_values_round_trip(store: Arc<dyn Store>) {
+    assert_eq!(store.meta("pepper_check").await.unwrap(), None);
+    store.set_meta("pepper_check", "one").await.unwrap();
+    store.set_meta("other", "x").await.unwrap();
+    store.set_meta("pepper_check", "two").await.unwrap();
+    assert_eq!(
+        store.meta("pepper_check").await.unwrap().as_deref(),
+        Some("two")
+    );
+    assert_eq!(store.meta("other").await.unwrap().as_deref(), Some("x"));
 }
 
 async fn deleting_or_renaming_a_client_ends_its_tokens(store: Arc<dyn Store>) {

@@ -70,15 +70,7 @@ async fn issue(admin: SocketAddr, client: &str, secret: &str) -> String {
 }
 
 /// `GET /data` through the gateway at `public` with the token, over HTTP/1.1: the status.
-async fn status_h1(public: SocketAddr, token: &str) -> u16 {
-    get(
-        public,
-        "/data",
-        &[&format!("Authorization: Bearer {token}")],
-    )
-    .await
-    .status
-}
+use common::lifecycle::status as status_h1;
 
 /// The same over HTTP/2 (prior knowledge).
 async fn status_h2(public: SocketAddr, token: &str) -> u16 {

@@ -5,6 +5,7 @@ mod error;
 mod introspect;
 mod issue;
 mod manage;
+mod registry;
 mod revoke;
 mod service;
 mod types;
@@ -14,6 +15,7 @@ pub use admin::TokenStatus;
 pub use error::{ErrorCode, OAuthError};
 pub use introspect::{Introspection, Introspector, TokenKind};
 pub use issue::CLIENT_GRANTS;
+pub use registry::{RotatedSecret, TokenOwner};
 pub use service::{InvalidationListener, TokenService};
 pub use types::{
     Application, AuthorizationGrant, ClientCredentials, IssuedToken, MacExtension, PkceParams,

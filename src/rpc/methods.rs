@@ -38,7 +38,10 @@ pub(crate) async fn dispatch(
         "oauth2.revokeAccessToken" => revoke_access_token(tokens, params).await,
         "oauth2.revokeUserApplication" => revoke_user_application(tokens, params).await,
         "oauth2.updateAccessToken" => update_access_token(tokens, params).await,
-        _ => return Err(RpcError::method_not_found()),
+        _ => match super::registry::dispatch(tokens, method, params).await {
+            Some(outcome) => outcome,
+            None => return Err(RpcError::method_not_found()),
+        },
     };
     outcome.map_err(|e| match e {
         Failure::Params(e) => e,
@@ -47,7 +50,7 @@ pub(crate) async fn dispatch(
 }
 
 /// A method's failure: bad params, or the core's error.
-enum Failure {
+pub(crate) enum Failure {
     Params(RpcError),
     Core(Error),
 }
@@ -192,8 +195,13 @@ pub(crate) fn token_json(info: &TokenInfo) -> Value {
     })
 }
 
-/// `2012-01-19T02:20:38Z` from epoch milliseconds (whole seconds, UTC).
-fn iso8601(millis: i64) -> String {
+/// `2012-01-19T02:20:38Z` from epoch milliseconds (whole seconds, UTC), as `expires` in fetch
+/// results; empty when out of range.
+///
+/// ```
+/// assert_eq!(tokengate::rpc::iso8601(1_326_939_638_000), "2012-01-19T02:20:38Z");
+/// ```
+pub fn iso8601(millis: i64) -> String {
     let format =
         time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     time::OffsetDateTime::from_unix_timestamp(millis.div_euclid(1000))

@@ -8,9 +8,12 @@ mod browser;
 pub mod error;
 mod methods;
 mod params;
+mod registry;
 mod service;
 mod wire;
 
 pub(crate) use auth::Verdict;
 pub use auth::{signature, Credentials, SIG_WINDOW_SECS};
+pub use methods::iso8601;
+pub use registry::{record_json, record_status};
 pub use service::{JsonRpcService, DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY, JSON_MEDIA_TYPES};

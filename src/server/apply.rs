@@ -19,20 +19,60 @@ pub struct ApplyReport {
     pub clients_written: usize,
     /// Clients already stored exactly as configured.
     pub clients_unchanged: usize,
+    /// Clients in the store that the file does not declare, left as they are.
+    pub clients_kept: usize,
+    /// Clients in the store that the file does not declare, removed ([`Unlisted::Prune`]).
+    pub clients_removed: usize,
+    /// Services in the store that the file does not declare, left as they are (always
+    /// without [`Unlisted::Prune`]; with it, while a client still lists them).
+    pub services_kept: usize,
+    /// Services in the store that the file does not declare and no client lists, removed
+    /// ([`Unlisted::Prune`]).
+    pub services_removed: usize,
+}
+
+/// What [`apply_with`] does with the clients in the store that the file does not declare.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Unlisted {
+    /// Keep them as they are (`serve`, `tokengate apply`): clients added with the CLI live
+    /// beside the file's.
+    #[default]
+    Keep,
+    /// Remove them and revoke their tokens (`tokengate apply --prune`, like decK's `sync`):
+    /// the store's clients become exactly the file's; then the services the file does not
+    /// declare and no client lists are removed too.
+    Prune,
+}
+
+/// [`apply_with`] keeping the clients the file does not declare ([`Unlisted::Keep`]): what
+/// `serve` does at start.
+pub async fn apply(
+    config: &Config,
+    store: &dyn Store,
+    pepper: &Pepper,
+) -> Result<ApplyReport, Error> {
+    apply_with(config, store, pepper, Unlisted::Keep).await
 }
 
 /// Upserts the configuration's services (by key) and clients (by numeric id) into the store.
 ///
 /// Idempotent: what is already stored as configured is not written again, and a client's secret
 /// is hashed anew only when the stored hash does not verify the configured secret, so restarts do
-/// not churn. Services and clients in the store that the file does not mention are left alone.
+/// not churn. Clients and services in the store that the file does not mention are kept or
+/// removed as `unlisted` says (a service only when no client lists it), each named in a log
+/// line.
+///
+/// A change that weakens a stored client is never silent: turning a confidential client public
+/// needs `public = true` (leaving out `secret` alone is an error), and that, an added redirect
+/// URI or widened allowed scopes are logged at WARN with the client's id.
 ///
 /// Errors name the file and the key: a client naming a service that is neither in the file nor in
 /// the store, or a `client_id` that belongs to another client in the store.
-pub async fn apply(
+pub async fn apply_with(
     config: &Config,
     store: &dyn Store,
     pepper: &Pepper,
+    unlisted: Unlisted,
 ) -> Result<ApplyReport, Error> {
     config.validate()?;
     let in_file = |e: ConfigError| Error::from(e.in_file(config.origin.as_deref()));
@@ -53,9 +93,6 @@ pub async fn apply(
         }
     }
 
-    if config.clients.is_empty() {
-        return Ok(report);
-    }
     let stored = store.clients().await?;
     let by_id: HashMap<i64, &Client> = stored.iter().map(|c| (c.id, c)).collect();
     let by_client_id: HashMap<&str, &Client> =
@@ -101,6 +138,9 @@ pub async fn apply(
                 _ => Some(pepper.hash_secret(secret)),
             },
         };
+        if let Some(old) = existing {
+            warn_if_weakened(&path, old, &client, entry.public).map_err(in_file)?;
+        }
 
         if existing == Some(&client) {
             report.clients_unchanged += 1;
@@ -110,7 +150,99 @@ pub async fn apply(
             report.clients_written += 1;
         }
     }
+
+    let listed: HashSet<i64> = config.clients.iter().map(|c| c.id).collect();
+    for client in stored.iter().filter(|c| !listed.contains(&c.id)) {
+        match unlisted {
+            Unlisted::Keep => {
+                tracing::info!(
+                    id = client.id,
+                    client_id = %client.client_id,
+                    "client in the store but not in the configuration: kept (`tokengate apply --prune` removes it)"
+                );
+                report.clients_kept += 1;
+            }
+            Unlisted::Prune => {
+                let ended = store
+                    .delete_client(&client.client_id)
+                    .await?
+                    .map_or(0, |ended| ended.len());
+                tracing::info!(
+                    id = client.id,
+                    client_id = %client.client_id,
+                    revoked_tokens = ended,
+                    "client in the store but not in the configuration: removed (--prune)"
+                );
+                report.clients_removed += 1;
+            }
+        }
+    }
+    for service in store
+        .services()
+        .await?
+        .iter()
+        .filter(|s| !declared.contains(&s.key))
+    {
+        let users = super::lifecycle::clients_of(store, &service.key).await?;
+        if unlisted == Unlisted::Prune && users.is_empty() {
+            store.delete_service(&service.key).await?;
+            tracing::info!(service = %service.key, "service in the store but not in the configuration: removed (--prune)");
+            report.services_removed += 1;
+        } else {
+            tracing::info!(service = %service.key, clients = ?users, "service in the store but not in the configuration: kept");
+            report.services_kept += 1;
+        }
+    }
     Ok(report)
+}
+
+/// Refuses a confidential client turned public without `public = true`, and logs at WARN every
+/// change that lets `next` do what `old` could not.
+fn warn_if_weakened(
+    path: &str,
+    old: &Client,
+    next: &Client,
+    public: Option<bool>,
+) -> Result<(), ConfigError> {
+    if !old.is_public() && next.is_public() {
+        if public != Some(true) {
+            return Err(ConfigError::at(
+                format!("{path}.secret"),
+                format!(
+                    "client id {} is confidential in the store; without `secret` it would \
+                     become public: set `public = true` if that is meant",
+                    next.id
+                ),
+            ));
+        }
+        tracing::warn!(id = next.id, client_id = %next.client_id, "{path}: confidential client made public (`public = true`): it authenticates with no secret from now on");
+    }
+    let added: Vec<&str> = next
+        .redirect_uris
+        .iter()
+        .filter(|uri| !old.redirect_uris.contains(uri))
+        .map(String::as_str)
+        .collect();
+    if !added.is_empty() {
+        tracing::warn!(id = next.id, client_id = %next.client_id, added = ?added, "{path}: redirect URIs added");
+    }
+    match (&old.allowed_scopes, &next.allowed_scopes) {
+        (Some(_), None) => {
+            tracing::warn!(id = next.id, client_id = %next.client_id, "{path}: allowed_scopes removed: the client's scopes are no longer restricted");
+        }
+        (Some(before), Some(after)) => {
+            let widened: Vec<&str> = after
+                .iter()
+                .filter(|s| !before.contains(s))
+                .map(String::as_str)
+                .collect();
+            if !widened.is_empty() {
+                tracing::warn!(id = next.id, client_id = %next.client_id, added = ?widened, "{path}: allowed scopes widened");
+            }
+        }
+        (None, _) => {}
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -172,6 +304,7 @@ services = ["rmeqcgpw3zu2y47y9bs8vs2h"]
                 services_unchanged: 1,
                 clients_written: 0,
                 clients_unchanged: 2,
+                ..ApplyReport::default()
             }
         );
         let again = stored_hash(&store, "tkr7f25gd6452zy8rjsf7bwd")
@@ -257,5 +390,66 @@ services = ["rmeqcgpw3zu2y47y9bs8vs2h"]
         let err = apply(&config(text), &store, &pepper()).await.unwrap_err();
         assert!(err.to_string().contains("clients[0].client_id"), "{err}");
         assert!(err.to_string().contains("12347"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_confidential_client_turns_public_only_with_public_true() {
+        let store = MemoryStore::new();
+        apply(&config(CONFIG), &store, &pepper()).await.unwrap();
+        let without_secret = CONFIG.replace("secret = \"q13rupuifd\"\n", "");
+        let err = apply(&config(&without_secret), &store, &pepper())
+            .await
+            .unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.contains("t.toml: clients[0].secret: "), "{shown}");
+        assert!(
+            shown.contains("12346") && shown.contains("public = true"),
+            "{shown}"
+        );
+        assert!(stored_hash(&store, "tkr7f25gd6452zy8rjsf7bwd")
+            .await
+            .is_some());
+
+        let explicit = without_secret.replace(
+            "name = \"Reviews Web\"",
+            "name = \"Reviews Web\"\npublic = true",
+        );
+        apply(&config(&explicit), &store, &pepper()).await.unwrap();
+        assert_eq!(stored_hash(&store, "tkr7f25gd6452zy8rjsf7bwd").await, None);
+
+        let contradiction = CONFIG.replace(
+            "name = \"Reviews Web\"",
+            "name = \"Reviews Web\"\npublic = true",
+        );
+        let err = Config::from_toml(&contradiction, None)
+            .map(drop)
+            .and_then(|()| {
+                config(&contradiction).clients[0]
+                    .to_client("clients[0]")
+                    .map(drop)
+            });
+        assert!(err.unwrap_err().to_string().contains("clients[0].public"));
+    }
+
+    #[tokio::test]
+    async fn unlisted_clients_are_kept_unless_pruned() {
+        let store = MemoryStore::new();
+        apply(&config(CONFIG), &store, &pepper()).await.unwrap();
+        let only_web = &CONFIG[..CONFIG.rfind("[[clients]]").unwrap()];
+        let report = apply(&config(only_web), &store, &pepper()).await.unwrap();
+        assert_eq!((report.clients_kept, report.clients_removed), (1, 0));
+        assert!(store.client("public-app").await.unwrap().is_some());
+
+        let report = apply_with(&config(only_web), &store, &pepper(), Unlisted::Prune)
+            .await
+            .unwrap();
+        assert_eq!((report.clients_kept, report.clients_removed), (0, 1));
+        assert_eq!(report.clients_unchanged, 1);
+        assert!(store.client("public-app").await.unwrap().is_none());
+        assert!(store
+            .client("tkr7f25gd6452zy8rjsf7bwd")
+            .await
+            .unwrap()
+            .is_some());
     }
 }

@@ -30,6 +30,15 @@ impl CountingStore {
 
 #[async_trait]
 impl Store for CountingStore {
+    async fn meta(&self, key: &str) -> Result<Option<String>, Error> {
+        self.inner.meta(key).await
+    }
+    async fn set_meta(&self, key: &str, value: &str) -> Result<(), Error> {
+        self.inner.set_meta(key, value).await
+    }
+    async fn delete_service(&self, key: &str) -> Result<bool, Error> {
+        self.inner.delete_service(key).await
+    }
     async fn put_service(&self, service: &Service) -> Result<(), Error> {
         self.inner.put_service(service).await
     }

@@ -53,23 +53,27 @@ pub mod config;
 mod counted_store;
 mod echo;
 mod graceful;
+mod lifecycle;
 mod listener;
 mod manage;
 mod metrics;
+mod pepper_check;
 mod process_metrics;
 mod public;
 mod signal;
 mod storage;
 
 pub use admin::AdminService;
-pub use apply::{apply, ApplyReport};
+pub use apply::{apply, apply_with, ApplyReport, Unlisted};
 pub use config::{parse_pepper, StoreLocation, MIN_PEPPER_BYTES};
 pub use config::{Config, ConfigError};
 pub use echo::EchoService;
+pub use lifecycle::{after_rekey, find_client, remove_service, update_client, ClientChanges};
 pub use manage::{
     add_client, add_service, delete_client, set_client_status, AddedClient, NewClient,
 };
 pub use metrics::Metrics;
+pub use pepper_check::{PepperCheck, PEPPER_CHECK_KEY};
 pub use signal::shutdown_signal;
 pub use storage::{open_store, resolve_pepper, PepperSource, ENV_PEPPER};
 
@@ -165,6 +169,14 @@ impl OpenedStore {
     }
 }
 
+impl OpenedStore {
+    /// A [`TokenService`] over the store and its pepper, for one-off operations (the
+    /// management commands).
+    pub fn token_service(&self) -> TokenService {
+        TokenService::new(self.store.clone(), self.pepper.clone())
+    }
+}
+
 impl fmt::Debug for OpenedStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpenedStore")
@@ -175,30 +187,36 @@ impl fmt::Debug for OpenedStore {
 }
 
 /// Opens the store that `config.store` names and finds its pepper (see [`resolve_pepper`]); what
-/// `serve` and the management commands share.
+/// `serve` and the management commands share. A pepper that is not the one the store's secrets
+/// and tokens were made under is refused (see [`PepperCheck`]).
 pub async fn open_configured_store(config: &Config) -> Result<OpenedStore, Error> {
+    open_configured_store_with(config, PepperCheck::Enforce).await
+}
+
+/// [`open_configured_store`], choosing what a pepper the store does not know leads to:
+/// [`PepperCheck::Rekey`] is `tokengate store rekey`.
+pub async fn open_configured_store_with(
+    config: &Config,
+    check: PepperCheck,
+) -> Result<OpenedStore, Error> {
     let location =
         StoreLocation::parse(&config.store.url).map_err(|e| e.in_file(config.origin.as_deref()))?;
     // The pepper first: a store without one must not be created or migrated for nothing.
     let (pepper, pepper_source) = resolve_pepper(&config.store, &location)?;
-    let backend = storage::open_backend(&location).await?;
+    let backend = match storage::open_backend(&location).await {
+        Ok(backend) => backend,
+        Err(e) => {
+            if let PepperSource::Generated(file) = &pepper_source {
+                let _ = std::fs::remove_file(file);
+            }
+            return Err(e);
+        }
+    };
     let store = backend.store;
+    pepper_check::check_pepper(&*store, &pepper, &pepper_source, &location, check).await?;
     match &pepper_source {
         PepperSource::Generated(file) => {
-            tracing::info!(file = %file.display(), "generated a new pepper");
-            let hashed = store
-                .clients()
-                .await?
-                .iter()
-                .filter(|c| c.secret_hash.is_some())
-                .count();
-            if hashed > 0 {
-                tracing::warn!(
-                    clients = hashed,
-                    "the store holds client secrets hashed with another pepper; they will not \
-                     verify until the old pepper file is restored (or set {ENV_PEPPER})"
-                );
-            }
+            tracing::info!(file = %file.display(), "generated a new pepper; back it up with the database");
         }
         PepperSource::Ephemeral => tracing::debug!("random pepper for a store that is not durable"),
         PepperSource::Config | PepperSource::Env | PepperSource::File(_) => {}

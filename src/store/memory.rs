@@ -35,6 +35,7 @@ struct Inner {
     codes: HashMap<TokenHash, AuthorizationCode>,
     tokens: HashMap<TokenHash, TokenRecord>,
     by_refresh: HashMap<TokenHash, TokenHash>,
+    meta: HashMap<String, String>,
 }
 
 impl MemoryStore {
@@ -102,6 +103,16 @@ impl Inner {
 
 #[async_trait]
 impl Store for MemoryStore {
+    async fn meta(&self, key: &str) -> Result<Option<String>, Error> {
+        Ok(self.lock().meta.get(key).cloned())
+    }
+    async fn set_meta(&self, key: &str, value: &str) -> Result<(), Error> {
+        self.lock().meta.insert(key.to_owned(), value.to_owned());
+        Ok(())
+    }
+    async fn delete_service(&self, key: &str) -> Result<bool, Error> {
+        Ok(self.lock().services.remove(key).is_some())
+    }
     async fn put_service(&self, service: &Service) -> Result<(), Error> {
         self.lock()
             .services

@@ -125,6 +125,10 @@ pub trait Store: Send + Sync + 'static {
     async fn service(&self, key: &str) -> Result<Option<Service>, Error>;
     /// Every service, ordered by key.
     async fn services(&self) -> Result<Vec<Service>, Error>;
+    /// Deletes the service with `key`; `false` when there is none. Its token records stay
+    /// until purged; they are valid only while a client lists the service ([`Store::token`]),
+    /// so take it from every client first (that revokes them).
+    async fn delete_service(&self, key: &str) -> Result<bool, Error>;
 
     /// Inserts or replaces a client (by numeric id; `client_id` is unique too). In the same
     /// transaction, revokes the tokens the change ends ([`Client::ended_services`]: all of them
@@ -218,6 +222,11 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&TokenCursor>,
         limit: u32,
     ) -> Result<Vec<TokenRecord>, Error>;
+    /// The store's own metadata stored under `key` (e.g. the pepper's fingerprint, see
+    /// `tokengate::server::PepperCheck`).
+    async fn meta(&self, key: &str) -> Result<Option<String>, Error>;
+    /// Stores `value` under `key` in the store's own metadata, replacing what was there.
+    async fn set_meta(&self, key: &str, value: &str) -> Result<(), Error>;
     /// Deletes up to `limit` token records and codes that expired before `before`; returns how
     /// many were deleted.
     async fn purge_expired(&self, before: UnixMillis, limit: u32) -> Result<u64, Error>;

@@ -22,6 +22,8 @@ use crate::Error;
 
 mod latency;
 mod listen;
+mod meta_ops;
+mod registry_ops;
 
 pub use latency::{LatencyBucket, LatencyHistogram, LatencySnapshot};
 pub use listen::{ListenerStats, RevocationListener};
@@ -32,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("postgres/0002_token_listing.sql"),
     include_str!("postgres/0003_token_validity.sql"),
     include_str!("postgres/0004_issuance_policy.sql"),
+    include_str!("postgres/0005_meta.sql"),
 ];
 
 /// The key of the transaction-scoped advisory lock that serializes migrations, so nodes starting
@@ -617,6 +620,15 @@ async fn end_tokens(
 
 #[async_trait]
 impl Store for PostgresStore {
+    async fn meta(&self, key: &str) -> Result<Option<String>, Error> {
+        meta_ops::meta(&self.pool, key).await
+    }
+    async fn set_meta(&self, key: &str, value: &str) -> Result<(), Error> {
+        meta_ops::set_meta(&self.pool, key, value).await
+    }
+    async fn delete_service(&self, key: &str) -> Result<bool, Error> {
+        registry_ops::delete_service(&self.pool, key).await
+    }
     async fn put_service(&self, s: &Service) -> Result<(), Error> {
         let grants: Vec<&str> = s.grants.iter().map(|g| g.as_str()).collect();
         sqlx::query(

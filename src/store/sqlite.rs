@@ -24,6 +24,8 @@ use failure::{is_database_wide, poisons_connection, retire_if_poisoned, Read};
 
 mod failure;
 mod feed;
+mod meta_ops;
+mod registry_ops;
 
 pub use feed::{ChangeFeed, ChangeFeedStats};
 
@@ -33,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0002_token_listing.sql"),
     include_str!("sqlite/0003_token_validity.sql"),
     include_str!("sqlite/0004_issuance_policy.sql"),
+    include_str!("sqlite/0005_meta.sql"),
 ];
 
 /// How long a statement waits for another process's lock, and an operation for one of the
@@ -843,6 +846,15 @@ async fn end_tokens(
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn meta(&self, key: &str) -> Result<Option<String>, Error> {
+        meta_ops::meta(&self.reader, key).await
+    }
+    async fn set_meta(&self, key: &str, value: &str) -> Result<(), Error> {
+        meta_ops::set_meta(&self.writer, key, value).await
+    }
+    async fn delete_service(&self, key: &str) -> Result<bool, Error> {
+        registry_ops::delete_service(&self.writer, key).await
+    }
     async fn put_service(&self, s: &Service) -> Result<(), Error> {
         let grants: Vec<&str> = s.grants.iter().map(|g| g.as_str()).collect();
         let grants = to_json(&grants)?;

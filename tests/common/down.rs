@@ -124,4 +124,7 @@ flaky! {
     tokens_by_owner(s: &str, u: &str) -> Vec<TokenRecord>;
     list_tokens(owner: Option<&str>, after: Option<&TokenCursor>, limit: u32) -> Vec<TokenRecord>;
     purge_expired(before: i64, limit: u32) -> u64;
+    meta(key: &str) -> Option<String>;
+    set_meta(key: &str, value: &str) -> ();
+    delete_service(key: &str) -> bool;
 }

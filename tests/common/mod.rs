@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod config;
 pub mod down;
+pub mod lifecycle;
 pub mod process;
 pub mod raw;
 pub mod tcp_proxy;

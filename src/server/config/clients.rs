@@ -38,6 +38,10 @@ pub struct ClientConfig {
     /// `active` (default) or `disabled`.
     #[serde(default)]
     pub status: Option<String>,
+    /// `true`: a public client (no `secret`). Needed to turn a stored confidential client
+    /// public: leaving out `secret` alone is refused.
+    #[serde(default)]
+    pub public: Option<bool>,
     /// Scopes the client may be granted. Absent: at `/oauth2/token`, the service's declared
     /// `scopes` (none unless the service sets `any_scope`); through JSON-RPC, any.
     #[serde(default)]
@@ -60,6 +64,7 @@ impl fmt::Debug for ClientConfig {
             .field("redirect_uris", &self.redirect_uris)
             .field("services", &self.services)
             .field("status", &self.status)
+            .field("public", &self.public)
             .field("allowed_scopes", &self.allowed_scopes)
             .field("issue_rate", &self.issue_rate)
             .finish()
@@ -112,6 +117,21 @@ impl ClientConfig {
                 format!("{path}.client_id"),
                 "must not contain spaces, control characters or `:`",
             ));
+        }
+        match (self.public, &self.secret) {
+            (Some(true), Some(_)) => {
+                return Err(ConfigError::at(
+                    format!("{path}.public"),
+                    "a public client has no secret: remove `secret` or `public = true`",
+                ))
+            }
+            (Some(false), None) => {
+                return Err(ConfigError::at(
+                    format!("{path}.secret"),
+                    "a confidential client (`public = false`) needs a secret",
+                ))
+            }
+            _ => {}
         }
         if self.secret.as_deref() == Some("") {
             return Err(ConfigError::at(
