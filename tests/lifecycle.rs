@@ -284,7 +284,7 @@ fn clients_left_out_of_the_file_are_kept_unless_pruned_and_weakening_is_never_si
     assert!(out.status.success(), "{out:?}");
     let logs = String::from_utf8_lossy(&out.stderr);
     assert!(
-        logs.contains("client_id=batch") && logs.contains("kept"),
+        logs.contains("client_ids=[\"batch\"]") && logs.contains("kept"),
         "{logs}"
     );
     assert_eq!(client_ids(dir), ["web", "batch"]);

@@ -152,16 +152,10 @@ pub async fn apply_with(
     }
 
     let listed: HashSet<i64> = config.clients.iter().map(|c| c.id).collect();
+    let mut kept = Vec::new();
     for client in stored.iter().filter(|c| !listed.contains(&c.id)) {
         match unlisted {
-            Unlisted::Keep => {
-                tracing::info!(
-                    id = client.id,
-                    client_id = %client.client_id,
-                    "client in the store but not in the configuration: kept (`tokengate apply --prune` removes it)"
-                );
-                report.clients_kept += 1;
-            }
+            Unlisted::Keep => kept.push(client.client_id.as_str()),
             Unlisted::Prune => {
                 let ended = store
                     .delete_client(&client.client_id)
@@ -176,6 +170,16 @@ pub async fn apply_with(
                 report.clients_removed += 1;
             }
         }
+    }
+    if !kept.is_empty() {
+        // Nothing changed: one line, however many clients the CLI manages.
+        const SHOWN: usize = 20;
+        tracing::info!(
+            count = kept.len(),
+            client_ids = ?&kept[..kept.len().min(SHOWN)],
+            "clients in the store but not in the configuration: kept (`tokengate apply --prune` removes them)"
+        );
+        report.clients_kept = kept.len();
     }
     for service in store
         .services()
