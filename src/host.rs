@@ -180,6 +180,12 @@ pub fn request_host<'a>(
     }
 }
 
+/// Whether `authority` is one valid `host[:port]` by the rules of [`request_host`] (a
+/// trusted proxy's `X-Forwarded-Host` or `Forwarded: host=` must be one).
+pub(crate) fn parse_authority(authority: &str) -> Result<(), HostError> {
+    parse(authority).map(|_| ())
+}
+
 /// `host[:port]` (RFC 3986 §3.2.2, §3.2.3), without user info, percent-encoding or
 /// `IPvFuture`; at most 261 bytes (a 255-byte name and a port).
 fn parse(authority: &str) -> Result<RequestHost<'_>, HostError> {
