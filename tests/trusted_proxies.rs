@@ -17,13 +17,9 @@ mod common;
 
 use std::net::SocketAddr;
 
-use bytes::Bytes;
-use http::Request;
-use http_body_util::Full;
-
 use common::config::ServeConfig;
 use common::process::Gateway;
-use common::raw::{h2, send_raw, Raw};
+use common::raw::{self as raw, send_raw, Raw};
 use common::upstream::{Received, Recorder};
 use common::WEB_CLIENT;
 
@@ -65,40 +61,30 @@ impl Node {
         self.gateway.public()
     }
 
-    /// `GET /r` over HTTP/1.1 with the token, `Host: gateway.test` unless `headers` has a
-    /// `Host`, and `headers` as written.
+    /// `GET /r` over HTTP/1.1 with the token, `Host: gateway.test` and `headers`.
     async fn get(&self, headers: &[&str]) -> Raw {
-        let mut request = String::from("GET /r HTTP/1.1\r\n");
-        if !headers
-            .iter()
-            .any(|h| h.to_ascii_lowercase().starts_with("host:"))
-        {
-            request.push_str("Host: gateway.test\r\n");
-        }
-        for header in headers {
-            request.push_str(header);
-            request.push_str("\r\n");
-        }
-        request.push_str(&format!(
-            "Authorization: Bearer {}\r\nConnection: close\r\n\r\n",
-            self.token
-        ));
-        send_raw(self.public(), request.as_bytes()).await
+        let auth = format!("Authorization: Bearer {}", self.token);
+        let all: Vec<&str> = [auth.as_str()]
+            .into_iter()
+            .chain(headers.iter().copied())
+            .collect();
+        raw::get(self.public(), "/r", &all).await
+    }
+
+    /// [`Node::get`] answers 200 and the upstream receives `expected` ([`forwarding`]).
+    async fn expect(&self, case: &str, headers: &[&str], expected: [&str; 4]) {
+        let res = self.get(headers).await;
+        assert_eq!(res.status, 200, "{case}: {res:?}");
+        assert_eq!(
+            forwarding(&self.upstream.take_one(case)),
+            expected,
+            "{case}"
+        );
     }
 
     /// `GET /r` over h2 (`:authority` the listener's address) with the token and `headers`.
     async fn h2_get(&self, headers: &[(&str, &str)]) -> u16 {
-        let mut sender = h2(self.public()).await;
-        let mut request = Request::get(format!("http://{}/r", self.public()))
-            .header("authorization", format!("Bearer {}", self.token));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = sender
-            .send_request(request.body(Full::new(Bytes::new())).unwrap())
-            .await
-            .unwrap();
-        response.status().as_u16()
+        raw::h2_get(self.public(), &self.token, "/r", headers).await
     }
 
     /// `POST /oauth2/token` with a wrong client secret and `headers`: the status.
@@ -120,13 +106,6 @@ impl Node {
         send_raw(self.public(), request.as_bytes()).await.status
     }
 
-    /// The only request the upstream received since the last call.
-    fn one(&self, case: &str) -> Received {
-        let mut seen = self.upstream.take();
-        assert_eq!(seen.len(), 1, "{case}: {seen:?}");
-        seen.pop().unwrap()
-    }
-
     /// Waits (up to 10 s) for a log line holding every one of `parts`: the lines reach the
     /// test through a pipe, after the response.
     async fn await_log(&self, parts: &[&str]) {
@@ -138,11 +117,6 @@ impl Node {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         panic!("no log line with {parts:?}:\n{}", self.gateway.logs());
-    }
-
-    fn nothing(&self, case: &str) {
-        let seen = self.upstream.take();
-        assert!(seen.is_empty(), "{case}: forwarded {seen:?}");
     }
 }
 
@@ -239,9 +213,7 @@ async fn a_trusted_peer_names_the_client_and_the_upstream_sees_the_appended_chai
             ],
         ),
     ] {
-        let res = node.get(headers).await;
-        assert_eq!(res.status, 200, "{case}: {res:?}");
-        assert_eq!(forwarding(&node.one(case)), expected, "{case}");
+        node.expect(case, headers, expected).await;
     }
 
     // The same over h2.
@@ -252,7 +224,7 @@ async fn a_trusted_peer_names_the_client_and_the_upstream_sees_the_appended_chai
         ])
         .await;
     assert_eq!(status, 200);
-    let seen = node.one("h2");
+    let seen = node.upstream.take_one("h2");
     assert_eq!(seen.one("x-forwarded-for"), "198.51.100.7, 127.0.0.1");
     assert_eq!(seen.one("x-forwarded-proto"), "https");
     assert_eq!(seen.one("x-forwarded-host"), node.public().to_string());
@@ -323,9 +295,7 @@ async fn the_forwarded_header_family_when_configured() {
             ["10.0.0.2, 127.0.0.1", "https", "gateway.test", "-"],
         ),
     ] {
-        let res = node.get(headers).await;
-        assert_eq!(res.status, 200, "{case}: {res:?}");
-        assert_eq!(forwarding(&node.one(case)), expected, "{case}");
+        node.expect(case, headers, expected).await;
     }
 }
 
@@ -350,9 +320,7 @@ async fn an_untrusted_peer_cannot_forge_forwarding_headers() {
         "X-Forwarded-Host: admin.internal",
         "Forwarded: for=198.51.100.7;proto=https;host=admin.internal",
     ];
-    let res = node.get(&forged).await;
-    assert_eq!(res.status, 200, "{res:?}");
-    assert_eq!(forwarding(&node.one("h1")), own);
+    node.expect("h1", &forged, own).await;
 
     let status = node
         .h2_get(&[
@@ -365,7 +333,7 @@ async fn an_untrusted_peer_cannot_forge_forwarding_headers() {
     assert_eq!(status, 200);
     let authority = node.public().to_string();
     assert_eq!(
-        forwarding(&node.one("h2")),
+        forwarding(&node.upstream.take_one("h2")),
         [
             "127.0.0.1".to_owned(),
             "http".to_owned(),
@@ -391,38 +359,40 @@ async fn ipv6_loopback_in_the_list() {
         "trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\nforwarded_header = true",
     )
     .await;
-    let res = node
-        .get(&["Host: [::1]", "X-Forwarded-For: 2001:db8::9, 10.0.0.2"])
-        .await;
-    assert_eq!(res.status, 200, "{res:?}");
-    assert_eq!(
-        forwarding(&node.one("::1 trusted")),
+    node.expect(
+        "::1 trusted",
+        &["X-Forwarded-For: 2001:db8::9, 10.0.0.2"],
         [
             "2001:db8::9, 10.0.0.2, ::1",
             "http",
-            "[::1]",
-            "for=\"[2001:db8::9]\";host=\"[::1]\";proto=http, for=10.0.0.2, for=\"[::1]\"",
-        ]
-    );
+            "gateway.test",
+            "for=\"[2001:db8::9]\";host=\"gateway.test\";proto=http, for=10.0.0.2, \
+             for=\"[::1]\"",
+        ],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_trusted_peer_still_needs_one_valid_host() {
     let node = Node::start("127.0.0.1:0", "trusted_proxies = [\"127.0.0.1\"]").await;
-    let xfh = "X-Forwarded-Host: api.example.com";
-    for (case, headers) in [
-        (
-            "two Hosts",
-            &["Host: a.example", "Host: a.example", xfh][..],
-        ),
-        ("a list", &["Host: a.example, b.example", xfh]),
-        ("user info", &["Host: u@a.example", xfh]),
-        ("an empty Host", &["Host:", xfh]),
+    for (case, host) in [
+        ("two Hosts", "Host: a.example\r\nHost: a.example\r\n"),
+        ("a list", "Host: a.example, b.example\r\n"),
+        ("user info", "Host: u@a.example\r\n"),
+        ("an empty Host", "Host: \r\n"),
+        ("no Host", ""),
     ] {
-        let res = node.get(headers).await;
+        let request = format!(
+            "GET /r HTTP/1.1\r\n{host}X-Forwarded-Host: api.example.com\r\n\
+             X-Forwarded-For: 198.51.100.7\r\nAuthorization: Bearer {}\r\n\
+             Connection: close\r\n\r\n",
+            node.token
+        );
+        let res = send_raw(node.public(), request.as_bytes()).await;
         assert_eq!(res.status, 400, "{case}: {res:?}");
         assert_eq!(res.body, "bad or missing Host\n", "{case}");
-        node.nothing(case);
+        node.upstream.assert_nothing(case);
     }
     let authority = node.public().to_string();
     for (case, headers) in [
@@ -440,7 +410,7 @@ async fn a_trusted_peer_still_needs_one_valid_host() {
         ("h2, an invalid Host", vec![("host", "a b")]),
     ] {
         assert_eq!(node.h2_get(&headers).await, 400, "{case}");
-        node.nothing(case);
+        node.upstream.assert_nothing(case);
     }
     // h2 with `:authority` and the same `Host`: the trusted proxy's host goes upstream; an
     // invalid one is none, and the request's own host goes instead.
@@ -451,11 +421,19 @@ async fn a_trusted_peer_still_needs_one_valid_host() {
         ])
         .await;
     assert_eq!(status, 200);
-    assert_eq!(node.one("h2").one("x-forwarded-host"), "api.example.com");
+    assert_eq!(
+        node.upstream.take_one("h2").one("x-forwarded-host"),
+        "api.example.com"
+    );
     assert_eq!(
         node.h2_get(&[("x-forwarded-host", "api.example.com/admin")])
             .await,
         200
     );
-    assert_eq!(node.one("h2, bad XFH").one("x-forwarded-host"), authority);
+    assert_eq!(
+        node.upstream
+            .take_one("h2, bad XFH")
+            .one("x-forwarded-host"),
+        authority
+    );
 }

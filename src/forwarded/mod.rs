@@ -33,6 +33,7 @@ use http::{Extensions, HeaderValue};
 use crate::proxy::ClientAddr;
 
 mod parse;
+mod rfc7239;
 mod trust;
 
 pub(crate) use parse::{X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO};
@@ -190,7 +191,7 @@ mod tests {
             http::header::FORWARDED,
             forwarded_header(&all, forwarding.host(), Proto::Https),
         );
-        let hops = parse::forwarded(&headers);
+        let hops = rfc7239::forwarded(&headers);
         let back: Vec<_> = hops.iter().map(|h| h.node).collect();
         assert_eq!(
             back,

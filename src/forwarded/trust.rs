@@ -150,7 +150,7 @@ impl TrustedProxies {
         }
         let hops = match self.from {
             ForwardedFrom::XForwardedFor => parse::x_forwarded_for(headers),
-            ForwardedFrom::Forwarded => parse::forwarded(headers),
+            ForwardedFrom::Forwarded => super::rfc7239::forwarded(headers),
         };
         let (chain, origin) = self.walk(&hops);
         let (proto, host) = match self.from {
