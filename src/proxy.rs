@@ -8,8 +8,8 @@
 //! set by the proxy, replacing whatever the client sent (as is `Forwarded`, which is removed,
 //! or set with [`ReverseProxy::forwarded_header`]), except what a trusted proxy in front said
 //! (a [`Forwarding`] extension, see [`crate::forwarded`]): then `X-Forwarded-For` is its
-//! believed chain and the peer, and its scheme and host are kept;
-//! `X-Forwarded-Host` is otherwise the request's host, validated ([`request_host`]: one `Host`, a valid
+//! believed chain and the peer, and its scheme and host are kept; `X-Forwarded-Host` is
+//! otherwise the request's host, validated ([`request_host`]: one `Host`, a valid
 //! `host[:port]`, agreeing with the target's authority, else `400`); other client claims
 //! about the connection or the target (`X-Real-IP`, `X-Original-URL`,
 //! `X-HTTP-Method-Override`, … [`DEFAULT_DROPPED_HEADERS`]) are dropped, and a request with a
@@ -276,8 +276,9 @@ fn watched(dropped: impl IntoIterator<Item = HeaderName>) -> Watched<Watch> {
 }
 
 /// The address of the client a request came from, as a request extension. The server
-/// inserts it; [`ReverseProxy`] sends its IP upstream as `X-Forwarded-For` (and sends no
-/// `X-Forwarded-For` when the extension is absent).
+/// inserts it; [`ReverseProxy`] sends its IP upstream as `X-Forwarded-For` (after the chain a
+/// trusted proxy sent, see [`crate::forwarded`]; no `X-Forwarded-For` when the extension is
+/// absent).
 ///
 /// ```
 /// use tokengate::proxy::ClientAddr;
