@@ -153,10 +153,10 @@ fn obfuscated(text: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn headers(name: &HeaderName, lines: &[&str]) -> HeaderMap {
+    pub(crate) fn headers(name: &HeaderName, lines: &[&str]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for line in lines {
             map.append(name, HeaderValue::from_str(line).unwrap());
@@ -164,11 +164,11 @@ mod tests {
         map
     }
 
-    fn ip(s: &str) -> Node {
+    pub(crate) fn ip(s: &str) -> Node {
         Node::Ip(s.parse().unwrap())
     }
 
-    fn nodes(hops: &[Hop]) -> Vec<Node> {
+    pub(crate) fn nodes(hops: &[Hop]) -> Vec<Node> {
         hops.iter().map(|h| h.node).collect()
     }
 

@@ -130,25 +130,9 @@ fn is_tchar(b: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::forwarded::parse::tests::{headers, ip, nodes};
     use crate::forwarded::Proto;
-    use http::{HeaderName, HeaderValue};
     use std::net::IpAddr;
-
-    fn headers(name: &HeaderName, lines: &[&str]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for line in lines {
-            map.append(name, HeaderValue::from_str(line).unwrap());
-        }
-        map
-    }
-
-    fn ip(s: &str) -> Node {
-        Node::Ip(s.parse().unwrap())
-    }
-
-    fn nodes(hops: &[Hop]) -> Vec<Node> {
-        hops.iter().map(|h| h.node).collect()
-    }
 
     #[test]
     fn forwarded_elements() {
