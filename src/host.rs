@@ -112,7 +112,11 @@ impl std::error::Error for HostError {}
 ///   65535. No user info, no percent-encoding, no empty host or port.
 /// - When both are present they must name the same host (ASCII case-insensitive) and port
 ///   (a missing port is the scheme's default: `example.com` and `example.com:80` agree for
-///   `http`).
+///   `http`). For HTTP/2 this is the deliberate rule for `:authority` beside a `Host`
+///   header: RFC 9113 §8.3.1 lets a server treat a differing `Host` as malformed, and it is,
+///   since a router reading one and a backend reading the other would see two hosts; two
+///   `Host` headers are refused as in HTTP/1.1. When they agree, the `Host` value is the
+///   answer.
 /// - HTTP/1.1 requests need `Host` (RFC 9112 §3.2), HTTP/2 and later need one of the two;
 ///   HTTP/1.0 and 0.9 requests may have neither (`Ok(None)`).
 ///
@@ -178,6 +182,12 @@ pub fn request_host<'a>(
         (None, None) if version <= Version::HTTP_10 => Ok(None),
         (None, None) => Err(HostError::Missing),
     }
+}
+
+/// Whether `authority` is one valid `host[:port]` by the rules of [`request_host`] (a
+/// trusted proxy's `X-Forwarded-Host` or `Forwarded: host=` must be one).
+pub(crate) fn parse_authority(authority: &str) -> Result<(), HostError> {
+    parse(authority).map(|_| ())
 }
 
 /// `host[:port]` (RFC 3986 §3.2.2, §3.2.3), without user info, percent-encoding or

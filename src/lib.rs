@@ -15,6 +15,7 @@
 //! | [`path`] | the canonical request target ([`PathOptions`](path::PathOptions)): what scope rules match and what the upstream receives |
 //! | [`auth`] | [`OAuthLayer`](auth::OAuthLayer): the gateway check as a tower `Layer` |
 //! | [`limit`] | rate limits: issuance per client ([`IssueLimits`](limit::IssueLimits)), failed authentications per address ([`FailedAuthLayer`](limit::FailedAuthLayer)) |
+//! | [`forwarded`] | [`TrustedProxies`](forwarded::TrustedProxies): which peers may name the client, scheme and host (`X-Forwarded-For`, RFC 7239 `Forwarded`) |
 //! | [`host`] | [`request_host`](host::request_host): the validated host and port a request is for |
 //! | [`proxy`] | [`ReverseProxy`](proxy::ReverseProxy): a pooled reverse proxy to one HTTP upstream, as a `tower::Service` |
 //! | `server`, `loadtest` | (feature `cli`) the `tokengate` binary's server and its `loadtest` command |
@@ -65,6 +66,7 @@
 mod alias;
 pub mod auth;
 mod error;
+pub mod forwarded;
 pub mod host;
 pub mod limit;
 #[cfg(feature = "cli")]

@@ -5,8 +5,11 @@
 //! header or absolute-form URI never chooses it); the path and query are appended to the
 //! upstream's base path; hop-by-hop headers and every header named in `Connection` are removed
 //! ([`strip_hop_by_hop`]); `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Forwarded-Host` are
-//! set by the proxy, replacing whatever the client sent (as is `Forwarded`, which is removed);
-//! `X-Forwarded-Host` is the request's host, validated ([`request_host`]: one `Host`, a valid
+//! set by the proxy, replacing whatever the client sent (as is `Forwarded`, which is removed,
+//! or set with [`ReverseProxy::forwarded_header`]), except what a trusted proxy in front said
+//! (a [`Forwarding`] extension, see [`crate::forwarded`]): then `X-Forwarded-For` is its
+//! believed chain and the peer, and its scheme and host are kept; `X-Forwarded-Host` is
+//! otherwise the request's host, validated ([`request_host`]: one `Host`, a valid
 //! `host[:port]`, agreeing with the target's authority, else `400`); other client claims
 //! about the connection or the target (`X-Real-IP`, `X-Original-URL`,
 //! `X-HTTP-Method-Override`, … [`DEFAULT_DROPPED_HEADERS`]) are dropped, and a request with a
@@ -72,6 +75,9 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use pin_project_lite::pin_project;
 
 use crate::alias::{is_alias, Spelling, Watched};
+use crate::forwarded::{
+    self, Forwarding, Proto, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO,
+};
 use crate::host::request_host;
 use crate::Error;
 
@@ -96,9 +102,6 @@ pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// The headers that only concern one connection (RFC 9110 §7.6.1, plus the non-standard
 /// `Keep-Alive` and `Proxy-Connection`).
@@ -273,8 +276,9 @@ fn watched(dropped: impl IntoIterator<Item = HeaderName>) -> Watched<Watch> {
 }
 
 /// The address of the client a request came from, as a request extension. The server
-/// inserts it; [`ReverseProxy`] sends its IP upstream as `X-Forwarded-For` (and sends no
-/// `X-Forwarded-For` when the extension is absent).
+/// inserts it; [`ReverseProxy`] sends its IP upstream as `X-Forwarded-For` (after the chain a
+/// trusted proxy sent, see [`crate::forwarded`]; no `X-Forwarded-For` when the extension is
+/// absent).
 ///
 /// ```
 /// use tokengate::proxy::ClientAddr;
@@ -525,6 +529,7 @@ struct Settings {
     pool_idle_timeout: Duration,
     pool_max_idle_per_host: usize,
     http2_only: bool,
+    forwarded_header: bool,
 }
 
 impl ReverseProxy {
@@ -572,6 +577,7 @@ impl ReverseProxy {
             pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
             pool_max_idle_per_host: usize::MAX,
             http2_only: false,
+            forwarded_header: false,
         };
         Ok(ReverseProxy {
             shared: Arc::new(Shared {
@@ -677,6 +683,23 @@ impl ReverseProxy {
         self.rebuild()
     }
 
+    /// Also send an RFC 7239 `Forwarded` header (default `false`: a client's is removed
+    /// and none sent): one `for=` element per address of `X-Forwarded-For`, the first with
+    /// the `host=` and `proto=` of `X-Forwarded-Host` and `X-Forwarded-Proto`.
+    ///
+    /// ```
+    /// use tokengate::proxy::ReverseProxy;
+    ///
+    /// let proxy = ReverseProxy::new("http://127.0.0.1:9000".parse().unwrap())
+    ///     .unwrap()
+    ///     .forwarded_header(true);
+    /// # let _ = proxy;
+    /// ```
+    pub fn forwarded_header(mut self, enabled: bool) -> Self {
+        Arc::make_mut(&mut self.shared).settings.forwarded_header = enabled;
+        self
+    }
+
     fn rebuild(mut self) -> Self {
         let shared = Arc::make_mut(&mut self.shared);
         shared.client = build_client(&shared.upstream.authority, &shared.settings);
@@ -722,7 +745,10 @@ impl ReverseProxy {
             Some(uri) => uri,
             None => return Err((StatusCode::BAD_REQUEST, "bad request\n")),
         };
-        let client_ip = parts.extensions.get::<ClientAddr>().map(|a| a.0.ip());
+        let peer = parts.extensions.get::<ClientAddr>().map(|a| a.0.ip());
+        // What a trusted proxy in front said (`TrustedProxies::apply`); taken before the
+        // extensions are cleared.
+        let forwarding = parts.extensions.remove::<Forwarding>();
 
         let headers = &mut parts.headers;
         if hop_by_hop {
@@ -736,13 +762,39 @@ impl ReverseProxy {
             }
         }
         headers.remove(FORWARDED);
+        // A trusted proxy's scheme and host, else the gateway's own.
+        let proto = forwarding.as_ref().and_then(Forwarding::proto);
+        let forwarded_host = forwarding
+            .as_ref()
+            .and_then(|f| f.host().cloned())
+            .or(forwarded_host);
         // `insert` replaces every value the client sent: a removal is needed only where
         // nothing is inserted.
-        match client_ip {
-            Some(ip) => headers.insert(X_FORWARDED_FOR, ip_header(ip.to_canonical())),
-            None => headers.remove(X_FORWARDED_FOR),
+        match peer {
+            // The common case (no trusted chain, no `Forwarded`): no allocation.
+            Some(ip) if forwarding.is_none() && !self.shared.settings.forwarded_header => {
+                headers.insert(X_FORWARDED_FOR, ip_header(ip.to_canonical()));
+            }
+            Some(ip) => {
+                let chain = forwarded::addresses(forwarding.as_ref(), ip);
+                headers.insert(X_FORWARDED_FOR, forwarded::x_forwarded_for(&chain));
+                if self.shared.settings.forwarded_header {
+                    let value = forwarded::forwarded_header(
+                        &chain,
+                        forwarded_host.as_ref(),
+                        proto.unwrap_or(Proto::Http),
+                    );
+                    headers.insert(FORWARDED, value);
+                }
+            }
+            None => {
+                headers.remove(X_FORWARDED_FOR);
+            }
         };
-        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+        headers.insert(
+            X_FORWARDED_PROTO,
+            proto.map_or(HeaderValue::from_static("http"), Proto::header_value),
+        );
         match forwarded_host {
             Some(host) => headers.insert(X_FORWARDED_HOST, host),
             None => headers.remove(X_FORWARDED_HOST),

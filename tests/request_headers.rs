@@ -20,14 +20,11 @@ mod common;
 
 use std::net::SocketAddr;
 
-use bytes::Bytes;
-use http::Request;
-use http_body_util::Full;
 use serde_json::{json, Value};
 
 use common::config::ServeConfig;
 use common::process::Gateway;
-use common::raw::{h2, send_raw, Raw};
+use common::raw::{send_raw, Raw};
 use common::upstream::{Received, Recorder};
 use common::{ADMIN_KEY, ADMIN_SECRET, SERVICE, WEB_CLIENT, WEB_SECRET};
 
@@ -90,29 +87,16 @@ impl Node {
     /// `GET path` over HTTP/2 (`:authority` the listener's address) with the token and
     /// `headers` (`(name, value)`, sent as given).
     async fn h2_get(&self, path: &str, headers: &[(&str, &str)]) -> u16 {
-        let mut sender = h2(self.public()).await;
-        let mut request = Request::get(format!("http://{}{path}", self.public()))
-            .header("authorization", format!("Bearer {}", self.token));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = sender
-            .send_request(request.body(Full::new(Bytes::new())).unwrap())
-            .await
-            .unwrap();
-        response.status().as_u16()
+        common::raw::h2_get(self.public(), &self.token, path, headers).await
     }
 
     /// The only request the upstream received since the last call.
     fn one(&self, case: &str) -> Received {
-        let mut seen = self.upstream.take();
-        assert_eq!(seen.len(), 1, "{case}: {seen:?}");
-        seen.pop().unwrap()
+        self.upstream.take_one(case)
     }
 
     fn nothing(&self, case: &str) {
-        let seen = self.upstream.take();
-        assert!(seen.is_empty(), "{case}: forwarded {seen:?}");
+        self.upstream.assert_nothing(case)
     }
 }
 

@@ -35,8 +35,10 @@ const MAX_DEBT: Duration = Duration::from_secs(15 * 60);
 /// addresses as IPv4), IPv6 addresses by their /64 prefix. At most 100,000 addresses are
 /// remembered; an address is forgotten as soon as it owes nothing.
 ///
-/// The address is the TCP peer's: behind a reverse proxy (or a TLS terminator) every client
-/// shares the proxy's address, and so its limit. `X-Forwarded-For` is not trusted.
+/// The address is the caller's to give: [`FailedAuthLayer`](super::FailedAuthLayer) gives the
+/// TCP peer's, or the client a trusted proxy named
+/// ([`TrustedProxies`](crate::forwarded::TrustedProxies)); behind a proxy that is not trusted
+/// every client shares the proxy's address, and so its limit.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {

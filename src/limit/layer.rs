@@ -10,7 +10,6 @@ use http_body_util::Full;
 use tower::{Layer, Service, ServiceExt};
 
 use super::FailedAuthLimiter;
-use crate::proxy::ClientAddr;
 
 /// Puts a [`FailedAuthLimiter`] in front of a service whose callers authenticate (the RFC
 /// token, introspection and revocation endpoints, the JSON-RPC API, the TIBCO routes):
@@ -21,8 +20,10 @@ use crate::proxy::ClientAddr;
 /// * every `401` or `403` answer of the service counts as a failed authentication of the
 ///   request's address.
 ///
-/// The address is the [`ClientAddr`] request extension (`tokengate serve` sets it to the TCP
-/// peer); requests without one pass unlimited.
+/// The address is [`client_ip`](crate::forwarded::client_ip): the client a trusted proxy
+/// named ([`TrustedProxies`](crate::forwarded::TrustedProxies)), else the
+/// [`ClientAddr`](crate::proxy::ClientAddr) request extension (`tokengate serve` sets it to
+/// the TCP peer); requests without one pass unlimited.
 ///
 /// ```
 /// use std::num::NonZeroU32;
@@ -97,7 +98,7 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let inner = self.inner.clone();
-        let Some(ip) = req.extensions().get::<ClientAddr>().map(|a| a.0.ip()) else {
+        let Some(ip) = crate::forwarded::client_ip(req.extensions()) else {
             return Box::pin(inner.oneshot(req));
         };
         let limiter = self.limiter.clone();

@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -23,6 +23,7 @@ use super::echo::EchoService;
 use super::listener::HttpOptions;
 use super::metrics::{Metrics, TimedResolver, TimedService};
 use crate::auth::{MacPolicy, OAuthLayer, OAuthService};
+use crate::forwarded::{client_ip, TrustedProxies};
 use crate::limit::{FailedAuthLayer, FailedAuthLimiter, FailedAuthService};
 use crate::model::GrantType;
 use crate::model::{Service as ServiceSettings, TokenType};
@@ -56,6 +57,8 @@ pub(crate) struct PublicService {
     /// How targets are canonicalised (the layer's options): the routes here match the
     /// canonical path, as the layer's rules do.
     path: PathOptions,
+    /// The proxies that may name the client, scheme and host (`public.trusted_proxies`).
+    trusted: TrustedProxies,
 }
 
 /// hyper's default limit on the header fields of an HTTP/1 request. Given any other limit,
@@ -104,8 +107,9 @@ pub(crate) async fn bind(
     let protected_key = settings.as_ref().map(|s| s.key.clone());
     let upstream: Upstream = match config.upstream_uri()? {
         Some(uri) => {
-            let proxy =
-                ReverseProxy::new(uri)?.timeout(Duration::from_secs(config.upstream_timeout_secs));
+            let proxy = ReverseProxy::new(uri)?
+                .timeout(Duration::from_secs(config.upstream_timeout_secs))
+                .forwarded_header(config.forwarded_header);
             Either::Left(match config.dropped_headers()? {
                 Some(names) => proxy.drop_request_headers(names),
                 None => proxy,
@@ -197,6 +201,7 @@ pub(crate) async fn bind(
             protected,
             max_headers: config.max_headers,
             path: config.path_options()?,
+            trusted: config.trusted_proxies()?,
         },
         http: HttpOptions {
             header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
@@ -335,6 +340,9 @@ impl Service<Request<Incoming>> for PublicService {
         if crate::host::request_host(req.headers(), req.uri(), req.version()).is_err() {
             return PublicFuture::ready(text(StatusCode::BAD_REQUEST, "bad or missing Host\n"));
         }
+        // From a trusted proxy, the client it names keys the failed-authentication limit and
+        // the logs, and its chain, scheme and host go upstream (a `Forwarding` extension).
+        self.trusted.apply(&mut req);
         // Routed on the canonical target, which the request then carries: `/oauth2/%74oken`
         // and `//oauth2/token` are the token endpoint, never a way around it to the upstream.
         // A target without one goes to the protected stack, whose layer refuses it (400).
@@ -379,8 +387,10 @@ impl Service<Request<Incoming>> for PublicService {
             ));
         };
 
-        // Logged: method, path (never the query: it may carry `access_token`), status, time.
+        // Logged: client address, method, path (never the query: it may carry
+        // `access_token`), status, time.
         let logged = tracing::enabled!(tracing::Level::DEBUG).then(|| Logged {
+            client: client_ip(req.extensions()),
             method: req.method().clone(),
             path: req.uri().path().to_owned(),
             started: Instant::now(),
@@ -396,6 +406,7 @@ impl Service<Request<Incoming>> for PublicService {
 
 /// What the debug log line of a protected request needs.
 struct Logged {
+    client: Option<IpAddr>,
     method: Method,
     path: String,
     started: Instant,
@@ -445,12 +456,14 @@ impl Future for PublicFuture {
             StateProj::Protected { future, logged } => {
                 let response = std::task::ready!(future.poll(cx))?;
                 if let Some(Logged {
+                    client,
                     method,
                     path,
                     started,
                 }) = logged.take()
                 {
                     tracing::debug!(
+                        client = client.map(tracing::field::display),
                         %method,
                         path,
                         status = response.status().as_u16(),

@@ -87,6 +87,23 @@ fn parse(buf: &[u8]) -> Raw {
     }
 }
 
+/// `GET path` over h2 on a fresh connection (`:authority` is `addr`) with `token` as bearer
+/// and `headers` (`(name, value)`, sent as given): the status.
+pub async fn h2_get(addr: SocketAddr, token: &str, path: &str, headers: &[(&str, &str)]) -> u16 {
+    let mut sender = h2(addr).await;
+    let mut request = http::Request::get(format!("http://{addr}{path}"))
+        .header("authorization", format!("Bearer {token}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let body = http_body_util::Full::new(bytes::Bytes::new());
+    let response = sender
+        .send_request(request.body(body).unwrap())
+        .await
+        .unwrap();
+    response.status().as_u16()
+}
+
 /// An HTTP/2 connection with prior knowledge (h2c, no upgrade) to `addr`, driven in the
 /// background, for requests with bodies.
 pub async fn h2(

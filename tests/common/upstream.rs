@@ -96,4 +96,18 @@ impl Recorder {
     pub fn take(&self) -> Vec<Received> {
         std::mem::take(&mut *self.seen.lock().unwrap())
     }
+
+    /// The only request received since the last call; panics (naming `case`) unless there
+    /// was exactly one.
+    pub fn take_one(&self, case: &str) -> Received {
+        let mut seen = self.take();
+        assert_eq!(seen.len(), 1, "{case}: {seen:?}");
+        seen.pop().unwrap()
+    }
+
+    /// Panics (naming `case`) if anything was received since the last call.
+    pub fn assert_nothing(&self, case: &str) {
+        let seen = self.take();
+        assert!(seen.is_empty(), "{case}: forwarded {seen:?}");
+    }
 }

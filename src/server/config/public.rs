@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::{ConfigError, LimitSetting, DEFAULT_FAILED_AUTH_LIMIT};
 use crate::auth::IdentityHeaders;
+use crate::forwarded::{ForwardedFrom, TrustedProxies};
 use crate::path::{DotSegments, EscapedSlashes, PathOptions};
 
 /// The public listener's address when the configuration names none.
@@ -50,6 +51,9 @@ pub const DEFAULT_MAX_CONCURRENT_LOOKUPS: usize = 16;
 /// lookup_wait_ms = 1000
 /// mac_window_secs = 30                 # MAC requests: how far `ts` may be from the clock
 /// mac_replay_capacity = 1000000        # MAC requests remembered against replay
+/// trusted_proxies = ["10.0.0.0/8", "::1"]  # peers that may name the client; default none
+/// trusted_proxy_header = "x-forwarded-for" # or "forwarded" (RFC 7239): what they write
+/// forwarded_header = false             # also send RFC 7239 `Forwarded` upstream
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -138,6 +142,16 @@ pub struct PublicConfig {
     /// MAC requests: most `(token, ts, nonce)` triples remembered against replay (default
     /// 1,000,000, about 40 MB when full); when full, new MAC requests get `503`.
     pub mac_replay_capacity: usize,
+    /// The proxies in front of the gateway (CIDRs or addresses): only a peer in one of them
+    /// may name the client address, scheme and host (see
+    /// [`TrustedProxies`](crate::forwarded::TrustedProxies)). Default none: the TCP peer is
+    /// the client.
+    pub trusted_proxies: Vec<String>,
+    /// The header the trusted proxies write: `"x-forwarded-for"` (default, with
+    /// `X-Forwarded-Proto` and `X-Forwarded-Host`) or `"forwarded"` (RFC 7239).
+    pub trusted_proxy_header: String,
+    /// Also send an RFC 7239 `Forwarded` header upstream (default `false`).
+    pub forwarded_header: bool,
 }
 
 impl Default for PublicConfig {
@@ -172,6 +186,9 @@ impl Default for PublicConfig {
             lookup_wait_ms: 1000,
             mac_window_secs: 30,
             mac_replay_capacity: 1_000_000,
+            trusted_proxies: Vec::new(),
+            trusted_proxy_header: "x-forwarded-for".to_owned(),
+            forwarded_header: false,
         }
     }
 }
@@ -380,6 +397,28 @@ impl PublicConfig {
             .dot_segments(dots))
     }
 
+    /// The trusted proxies (`trusted_proxies`, `trusted_proxy_header`).
+    pub fn trusted_proxies(&self) -> Result<TrustedProxies, ConfigError> {
+        let from = match self.trusted_proxy_header.as_str() {
+            "x-forwarded-for" => ForwardedFrom::XForwardedFor,
+            "forwarded" => ForwardedFrom::Forwarded,
+            other => {
+                return Err(ConfigError::at(
+                    "public.trusted_proxy_header",
+                    format!("`{other}` (expected \"x-forwarded-for\" or \"forwarded\")"),
+                ))
+            }
+        };
+        TrustedProxies::parse(&self.trusted_proxies)
+            .map(|trusted| trusted.forwarded_from(from))
+            .map_err(|e| {
+                ConfigError::at(
+                    format!("public.trusted_proxies[{}]", e.index()),
+                    e.to_string(),
+                )
+            })
+    }
+
     /// The upstream URI, if one is configured.
     pub fn upstream_uri(&self) -> Result<Option<Uri>, ConfigError> {
         let Some(upstream) = &self.upstream else {
@@ -414,6 +453,7 @@ impl PublicConfig {
             rule.to_rule(i)?;
         }
         self.path_options()?;
+        self.trusted_proxies()?;
         for (key, value) in [
             ("public.cache_ttl_secs", self.cache_ttl_secs),
             ("public.negative_ttl_secs", self.negative_ttl_secs),
@@ -501,6 +541,8 @@ mod tests {
         assert_eq!((p.max_concurrent_lookups, p.lookup_wait_ms), (None, 1000));
         assert_eq!(p.path_options().unwrap(), PathOptions::default());
         assert_eq!((p.mac_window_secs, p.mac_replay_capacity), (30, 1_000_000));
+        assert_eq!(p.trusted_proxies().unwrap(), TrustedProxies::none());
+        assert!(!p.forwarded_header);
         assert_eq!(
             p.identity_headers().unwrap(),
             IdentityHeaders::mashery(),
@@ -536,6 +578,9 @@ max_concurrent_lookups = 3
 lookup_wait_ms = 50
 mac_window_secs = 90
 mac_replay_capacity = 5
+trusted_proxies = ["10.0.0.0/8", "::1"]
+trusted_proxy_header = "forwarded"
+forwarded_header = true
 "#,
         )
         .unwrap();
@@ -543,6 +588,19 @@ mac_replay_capacity = 5
         assert_eq!(p.failed_auth_limit, LimitSetting::Off);
         assert_eq!((p.max_concurrent_lookups, p.lookup_wait_ms), (Some(3), 50));
         assert_eq!((p.mac_window_secs, p.mac_replay_capacity), (90, 5));
+        let trusted = p.trusted_proxies().unwrap();
+        assert!(
+            trusted.contains("10.1.2.3".parse().unwrap())
+                && trusted.contains("::1".parse().unwrap())
+        );
+        assert!(!trusted.contains("127.0.0.1".parse().unwrap()));
+        assert_eq!(
+            trusted,
+            TrustedProxies::parse(["10.0.0.0/8", "::1"])
+                .unwrap()
+                .forwarded_from(ForwardedFrom::Forwarded)
+        );
+        assert!(p.forwarded_header);
         assert_eq!(
             p.identity_headers().unwrap().access_token().unwrap(),
             "x-oauth-access-token"
@@ -648,6 +706,18 @@ mac_replay_capacity = 5
             ("mac_window_secs = 0", "public.mac_window_secs"),
             ("mac_replay_capacity = 0", "public.mac_replay_capacity"),
             ("listen = \"localhost\"", "public.listen"),
+            (
+                "trusted_proxies = [\"::1\", \"10.0.0.1/8\"]",
+                "public.trusted_proxies[1]",
+            ),
+            (
+                "trusted_proxies = [\"proxy.internal\"]",
+                "public.trusted_proxies[0]",
+            ),
+            (
+                "trusted_proxy_header = \"x-real-ip\"",
+                "public.trusted_proxy_header",
+            ),
         ];
         for (line, key) in cases {
             let err = parse(&format!("[public]\n{line}\n")).unwrap_err();
