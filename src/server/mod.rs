@@ -57,7 +57,9 @@ mod listener;
 mod manage;
 mod metrics;
 mod process_metrics;
+mod protect;
 mod public;
+mod routes;
 mod signal;
 mod storage;
 
@@ -364,6 +366,7 @@ impl Server {
                 public::bind(
                     listener,
                     &config.public,
+                    &config.routes,
                     &tokens,
                     crate::rpc::Credentials::new(credentials.clone()),
                     &mut metrics,

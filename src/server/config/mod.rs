@@ -51,6 +51,7 @@ mod clients;
 mod error;
 mod limits;
 mod public;
+mod routes;
 mod services;
 mod store;
 #[cfg(test)]
@@ -67,6 +68,7 @@ pub use public::{
     CustomHeaders, HeadersConfig, PublicConfig, ScopeRule, DEFAULT_MAX_CONCURRENT_LOOKUPS,
     DEFAULT_PUBLIC_LISTEN,
 };
+pub use routes::{RouteAuth, RouteConfig};
 pub use services::{ServiceConfig, MAX_TTL_SECONDS};
 pub use store::{parse_pepper, StoreConfig, StoreLocation, DEFAULT_STORE_URL, MIN_PEPPER_BYTES};
 
@@ -86,6 +88,9 @@ pub struct Config {
     pub services: Vec<ServiceConfig>,
     /// `[[clients]]`: clients upserted into the store at start.
     pub clients: Vec<ClientConfig>,
+    /// `[[routes]]`: the APIs behind the public listener, by host and path. Without any,
+    /// `[public] upstream` (or the echo) is the one catch-all route.
+    pub routes: Vec<RouteConfig>,
     /// The file the configuration was read from, named in error messages.
     #[serde(skip)]
     pub origin: Option<PathBuf>,
@@ -146,6 +151,7 @@ impl Config {
         self.issue_limits()?;
         services::validate_services(&self.services)?;
         clients::validate_clients(&self.clients)?;
+        routes::validate_routes(&self.routes, &self.public)?;
         Ok(())
     }
 }
