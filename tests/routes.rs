@@ -291,3 +291,101 @@ upstream = "http://{docs}"
     );
     gateway.terminate();
 }
+
+/// `examples/multi_api.toml` (the README's example) under `tokengate serve`, its upstreams
+/// replaced by recorders: each route reaches its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_multi_api_example_serves_each_route() {
+    let upstreams = [
+        Recorder::start().await,
+        Recorder::start().await,
+        Recorder::start().await,
+        Recorder::start().await,
+    ];
+    let mut text = include_str!("../examples/multi_api.toml").to_owned();
+    for (port, listen) in [("8080", "0"), ("8081", "0")] {
+        text = text.replace(&format!("127.0.0.1:{port}"), &format!("127.0.0.1:{listen}"));
+    }
+    for (i, upstream) in upstreams.iter().enumerate() {
+        let from = format!("127.0.0.1:{}", 9001 + i);
+        assert!(text.contains(&from), "{from}");
+        text = text.replace(&from, &upstream.addr.to_string());
+    }
+    text = text.replace(
+        "credentials = [{ key = \"ops\", secret = \"change-me\" }]",
+        &format!(
+            "credentials = [{{ key = \"{}\", secret = \"{}\" }}]",
+            common::ADMIN_KEY,
+            common::ADMIN_SECRET
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = Gateway::start(dir.path(), &text);
+    let client = Client {
+        http: reqwest::Client::new(),
+        public: gateway.public(),
+    };
+    let token = |service: &'static str, scope: &'static str| {
+        let client =
+            json!({"client_id": "shopfront00000000000000", "client_secret": "change-me-too"});
+        let data = json!({"grant_type": "client_credentials", "scope": scope});
+        let admin = gateway.admin;
+        async move {
+            let reply = common::admin::call(
+                admin,
+                "oauth2.createAccessToken",
+                json!([service, client, data, null, null]),
+            )
+            .await;
+            reply["result"]["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let reviews = token("reviewsapi00000000000000", "read").await;
+    let orders = token("ordersapi000000000000000", "orders").await;
+
+    for _ in 0..2 {
+        let (status, _) = client
+            .get("api.example.com", "/reviews/7", Some(&reviews))
+            .await;
+        assert_eq!(status, 200);
+    }
+    let (status, _) = client
+        .get("eu.orders.example.com", "/o/1", Some(&orders))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = client.get("api.example.com", "/docs/", None).await;
+    assert_eq!(status, 200);
+    let (status, _) = client
+        .get("api.example.com", "/other", Some(&reviews))
+        .await;
+    assert_eq!(status, 404);
+    let seen: Vec<Vec<String>> = upstreams
+        .iter()
+        .map(|u| u.take().into_iter().map(|r| r.uri).collect())
+        .collect();
+    assert_eq!(
+        seen,
+        [vec!["/7"], vec!["/7"], vec!["/o/1"], vec!["/docs/"]],
+        "{seen:?}"
+    );
+    gateway.terminate();
+}
+
+/// A route naming a service that is neither configured nor stored is refused at start, with
+/// the route and key named.
+#[tokio::test]
+async fn an_unknown_service_key_is_refused_at_start() {
+    let text = "[store]\nurl = \"memory:\"\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+                [public]\nlisten = \"127.0.0.1:0\"\n\
+                [[routes]]\nname = \"ghost\"\nservice_key = \"nosuchservice\"\n\
+                upstream = \"http://127.0.0.1:9\"\n";
+    let config = tokengate::server::Config::from_toml(text, None).unwrap();
+    let err = match tokengate::server::Server::bind(config).await {
+        Ok(_) => panic!("started"),
+        Err(err) => err.to_string(),
+    };
+    assert!(
+        err.contains("routes[0].service_key") && err.contains("`ghost`"),
+        "{err}"
+    );
+}

@@ -236,3 +236,39 @@ impl Future for PoolFuture {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_failed_upstream_is_marked_out_and_all_out_is_503_with_retry_after() {
+        // A port nobody listens on: bound, then closed.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = closed.local_addr().unwrap();
+        drop(closed);
+        let proxy = ReverseProxy::new(format!("http://{addr}").parse().unwrap()).unwrap();
+        let pool = UpstreamPool::new([proxy])
+            .unwrap()
+            .mark_out_for(Duration::from_secs(30));
+        let get = || {
+            Request::get("/x")
+                .header("host", "gateway.test")
+                .body(http_body_util::Empty::<Bytes>::new())
+                .unwrap()
+        };
+
+        let first = pool.clone().oneshot(get()).await.unwrap();
+        assert_eq!(first.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(pool.available(), 0);
+        let second = pool.clone().oneshot(get()).await.unwrap();
+        assert_eq!(second.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let retry: u64 = second.headers()[http::header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=30).contains(&retry), "{retry}");
+    }
+}

@@ -298,3 +298,94 @@ pub(super) fn validate_routes(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+
+    fn routes(text: &str) -> Result<Config, super::ConfigError> {
+        Config::from_toml(&format!("[store]\nurl = \"memory:\"\n{text}"), None)
+    }
+
+    const UP: &str = "upstream = \"http://127.0.0.1:9000\"";
+
+    #[test]
+    fn errors_name_the_route_and_key() {
+        let cases = [
+            (
+                "[[routes]]\nname = \"a\"\nservice_key = \"s\"\nupstream = \"ftp://x\"".to_owned(),
+                "routes[0].upstream",
+            ),
+            (
+                "[[routes]]\nname = \"a\"\nservice_key = \"s\"\nupstreams = [\"http://a:1\", \"not a url\"]"
+                    .to_owned(),
+                "routes[0].upstreams[1]",
+            ),
+            (format!("[[routes]]\nname = \"a\"\n{UP}"), "routes[0].service_key"),
+            (
+                format!("[[routes]]\nname = \"a b\"\nservice_key = \"s\"\n{UP}"),
+                "routes[0].name",
+            ),
+            (
+                format!("[[routes]]\nname = \"a\"\nservice_key = \"s\"\nhost = \"*.\"\n{UP}"),
+                "routes[0].host",
+            ),
+            (
+                format!("[[routes]]\nname = \"a\"\nservice_key = \"s\"\npath = \"/a/../b\"\n{UP}"),
+                "routes[0].path",
+            ),
+            (
+                format!("[[routes]]\nname = \"a\"\nauth = \"none\"\nservice_key = \"s\"\n{UP}"),
+                "routes[0].service_key",
+            ),
+            (
+                format!("[[routes]]\nname = \"a\"\nservice_key = \"s\"\nmethods = [\"GE T\"]\n{UP}"),
+                "routes[0].methods",
+            ),
+            (
+                format!(
+                    "[[routes]]\nname = \"a\"\nservice_key = \"s\"\n{UP}\nrequire_scopes = \
+                     [{{ path = \"x\", scope = \"s\" }}]"
+                ),
+                "routes[0].require_scopes[0].path",
+            ),
+            (
+                format!("[[routes]]\nname = \"a\"\nservice_key = \"s\"\n{UP}\nheaders = \"kong\""),
+                "routes[0].headers",
+            ),
+            (
+                format!("[[routes]]\nname = \"a\"\nservice_key = \"s\"\n{UP}\ncolour = 1"),
+                "routes[0].colour",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = routes(&text).unwrap_err();
+            assert_eq!(err.key(), Some(key), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn two_routes_with_the_same_match_or_name_are_refused() {
+        let text = format!(
+            "[[routes]]\nname = \"a\"\nservice_key = \"s\"\npath = \"/x\"\n{UP}\n\
+             [[routes]]\nname = \"b\"\nservice_key = \"t\"\npath = \"/x/\"\n{UP}"
+        );
+        let err = routes(&text).unwrap_err();
+        assert_eq!(err.key(), Some("routes[1].path"), "{err}");
+        assert!(err.to_string().contains("route `a`"), "{err}");
+
+        let text = format!(
+            "[[routes]]\nname = \"a\"\nservice_key = \"s\"\npath = \"/x\"\nmethods = [\"GET\"]\n{UP}\n\
+             [[routes]]\nname = \"b\"\nservice_key = \"t\"\npath = \"/x\"\nmethods = [\"POST\"]\n{UP}\n\
+             [[routes]]\nname = \"c\"\nservice_key = \"t\"\nhost = \"a.example\"\npath = \"/x\"\n{UP}"
+        );
+        let config = routes(&text).unwrap();
+        assert_eq!(config.routes.len(), 3);
+
+        let text = format!(
+            "[[routes]]\nname = \"a\"\nservice_key = \"s\"\npath = \"/x\"\n{UP}\n\
+             [[routes]]\nname = \"a\"\nservice_key = \"s\"\npath = \"/y\"\n{UP}"
+        );
+        assert_eq!(routes(&text).unwrap_err().key(), Some("routes[1].name"));
+    }
+}
