@@ -185,8 +185,9 @@ impl RouteMatch {
             .then(other.methods.is_some().cmp(&self.methods.is_some()))
     }
 
-    /// Whether one request could be taken by both: the same host pattern and prefix, and
-    /// methods in common (no list means every method).
+    /// Whether the two are the same match: the same host pattern and prefix, and either both
+    /// without methods or with a method in common. (A route with methods and one without
+    /// on the same host and prefix are not: the one with methods is tried first.)
     pub(crate) fn overlaps(&self, other: &RouteMatch) -> bool {
         self.host == other.host
             && self.prefix == other.prefix

@@ -33,6 +33,12 @@
 //! grants = ["authorization_code", "client_credentials"]
 //! issue_rate = { per_second = 10, burst = 20 }   # per client; off unless set
 //!
+//! [[routes]]                     # several APIs: see RouteConfig
+//! name = "reviews"
+//! path = "/reviews"
+//! service_key = "rmeqcgpw3zu2y47y9bs8vs2h"
+//! upstreams = ["http://127.0.0.1:9001", "http://127.0.0.1:9002"]
+//!
 //! [[clients]]
 //! id = 12346
 //! client_id = "tkr7f25gd6452zy8rjsf7bwd"
