@@ -78,6 +78,7 @@ pub mod path;
 pub mod proxy;
 pub mod resolve;
 pub mod rest;
+pub mod route;
 pub mod rpc;
 pub mod secret;
 #[cfg(feature = "cli")]

@@ -62,23 +62,34 @@ impl Histogram {
     fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} histogram");
+        self.render_series(out, name, "");
+    }
+
+    /// The samples without `# HELP`/`# TYPE`; `labels` (such as `route="a",`) go before `le`.
+    fn render_series(&self, out: &mut String, name: &str, labels: &str) {
         let mut cumulative = 0u64;
         for i in 0..=BOUNDS.len() {
             cumulative += self.cells.sum(|c| &c.buckets[i]);
             match BOUNDS.get(i) {
                 Some(bound) => {
-                    let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+                    let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {cumulative}");
                 }
                 None => {
-                    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+                    let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {cumulative}");
                 }
             }
         }
+        let labels = labels.trim_end_matches(',');
+        let braced = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
         let sum = self.cells.sum(|c| &c.sum_micros) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum {sum}");
+        let _ = writeln!(out, "{name}_sum{braced} {sum}");
         // The count is at least the buckets' total read above, so `+Inf` never exceeds it.
         let count = self.cells.sum(|c| &c.count).max(cumulative);
-        let _ = writeln!(out, "{name}_count {count}");
+        let _ = writeln!(out, "{name}_count{braced} {count}");
     }
 }
 
@@ -89,6 +100,15 @@ pub(crate) struct TokenCounters {
     pub(crate) issued: AtomicU64,
     pub(crate) revoked: AtomicU64,
     pub(crate) lookups: AtomicU64,
+}
+
+/// One route's metrics: its layer's outcomes (none for a public route) and its upstream
+/// latency. The name comes from the configuration, never from a request.
+#[derive(Debug)]
+pub(crate) struct RouteMetrics {
+    pub(crate) name: String,
+    pub(crate) layer: Option<Arc<LayerMetrics>>,
+    pub(crate) upstream: Arc<Histogram>,
 }
 
 /// What `/metrics` on the admin listener shows, in the Prometheus text format (version 0.0.4):
@@ -104,6 +124,8 @@ pub(crate) struct TokenCounters {
 /// | `tokengate_cache_forged_total` | counter | tokens refused without a lookup: not of the issued form (length, alphabet or integrity tag) |
 /// | `tokengate_resolve_duration_seconds` | histogram | time of one store lookup (cache misses only) |
 /// | `tokengate_upstream_duration_seconds` | histogram | time until the upstream's (or echo's) response head |
+/// | `tokengate_route_requests_total{route,outcome}` | counter | with `[[routes]]`: `tokengate_requests_total` by route (routes with `auth = "oauth"`) |
+/// | `tokengate_route_upstream_duration_seconds{route}` | histogram | with `[[routes]]`: the upstream time by route |
 /// | `tokengate_tokens_issued_total` | counter | access tokens stored by this process |
 /// | `tokengate_tokens_revoked_total` | counter | access tokens revoked by this process |
 /// | `tokengate_limited_total{limit}` | counter | requests refused by a limit: `issue` (a client over its `issue_rate`), `failed_auth_public` / `failed_auth_admin` (an address over its `failed_auth_limit` on that listener), `lookups` (cache misses that found every lookup turn taken for `lookup_wait_ms`: answered 503) |
@@ -124,6 +146,8 @@ pub struct Metrics {
     pub(crate) cache: Option<TokenCache>,
     pub(crate) resolve: Arc<Histogram>,
     pub(crate) upstream: Arc<Histogram>,
+    /// With `[[routes]]`: each route's, in the table's order.
+    pub(crate) routes: Vec<RouteMetrics>,
     pub(crate) tokens: Arc<TokenCounters>,
     pub(crate) issue_limits: Option<Arc<IssueLimits>>,
     pub(crate) public_failed_auth: Option<FailedAuthLimiter>,
@@ -138,6 +162,39 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// `tokengate_route_*`: the per-route series, when there are routes.
+    fn render_routes(&self, out: &mut String) {
+        if self.routes.is_empty() {
+            return;
+        }
+        let name = "tokengate_route_requests_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Requests through the OAuth layer, by route and outcome."
+        );
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for route in &self.routes {
+            for (outcome, count) in route.layer.iter().flat_map(|l| l.outcomes()) {
+                let route = &route.name;
+                let _ = writeln!(
+                    out,
+                    "{name}{{route=\"{route}\",outcome=\"{outcome}\"}} {count}"
+                );
+            }
+        }
+        let name = "tokengate_route_upstream_duration_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time until the upstream's response head, by route."
+        );
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        for route in &self.routes {
+            route
+                .upstream
+                .render_series(out, name, &format!("route=\"{}\",", route.name));
+        }
+    }
+
     /// The metrics as Prometheus text.
     ///
     /// ```
@@ -151,17 +208,35 @@ impl Metrics {
             let _ = writeln!(out, "# TYPE {name} counter");
             let _ = writeln!(out, "{name} {value}");
         };
-        if let Some(layer) = &self.layer {
+        let route_layers: Vec<&Arc<LayerMetrics>> = self
+            .routes
+            .iter()
+            .filter_map(|r| r.layer.as_ref())
+            .collect();
+        let totals = match &self.layer {
+            Some(layer) => Some(layer.outcomes()),
+            None => route_layers.first().map(|first| {
+                let mut totals = first.outcomes();
+                for layer in &route_layers[1..] {
+                    for (total, (_, count)) in totals.iter_mut().zip(layer.outcomes()) {
+                        total.1 += count;
+                    }
+                }
+                totals
+            }),
+        };
+        if let Some(outcomes) = totals {
             let name = "tokengate_requests_total";
             let _ = writeln!(
                 out,
                 "# HELP {name} Requests through the OAuth layer, by outcome."
             );
             let _ = writeln!(out, "# TYPE {name} counter");
-            for (outcome, count) in layer.outcomes() {
+            for (outcome, count) in outcomes {
                 let _ = writeln!(out, "{name}{{outcome=\"{outcome}\"}} {count}");
             }
         }
+        self.render_routes(&mut out);
         if let Some(cache) = &self.cache {
             let (valid, unknown) = cache.entries();
             let name = "tokengate_cache_entries";

@@ -59,7 +59,9 @@ mod manage;
 mod metrics;
 mod pepper_check;
 mod process_metrics;
+mod protect;
 mod public;
+mod routes;
 mod signal;
 mod storage;
 
@@ -382,6 +384,7 @@ impl Server {
                 public::bind(
                     listener,
                     &config.public,
+                    &config.routes,
                     &tokens,
                     crate::rpc::Credentials::new(credentials.clone()),
                     &mut metrics,

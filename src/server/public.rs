@@ -18,19 +18,20 @@ use tower::util::Either;
 use tower::{Layer, Service, ServiceExt};
 
 use super::body_limit::BodyLimit;
-use super::config::{PublicConfig, DEFAULT_FAILED_AUTH_LIMIT, DEFAULT_MAX_CONCURRENT_LOOKUPS};
+use super::config::{PublicConfig, RouteConfig, DEFAULT_FAILED_AUTH_LIMIT};
 use super::echo::EchoService;
 use super::listener::HttpOptions;
-use super::metrics::{Metrics, TimedResolver, TimedService};
-use crate::auth::{MacPolicy, OAuthLayer, OAuthService};
+use super::metrics::{Metrics, TimedService};
+use super::protect;
+use super::routes::{route_table, RoutedApi};
+use crate::auth::OAuthService;
 use crate::forwarded::{client_ip, TrustedProxies};
 use crate::limit::{FailedAuthLayer, FailedAuthLimiter, FailedAuthService};
 use crate::model::GrantType;
-use crate::model::{Service as ServiceSettings, TokenType};
+use crate::model::Service as ServiceSettings;
 use crate::oauth::TokenService;
 use crate::path::PathOptions;
 use crate::proxy::{ProxyBody, ReverseProxy};
-use crate::resolve::{LimitedResolver, LocalResolver, TokenCache};
 use crate::rest::{PublicEndpoints, RestResponse};
 use crate::rpc::Credentials;
 use crate::Error;
@@ -51,6 +52,8 @@ pub(crate) struct PublicService {
     endpoints: Option<Endpoints>,
     /// `None` without a service to protect: every other request gets `503`.
     protected: Option<Protected>,
+    /// With `[[routes]]`: the table every other request goes to (instead of `protected`).
+    routes: Option<RoutedApi>,
     /// Most header fields in an HTTP/1 request (`public.max_headers`), checked here (see
     /// [`HYPER_MAX_HEADERS`]).
     max_headers: usize,
@@ -98,23 +101,30 @@ pub(crate) struct PublicListener {
 pub(crate) async fn bind(
     listener: tokio::net::TcpListener,
     config: &PublicConfig,
+    routes: &[RouteConfig],
     tokens: &Arc<TokenService>,
     admin: Credentials,
     metrics: &mut Metrics,
 ) -> Result<PublicListener, Error> {
     let identity = config.identity_headers()?;
-    let settings = protected_service(config, tokens).await?;
-    let protected_key = settings.as_ref().map(|s| s.key.clone());
+    let (settings, protected_key, routes) = if routes.is_empty() {
+        let settings = protected_service(config, tokens).await?;
+        let key = settings.as_ref().map(|s| s.key.clone());
+        (settings, key, None)
+    } else {
+        let key = config
+            .service_key
+            .clone()
+            .or_else(|| routes.iter().find_map(|r| r.service_key.clone()));
+        let table = route_table(routes, config, tokens, metrics).await?;
+        (None, key, Some(table))
+    };
     let upstream: Upstream = match config.upstream_uri()? {
-        Some(uri) => {
-            let proxy = ReverseProxy::new(uri)?
-                .timeout(Duration::from_secs(config.upstream_timeout_secs))
-                .forwarded_header(config.forwarded_header);
-            Either::Left(match config.dropped_headers()? {
-                Some(names) => proxy.drop_request_headers(names),
-                None => proxy,
-            })
-        }
+        Some(uri) => Either::Left(protect::proxy(
+            config,
+            uri,
+            Duration::from_secs(config.upstream_timeout_secs),
+        )?),
         None => Either::Right(EchoService::new(identity.clone())),
     };
     let protected = match settings {
@@ -122,40 +132,19 @@ pub(crate) async fn bind(
             let allow_query = config
                 .allow_query_tokens
                 .unwrap_or(service.allow_query_tokens);
-            let resolver = LimitedResolver::new(
-                TimedResolver {
-                    inner: LocalResolver::new(tokens.clone(), service.key.clone()),
-                    histogram: metrics.resolve.clone(),
-                },
-                config
-                    .max_concurrent_lookups
-                    .unwrap_or(DEFAULT_MAX_CONCURRENT_LOOKUPS),
-                Duration::from_millis(config.lookup_wait_ms),
-            );
-            metrics.lookups = Some(resolver.clone());
-            let cache = TokenCache::builder(resolver)
-                .ttl(Duration::from_secs(config.cache_ttl_secs))
-                .negative_ttl(Duration::from_secs(config.negative_ttl_secs))
-                .max_capacity(config.cache_capacity)
-                .build();
-            cache.listen_to(tokens);
-            let mut layer = OAuthLayer::new(cache.clone())
-                .realm(&config.realm)?
-                .headers(identity)
-                .allow_query_tokens(allow_query)
-                .forward_authorization(config.forward_authorization)
-                .path_options(config.path_options()?)
-                .mac_policy(
-                    MacPolicy::default()
-                        .window(Duration::from_secs(config.mac_window_secs))?
-                        .replay_capacity(config.mac_replay_capacity)?,
-                )
-                .mac_challenges(matches!(service.token_type, TokenType::Mac(_)));
+            let cache = protect::token_cache(config, tokens, &service.key, metrics);
+            let mut layer = protect::oauth_layer(
+                config,
+                cache,
+                &service,
+                identity,
+                allow_query,
+                config.forward_authorization,
+            )?;
             for (i, rule) in config.require_scopes.iter().enumerate() {
                 layer = layer.rule(rule.to_rule(i)?);
             }
             metrics.layer = Some(layer.metrics().clone());
-            metrics.cache = Some(cache);
             tracing::info!(
                 service = %service.key,
                 upstream = config.upstream.as_deref().unwrap_or("built-in echo"),
@@ -170,6 +159,7 @@ pub(crate) async fn bind(
                 max: config.max_body_bytes,
             })
         }
+        None if routes.is_some() => None,
         None => {
             tracing::warn!(
                 "no service in the store: the public listener answers 503 until one is \
@@ -199,6 +189,7 @@ pub(crate) async fn bind(
         service: PublicService {
             endpoints,
             protected,
+            routes,
             max_headers: config.max_headers,
             path: config.path_options()?,
             trusted: config.trusted_proxies()?,
@@ -380,6 +371,13 @@ impl Service<Request<Incoming>> for PublicService {
                 },
             };
         }
+        if let Some(routes) = &mut self.routes {
+            return PublicFuture {
+                state: State::Routed {
+                    future: routes.call(req),
+                },
+            };
+        }
         let Some(protected) = &mut self.protected else {
             return PublicFuture::ready(text(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -426,6 +424,10 @@ pin_project! {
     enum State {
         Ready { response: Option<Response<ProxyBody>> },
         Endpoint { future: BoxFuture<Result<Response<ProxyBody>, Infallible>> },
+        Routed {
+            #[pin]
+            future: <RoutedApi as Service<Request<Incoming>>>::Future,
+        },
         Protected {
             #[pin]
             future: ProtectedFuture,
@@ -453,6 +455,7 @@ impl Future for PublicFuture {
                 Poll::Ready(Ok(response.take().expect("polled after completion")))
             }
             StateProj::Endpoint { future } => future.as_mut().poll(cx),
+            StateProj::Routed { future } => future.poll(cx),
             StateProj::Protected { future, logged } => {
                 let response = std::task::ready!(future.poll(cx))?;
                 if let Some(Logged {

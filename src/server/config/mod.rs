@@ -33,6 +33,12 @@
 //! grants = ["authorization_code", "client_credentials"]
 //! issue_rate = { per_second = 10, burst = 20 }   # per client; off unless set
 //!
+//! [[routes]]                     # several APIs: see RouteConfig
+//! name = "reviews"
+//! path = "/reviews"
+//! service_key = "rmeqcgpw3zu2y47y9bs8vs2h"
+//! upstreams = ["http://127.0.0.1:9001", "http://127.0.0.1:9002"]
+//!
 //! [[clients]]
 //! id = 12346
 //! client_id = "tkr7f25gd6452zy8rjsf7bwd"
@@ -51,6 +57,7 @@ mod clients;
 mod error;
 mod limits;
 mod public;
+mod routes;
 mod services;
 mod store;
 #[cfg(test)]
@@ -67,6 +74,7 @@ pub use public::{
     CustomHeaders, HeadersConfig, PublicConfig, ScopeRule, DEFAULT_MAX_CONCURRENT_LOOKUPS,
     DEFAULT_PUBLIC_LISTEN,
 };
+pub use routes::{RouteAuth, RouteConfig};
 pub use services::{ServiceConfig, MAX_TTL_SECONDS};
 pub use store::{parse_pepper, StoreConfig, StoreLocation, DEFAULT_STORE_URL, MIN_PEPPER_BYTES};
 
@@ -86,6 +94,9 @@ pub struct Config {
     pub services: Vec<ServiceConfig>,
     /// `[[clients]]`: clients upserted into the store at start.
     pub clients: Vec<ClientConfig>,
+    /// `[[routes]]`: the APIs behind the public listener, by host and path. Without any,
+    /// `[public] upstream` (or the echo) is the one catch-all route.
+    pub routes: Vec<RouteConfig>,
     /// The file the configuration was read from, named in error messages.
     #[serde(skip)]
     pub origin: Option<PathBuf>,
@@ -146,6 +157,7 @@ impl Config {
         self.issue_limits()?;
         services::validate_services(&self.services)?;
         clients::validate_clients(&self.clients)?;
+        routes::validate_routes(&self.routes, &self.public)?;
         Ok(())
     }
 }

@@ -213,7 +213,13 @@ pub struct ScopeRule {
 impl ScopeRule {
     /// The layer's rule; errors name `public.require_scopes[i]`'s key at fault.
     pub fn to_rule(&self, i: usize) -> Result<crate::auth::ScopeRule, ConfigError> {
-        let key = |field: &str| format!("public.require_scopes[{i}].{field}");
+        self.to_rule_at(&format!("public.require_scopes[{i}]"))
+    }
+
+    /// The layer's rule; errors name the key at fault under `at` (such as
+    /// `routes[0].require_scopes[1]`).
+    pub fn to_rule_at(&self, at: &str) -> Result<crate::auth::ScopeRule, ConfigError> {
+        let key = |field: &str| format!("{at}.{field}");
         if !self.path.starts_with('/') {
             return Err(ConfigError::at(key("path"), "must start with `/`"));
         }
@@ -270,16 +276,15 @@ pub struct CustomHeaders {
     pub access_token: Option<String>,
 }
 
-fn header_name(value: &str, key: &str) -> Result<HeaderName, ConfigError> {
-    HeaderName::from_bytes(value.as_bytes())
-        .map_err(|_| ConfigError::at(key, format!("`{value}` is not a valid header name")))
-}
-
-impl PublicConfig {
-    /// The identity header names, with the access token header when
-    /// `forward_access_token` is on.
-    pub fn identity_headers(&self) -> Result<IdentityHeaders, ConfigError> {
-        let (headers, access_token) = match &self.headers {
+impl HeadersConfig {
+    /// The identity header names, with the access token header when `forward_access_token`;
+    /// errors name keys under `at` (such as `public` or `routes[0]`).
+    pub fn identity_headers(
+        &self,
+        forward_access_token: bool,
+        at: &str,
+    ) -> Result<IdentityHeaders, ConfigError> {
+        let (headers, access_token) = match self {
             HeadersConfig::Preset(name) if name == "mashery" => (
                 IdentityHeaders::mashery(),
                 Some(HeaderName::from_static("x-mashery-oauth-access-token")),
@@ -290,7 +295,7 @@ impl PublicConfig {
             ),
             HeadersConfig::Preset(other) => {
                 return Err(ConfigError::at(
-                    "public.headers",
+                    format!("{at}.headers"),
                     format!(
                         "unknown preset `{other}` (expected \"mashery\", \"neutral\" or a table \
                          of names)"
@@ -299,21 +304,21 @@ impl PublicConfig {
             }
             HeadersConfig::Custom(c) => {
                 let names = [
-                    header_name(&c.client_id, "public.headers.client_id")?,
-                    header_name(&c.scope, "public.headers.scope")?,
-                    header_name(&c.user_context, "public.headers.user_context")?,
+                    header_name(&c.client_id, &format!("{at}.headers.client_id"))?,
+                    header_name(&c.scope, &format!("{at}.headers.scope"))?,
+                    header_name(&c.user_context, &format!("{at}.headers.user_context"))?,
                 ];
                 let access_token = c
                     .access_token
                     .as_deref()
-                    .map(|n| header_name(n, "public.headers.access_token"))
+                    .map(|n| header_name(n, &format!("{at}.headers.access_token")))
                     .transpose()?;
                 let mut all: Vec<&HeaderName> = names.iter().chain(&access_token).collect();
                 all.sort_by_key(|n| n.as_str());
                 all.dedup();
                 if all.len() != names.len() + usize::from(access_token.is_some()) {
                     return Err(ConfigError::at(
-                        "public.headers",
+                        format!("{at}.headers"),
                         "the header names must differ",
                     ));
                 }
@@ -324,16 +329,30 @@ impl PublicConfig {
                 )
             }
         };
-        if !self.forward_access_token {
+        if !forward_access_token {
             return Ok(headers);
         }
         match access_token {
             Some(name) => Ok(headers.with_access_token(name)),
             None => Err(ConfigError::at(
-                "public.headers.access_token",
+                format!("{at}.headers.access_token"),
                 "required with forward_access_token = true",
             )),
         }
+    }
+}
+
+fn header_name(value: &str, key: &str) -> Result<HeaderName, ConfigError> {
+    HeaderName::from_bytes(value.as_bytes())
+        .map_err(|_| ConfigError::at(key, format!("`{value}` is not a valid header name")))
+}
+
+impl PublicConfig {
+    /// The identity header names, with the access token header when
+    /// `forward_access_token` is on.
+    pub fn identity_headers(&self) -> Result<IdentityHeaders, ConfigError> {
+        self.headers
+            .identity_headers(self.forward_access_token, "public")
     }
 
     /// The names of `drop_request_headers`, if set: valid header names, none of them an

@@ -1,0 +1,87 @@
+//! The parts of a protected stack that the single-upstream listener and every route share:
+//! the token cache of a service, the OAuth layer and the upstream proxy, from `[public]`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Uri;
+
+use super::config::{PublicConfig, DEFAULT_MAX_CONCURRENT_LOOKUPS};
+use super::metrics::{Metrics, TimedResolver};
+use crate::auth::{IdentityHeaders, MacPolicy, OAuthLayer};
+use crate::model::{Service as ServiceSettings, TokenType};
+use crate::oauth::TokenService;
+use crate::proxy::ReverseProxy;
+use crate::resolve::{LimitedResolver, LocalResolver, TokenCache};
+use crate::Error;
+
+/// The token cache for `service`'s tokens (evicted by `tokens`' revocations); the first one
+/// made is the one `/metrics` shows.
+pub(crate) fn token_cache(
+    config: &PublicConfig,
+    tokens: &Arc<TokenService>,
+    service: &str,
+    metrics: &mut Metrics,
+) -> TokenCache {
+    let resolver = LimitedResolver::new(
+        TimedResolver {
+            inner: LocalResolver::new(tokens.clone(), service.to_owned()),
+            histogram: metrics.resolve.clone(),
+        },
+        config
+            .max_concurrent_lookups
+            .unwrap_or(DEFAULT_MAX_CONCURRENT_LOOKUPS),
+        Duration::from_millis(config.lookup_wait_ms),
+    );
+    if metrics.lookups.is_none() {
+        metrics.lookups = Some(resolver.clone());
+    }
+    let cache = TokenCache::builder(resolver)
+        .ttl(Duration::from_secs(config.cache_ttl_secs))
+        .negative_ttl(Duration::from_secs(config.negative_ttl_secs))
+        .max_capacity(config.cache_capacity)
+        .build();
+    cache.listen_to(tokens);
+    if metrics.cache.is_none() {
+        metrics.cache = Some(cache.clone());
+    }
+    cache
+}
+
+/// The OAuth layer over `cache` with `[public]`'s realm, path, and MAC settings.
+pub(crate) fn oauth_layer(
+    config: &PublicConfig,
+    cache: TokenCache,
+    service: &ServiceSettings,
+    identity: IdentityHeaders,
+    allow_query_tokens: bool,
+    forward_authorization: bool,
+) -> Result<OAuthLayer, Error> {
+    Ok(OAuthLayer::new(cache)
+        .realm(&config.realm)?
+        .headers(identity)
+        .allow_query_tokens(allow_query_tokens)
+        .forward_authorization(forward_authorization)
+        .path_options(config.path_options()?)
+        .mac_policy(
+            MacPolicy::default()
+                .window(Duration::from_secs(config.mac_window_secs))?
+                .replay_capacity(config.mac_replay_capacity)?,
+        )
+        .mac_challenges(matches!(service.token_type, TokenType::Mac(_))))
+}
+
+/// The proxy to `uri` with `[public]`'s `drop_request_headers` and the given timeout.
+pub(crate) fn proxy(
+    config: &PublicConfig,
+    uri: Uri,
+    timeout: Duration,
+) -> Result<ReverseProxy, Error> {
+    let proxy = ReverseProxy::new(uri)?
+        .timeout(timeout)
+        .forwarded_header(config.forwarded_header);
+    Ok(match config.dropped_headers()? {
+        Some(names) => proxy.drop_request_headers(names),
+        None => proxy,
+    })
+}
