@@ -16,7 +16,8 @@
 //! | [`auth`] | [`OAuthLayer`](auth::OAuthLayer): the gateway check as a tower `Layer` |
 //! | [`limit`] | rate limits: issuance per client ([`IssueLimits`](limit::IssueLimits)), failed authentications per address ([`FailedAuthLayer`](limit::FailedAuthLayer)) |
 //! | [`host`] | [`request_host`](host::request_host): the validated host and port a request is for |
-//! | [`proxy`] | [`ReverseProxy`](proxy::ReverseProxy): a pooled reverse proxy to one HTTP upstream, as a `tower::Service` |
+//! | [`proxy`] | [`ReverseProxy`](proxy::ReverseProxy): a pooled reverse proxy to one HTTP or HTTPS upstream, as a `tower::Service` |
+//! | [`tls`] | rustls configurations: listeners with a reloadable certificate and optional client certificates, verified clients |
 //! | `server`, `loadtest` | (feature `cli`) the `tokengate` binary's server and its `loadtest` command |
 //!
 //! Cargo features: `sqlite` (default) for the embedded store, `postgres` for the PostgreSQL
@@ -82,6 +83,7 @@ pub mod secret;
 pub mod server;
 pub mod store;
 mod striped;
+pub mod tls;
 
 pub use error::Error;
 

@@ -87,6 +87,7 @@ pub(crate) struct PublicListener {
     pub(crate) listener: tokio::net::TcpListener,
     pub(crate) service: PublicService,
     pub(crate) http: HttpOptions,
+    pub(crate) tls: Option<super::listener::ListenerTls>,
 }
 
 /// Builds the public stack for `config` over `tokens` (the same `TokenService` the admin API
@@ -104,8 +105,15 @@ pub(crate) async fn bind(
     let protected_key = settings.as_ref().map(|s| s.key.clone());
     let upstream: Upstream = match config.upstream_uri()? {
         Some(uri) => {
-            let proxy =
-                ReverseProxy::new(uri)?.timeout(Duration::from_secs(config.upstream_timeout_secs));
+            let mut proxy = ReverseProxy::new(uri)?
+                .timeout(Duration::from_secs(config.upstream_timeout_secs))
+                .offer_http2(config.upstream_http2);
+            if let Some(ca) = &config.upstream_ca {
+                let roots = crate::tls::Roots::CaFile(ca.clone());
+                let tls = crate::tls::client_config(&roots)
+                    .map_err(|e| Error::config(format!("public.upstream_ca: {e}")))?;
+                proxy = proxy.tls_config(tls);
+            }
             Either::Left(match config.dropped_headers()? {
                 Some(names) => proxy.drop_request_headers(names),
                 None => proxy,
@@ -143,6 +151,7 @@ pub(crate) async fn bind(
                 .path_options(config.path_options()?)
                 .mac_policy(
                     MacPolicy::default()
+                        .scheme(&scheme(config))
                         .window(Duration::from_secs(config.mac_window_secs))?
                         .replay_capacity(config.mac_replay_capacity)?,
                 )
@@ -204,7 +213,16 @@ pub(crate) async fn bind(
             max_headers: (config.max_headers > HYPER_MAX_HEADERS).then_some(config.max_headers),
             ..HttpOptions::default()
         },
+        tls: None,
     })
+}
+
+/// The scheme the listener serves: `https` with `tls`, else `http`.
+fn scheme(config: &PublicConfig) -> http::uri::Scheme {
+    match config.tls {
+        Some(_) => http::uri::Scheme::HTTPS,
+        None => http::uri::Scheme::HTTP,
+    }
 }
 
 /// The standard endpoints of every stored service (at `/oauth2/token` etc. for the protected
@@ -230,7 +248,7 @@ async fn public_endpoints(
     let issuer = config
         .issuer
         .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
+        .unwrap_or_else(|| format!("{}://{addr}", scheme(config)));
     let mut endpoints = PublicEndpoints::new(tokens.clone(), keys, issuer)
         .map_err(|e| Error::config(format!("public.issuer: {e}")))?
         .default_service(&default)?

@@ -142,6 +142,11 @@ impl Gateway {
             .clone()
     }
 
+    /// Sends SIGHUP (the gateway reloads its certificates).
+    pub fn hang_up(&self) {
+        self.signal("HUP");
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         self.signal("TERM");

@@ -1,0 +1,551 @@
+//! TLS end to end over real sockets, with certificates made at test time: both listeners over
+//! HTTP/1.1 and h2, refused clients (another CA, no client certificate), refused certificates
+//! (expired, wrong name), a certificate reloaded under an open connection, and `https`
+//! upstreams verified against their CA.
+#![cfg(unix)]
+
+mod common;
+#[path = "common/pki.rs"]
+mod pki;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, Version};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+use serde_json::{json, Value};
+use tokengate::server::{Config, Server};
+use tokengate::tls::{client_config, Roots};
+
+use common::config::ServeConfig;
+use common::process::Gateway;
+use common::upstream::Recorder;
+use common::{ADMIN_KEY, ADMIN_SECRET, SERVICE, WEB_CLIENT, WEB_SECRET};
+use pki::{Issued, Pki};
+
+/// A server certificate for the loopback names.
+fn localhost(pki: &Pki, stem: &str, common_name: &str) -> Issued {
+    pki.server(stem, &["localhost", "127.0.0.1"], common_name)
+}
+
+fn tls_line(issued: &Issued, extra: &str) -> String {
+    format!(
+        "tls = {{ cert = {:?}, key = {:?}{extra} }}",
+        issued.cert, issued.key
+    )
+}
+
+/// A reqwest client trusting `ca` only.
+fn client(ca: &Pki) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.ca_pem().as_bytes()).unwrap())
+}
+
+struct Running {
+    admin: SocketAddr,
+    public: SocketAddr,
+    server_certificates: tokengate::server::CertificateReloader,
+    metrics: Arc<tokengate::server::Metrics>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn start(dir: &Path, config: ServeConfig) -> Running {
+    let text = config.toml().replace(
+        "sqlite://tokengate.db",
+        &format!("sqlite://{}/t.db", dir.display()),
+    );
+    let server = Server::bind(Config::from_toml(&text, None).unwrap())
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = Running {
+        admin: server.admin_addr(),
+        public: server.public_addr().unwrap(),
+        server_certificates: server.certificates().clone(),
+        metrics: server.metrics().clone(),
+        stop: Some(stop),
+    };
+    tokio::spawn(server.run(async move {
+        let _ = stopped.await;
+    }));
+    running
+}
+
+/// A client_credentials token issued through JSON-RPC on the https admin listener.
+async fn token(http: &reqwest::Client, admin: SocketAddr) -> String {
+    let client = json!({"client_id": WEB_CLIENT, "client_secret": WEB_SECRET});
+    let data = json!({"grant_type": "client_credentials", "scope": ""});
+    let reply: Value = http
+        .post(format!("https://localhost:{}/v2/json-rpc", admin.port()))
+        .basic_auth(ADMIN_KEY, Some(ADMIN_SECRET))
+        .json(
+            &json!({"jsonrpc": "2.0", "method": "oauth2.createAccessToken",
+            "params": [SERVICE, client, data, null, null], "id": 1}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    reply["result"]["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{reply}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn both_listeners_serve_http1_and_h2_and_the_scheme_is_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "main");
+    let cert = localhost(&pki, "server", "server");
+    let upstream = Recorder::start().await;
+    let gateway = start(
+        dir.path(),
+        ServeConfig::sqlite()
+            .admin(&tls_line(&cert, ""))
+            .public(&tls_line(&cert, ""))
+            .public(&format!("upstream = \"http://{}\"", upstream.addr)),
+    )
+    .await;
+
+    for (http, version) in [
+        (client(&pki).http1_only().build().unwrap(), Version::HTTP_11),
+        (client(&pki).build().unwrap(), Version::HTTP_2),
+    ] {
+        for addr in [gateway.admin, gateway.public] {
+            let response = http
+                .get(format!("https://localhost:{}/healthz", addr.port()))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            assert_eq!(response.version(), version, "ALPN picks the version");
+        }
+        let token = token(&http, gateway.admin).await;
+        let response = http
+            .get(format!(
+                "https://localhost:{}/reviews",
+                gateway.public.port()
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let seen = upstream.take().pop().expect("the upstream got the request");
+        assert_eq!(seen.one("x-forwarded-proto"), "https");
+    }
+
+    // Plain HTTP on a TLS port is no request at all.
+    let plain = reqwest::get(format!("http://{}/healthz", gateway.public)).await;
+    assert!(plain.is_err() || plain.unwrap().status() != 200);
+
+    // The RFC 8414 issuer follows the scheme.
+    let http = client(&pki).build().unwrap();
+    let metadata: Value = http
+        .get(format!(
+            "https://localhost:{}/.well-known/oauth-authorization-server",
+            gateway.public.port()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let issuer = metadata["issuer"].as_str().unwrap();
+    assert!(issuer.starts_with("https://"), "{metadata}");
+    assert!(metadata["token_endpoint"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://"));
+
+    let metrics = gateway.metrics.render();
+    assert!(
+        metrics.contains("tokengate_tls_handshakes_total{listener=\"public\",result=\"ok\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("tokengate_tls_certificate_expiry_seconds{listener=\"admin\"}"));
+}
+
+#[tokio::test]
+async fn a_client_trusting_another_ca_is_refused_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "main");
+    let other = Pki::new(dir.path(), "other");
+    let cert = localhost(&pki, "server", "server");
+    let gateway = start(
+        dir.path(),
+        ServeConfig::sqlite().public(&tls_line(&cert, "")),
+    )
+    .await;
+    let err = client(&other)
+        .build()
+        .unwrap()
+        .get(format!(
+            "https://localhost:{}/healthz",
+            gateway.public.port()
+        ))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_connect(), "{err:?}");
+    // The server counts the handshake once it has read the client's alert.
+    let failed = "tokengate_tls_handshakes_total{listener=\"public\",result=\"failed\"} 1";
+    for _ in 0..100 {
+        if gateway.metrics.render().contains(failed) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let metrics = gateway.metrics.render();
+    assert!(metrics.contains(failed), "{metrics}");
+}
+
+#[tokio::test]
+async fn an_expired_or_mismatched_certificate_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "main");
+    let expired = pki.expired_server("expired", &["localhost"]);
+    let text = ServeConfig::new("memory:")
+        .public(&tls_line(&expired, ""))
+        .toml();
+    let err = Server::bind(Config::from_toml(&text, None).unwrap())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("public.tls"), "{err}");
+    assert!(err.to_string().contains("expired"), "{err}");
+
+    let one = localhost(&pki, "one", "one");
+    let two = localhost(&pki, "two", "two");
+    let text = ServeConfig::new("memory:")
+        .admin(&format!(
+            "tls = {{ cert = {:?}, key = {:?} }}",
+            one.cert, two.key
+        ))
+        .toml();
+    let err = Server::bind(Config::from_toml(&text, None).unwrap())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("admin.tls"), "{err}");
+    assert!(
+        !err.to_string().contains("PRIVATE KEY"),
+        "no key material: {err}"
+    );
+}
+
+#[tokio::test]
+async fn the_admin_listener_can_require_client_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "main");
+    let clients = Pki::new(dir.path(), "clients");
+    let cert = localhost(&pki, "server", "server");
+    let ca = format!(", client_ca = {:?}", clients.ca_file());
+    let gateway = start(
+        dir.path(),
+        ServeConfig::sqlite().admin(&tls_line(&cert, &ca)),
+    )
+    .await;
+    let url = format!("https://localhost:{}/healthz", gateway.admin.port());
+
+    let without = client(&pki).build().unwrap().get(&url).send().await;
+    assert!(without.is_err(), "no client certificate: refused");
+
+    let stranger = pki.client("stranger");
+    let identity = reqwest::Identity::from_pem(
+        format!("{}{}", stranger.cert_pem, stranger.key_pem).as_bytes(),
+    )
+    .unwrap();
+    let signed_elsewhere = client(&pki).identity(identity).build().unwrap();
+    assert!(signed_elsewhere.get(&url).send().await.is_err());
+
+    let ops = clients.client("ops");
+    let identity =
+        reqwest::Identity::from_pem(format!("{}{}", ops.cert_pem, ops.key_pem).as_bytes()).unwrap();
+    let with = client(&pki).identity(identity).build().unwrap();
+    let response = with.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "ok");
+}
+
+/// An HTTP/1.1 connection over TLS to `addr`, kept open; and the certificate it got.
+async fn open_connection(
+    ca: &Path,
+    addr: SocketAddr,
+) -> (
+    hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+    CertificateDer<'static>,
+) {
+    let tls = client_config(&Roots::CaFile(ca.to_path_buf())).unwrap();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let served = stream.get_ref().1.peer_certificates().unwrap()[0].clone();
+    let (sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    (sender, served)
+}
+
+async fn healthz(sender: &mut hyper::client::conn::http1::SendRequest<Empty<Bytes>>) -> u16 {
+    sender.ready().await.unwrap();
+    let request = Request::get("/healthz")
+        .header("host", "localhost")
+        .body(Empty::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status().as_u16();
+    response.into_body().collect().await.unwrap();
+    status
+}
+
+fn der(pem: &str) -> CertificateDer<'static> {
+    CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()
+}
+
+#[tokio::test]
+async fn a_renewed_certificate_is_served_to_new_connections_and_open_ones_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "main");
+    let first = localhost(&pki, "live", "first");
+    let gateway = start(
+        dir.path(),
+        ServeConfig::sqlite().public(&tls_line(&first, "")),
+    )
+    .await;
+
+    let (mut open, served) = open_connection(&pki.ca_file(), gateway.public).await;
+    assert_eq!(served, der(&first.cert_pem));
+    assert_eq!(healthz(&mut open).await, 200);
+
+    // Renewed on disk (same files), then reloaded.
+    let second = localhost(&pki, "live", "second");
+    gateway.server_certificates.reload().unwrap();
+    let (mut fresh, served) = open_connection(&pki.ca_file(), gateway.public).await;
+    assert_eq!(
+        served,
+        der(&second.cert_pem),
+        "new connections get the new one"
+    );
+    assert_eq!(healthz(&mut fresh).await, 200);
+    assert_eq!(
+        healthz(&mut open).await,
+        200,
+        "the open connection still serves"
+    );
+
+    // A broken renewal: the old pair stays and the error names the file.
+    std::fs::write(&second.cert, "not a certificate").unwrap();
+    let err = gateway.server_certificates.reload().unwrap_err();
+    assert!(err.to_string().contains("public.tls"), "{err}");
+    assert!(err.to_string().contains("live.pem"), "{err}");
+    let (_, served) = open_connection(&pki.ca_file(), gateway.public).await;
+    assert_eq!(served, der(&second.cert_pem));
+    // A key of another certificate: refused too.
+    let other = localhost(&pki, "other", "other");
+    std::fs::write(&second.cert, &second.cert_pem).unwrap();
+    std::fs::write(&second.key, &other.key_pem).unwrap();
+    assert!(gateway.server_certificates.reload().is_err());
+    let (_, served) = open_connection(&pki.ca_file(), gateway.public).await;
+    assert_eq!(served, der(&second.cert_pem));
+}
+
+/// What the TLS upstream saw of one request.
+#[derive(Debug, Clone)]
+struct Seen {
+    sni: Option<String>,
+    version: Version,
+    forwarded_proto: Option<String>,
+}
+
+/// An HTTPS upstream serving `cert` (whatever it is: expired, another name) with ALPN `h2`
+/// and `http/1.1`; records every request.
+async fn tls_upstream(cert: &Issued) -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
+    let chain = vec![der(&cert.cert_pem)];
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).unwrap();
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            let sink = sink.clone();
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let sni = stream.get_ref().1.server_name().map(str::to_owned);
+                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    sink.lock().unwrap().push(Seen {
+                        sni: sni.clone(),
+                        version: req.version(),
+                        forwarded_proto: req
+                            .headers()
+                            .get("x-forwarded-proto")
+                            .map(|v| v.to_str().unwrap().to_owned()),
+                    });
+                    async {
+                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(
+                            Bytes::from_static(b"secure upstream"),
+                        )))
+                    }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test]
+async fn an_https_upstream_is_verified_against_its_ca_with_sni_and_optional_h2() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream_pki = Pki::new(dir.path(), "upstream");
+    let cert = upstream_pki.server("api", &["localhost"], "api");
+    let (addr, seen) = tls_upstream(&cert).await;
+
+    for (http2, version) in [(false, Version::HTTP_11), (true, Version::HTTP_2)] {
+        let gateway = start(
+            dir.path(),
+            ServeConfig::sqlite().public(&format!(
+                "upstream = \"https://localhost:{}/v1\"\nupstream_ca = {:?}\nupstream_http2 = {http2}",
+                addr.port(),
+                upstream_pki.ca_file()
+            )),
+        )
+        .await;
+        let http = reqwest::Client::new();
+        let token = common::admin::token(gateway.admin, "").await;
+        let response = http
+            .get(format!("http://{}/reviews", gateway.public))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.unwrap(), "secure upstream");
+        let last = seen.lock().unwrap().last().cloned().unwrap();
+        assert_eq!(last.sni.as_deref(), Some("localhost"), "SNI names the host");
+        assert_eq!(last.version, version);
+        assert_eq!(last.forwarded_proto.as_deref(), Some("http"));
+    }
+}
+
+#[tokio::test]
+async fn upstream_certificates_of_another_name_or_expired_or_untrusted_are_a_502_and_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream_pki = Pki::new(dir.path(), "upstream");
+    let stranger = Pki::new(dir.path(), "stranger");
+    let cases = [
+        (
+            upstream_pki.server("wrong", &["api.example.com"], "wrong"),
+            "not valid for name",
+        ),
+        (
+            upstream_pki.expired_server("old", &["localhost"]),
+            "expired",
+        ),
+        (
+            stranger.server("alien", &["localhost"], "alien"),
+            "unknownissuer",
+        ),
+    ];
+    for (cert, reason) in cases {
+        let (addr, seen) = tls_upstream(&cert).await;
+        let config = ServeConfig::sqlite()
+            .public(&format!(
+                "upstream = \"https://localhost:{}\"\nupstream_ca = {:?}",
+                addr.port(),
+                upstream_pki.ca_file()
+            ))
+            .toml();
+        let run = tempfile::tempdir().unwrap();
+        let gateway = Gateway::start_logged(run.path(), &config, "warn");
+        let token = common::admin::token(gateway.admin, "").await;
+        let response = reqwest::Client::new()
+            .get(format!("http://{}/reviews", gateway.public()))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 502, "{reason}");
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "nothing reached the upstream"
+        );
+        let logs = gateway.logs();
+        let line = logs
+            .lines()
+            .find(|l| l.contains("proxy: upstream"))
+            .unwrap_or_else(|| panic!("{logs}"));
+        assert!(line.contains("invalid peer certificate"), "{line}");
+        assert!(line.to_lowercase().contains(reason), "{reason}: {line}");
+        assert!(!line.contains(&token), "{line}");
+        gateway.terminate();
+    }
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_certificate_of_a_running_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "main");
+    let first = localhost(&pki, "live", "first");
+    let config = ServeConfig::sqlite().public(&tls_line(&first, "")).toml();
+    let gateway = Gateway::start_logged(dir.path(), &config, "info");
+    let (mut open, served) = open_connection(&pki.ca_file(), gateway.public()).await;
+    assert_eq!(served, der(&first.cert_pem));
+
+    let second = localhost(&pki, "live", "second");
+    gateway.hang_up();
+    let mut served = None;
+    for _ in 0..100 {
+        if gateway.logs().contains("certificate reloaded") {
+            served = Some(open_connection(&pki.ca_file(), gateway.public()).await.1);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(served, Some(der(&second.cert_pem)), "{}", gateway.logs());
+    assert_eq!(healthz(&mut open).await, 200);
+    gateway.terminate();
+}
