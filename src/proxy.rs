@@ -76,10 +76,8 @@ use crate::Error;
 
 mod pool;
 
+use crate::tls::{connector, Connector};
 use pool::{Pool, PooledBody, SendFuture};
-
-mod connect;
-use connect::{connector, Connector};
 
 use crate::BoxError;
 
@@ -567,15 +565,7 @@ impl ReverseProxy {
     /// ```
     pub fn new(upstream: Uri) -> Result<Self, Error> {
         let tls = match upstream.scheme() {
-            Some(s) if *s == Scheme::HTTP => None,
-            Some(s) if *s == Scheme::HTTPS => Some(
-                crate::tls::client_config(&crate::tls::Roots::System).unwrap_or_else(|e| {
-                    // Verification stays on: with no root, every handshake fails (502, logged)
-                    // until `tls_config` names a CA.
-                    tracing::warn!(error = %e, "proxy: no system roots for the https upstream");
-                    connect::no_roots()
-                }),
-            ),
+            Some(s) if *s == Scheme::HTTP || *s == Scheme::HTTPS => crate::tls::for_uri(&upstream),
             _ => {
                 return Err(Error::config(
                     "the upstream must be an absolute http:// or https:// URI",

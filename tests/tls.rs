@@ -549,3 +549,32 @@ async fn sighup_reloads_the_certificate_of_a_running_gateway() {
     assert_eq!(healthz(&mut open).await, 200);
     gateway.terminate();
 }
+
+#[tokio::test]
+async fn the_remote_resolver_calls_its_token_service_over_verified_tls() {
+    use tokengate::resolve::{RemoteResolver, Resolve};
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "main");
+    let other = Pki::new(dir.path(), "other");
+    let cert = localhost(&pki, "server", "server");
+    let gateway = start(dir.path(), ServeConfig::sqlite().admin(&tls_line(&cert, ""))).await;
+    let http = client(&pki).build().unwrap();
+    let token = token(&http, gateway.admin).await;
+    let endpoint: http::Uri = format!("https://localhost:{}/v2/json-rpc", gateway.admin.port())
+        .parse()
+        .unwrap();
+    let resolver = |ca: &Pki, h2: bool| {
+        RemoteResolver::new(endpoint.clone(), SERVICE, ADMIN_KEY, ADMIN_SECRET)
+            .offer_http2(h2)
+            .tls_config(client_config(&Roots::CaFile(ca.ca_file())).unwrap())
+    };
+    for h2 in [false, true] {
+        let info = resolver(&pki, h2).resolve(&token).await.unwrap().expect("valid");
+        assert_eq!(info.client_id, WEB_CLIENT);
+    }
+    let err = resolver(&other, false).resolve(&token).await.unwrap_err();
+    assert!(!err.is_config(), "a store error (503), not an invalid token: {err}");
+    // The system's roots do not know the test CA.
+    let system = RemoteResolver::new(endpoint, SERVICE, ADMIN_KEY, ADMIN_SECRET);
+    assert!(system.resolve(&token).await.is_err());
+}

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use rustls::crypto::CryptoProvider;
 
 mod client;
+mod connector;
 mod error;
 mod expiry;
 mod pem;
@@ -35,6 +36,7 @@ mod server;
 mod stats;
 
 pub use client::{client_config, Roots};
+pub(crate) use connector::{connector, for_uri, Connector};
 pub use error::TlsError;
 pub use resolver::ReloadableCertificate;
 pub use server::{ServerTls, TlsFiles};
