@@ -513,16 +513,24 @@ async fn upstream_certificates_of_another_name_or_expired_or_untrusted_are_a_502
             seen.lock().unwrap().is_empty(),
             "nothing reached the upstream"
         );
-        let logs = gateway.logs();
-        let line = logs
-            .lines()
-            .find(|l| l.contains("proxy: upstream"))
-            .unwrap_or_else(|| panic!("{logs}"));
+        let line = log_line(&gateway, "proxy: upstream").await;
         assert!(line.contains("invalid peer certificate"), "{line}");
         assert!(line.to_lowercase().contains(reason), "{reason}: {line}");
         assert!(!line.contains(&token), "{line}");
         gateway.terminate();
     }
+}
+
+/// The first line of the gateway's log containing `needle`, once it has been read from the
+/// process's stderr (a bounded wait).
+async fn log_line(gateway: &Gateway, needle: &str) -> String {
+    for _ in 0..200 {
+        if let Some(line) = gateway.logs().lines().find(|l| l.contains(needle)) {
+            return line.to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no {needle:?} in the log:\n{}", gateway.logs());
 }
 
 #[tokio::test]
@@ -537,15 +545,9 @@ async fn sighup_reloads_the_certificate_of_a_running_gateway() {
 
     let second = localhost(&pki, "live", "second");
     gateway.hang_up();
-    let mut served = None;
-    for _ in 0..100 {
-        if gateway.logs().contains("certificate reloaded") {
-            served = Some(open_connection(&pki.ca_file(), gateway.public()).await.1);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(served, Some(der(&second.cert_pem)), "{}", gateway.logs());
+    log_line(&gateway, "certificate reloaded").await;
+    let (_, served) = open_connection(&pki.ca_file(), gateway.public()).await;
+    assert_eq!(served, der(&second.cert_pem));
     assert_eq!(healthz(&mut open).await, 200);
     gateway.terminate();
 }
@@ -557,7 +559,11 @@ async fn the_remote_resolver_calls_its_token_service_over_verified_tls() {
     let pki = Pki::new(dir.path(), "main");
     let other = Pki::new(dir.path(), "other");
     let cert = localhost(&pki, "server", "server");
-    let gateway = start(dir.path(), ServeConfig::sqlite().admin(&tls_line(&cert, ""))).await;
+    let gateway = start(
+        dir.path(),
+        ServeConfig::sqlite().admin(&tls_line(&cert, "")),
+    )
+    .await;
     let http = client(&pki).build().unwrap();
     let token = token(&http, gateway.admin).await;
     let endpoint: http::Uri = format!("https://localhost:{}/v2/json-rpc", gateway.admin.port())
@@ -569,12 +575,80 @@ async fn the_remote_resolver_calls_its_token_service_over_verified_tls() {
             .tls_config(client_config(&Roots::CaFile(ca.ca_file())).unwrap())
     };
     for h2 in [false, true] {
-        let info = resolver(&pki, h2).resolve(&token).await.unwrap().expect("valid");
+        let info = resolver(&pki, h2)
+            .resolve(&token)
+            .await
+            .unwrap()
+            .expect("valid");
         assert_eq!(info.client_id, WEB_CLIENT);
     }
     let err = resolver(&other, false).resolve(&token).await.unwrap_err();
-    assert!(!err.is_config(), "a store error (503), not an invalid token: {err}");
+    assert!(
+        !err.is_config(),
+        "a store error (503), not an invalid token: {err}"
+    );
     // The system's roots do not know the test CA.
     let system = RemoteResolver::new(endpoint, SERVICE, ADMIN_KEY, ADMIN_SECRET);
     assert!(system.resolve(&token).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quick_start_runs_over_https_with_a_generated_certificate() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let generate = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tokengate"))
+            .args(["cert", "self-signed", "--out-cert", "dev-cert.pem"])
+            .args(["--out-key", "dev-key.pem"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let made = generate();
+    assert!(made.status.success(), "{made:?}");
+    let mode = std::fs::metadata(dir.path().join("dev-key.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the key is private");
+    let again = generate();
+    assert!(!again.status.success(), "existing files are not replaced");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("dev-key.pem"));
+
+    let example = include_str!("../tokengate.example.toml")
+        .replace("listen = \"127.0.0.1:8081\"", "listen = \"127.0.0.1:0\"")
+        .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"");
+    let gateway = Gateway::start_with_args(
+        dir.path(),
+        &example,
+        "warn",
+        &["--tls-cert", "dev-cert.pem", "--tls-key", "dev-key.pem"],
+    );
+    let cert = std::fs::read(dir.path().join("dev-cert.pem")).unwrap();
+    let http = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&cert).unwrap())
+        .build()
+        .unwrap();
+    let token = token(&http, gateway.admin).await;
+    for host in ["localhost", "127.0.0.1"] {
+        let echoed: Value = http
+            .get(format!(
+                "https://{host}:{}/reviews",
+                gateway.public().port()
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(echoed["headers"]["x-mashery-oauth-client-id"], WEB_CLIENT);
+    }
+    // Its h2 connections answer the shutdown's GOAWAY from the runtime's other thread while
+    // `terminate` blocks this one.
+    drop(http);
+    gateway.terminate();
 }

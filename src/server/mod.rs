@@ -59,6 +59,7 @@ mod metrics;
 mod process_metrics;
 mod public;
 mod reload;
+mod self_signed;
 mod signal;
 mod storage;
 mod tls_metrics;
@@ -72,6 +73,7 @@ pub use manage::{
 };
 pub use metrics::Metrics;
 pub use reload::CertificateReloader;
+pub use self_signed::{self_signed, write_new_file, DEV_NAMES};
 pub use signal::shutdown_signal;
 pub use storage::{
     open_store, parse_pepper, resolve_pepper, PepperSource, StoreLocation, ENV_PEPPER,
