@@ -16,7 +16,9 @@ impl CertificateReloader {
         CertificateReloader { listeners }
     }
 
-    /// See [`reload_certificates`].
+    /// Reads every TLS listener's certificate and key files again: new connections get the
+    /// new pair, established ones keep theirs; a pair that cannot be used (unreadable, not
+    /// matching, expired) leaves that listener's old one in place and is logged.
     ///
     /// # Errors
     /// The first listener whose new certificate or key cannot be used (that listener keeps
