@@ -1,5 +1,6 @@
 //! Certificates made at test time (rcgen): a CA, server certificates it signs, client
 //! certificates; written as PEM files into a temporary directory. Nothing secret is committed.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 

@@ -1,114 +1,28 @@
-//! TLS end to end over real sockets, with certificates made at test time: both listeners over
-//! HTTP/1.1 and h2, refused clients (another CA, no client certificate), refused certificates
-//! (expired, wrong name), a certificate reloaded under an open connection, and `https`
-//! upstreams verified against their CA.
+//! TLS on the listeners over real sockets, with certificates made at test time: HTTP/1.1 and
+//! h2 on both, refused clients (another CA, no client certificate), refused certificates
+//! (expired, mismatched key), a certificate reloaded under an open connection (in-process and
+//! by SIGHUP), the remote resolver over TLS, the quick start over https.
 #![cfg(unix)]
 
 mod common;
 #[path = "common/pki.rs"]
 mod pki;
+#[path = "common/tls.rs"]
+mod tls;
 
-use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Request, Response, Version};
-use http_body_util::{BodyExt, Empty, Full};
-use hyper::body::Incoming;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::CertificateDer;
-use serde_json::{json, Value};
+use http::Version;
+use serde_json::Value;
 use tokengate::server::{Config, Server};
 use tokengate::tls::{client_config, Roots};
 
 use common::config::ServeConfig;
 use common::process::Gateway;
 use common::upstream::Recorder;
-use common::{ADMIN_KEY, ADMIN_SECRET, SERVICE, WEB_CLIENT, WEB_SECRET};
-use pki::{Issued, Pki};
-
-/// A server certificate for the loopback names.
-fn localhost(pki: &Pki, stem: &str, common_name: &str) -> Issued {
-    pki.server(stem, &["localhost", "127.0.0.1"], common_name)
-}
-
-fn tls_line(issued: &Issued, extra: &str) -> String {
-    format!(
-        "tls = {{ cert = {:?}, key = {:?}{extra} }}",
-        issued.cert, issued.key
-    )
-}
-
-/// A reqwest client trusting `ca` only.
-fn client(ca: &Pki) -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(ca.ca_pem().as_bytes()).unwrap())
-}
-
-struct Running {
-    admin: SocketAddr,
-    public: SocketAddr,
-    server_certificates: tokengate::server::CertificateReloader,
-    metrics: Arc<tokengate::server::Metrics>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-async fn start(dir: &Path, config: ServeConfig) -> Running {
-    let text = config.toml().replace(
-        "sqlite://tokengate.db",
-        &format!("sqlite://{}/t.db", dir.display()),
-    );
-    let server = Server::bind(Config::from_toml(&text, None).unwrap())
-        .await
-        .unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = Running {
-        admin: server.admin_addr(),
-        public: server.public_addr().unwrap(),
-        server_certificates: server.certificates().clone(),
-        metrics: server.metrics().clone(),
-        stop: Some(stop),
-    };
-    tokio::spawn(server.run(async move {
-        let _ = stopped.await;
-    }));
-    running
-}
-
-/// A client_credentials token issued through JSON-RPC on the https admin listener.
-async fn token(http: &reqwest::Client, admin: SocketAddr) -> String {
-    let client = json!({"client_id": WEB_CLIENT, "client_secret": WEB_SECRET});
-    let data = json!({"grant_type": "client_credentials", "scope": ""});
-    let reply: Value = http
-        .post(format!("https://localhost:{}/v2/json-rpc", admin.port()))
-        .basic_auth(ADMIN_KEY, Some(ADMIN_SECRET))
-        .json(
-            &json!({"jsonrpc": "2.0", "method": "oauth2.createAccessToken",
-            "params": [SERVICE, client, data, null, null], "id": 1}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    reply["result"]["access_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{reply}"))
-        .to_owned()
-}
+use common::{ADMIN_KEY, ADMIN_SECRET, SERVICE, WEB_CLIENT};
+use pki::Pki;
+use tls::*;
 
 #[tokio::test]
 async fn both_listeners_serve_http1_and_h2_and_the_scheme_is_https() {
@@ -285,46 +199,6 @@ async fn the_admin_listener_can_require_client_certificates() {
     assert_eq!(response.text().await.unwrap(), "ok");
 }
 
-/// An HTTP/1.1 connection over TLS to `addr`, kept open; and the certificate it got.
-async fn open_connection(
-    ca: &Path,
-    addr: SocketAddr,
-) -> (
-    hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
-    CertificateDer<'static>,
-) {
-    let tls = client_config(&Roots::CaFile(ca.to_path_buf())).unwrap();
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-    let stream = tokio_rustls::TlsConnector::from(tls)
-        .connect(name, tcp)
-        .await
-        .unwrap();
-    let served = stream.get_ref().1.peer_certificates().unwrap()[0].clone();
-    let (sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(connection);
-    (sender, served)
-}
-
-async fn healthz(sender: &mut hyper::client::conn::http1::SendRequest<Empty<Bytes>>) -> u16 {
-    sender.ready().await.unwrap();
-    let request = Request::get("/healthz")
-        .header("host", "localhost")
-        .body(Empty::new())
-        .unwrap();
-    let response = sender.send_request(request).await.unwrap();
-    let status = response.status().as_u16();
-    response.into_body().collect().await.unwrap();
-    status
-}
-
-fn der(pem: &str) -> CertificateDer<'static> {
-    CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()
-}
-
 #[tokio::test]
 async fn a_renewed_certificate_is_served_to_new_connections_and_open_ones_stay() {
     let dir = tempfile::tempdir().unwrap();
@@ -370,167 +244,6 @@ async fn a_renewed_certificate_is_served_to_new_connections_and_open_ones_stay()
     assert!(gateway.server_certificates.reload().is_err());
     let (_, served) = open_connection(&pki.ca_file(), gateway.public).await;
     assert_eq!(served, der(&second.cert_pem));
-}
-
-/// What the TLS upstream saw of one request.
-#[derive(Debug, Clone)]
-struct Seen {
-    sni: Option<String>,
-    version: Version,
-    forwarded_proto: Option<String>,
-}
-
-/// An HTTPS upstream serving `cert` (whatever it is: expired, another name) with ALPN `h2`
-/// and `http/1.1`; records every request.
-async fn tls_upstream(cert: &Issued) -> (SocketAddr, Arc<Mutex<Vec<Seen>>>) {
-    let chain = vec![der(&cert.cert_pem)];
-    let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).unwrap();
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let sink = seen.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                continue;
-            };
-            let acceptor = acceptor.clone();
-            let sink = sink.clone();
-            tokio::spawn(async move {
-                let Ok(stream) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let sni = stream.get_ref().1.server_name().map(str::to_owned);
-                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    sink.lock().unwrap().push(Seen {
-                        sni: sni.clone(),
-                        version: req.version(),
-                        forwarded_proto: req
-                            .headers()
-                            .get("x-forwarded-proto")
-                            .map(|v| v.to_str().unwrap().to_owned()),
-                    });
-                    async {
-                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(
-                            Bytes::from_static(b"secure upstream"),
-                        )))
-                    }
-                });
-                let _ = hyper_util::server::conn::auto::Builder::new(
-                    hyper_util::rt::TokioExecutor::new(),
-                )
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
-            });
-        }
-    });
-    (addr, seen)
-}
-
-#[tokio::test]
-async fn an_https_upstream_is_verified_against_its_ca_with_sni_and_optional_h2() {
-    let dir = tempfile::tempdir().unwrap();
-    let upstream_pki = Pki::new(dir.path(), "upstream");
-    let cert = upstream_pki.server("api", &["localhost"], "api");
-    let (addr, seen) = tls_upstream(&cert).await;
-
-    for (http2, version) in [(false, Version::HTTP_11), (true, Version::HTTP_2)] {
-        let gateway = start(
-            dir.path(),
-            ServeConfig::sqlite().public(&format!(
-                "upstream = \"https://localhost:{}/v1\"\nupstream_ca = {:?}\nupstream_http2 = {http2}",
-                addr.port(),
-                upstream_pki.ca_file()
-            )),
-        )
-        .await;
-        let http = reqwest::Client::new();
-        let token = common::admin::token(gateway.admin, "").await;
-        let response = http
-            .get(format!("http://{}/reviews", gateway.public))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        assert_eq!(response.text().await.unwrap(), "secure upstream");
-        let last = seen.lock().unwrap().last().cloned().unwrap();
-        assert_eq!(last.sni.as_deref(), Some("localhost"), "SNI names the host");
-        assert_eq!(last.version, version);
-        assert_eq!(last.forwarded_proto.as_deref(), Some("http"));
-    }
-}
-
-#[tokio::test]
-async fn upstream_certificates_of_another_name_or_expired_or_untrusted_are_a_502_and_logged() {
-    let dir = tempfile::tempdir().unwrap();
-    let upstream_pki = Pki::new(dir.path(), "upstream");
-    let stranger = Pki::new(dir.path(), "stranger");
-    let cases = [
-        (
-            upstream_pki.server("wrong", &["api.example.com"], "wrong"),
-            "not valid for name",
-        ),
-        (
-            upstream_pki.expired_server("old", &["localhost"]),
-            "expired",
-        ),
-        (
-            stranger.server("alien", &["localhost"], "alien"),
-            "unknownissuer",
-        ),
-    ];
-    for (cert, reason) in cases {
-        let (addr, seen) = tls_upstream(&cert).await;
-        let config = ServeConfig::sqlite()
-            .public(&format!(
-                "upstream = \"https://localhost:{}\"\nupstream_ca = {:?}",
-                addr.port(),
-                upstream_pki.ca_file()
-            ))
-            .toml();
-        let run = tempfile::tempdir().unwrap();
-        let gateway = Gateway::start_logged(run.path(), &config, "warn");
-        let token = common::admin::token(gateway.admin, "").await;
-        let response = reqwest::Client::new()
-            .get(format!("http://{}/reviews", gateway.public()))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 502, "{reason}");
-        assert!(
-            seen.lock().unwrap().is_empty(),
-            "nothing reached the upstream"
-        );
-        let line = log_line(&gateway, "proxy: upstream").await;
-        assert!(line.contains("invalid peer certificate"), "{line}");
-        assert!(line.to_lowercase().contains(reason), "{reason}: {line}");
-        assert!(!line.contains(&token), "{line}");
-        gateway.terminate();
-    }
-}
-
-/// The first line of the gateway's log containing `needle`, once it has been read from the
-/// process's stderr (a bounded wait).
-async fn log_line(gateway: &Gateway, needle: &str) -> String {
-    for _ in 0..200 {
-        if let Some(line) = gateway.logs().lines().find(|l| l.contains(needle)) {
-            return line.to_owned();
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("no {needle:?} in the log:\n{}", gateway.logs());
 }
 
 #[tokio::test]
@@ -625,12 +338,7 @@ async fn the_quick_start_runs_over_https_with_a_generated_certificate() {
         &["--tls-cert", "dev-cert.pem", "--tls-key", "dev-key.pem"],
     );
     let cert = std::fs::read(dir.path().join("dev-cert.pem")).unwrap();
-    let http = reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(&cert).unwrap())
-        .build()
-        .unwrap();
+    let http = trusting(&cert).build().unwrap();
     let token = token(&http, gateway.admin).await;
     for host in ["localhost", "127.0.0.1"] {
         let echoed: Value = http
