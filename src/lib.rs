@@ -17,7 +17,8 @@
 //! | [`limit`] | rate limits: issuance per client ([`IssueLimits`](limit::IssueLimits)), failed authentications per address ([`FailedAuthLayer`](limit::FailedAuthLayer)) |
 //! | [`forwarded`] | [`TrustedProxies`](forwarded::TrustedProxies): which peers may name the client, scheme and host (`X-Forwarded-For`, RFC 7239 `Forwarded`) |
 //! | [`host`] | [`request_host`](host::request_host): the validated host and port a request is for |
-//! | [`proxy`] | [`ReverseProxy`](proxy::ReverseProxy): a pooled reverse proxy to one HTTP upstream, as a `tower::Service` |
+//! | [`proxy`] | [`ReverseProxy`](proxy::ReverseProxy): a pooled reverse proxy to one HTTP or HTTPS upstream, as a `tower::Service` |
+//! | [`tls`] | rustls configurations: listeners with a reloadable certificate and optional client certificates, verified clients |
 //! | `server`, `loadtest` | (feature `cli`) the `tokengate` binary's server and its `loadtest` command |
 //!
 //! Cargo features: `sqlite` (default) for the embedded store, `postgres` for the PostgreSQL
@@ -85,6 +86,7 @@ pub mod secret;
 pub mod server;
 pub mod store;
 mod striped;
+pub mod tls;
 
 pub use error::Error;
 

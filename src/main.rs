@@ -43,8 +43,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server until Ctrl-C or SIGTERM (in-flight requests finish).
-    Serve,
+    /// Run the server until Ctrl-C or SIGTERM (in-flight requests finish); SIGHUP reloads
+    /// the TLS certificates.
+    Serve {
+        /// Serve both listeners over TLS with this certificate chain (PEM), replacing their
+        /// `tls` settings: e.g. the one `tokengate cert self-signed` wrote.
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The key of --tls-cert (PEM).
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+    },
     /// Manage services (protected APIs and their OAuth settings) in the store.
     ///
     /// Services declared in the configuration file are written by `serve`, not by these commands.
@@ -75,6 +84,37 @@ enum Command {
     },
     /// Print the manual page (roff) to stdout: `tokengate man > tokengate.1`.
     Man,
+    /// TLS certificates for local development.
+    #[command(subcommand)]
+    Cert(CertCommand),
+}
+
+#[derive(Subcommand)]
+enum CertCommand {
+    /// Write a self-signed certificate and its key (for local development only), e.g.
+    /// `tokengate cert self-signed --out-cert dev-cert.pem --out-key dev-key.pem`, then
+    /// `tls = { cert = "dev-cert.pem", key = "dev-key.pem" }` under `[public]`/`[admin]`.
+    SelfSigned(SelfSigned),
+}
+
+#[derive(Args)]
+struct SelfSigned {
+    /// Where to write the certificate (PEM).
+    #[arg(long, value_name = "FILE")]
+    out_cert: PathBuf,
+    /// Where to write the private key (PEM; mode 0600 on Unix).
+    #[arg(long, value_name = "FILE")]
+    out_key: PathBuf,
+    /// The names (DNS names or IP addresses) the certificate is for; repeat for more.
+    /// Default: localhost, 127.0.0.1 and ::1.
+    #[arg(long = "name", value_name = "NAME")]
+    names: Vec<String>,
+    /// Days the certificate is valid.
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=825))]
+    days: u32,
+    /// Replace files that exist (refused by default).
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Subcommand)]
@@ -266,10 +306,19 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             clap_mangen::Man::new(command).render(&mut std::io::stdout())?;
             return Ok(());
         }
+        Command::Cert(CertCommand::SelfSigned(args)) => return cert_self_signed(&args),
         _ => load_config(config.as_deref(), store.as_deref())?,
     };
     match command {
-        Command::Serve => serve(config).await,
+        Command::Serve { tls_cert, tls_key } => {
+            let mut config = config;
+            if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
+                let files = tokengate::tls::TlsFiles::new(cert, key);
+                config.public.tls = Some(files.clone());
+                config.admin.tls = Some(files);
+            }
+            serve(config).await
+        }
         Command::Service(ServiceCommand::Add(args)) => service_add(&config, args).await,
         Command::Service(ServiceCommand::List { json }) => service_list(&config, json).await,
         Command::Client(ClientCommand::Add(args)) => client_add(&config, args).await,
@@ -304,8 +353,26 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             cli::store::rekey(&config, yes).await
         }
         Command::Loadtest(args) => tokengate::loadtest::run(*args, &config).await.map(drop),
-        Command::Completions { .. } | Command::Man => Ok(()),
+        Command::Completions { .. } | Command::Man | Command::Cert(_) => Ok(()),
     }
+}
+
+fn cert_self_signed(args: &SelfSigned) -> Result<(), BoxError> {
+    let names = match args.names.is_empty() {
+        true => server::DEV_NAMES.iter().map(|n| n.to_string()).collect(),
+        false => args.names.clone(),
+    };
+    let (cert, key) = server::self_signed(&names, args.days)?;
+    server::write_new_file(&args.out_key, &key, args.force, true)?;
+    server::write_new_file(&args.out_cert, &cert, args.force, false)?;
+    println!(
+        "wrote {} and {} for {} (self-signed, {} days: for local development only)",
+        args.out_cert.display(),
+        args.out_key.display(),
+        names.join(", "),
+        args.days
+    );
+    Ok(())
 }
 
 async fn serve(config: Config) -> Result<(), BoxError> {

@@ -69,7 +69,6 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Status
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use pin_project_lite::pin_project;
@@ -83,6 +82,7 @@ use crate::Error;
 
 mod pool;
 
+use crate::tls::{connector, Connector};
 use pool::{Pool, PooledBody, SendFuture};
 
 use crate::BoxError;
@@ -289,6 +289,19 @@ fn watched(dropped: impl IntoIterator<Item = HeaderName>) -> Watched<Watch> {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClientAddr(pub SocketAddr);
+
+/// A request extension saying the request came over TLS: [`ReverseProxy`] then sends
+/// `X-Forwarded-Proto: https` (`http` without it). The server inserts it on its TLS listeners.
+///
+/// ```
+/// use tokengate::proxy::TlsConnection;
+///
+/// let mut req = http::Request::new(());
+/// req.extensions_mut().insert(TlsConnection);
+/// assert!(req.extensions().get::<TlsConnection>().is_some());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TlsConnection;
 
 /// The response body of [`ReverseProxy`]: the upstream's body, streamed as it arrives, or a
 /// small body generated locally (the 502/504 texts). A layer in front of the proxy can build
@@ -516,6 +529,10 @@ struct Shared {
 
 #[derive(Debug, Clone)]
 struct Upstream {
+    /// `http` or `https`.
+    scheme: Scheme,
+    /// The TLS client configuration of an `https` upstream.
+    tls: Option<Arc<rustls::ClientConfig>>,
     authority: Authority,
     /// The authority as a `Host` header value.
     host: HeaderValue,
@@ -530,35 +547,37 @@ struct Settings {
     pool_max_idle_per_host: usize,
     http2_only: bool,
     forwarded_header: bool,
+    offer_http2: bool,
 }
 
 impl ReverseProxy {
-    /// A proxy to `upstream`, an `http://host:port` URI with an optional base path
-    /// (`http://host:port/base`: a request for `/x?y=1` goes to `/base/x?y=1`).
+    /// A proxy to `upstream`, an `http://host:port` or `https://host:port` URI with an
+    /// optional base path (`http://host:port/base`: a request for `/x?y=1` goes to
+    /// `/base/x?y=1`). An `https` upstream's certificate is verified against the system's
+    /// roots (see [`ReverseProxy::tls_config`] for another CA) and must name the URI's host,
+    /// which is also sent as SNI.
     ///
     /// # Errors
     /// A configuration error ([`Error::is_config`]) when `upstream` is not an absolute
-    /// `http://` URI (https upstreams are not supported), carries user info, or has a query.
+    /// `http://` or `https://` URI, carries user info, or has a query.
     ///
     /// ```
     /// use tokengate::proxy::ReverseProxy;
     ///
     /// assert!(ReverseProxy::new("http://127.0.0.1:9000/base".parse().unwrap()).is_ok());
-    /// let err = ReverseProxy::new("https://api.example.com".parse().unwrap()).unwrap_err();
+    /// let err = ReverseProxy::new("ftp://api.example.com".parse().unwrap()).unwrap_err();
     /// assert!(err.is_config());
     /// ```
     pub fn new(upstream: Uri) -> Result<Self, Error> {
-        match upstream.scheme() {
-            Some(s) if *s == Scheme::HTTP => {}
-            Some(s) if *s == Scheme::HTTPS => {
-                return Err(Error::config("https upstreams are not supported"))
-            }
+        let tls = match upstream.scheme() {
+            Some(s) if *s == Scheme::HTTP || *s == Scheme::HTTPS => crate::tls::for_uri(&upstream),
             _ => {
                 return Err(Error::config(
-                    "the upstream must be an absolute http:// URI",
+                    "the upstream must be an absolute http:// or https:// URI",
                 ))
             }
-        }
+        };
+        let scheme = upstream.scheme().expect("checked above").clone();
         let authority = upstream
             .authority()
             .ok_or_else(|| Error::config("the upstream URI has no host"))?
@@ -578,15 +597,19 @@ impl ReverseProxy {
             pool_max_idle_per_host: usize::MAX,
             http2_only: false,
             forwarded_header: false,
+            offer_http2: false,
+        };
+        let upstream = Upstream {
+            scheme,
+            tls,
+            authority,
+            host,
+            base_path,
         };
         Ok(ReverseProxy {
             shared: Arc::new(Shared {
-                client: build_client(&authority, &settings),
-                upstream: Upstream {
-                    authority,
-                    host,
-                    base_path,
-                },
+                client: build_client(&upstream, &settings),
+                upstream,
                 settings,
                 watched: watched(DEFAULT_DROPPED_HEADERS),
             }),
@@ -683,6 +706,45 @@ impl ReverseProxy {
         self.rebuild()
     }
 
+    /// The TLS client configuration of an `https` upstream, e.g. trusting only an internal CA
+    /// ([`crate::tls::client_config`]); ALPN is set by the proxy. Ignored for an `http`
+    /// upstream.
+    ///
+    /// ```no_run
+    /// use tokengate::proxy::ReverseProxy;
+    /// use tokengate::tls::{client_config, Roots};
+    ///
+    /// let tls = client_config(&Roots::CaFile("internal-ca.pem".into())).unwrap();
+    /// let proxy = ReverseProxy::new("https://api.internal:8443".parse().unwrap())
+    ///     .unwrap()
+    ///     .tls_config(tls);
+    /// # let _ = proxy;
+    /// ```
+    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        let shared = Arc::make_mut(&mut self.shared);
+        if shared.upstream.tls.is_some() {
+            shared.upstream.tls = Some(config);
+        }
+        self.rebuild()
+    }
+
+    /// Whether to offer HTTP/2 to an `https` upstream by ALPN (default `false`): the upstream
+    /// picks `h2` or `http/1.1`. Ignored for an `http` upstream (see
+    /// [`ReverseProxy::http2_only`] for h2c).
+    ///
+    /// ```
+    /// use tokengate::proxy::ReverseProxy;
+    ///
+    /// let proxy = ReverseProxy::new("http://127.0.0.1:9000".parse().unwrap())
+    ///     .unwrap()
+    ///     .offer_http2(true);
+    /// # let _ = proxy;
+    /// ```
+    pub fn offer_http2(mut self, enabled: bool) -> Self {
+        Arc::make_mut(&mut self.shared).settings.offer_http2 = enabled;
+        self.rebuild()
+    }
+
     /// Also send an RFC 7239 `Forwarded` header (default `false`: a client's is removed
     /// and none sent): one `for=` element per address of `X-Forwarded-For`, the first with
     /// the `host=` and `proto=` of `X-Forwarded-Host` and `X-Forwarded-Proto`.
@@ -702,7 +764,7 @@ impl ReverseProxy {
 
     fn rebuild(mut self) -> Self {
         let shared = Arc::make_mut(&mut self.shared);
-        shared.client = build_client(&shared.upstream.authority, &shared.settings);
+        shared.client = build_client(&shared.upstream, &shared.settings);
         self
     }
 
@@ -749,6 +811,11 @@ impl ReverseProxy {
         // What a trusted proxy in front said (`TrustedProxies::apply`); taken before the
         // extensions are cleared.
         let forwarding = parts.extensions.remove::<Forwarding>();
+        // The scheme of the connection the request came on, unless a trusted proxy said.
+        let own_proto = match parts.extensions.get::<TlsConnection>() {
+            Some(_) => Proto::Https,
+            None => Proto::Http,
+        };
 
         let headers = &mut parts.headers;
         if hop_by_hop {
@@ -782,7 +849,7 @@ impl ReverseProxy {
                     let value = forwarded::forwarded_header(
                         &chain,
                         forwarded_host.as_ref(),
-                        proto.unwrap_or(Proto::Http),
+                        proto.unwrap_or(own_proto),
                     );
                     headers.insert(FORWARDED, value);
                 }
@@ -791,10 +858,7 @@ impl ReverseProxy {
                 headers.remove(X_FORWARDED_FOR);
             }
         };
-        headers.insert(
-            X_FORWARDED_PROTO,
-            proto.map_or(HeaderValue::from_static("http"), Proto::header_value),
-        );
+        headers.insert(X_FORWARDED_PROTO, proto.unwrap_or(own_proto).header_value());
         match forwarded_host {
             Some(host) => headers.insert(X_FORWARDED_HOST, host),
             None => headers.remove(X_FORWARDED_HOST),
@@ -848,7 +912,7 @@ impl ReverseProxy {
             }
         };
         let mut parts = http::uri::Parts::default();
-        parts.scheme = Some(Scheme::HTTP);
+        parts.scheme = Some(upstream.scheme.clone());
         parts.authority = Some(upstream.authority.clone());
         parts.path_and_query = Some(pq);
         Uri::from_parts(parts).ok()
@@ -861,23 +925,25 @@ impl fmt::Debug for ReverseProxy {
             upstream, settings, ..
         } = &*self.shared;
         f.debug_struct("ReverseProxy")
+            .field("scheme", &upstream.scheme)
             .field("upstream", &upstream.authority)
             .field("base_path", &upstream.base_path)
             .field("timeout", &settings.timeout)
             .field("pool_idle_timeout", &settings.pool_idle_timeout)
             .field("pool_max_idle_per_host", &settings.pool_max_idle_per_host)
             .field("http2_only", &settings.http2_only)
+            .field("offer_http2", &settings.offer_http2)
             .finish()
     }
 }
 
-/// How requests reach the upstream: HTTP/1.1 through the proxy's own pool, h2c through
-/// hyper-util's client.
+/// How requests reach the upstream: HTTP/1.1 through the proxy's own pool, h2c (or, for an
+/// `https` upstream offered `h2`, whatever ALPN picks) through hyper-util's client.
 #[derive(Clone)]
 enum UpstreamClient {
     Http1(Pool),
     /// Boxed: hyper-util's client is 300 bytes, the pool a pointer.
-    Http2(Box<Client<HttpConnector, ProxyBody>>),
+    Http2(Box<Client<Connector, ProxyBody>>),
 }
 
 impl UpstreamClient {
@@ -897,15 +963,13 @@ impl UpstreamClient {
     }
 }
 
-fn build_client(authority: &Authority, settings: &Settings) -> UpstreamClient {
-    let mut connector = HttpConnector::new();
-    connector.enforce_http(true);
-    connector.set_nodelay(true);
-    connector.set_keepalive(Some(settings.pool_idle_timeout));
-    if !settings.http2_only {
+fn build_client(upstream: &Upstream, settings: &Settings) -> UpstreamClient {
+    let offer_h2 = (settings.offer_http2 || settings.http2_only) && upstream.tls.is_some();
+    let connector = connector(upstream.tls.as_ref(), offer_h2, settings.pool_idle_timeout);
+    if !settings.http2_only && !offer_h2 {
         let target = Uri::builder()
-            .scheme(Scheme::HTTP)
-            .authority(authority.clone())
+            .scheme(upstream.scheme.clone())
+            .authority(upstream.authority.clone())
             .path_and_query("/")
             .build()
             .expect("an http URI of a valid authority");
@@ -922,7 +986,7 @@ fn build_client(authority: &Authority, settings: &Settings) -> UpstreamClient {
             .timer(TokioTimer::new())
             .pool_idle_timeout(settings.pool_idle_timeout)
             .pool_max_idle_per_host(settings.pool_max_idle_per_host)
-            .http2_only(true)
+            .http2_only(settings.http2_only)
             .build(connector),
     ))
 }
@@ -1287,7 +1351,7 @@ mod tests {
     #[test]
     fn bad_upstreams() {
         for bad in [
-            "https://api.example.com",
+            "https://user@api.example.com",
             "/relative",
             "http://user:pw@127.0.0.1:9000",
             "http://127.0.0.1:9000/base?x=1",
@@ -1296,5 +1360,6 @@ mod tests {
             let err = ReverseProxy::new(bad.parse().unwrap()).unwrap_err();
             assert!(err.is_config(), "{bad}");
         }
+        assert!(ReverseProxy::new("https://api.example.com/v1".parse().unwrap()).is_ok());
     }
 }

@@ -28,10 +28,9 @@ use http::{Request, Response, Uri};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
-use hyper_util::client::legacy::connect::HttpConnector;
 use tower::ServiceExt;
 
-use super::{BoxError, ProxyBody};
+use super::{BoxError, Connector, ProxyBody};
 
 type Sender = http1::SendRequest<ProxyBody>;
 
@@ -54,8 +53,8 @@ pub(super) struct Pool {
 }
 
 struct Inner {
-    connector: HttpConnector,
-    /// `http://authority/`: what the connector connects to.
+    connector: Connector,
+    /// `http://authority/` or `https://authority/`: what the connector connects to.
     target: Uri,
     idle: Mutex<Idle>,
     max_idle: usize,
@@ -76,9 +75,9 @@ struct IdleConnection {
 }
 
 impl Pool {
-    /// A pool connecting with `connector` to `target` (`http://authority/`).
+    /// A pool connecting with `connector` to `target` (`http(s)://authority/`).
     pub(super) fn new(
-        connector: HttpConnector,
+        connector: Connector,
         target: Uri,
         max_idle: usize,
         idle_timeout: Duration,
@@ -349,7 +348,7 @@ mod tests {
     #[tokio::test]
     async fn nothing_is_idle_before_a_request() {
         let pool = Pool::new(
-            HttpConnector::new(),
+            crate::proxy::connector(None, false, Duration::from_secs(1)),
             "http://127.0.0.1:9/".parse().unwrap(),
             4,
             Duration::from_secs(1),

@@ -1,5 +1,7 @@
-//! [`RemoteResolver`]: `oauth2.fetchAccessToken` over HTTP, for gateway nodes without a store.
+//! [`RemoteResolver`]: `oauth2.fetchAccessToken` over HTTP or HTTPS, for gateway nodes without
+//! a store.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -9,7 +11,6 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
@@ -18,13 +19,16 @@ use serde_json::json;
 use super::Resolve;
 use crate::model::{GrantType, TokenInfo, TokenType};
 use crate::secret::TagKey;
+use crate::tls::Connector;
 use crate::Error;
 
 /// Largest answer read from the remote service.
 const MAX_ANSWER: usize = 64 * 1024;
 
 /// Resolves tokens by calling `oauth2.fetchAccessToken` on a tokengate (or Mashery-compatible)
-/// JSON-RPC endpoint, with a pooled hyper client and admin credentials (HTTP Basic).
+/// JSON-RPC endpoint, with a pooled hyper client and admin credentials (HTTP Basic). An
+/// `https` endpoint's certificate is verified (the system's roots, or
+/// [`RemoteResolver::tls_config`]) and must name the endpoint's host.
 ///
 /// An `-2001` answer is an invalid token; anything else that is not a result (HTTP failure,
 /// timeout, other errors) is an error, so the gateway answers 503 rather than 401.
@@ -47,7 +51,9 @@ const MAX_ANSWER: usize = 64 * 1024;
 /// ```
 #[derive(Debug, Clone)]
 pub struct RemoteResolver {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<Connector, Full<Bytes>>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    offer_http2: bool,
     endpoint: Uri,
     service_key: String,
     authorization: HeaderValue,
@@ -65,8 +71,11 @@ impl RemoteResolver {
         ))
         .expect("base64 is a valid header value");
         authorization.set_sensitive(true);
+        let tls = crate::tls::for_uri(&endpoint);
         RemoteResolver {
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: client(tls.as_ref(), false),
+            tls,
+            offer_http2: false,
             endpoint,
             service_key: service_key.into(),
             authorization,
@@ -81,6 +90,38 @@ impl RemoteResolver {
     /// carry no tag and would all be refused.
     pub fn tag_key(mut self, key: TagKey) -> Self {
         self.tags = Some(key);
+        self
+    }
+
+    /// The TLS client configuration for an `https` endpoint, e.g. trusting only the token
+    /// service's CA ([`crate::tls::client_config`]). Ignored for `http`.
+    ///
+    /// ```no_run
+    /// use tokengate::resolve::RemoteResolver;
+    /// use tokengate::tls::{client_config, Roots};
+    ///
+    /// let tls = client_config(&Roots::CaFile("auth-ca.pem".into())).unwrap();
+    /// let resolver = RemoteResolver::new(
+    ///     "https://auth.internal:8081/v2/json-rpc".parse().unwrap(),
+    ///     "rmeqcgpw3zu2y47y9bs8vs2h",
+    ///     "ops",
+    ///     "change-me",
+    /// )
+    /// .tls_config(tls);
+    /// # let _ = resolver;
+    /// ```
+    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        if self.tls.is_some() {
+            self.tls = Some(config);
+            self.client = client(self.tls.as_ref(), self.offer_http2);
+        }
+        self
+    }
+
+    /// Whether to offer HTTP/2 by ALPN to an `https` endpoint (default `false`).
+    pub fn offer_http2(mut self, enabled: bool) -> Self {
+        self.offer_http2 = enabled;
+        self.client = client(self.tls.as_ref(), enabled);
         self
     }
 
@@ -123,6 +164,16 @@ impl RemoteResolver {
             .await
             .map_err(|_| Error::store("token service timed out"))?
     }
+}
+
+/// A pooled client over TCP, or TLS with `tls`.
+fn client(
+    tls: Option<&Arc<rustls::ClientConfig>>,
+    offer_http2: bool,
+) -> Client<Connector, Full<Bytes>> {
+    let connector =
+        crate::tls::connector(tls, offer_http2 && tls.is_some(), Duration::from_secs(90));
+    Client::builder(TokioExecutor::new()).build(connector)
 }
 
 /// The `fetchAccessToken` result object.

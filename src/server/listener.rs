@@ -1,6 +1,8 @@
 //! Serving a `tower::Service` on a TCP listener: HTTP/1.1 and h2 on one port, a header read
 //! timeout that works (a timer is installed), bounded header size and count, the client's
-//! address as a [`ClientAddr`] request extension, and graceful shutdown.
+//! address as a [`ClientAddr`] request extension, TLS when configured ([`ListenerTls`]: the
+//! handshake within the header read timeout, [`TlsConnection`] on every request) and graceful
+//! shutdown.
 
 use std::cell::RefCell;
 use std::convert::Infallible;
@@ -21,7 +23,8 @@ use tower::util::Oneshot;
 use tower::ServiceExt;
 
 use super::graceful::Shutdown;
-use crate::proxy::ClientAddr;
+use crate::proxy::{ClientAddr, TlsConnection};
+use crate::tls::{HandshakeCounters, ServerTls};
 
 use crate::BoxError;
 
@@ -49,6 +52,13 @@ impl Default for HttpOptions {
     }
 }
 
+/// A listener's TLS: its configuration (certificate reloadable) and handshake counters.
+#[derive(Debug, Clone)]
+pub(crate) struct ListenerTls {
+    pub(crate) tls: ServerTls,
+    pub(crate) handshakes: Arc<HandshakeCounters>,
+}
+
 /// Accepts connections until `shutdown` completes, then stops accepting, lets in-flight requests
 /// finish (closing idle keep-alive connections at once) and returns, at the latest after
 /// [`HttpOptions::shutdown_grace`].
@@ -56,6 +66,7 @@ pub(crate) async fn serve_http<S, B>(
     listener: TcpListener,
     service: S,
     options: &HttpOptions,
+    tls: Option<ListenerTls>,
     shutdown: impl Future<Output = ()>,
 ) where
     S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
@@ -81,6 +92,12 @@ pub(crate) async fn serve_http<S, B>(
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(options.max_header_bytes).unwrap_or(u32::MAX));
     let builder = Arc::new(builder);
+    let acceptor = tls.map(|tls| {
+        (
+            tokio_rustls::TlsAcceptor::from(tls.tls.config()),
+            tls.handshakes,
+        )
+    });
 
     let graceful = Shutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -99,10 +116,12 @@ pub(crate) async fn serve_http<S, B>(
         };
         let _ = stream.set_nodelay(true);
         let builder = builder.clone();
-        let service = ConnectionService {
+        let mut service = ConnectionService {
             service: RefCell::new(service.clone()),
             peer,
+            tls: false,
         };
+        let acceptor = acceptor.clone();
         let watcher = graceful.watcher();
         let first_bytes_timeout = options.header_read_timeout;
         tokio::spawn(async move {
@@ -114,10 +133,38 @@ pub(crate) async fn serve_http<S, B>(
                     return;
                 }
             }
-            let connection = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .into_owned();
-            if let Err(e) = watcher.watch(connection).await {
+            let result = match acceptor {
+                None => {
+                    let connection = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .into_owned();
+                    watcher.watch(connection).await
+                }
+                Some((acceptor, handshakes)) => {
+                    let accepted =
+                        tokio::time::timeout(first_bytes_timeout, acceptor.accept(stream)).await;
+                    let stream = match accepted {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            handshakes.record(false);
+                            tracing::debug!(%peer, error = %e, "tls handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            handshakes.record(false);
+                            tracing::debug!(%peer, "tls handshake timed out");
+                            return;
+                        }
+                    };
+                    handshakes.record(true);
+                    service.tls = true;
+                    let connection = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .into_owned();
+                    watcher.watch(connection).await
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
@@ -144,6 +191,8 @@ struct ConnectionService<S> {
     // hyper calls `call` through `&self`, one call at a time per connection.
     service: RefCell<S>,
     peer: SocketAddr,
+    /// Whether the connection is TLS: its requests carry [`TlsConnection`].
+    tls: bool,
 }
 
 impl<S, B> hyper::service::Service<Request<Incoming>> for ConnectionService<S>
@@ -156,6 +205,9 @@ where
 
     fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         req.extensions_mut().insert(ClientAddr(self.peer));
+        if self.tls {
+            req.extensions_mut().insert(TlsConnection);
+        }
         let mut service = self.service.borrow_mut();
         // The services served here are always ready; should one not be, the request waits on
         // a clone of its own, as `TowerToHyperService` would have it.

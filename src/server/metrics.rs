@@ -139,6 +139,10 @@ pub(crate) struct RouteMetrics {
 /// `tokengate_change_feed_flushes_total` (counters: tokens the change feed evicted, whole-cache
 /// flushes).
 ///
+/// With TLS on a listener, `tokengate_tls_handshakes_total{listener,result}` (counter:
+/// `ok` or `failed`) and `tokengate_tls_certificate_expiry_seconds{listener}` (gauge: the
+/// served certificate's `notAfter`, Unix seconds; alert on it minus `time()`).
+///
 /// The request and cache metrics are absent when the public listener is disabled.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -159,6 +163,8 @@ pub struct Metrics {
     /// The SQLite change feed into `cache`; held here so it lives as long as the server.
     #[cfg(feature = "sqlite")]
     pub(crate) changes: std::sync::OnceLock<crate::store::ChangeFeed>,
+    /// The TLS listeners, by name (`public`, `admin`).
+    pub(crate) tls: Vec<(&'static str, super::listener::ListenerTls)>,
 }
 
 impl Metrics {
@@ -372,6 +378,7 @@ impl Metrics {
                 stats.flushes,
             );
         }
+        super::tls_metrics::render(&self.tls, &mut out);
         super::process_metrics::render(&mut out);
         out
     }

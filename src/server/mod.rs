@@ -62,8 +62,11 @@ mod process_metrics;
 mod protect;
 mod public;
 mod routes;
+mod reload;
+mod self_signed;
 mod signal;
 mod storage;
+mod tls_metrics;
 
 pub use admin::AdminService;
 pub use apply::{apply, apply_with, ApplyReport, Unlisted};
@@ -76,10 +79,12 @@ pub use manage::{
 };
 pub use metrics::Metrics;
 pub use pepper_check::{PepperCheck, PEPPER_CHECK_KEY};
+pub use reload::CertificateReloader;
+pub use self_signed::{self_signed, write_new_file, DEV_NAMES};
 pub use signal::shutdown_signal;
 pub use storage::{open_store, resolve_pepper, PepperSource, ENV_PEPPER};
 
-use listener::{serve_http, HttpOptions};
+use listener::{serve_http, HttpOptions, ListenerTls};
 
 /// The admin API that [`AdminService`] fronts on the admin listener: the JSON-RPC service and
 /// the TIBCO-style token routes, split by path.
@@ -245,7 +250,9 @@ pub struct Server {
     admin_addr: SocketAddr,
     admin_listener: TcpListener,
     admin: AdminService<AdminApi>,
+    admin_tls: Option<ListenerTls>,
     public: Option<PublicListener>,
+    certificates: CertificateReloader,
     store: Arc<dyn Store>,
     tokens: Arc<TokenService>,
     metrics: Arc<Metrics>,
@@ -379,9 +386,11 @@ impl Server {
             admin_failed_auth: admin_failed_auth.clone(),
             ..Metrics::default()
         };
+        let public_tls = listeners.public.as_ref().and_then(|(_, tls)| tls.clone());
         let public = match listeners.public {
-            Some(listener) => Some(
-                public::bind(
+            Some((listener, tls)) => Some(PublicListener {
+                tls,
+                ..public::bind(
                     listener,
                     &config.public,
                     &config.routes,
@@ -389,10 +398,18 @@ impl Server {
                     crate::rpc::Credentials::new(credentials.clone()),
                     &mut metrics,
                 )
-                .await?,
-            ),
+                .await?
+            }),
             None => None,
         };
+        let tls: Vec<_> = [
+            ("public", public_tls),
+            ("admin", listeners.admin_tls.clone()),
+        ]
+        .into_iter()
+        .filter_map(|(name, tls)| tls.map(|tls| (name, tls)))
+        .collect();
+        metrics.tls = tls.clone();
         let metrics = Arc::new(metrics);
 
         let api = admin_api(
@@ -412,7 +429,9 @@ impl Server {
             admin_addr,
             admin_listener,
             admin,
+            admin_tls: listeners.admin_tls,
             public,
+            certificates: CertificateReloader::new(tls),
             store,
             tokens,
             metrics,
@@ -440,36 +459,62 @@ impl Server {
         &self.tokens
     }
 
+    /// The TLS listeners' certificates, to reload while the server runs (SIGHUP does the
+    /// same).
+    pub fn certificates(&self) -> &CertificateReloader {
+        &self.certificates
+    }
+
     /// The metrics `/metrics` shows.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
 
-    /// Serves HTTP/1.1 and h2 on both listeners until `shutdown` completes, then stops
-    /// accepting connections and lets in-flight requests finish (for up to 30 s).
+    /// Serves HTTP/1.1 and h2 (over TLS where configured) on both listeners until `shutdown`
+    /// completes, then stops accepting connections and lets in-flight requests finish (for up
+    /// to 30 s). On SIGHUP, the certificates are read again ([`Server::certificates`]).
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
         tracing::info!(addr = %self.admin_addr, "admin listener serving");
+        let certificates = self.certificates.clone();
+        let reload = signal::on_reload_signal(move || {
+            let _ = certificates.reload();
+        });
+        let reload_stop = wait(stopped.clone());
+        let reload = async {
+            tokio::select! {
+                () = reload => {}
+                () = reload_stop => {}
+            }
+        };
         let admin = serve_http(
             self.admin_listener,
             self.admin,
             &self.http,
+            self.admin_tls,
             wait(stopped.clone()),
         );
         let public = async {
             if let Some(public) = self.public {
-                tracing::info!(addr = %public.addr, "public listener serving");
-                serve_http(public.listener, public.service, &public.http, wait(stopped)).await;
+                tracing::info!(addr = %public.addr, tls = public.tls.is_some(), "public listener serving");
+                serve_http(
+                    public.listener,
+                    public.service,
+                    &public.http,
+                    public.tls,
+                    wait(stopped),
+                )
+                .await;
             }
         };
         let trigger = async {
             shutdown.await;
             let _ = stop.send(true);
         };
-        tokio::join!(admin, public, trigger);
+        tokio::join!(admin, public, trigger, reload);
         tracing::info!("stopped");
         Ok(())
     }
@@ -483,23 +528,48 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
 /// The listeners a configuration names, bound before anything is written.
 struct Listeners {
     admin: TcpListener,
+    admin_tls: Option<ListenerTls>,
     /// `None` with `public.enabled = false`.
-    public: Option<TcpListener>,
+    public: Option<(TcpListener, Option<ListenerTls>)>,
 }
 
 impl Listeners {
     async fn bind(config: &Config) -> Result<Listeners, Error> {
+        // The certificates first: a listener that cannot serve must not be bound.
+        let tls = |files: &Option<crate::tls::TlsFiles>, key: &str| match files {
+            Some(files) => crate::tls::ServerTls::new(files)
+                .map(|tls| {
+                    Some(ListenerTls {
+                        tls,
+                        handshakes: Default::default(),
+                    })
+                })
+                .map_err(|e| Error::config(format!("{key}: {e}"))),
+            None => Ok(None),
+        };
+        let public_tls = match config.public.enabled {
+            true => tls(&config.public.tls, "public.tls")?,
+            false => None,
+        };
+        let admin_tls = tls(&config.admin.tls, "admin.tls")?;
         let bind = |listen: std::net::SocketAddr, key: &'static str| async move {
             TcpListener::bind(listen).await.map_err(|e| {
                 Error::refused(format!("cannot listen on {listen} ({key})"), Some(e.into()))
             })
         };
         let public = match config.public.enabled {
-            true => Some(bind(config.public.listen, "public.listen").await?),
+            true => Some((
+                bind(config.public.listen, "public.listen").await?,
+                public_tls,
+            )),
             false => None,
         };
         let admin = bind(config.admin.listen, "admin.listen").await?;
-        Ok(Listeners { admin, public })
+        Ok(Listeners {
+            admin,
+            admin_tls,
+            public,
+        })
     }
 }
 

@@ -65,6 +65,7 @@ pub(crate) fn oauth_layer(
         .path_options(config.path_options()?)
         .mac_policy(
             MacPolicy::default()
+                .scheme(&scheme(config))
                 .window(Duration::from_secs(config.mac_window_secs))?
                 .replay_capacity(config.mac_replay_capacity)?,
         )
@@ -77,11 +78,26 @@ pub(crate) fn proxy(
     uri: Uri,
     timeout: Duration,
 ) -> Result<ReverseProxy, Error> {
-    let proxy = ReverseProxy::new(uri)?
+    let mut proxy = ReverseProxy::new(uri)?
         .timeout(timeout)
-        .forwarded_header(config.forwarded_header);
+        .forwarded_header(config.forwarded_header)
+        .offer_http2(config.upstream_http2);
+    if let Some(ca) = &config.upstream_ca {
+        let roots = crate::tls::Roots::CaFile(ca.clone());
+        let tls = crate::tls::client_config(&roots)
+            .map_err(|e| Error::config(format!("public.upstream_ca: {e}")))?;
+        proxy = proxy.tls_config(tls);
+    }
     Ok(match config.dropped_headers()? {
         Some(names) => proxy.drop_request_headers(names),
         None => proxy,
     })
+}
+
+/// The scheme the public listener serves: `https` with `tls`, else `http`.
+pub(crate) fn scheme(config: &PublicConfig) -> http::uri::Scheme {
+    match config.tls {
+        Some(_) => http::uri::Scheme::HTTPS,
+        None => http::uri::Scheme::HTTP,
+    }
 }

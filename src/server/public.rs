@@ -93,6 +93,7 @@ pub(crate) struct PublicListener {
     pub(crate) listener: tokio::net::TcpListener,
     pub(crate) service: PublicService,
     pub(crate) http: HttpOptions,
+    pub(crate) tls: Option<super::listener::ListenerTls>,
 }
 
 /// Builds the public stack for `config` over `tokens` (the same `TokenService` the admin API
@@ -200,6 +201,7 @@ pub(crate) async fn bind(
             max_headers: (config.max_headers > HYPER_MAX_HEADERS).then_some(config.max_headers),
             ..HttpOptions::default()
         },
+        tls: None,
     })
 }
 
@@ -226,7 +228,7 @@ async fn public_endpoints(
     let issuer = config
         .issuer
         .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
+        .unwrap_or_else(|| format!("{}://{addr}", protect::scheme(config)));
     let mut endpoints = PublicEndpoints::new(tokens.clone(), keys, issuer)
         .map_err(|e| Error::config(format!("public.issuer: {e}")))?
         .default_service(&default)?

@@ -53,3 +53,29 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
         }
     }
 }
+
+/// Calls `reload` on every SIGHUP (Unix; never elsewhere) until the returned future is
+/// dropped. The handler is installed when this function is called.
+pub(crate) fn on_reload_signal(reload: impl Fn() + Send + 'static) -> impl Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let hangup = signal(SignalKind::hangup())
+            .map_err(|e| tracing::error!(error = %e, "cannot listen for SIGHUP"))
+            .ok();
+        async move {
+            let Some(mut hangup) = hangup else {
+                return std::future::pending().await;
+            };
+            while hangup.recv().await.is_some() {
+                tracing::info!("SIGHUP received: reloading");
+                reload();
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = reload;
+        std::future::pending()
+    }
+}

@@ -45,22 +45,28 @@ impl Gateway {
     /// Starts `tokengate serve --config <config>` in `dir` (logging at `warn` to the test's
     /// stderr) and waits for its listeners.
     pub fn start(dir: &Path, config: &str) -> Gateway {
-        Gateway::spawn(dir, config, "warn", false)
+        Gateway::spawn(dir, config, "warn", false, &[])
     }
 
     /// Like [`Gateway::start`], logging at `filter` into a buffer that [`Gateway::logs`]
     /// reads.
     pub fn start_logged(dir: &Path, config: &str, filter: &str) -> Gateway {
-        Gateway::spawn(dir, config, filter, true)
+        Gateway::spawn(dir, config, filter, true, &[])
     }
 
-    fn spawn(dir: &Path, config: &str, filter: &str, capture: bool) -> Gateway {
+    /// Like [`Gateway::start_logged`], with more arguments after `serve --config FILE`.
+    pub fn start_with_args(dir: &Path, config: &str, filter: &str, args: &[&str]) -> Gateway {
+        Gateway::spawn(dir, config, filter, true, args)
+    }
+
+    fn spawn(dir: &Path, config: &str, filter: &str, capture: bool, args: &[&str]) -> Gateway {
         assert_ports_from_the_os(config);
         let path = dir.join("tokengate.toml");
         std::fs::write(&path, config).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_tokengate"))
             .args(["serve", "--config"])
             .arg(&path)
+            .args(args)
             .current_dir(dir)
             .env("RUST_LOG", filter)
             .env_remove("TOKENGATE_CONFIG")
@@ -140,6 +146,11 @@ impl Gateway {
             .lock()
             .unwrap()
             .clone()
+    }
+
+    /// Sends SIGHUP (the gateway reloads its certificates).
+    pub fn hang_up(&self) {
+        self.signal("HUP");
     }
 
     /// Sends SIGTERM and waits for the exit status.

@@ -40,6 +40,9 @@ pub struct AdminConfig {
     /// [`crate::rpc::JsonRpcService::require_json_content_type`]). Default false: posts from web
     /// pages are refused by their `Origin` either way.
     pub require_json_content_type: bool,
+    /// TLS on the listener: `{ cert = "chain.pem", key = "key.pem" }`, and `client_ca` to
+    /// require client certificates signed by that CA (mTLS); plain HTTP without it.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 impl Default for AdminConfig {
@@ -50,6 +53,7 @@ impl Default for AdminConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             failed_auth_limit: LimitSetting::Default,
             require_json_content_type: false,
+            tls: None,
         }
     }
 }

@@ -62,9 +62,18 @@ pub struct PublicConfig {
     pub enabled: bool,
     /// The address to listen on. Default [`DEFAULT_PUBLIC_LISTEN`].
     pub listen: SocketAddr,
-    /// The upstream (`http://host:port[/base]`) that authorized requests are proxied to;
-    /// without one, a built-in echo answers them with the injected identity headers.
+    /// The upstream (`http://host:port[/base]` or `https://…`) that authorized requests are
+    /// proxied to; without one, a built-in echo answers them with the injected identity
+    /// headers.
     pub upstream: Option<String>,
+    /// TLS on the listener: `{ cert = "chain.pem", key = "key.pem" }` (optionally
+    /// `client_ca`); plain HTTP without it.
+    pub tls: Option<crate::tls::TlsFiles>,
+    /// An `https` upstream's certificate is verified against the CAs in this PEM file instead
+    /// of the system's roots.
+    pub upstream_ca: Option<std::path::PathBuf>,
+    /// Offer HTTP/2 to an `https` upstream by ALPN (default `false`: HTTP/1.1 only).
+    pub upstream_http2: bool,
     /// The service whose tokens are accepted; optional when the store holds exactly one.
     pub service_key: Option<String>,
     /// The identity header names: `"mashery"` (default), `"neutral"`, or a table of names.
@@ -160,6 +169,9 @@ impl Default for PublicConfig {
             enabled: true,
             listen: DEFAULT_PUBLIC_LISTEN,
             upstream: None,
+            tls: None,
+            upstream_ca: None,
+            upstream_http2: false,
             service_key: None,
             headers: HeadersConfig::default(),
             forward_access_token: false,
@@ -680,7 +692,7 @@ forwarded_header = true
         let cases = [
             ("colour = 1", "public"),
             ("headers = \"kong\"", "public.headers"),
-            ("upstream = \"https://api.example.com\"", "public.upstream"),
+            ("upstream = \"ftp://api.example.com\"", "public.upstream"),
             ("upstream = \"not a uri\"", "public.upstream"),
             ("realm = \"a\\\"b\"", "public.realm"),
             (
