@@ -4,7 +4,9 @@
 use std::fmt;
 
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::Postgres;
 
+use super::sql;
 #[cfg(doc)]
 use super::{Redemption, Store};
 use crate::resolve::TokenCache;
@@ -226,24 +228,15 @@ async fn migrate(pool: &PgPool, schema: Option<&str>) -> Result<(), Error> {
         .fetch_one(&mut *tx)
         .await
         .map_err(Error::store)?;
-    let applied = usize::try_from(version).map_err(Error::store)?;
-    if applied > MIGRATIONS.len() {
-        return Err(Error::store(format!(
-            "database schema version {version} is newer than this tokengate supports ({})",
-            MIGRATIONS.len()
-        )));
-    }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
-        sqlx::raw_sql(*sql)
-            .execute(&mut *tx)
-            .await
-            .map_err(Error::store)?;
+    sql::migrate::apply::<Postgres>(&mut tx, version, MIGRATIONS, async |conn, version| {
         sqlx::query("INSERT INTO tokengate_schema (version, applied_at) VALUES ($1, $2)")
-            .bind(index as i64 + 1)
+            .bind(version)
             .bind(listen::now_micros() / 1000)
-            .execute(&mut *tx)
+            .execute(conn)
             .await
             .map_err(Error::store)?;
-    }
+        Ok(())
+    })
+    .await?;
     tx.commit().await.map_err(Error::store)
 }

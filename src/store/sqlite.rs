@@ -5,11 +5,12 @@ use std::time::Duration;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::Sqlite;
 use tokio::sync::{mpsc, oneshot};
 
-use super::parse_duration;
 #[cfg(doc)]
 use super::Store;
+use super::{parse_duration, sql};
 use crate::resolve::TokenCache;
 use crate::Error;
 use group_commit::{group_commit, Job, Op, Written, QUEUE};
@@ -238,25 +239,16 @@ async fn migrate(pool: &SqlitePool) -> Result<(), Error> {
         .fetch_one(&mut *tx)
         .await
         .map_err(Error::store)?;
-    let applied = usize::try_from(version).map_err(Error::store)?;
-    if applied > MIGRATIONS.len() {
-        return Err(Error::store(format!(
-            "database schema version {version} is newer than this tokengate supports ({})",
-            MIGRATIONS.len()
-        )));
-    }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
-        sqlx::raw_sql(*sql)
-            .execute(&mut *tx)
-            .await
-            .map_err(Error::store)?;
+    sql::migrate::apply::<Sqlite>(&mut tx, version, MIGRATIONS, async |conn, version| {
         // PRAGMA takes no bound parameters; the value is our own integer.
-        let set_version = format!("PRAGMA user_version = {}", index + 1);
+        let set_version = format!("PRAGMA user_version = {version}");
         sqlx::query(sqlx::AssertSqlSafe(set_version))
-            .execute(&mut *tx)
+            .execute(conn)
             .await
             .map_err(Error::store)?;
-    }
+        Ok(())
+    })
+    .await?;
     tx.commit().await.map_err(Error::store)
 }
 

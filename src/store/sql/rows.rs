@@ -53,7 +53,9 @@ macro_rules! service_columns {
 }
 pub(crate) use service_columns;
 
-/// How many columns [`service_columns!`] names.
+/// How many columns [`service_columns!`] names (where SQLite's `service_and_client` row
+/// starts the client's).
+#[cfg(feature = "sqlite")]
 pub(crate) const SERVICE_COLUMNS: usize = 14;
 
 /// The `clients` columns [`client_from_row`] reads, in its order, each after `$table`.
@@ -155,6 +157,16 @@ pub(crate) fn client_from_row(row: &impl Fields, first: usize) -> Result<Client,
             .map(|json| from_json(&json))
             .transpose()?,
     })
+}
+
+/// The service of a row of [`service_columns!`] alone.
+pub(crate) fn service_row(row: &impl Fields) -> Result<Service, Error> {
+    service_from_row(row, 0)
+}
+
+/// The client of a row of [`client_columns!`] alone.
+pub(crate) fn client_row(row: &impl Fields) -> Result<Client, Error> {
+    client_from_row(row, 0)
 }
 
 /// An `authorization_codes` row.

@@ -1,53 +1,52 @@
-//! [`Store`] for [`SqliteStore`]: the shared statements and operations ([`crate::store::sql`])
-//! on SQLite's connections. Single-statement writes go through group commit; an operation of
-//! several statements runs on the writer in a `BEGIN IMMEDIATE` transaction; reads on the
-//! reader pool. A connection a failure may have poisoned is closed, not pooled again.
+//! [`Store`](crate::store::Store) for [`SqliteStore`]: the shared statements and operations
+//! ([`crate::store::sql`]) on SQLite's connections. Single-statement writes go through group
+//! commit; an operation of several statements runs on the writer in a `BEGIN IMMEDIATE`
+//! transaction; reads on the reader pool. A connection a failure may have poisoned is closed,
+//! not pooled again.
 
-use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::Sqlite;
 
 use super::failure::{retire_if_poisoned, Read};
-use super::group_commit::Op;
+use super::group_commit::{Op, Written};
 use super::statements::SERVICE_AND_CLIENT;
 use super::SqliteStore;
-use crate::model::{AuthorizationCode, Client, Service, TokenRecord, TokenUpdate, UnixMillis};
+use crate::model::{AuthorizationCode, Client, Service, TokenRecord, TokenUpdate};
 use crate::secret::TokenHash;
-use crate::store::sql::rows::{
-    client_from_row, code_from_row, service_from_row, token_from_row, SERVICE_COLUMNS,
-};
-use crate::store::sql::{self, binds, clients, codes, purge, tokens, Dialect, Fields, Statement};
-use crate::store::{Redemption, Revocation, Rotation, Store, TokenCursor};
+use crate::store::sql::rows::{client_from_row, service_from_row, SERVICE_COLUMNS};
+use crate::store::sql::{binds, clients, impl_sql_store, tokens, Bind, Fields, Statement};
+use crate::store::Revocation;
 use crate::Error;
-
-type Decode<T> = fn(&SqliteRow) -> Result<T, Error>;
-
-fn service_row(row: &SqliteRow) -> Result<Service, Error> {
-    service_from_row(row, 0)
-}
-
-fn client_row(row: &SqliteRow) -> Result<Client, Error> {
-    client_from_row(row, 0)
-}
 
 impl SqliteStore {
     /// At most one row of `statement`, decoded.
     async fn read_one<T>(
         &self,
         statement: Statement,
-        decode: Decode<T>,
+        decode: fn(&SqliteRow) -> Result<T, Error>,
     ) -> Result<Option<T>, Error> {
-        let row = statement
-            .query::<Sqlite>()
+        let query = statement.query::<Sqlite>();
+        query
             .read_optional(&self.reader)
-            .await?;
-        row.as_ref().map(decode).transpose()
+            .await?
+            .as_ref()
+            .map(decode)
+            .transpose()
     }
 
     /// Every row of `statement`, decoded.
-    async fn read_all<T>(&self, statement: Statement, decode: Decode<T>) -> Result<Vec<T>, Error> {
-        let rows = statement.query::<Sqlite>().read_all(&self.reader).await?;
-        rows.iter().map(decode).collect()
+    async fn read_all<T>(
+        &self,
+        statement: Statement,
+        decode: fn(&SqliteRow) -> Result<T, Error>,
+    ) -> Result<Vec<T>, Error> {
+        let query = statement.query::<Sqlite>();
+        query
+            .read_all(&self.reader)
+            .await?
+            .iter()
+            .map(decode)
+            .collect()
     }
 
     /// Runs `operation` on the writer in a `BEGIN IMMEDIATE` transaction, committed if it
@@ -74,28 +73,17 @@ impl SqliteStore {
         &self,
         statement: Statement,
         returning: bool,
-    ) -> Result<super::group_commit::Written, Error> {
+    ) -> Result<Written, Error> {
         let query = move || statement.query::<Sqlite>();
         self.batched(Op::Query(Box::new(query), returning)).await
     }
 }
 
-#[async_trait]
-impl Store for SqliteStore {
+impl_sql_store!(SqliteStore, Sqlite, {
     async fn put_service(&self, service: &Service) -> Result<(), Error> {
         let statement = binds::put_service::<Sqlite>(service)?;
         self.batched_statement(statement, false).await?;
         Ok(())
-    }
-
-    async fn service(&self, key: &str) -> Result<Option<Service>, Error> {
-        let statement = Statement::new(Sqlite::SERVICE).text(key.to_owned());
-        self.read_one(statement, service_row).await
-    }
-
-    async fn services(&self) -> Result<Vec<Service>, Error> {
-        self.read_all(Statement::new(Sqlite::SERVICES), service_row)
-            .await
     }
 
     async fn put_client(&self, client: &Client) -> Result<Vec<TokenHash>, Error> {
@@ -110,22 +98,11 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn client(&self, client_id: &str) -> Result<Option<Client>, Error> {
-        self.read_one(clients::client::<Sqlite>(client_id), client_row)
-            .await
-    }
-
-    async fn clients(&self) -> Result<Vec<Client>, Error> {
-        self.read_all(Statement::new(Sqlite::CLIENTS), client_row)
-            .await
-    }
-
     async fn service_and_client(
         &self,
         key: &str,
         client_id: &str,
     ) -> Result<(Option<Service>, Option<Client>), Error> {
-        use sql::Bind;
         let row = sqlx::query(SERVICE_AND_CLIENT)
             .text(key)
             .text(client_id)
@@ -144,54 +121,14 @@ impl Store for SqliteStore {
     }
 
     async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), Error> {
-        self.batched_statement(binds::insert_code::<Sqlite>(code), false)
-            .await?;
+        let statement = binds::insert_code::<Sqlite>(code);
+        self.batched_statement(statement, false).await?;
         Ok(())
-    }
-
-    async fn code(&self, code_hash: &TokenHash) -> Result<Option<AuthorizationCode>, Error> {
-        self.read_one(codes::code::<Sqlite>(code_hash), code_from_row)
-            .await
-    }
-
-    async fn redeem_code(&self, code_hash: &TokenHash) -> Result<Redemption, Error> {
-        self.in_transaction(async |conn| codes::redeem::<Sqlite>(conn, code_hash).await)
-            .await
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), Error> {
         self.batched(Op::Token(Box::new(token.clone()))).await?;
         Ok(())
-    }
-
-    async fn token(&self, token_hash: &TokenHash) -> Result<Option<TokenRecord>, Error> {
-        self.read_one(tokens::held::<Sqlite>(token_hash), token_from_row)
-            .await
-    }
-
-    async fn tokens(&self, token_hashes: &[TokenHash]) -> Result<Vec<TokenRecord>, Error> {
-        if token_hashes.is_empty() {
-            return Ok(Vec::new());
-        }
-        let statement = tokens::held_among::<Sqlite>(token_hashes)?;
-        self.read_all(statement, token_from_row).await
-    }
-
-    async fn token_by_refresh(
-        &self,
-        refresh_hash: &TokenHash,
-    ) -> Result<Option<TokenRecord>, Error> {
-        let statement = tokens::held_by_refresh::<Sqlite>(refresh_hash);
-        self.read_one(statement, token_from_row).await
-    }
-
-    async fn rotate_refresh(
-        &self,
-        refresh_hash: &TokenHash,
-        next: &TokenRecord,
-    ) -> Result<Rotation, Error> {
-        self.in_transaction(async |conn| tokens::rotate::<Sqlite>(conn, refresh_hash, next).await)
-            .await
     }
 
     async fn revoke(&self, which: Revocation<'_>) -> Result<Vec<TokenHash>, Error> {
@@ -207,28 +144,4 @@ impl Store for SqliteStore {
         let statement = tokens::update::<Sqlite>(token_hash, update);
         Ok(self.batched_statement(statement, false).await?.rows() > 0)
     }
-
-    async fn tokens_by_owner(
-        &self,
-        service_key: &str,
-        user_context: &str,
-    ) -> Result<Vec<TokenRecord>, Error> {
-        let statement = tokens::by_owner::<Sqlite>(service_key, user_context);
-        self.read_all(statement, token_from_row).await
-    }
-
-    async fn list_tokens(
-        &self,
-        owner: Option<&str>,
-        after: Option<&TokenCursor>,
-        limit: u32,
-    ) -> Result<Vec<TokenRecord>, Error> {
-        let statement = tokens::page::<Sqlite>(owner, after, limit);
-        self.read_all(statement, token_from_row).await
-    }
-
-    async fn purge_expired(&self, before: UnixMillis, limit: u32) -> Result<u64, Error> {
-        self.in_transaction(async |conn| purge::expired::<Sqlite>(conn, before, limit).await)
-            .await
-    }
-}
+});
