@@ -21,7 +21,7 @@ impl PostgresStore {
         decode: fn(&PgRow) -> Result<T, Error>,
     ) -> Result<Option<T>, Error> {
         let row = statement
-            .query::<Postgres>()
+            .into_query::<Postgres>()
             .fetch_optional(&self.pool)
             .await;
         row.map_err(Error::store)?.as_ref().map(decode).transpose()
@@ -33,13 +33,16 @@ impl PostgresStore {
         statement: Statement,
         decode: fn(&PgRow) -> Result<T, Error>,
     ) -> Result<Vec<T>, Error> {
-        let rows = statement.query::<Postgres>().fetch_all(&self.pool).await;
+        let rows = statement
+            .into_query::<Postgres>()
+            .fetch_all(&self.pool)
+            .await;
         rows.map_err(Error::store)?.iter().map(decode).collect()
     }
 
     /// Runs `statement` on the pool (its own transaction).
     async fn execute(&self, statement: Statement) -> Result<(), Error> {
-        let done = statement.query::<Postgres>().execute(&self.pool).await;
+        let done = statement.into_query::<Postgres>().execute(&self.pool).await;
         done.map(drop).map_err(Error::store)
     }
 }
@@ -85,7 +88,10 @@ impl_sql_store!(PostgresStore, Postgres, {
         let published = listen::now_micros();
         let statement = tokens::revoke::<Postgres>(which);
         self.in_transaction(async |conn| {
-            let rows = statement.query::<Postgres>().fetch_all(&mut *conn).await;
+            let rows = statement
+                .into_query::<Postgres>()
+                .fetch_all(&mut *conn)
+                .await;
             let revoked = hashes_from_rows(&rows.map_err(Error::store)?)?;
             self.publish(conn, published, &revoked).await?;
             Ok(revoked)
@@ -101,7 +107,7 @@ impl_sql_store!(PostgresStore, Postgres, {
         let published = listen::now_micros();
         let statement = tokens::update::<Postgres>(token_hash, update);
         self.in_transaction(async |conn| {
-            let result = statement.query::<Postgres>().execute(&mut *conn).await;
+            let result = statement.into_query::<Postgres>().execute(&mut *conn).await;
             let updated = result.map_err(Error::store)?.rows_affected() > 0;
             if updated {
                 self.publish(conn, published, &[*token_hash]).await?;

@@ -21,6 +21,11 @@ pub(crate) trait Sql: Database<Arguments: IntoArguments<Self>, Row: Fields> {
         query: Query<'q, Self, Self::Arguments>,
         value: Option<&str>,
     ) -> Query<'q, Self, Self::Arguments>;
+    /// Binds an owned text value (`None`: NULL), without copying it.
+    fn bind_string<'q>(
+        query: Query<'q, Self, Self::Arguments>,
+        value: Option<String>,
+    ) -> Query<'q, Self, Self::Arguments>;
     /// Binds an integer (`None`: NULL).
     fn bind_int<'q>(
         query: Query<'q, Self, Self::Arguments>,
@@ -38,6 +43,7 @@ where
     D: Database<Arguments: IntoArguments<D>, Row: Fields>,
     for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
     for<'t> Option<&'t str>: Encode<'t, D> + Type<D>,
+    for<'t> Option<String>: Encode<'t, D> + Type<D>,
     for<'t> Option<i64>: Encode<'t, D> + Type<D>,
     for<'t> Option<bool>: Encode<'t, D> + Type<D>,
 {
@@ -48,6 +54,13 @@ where
     fn bind_text<'q>(
         query: Query<'q, D, D::Arguments>,
         value: Option<&str>,
+    ) -> Query<'q, D, D::Arguments> {
+        query.bind(value)
+    }
+
+    fn bind_string<'q>(
+        query: Query<'q, D, D::Arguments>,
+        value: Option<String>,
     ) -> Query<'q, D, D::Arguments> {
         query.bind(value)
     }
@@ -71,6 +84,8 @@ where
 pub(crate) trait Bind: Sized {
     /// Binds a text value; `None` is NULL.
     fn text<'v>(self, value: impl Into<Option<&'v str>>) -> Self;
+    /// Binds an owned text value (moved, not copied); `None` is NULL.
+    fn string(self, value: impl Into<Option<String>>) -> Self;
     /// Binds an integer; `None` is NULL.
     fn int(self, value: impl Into<Option<i64>>) -> Self;
     /// Binds a boolean; `None` is NULL.
@@ -80,6 +95,10 @@ pub(crate) trait Bind: Sized {
 impl<'q, D: Sql> Bind for Query<'q, D, D::Arguments> {
     fn text<'v>(self, value: impl Into<Option<&'v str>>) -> Self {
         D::bind_text(self, value.into())
+    }
+
+    fn string(self, value: impl Into<Option<String>>) -> Self {
+        D::bind_string(self, value.into())
     }
 
     fn int(self, value: impl Into<Option<i64>>) -> Self {
@@ -220,7 +239,18 @@ impl Statement {
         self
     }
 
-    /// The query, every parameter bound.
+    /// The query, every parameter moved into it.
+    pub(crate) fn into_query<D: Sql>(self) -> Query<'static, D, D::Arguments> {
+        self.params
+            .into_iter()
+            .fold(sqlx::query(self.sql), |query, param| match param {
+                Param::Text(value) => query.string(value),
+                Param::Int(value) => query.int(value),
+                Param::Flag(value) => query.flag(value),
+            })
+    }
+
+    /// The query, every parameter bound (copied: a statement group commit may run again).
     pub(crate) fn query<D: Sql>(&self) -> Query<'static, D, D::Arguments> {
         self.params
             .iter()

@@ -23,22 +23,22 @@ pub(crate) fn bind_token<'q, D: Sql>(
 ) -> Query<'q, D, D::Arguments> {
     let refresh = t.refresh.as_ref();
     query
-        .text(t.token_hash.to_hex().as_str())
+        .string(t.token_hash.to_hex())
         .text(t.id.as_str())
         .text(t.service_key.as_str())
         .text(t.client_id.as_str())
-        .text(t.token_type.storage_name().as_str())
+        .string(t.token_type.storage_name())
         .text(t.grant_type.as_str())
         .text(t.scope.as_deref())
         .text(t.user_context.as_deref())
         .int(t.created_at)
         .int(t.expires_at)
         .flag(t.revoked)
-        .text(refresh.map(|r| r.hash.to_hex()).as_deref())
+        .string(refresh.map(|r| r.hash.to_hex()))
         .int(refresh.map(|r| r.expires_at))
         .flag(refresh.map(|r| r.used))
         .text(t.family_id.as_str())
-        .text(t.code_hash.map(|h| h.to_hex()).as_deref())
+        .string(t.code_hash.map(|h| h.to_hex()))
 }
 
 /// The insert of a token record.

@@ -21,14 +21,14 @@ pub(crate) async fn put<D: Dialect>(
     let upsert = binds::put_client::<D>(c)?;
     let before = Statement::new(D::CLIENT_BEFORE_CHANGE)
         .int(c.id)
-        .query::<D>()
+        .into_query::<D>()
         .fetch_optional(D::on(&mut *conn))
         .await
         .map_err(Error::store)?
         .map(|row| client_from_row(&row, 0))
         .transpose()?;
     upsert
-        .query::<D>()
+        .into_query::<D>()
         .execute(D::on(&mut *conn))
         .await
         .map_err(Error::store)?;
@@ -47,7 +47,7 @@ pub(crate) async fn delete<D: Dialect>(
 ) -> Result<Option<Vec<TokenHash>>, Error> {
     let Some(row) = Statement::new(D::DELETE_CLIENT)
         .text(client_id.to_owned())
-        .query::<D>()
+        .into_query::<D>()
         .fetch_optional(D::on(&mut *conn))
         .await
         .map_err(Error::store)?
@@ -70,7 +70,7 @@ async fn end_tokens<D: Dialect>(
     let rows = Statement::new(D::END_TOKENS)
         .text(client_id.to_owned())
         .text(to_json(&services)?)
-        .query::<D>()
+        .into_query::<D>()
         .fetch_all(D::on(conn))
         .await
         .map_err(Error::store)?;

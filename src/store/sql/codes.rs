@@ -25,7 +25,7 @@ pub(crate) async fn redeem<D: Dialect>(
 ) -> Result<Redemption, Error> {
     let won = Statement::new(D::REDEEM_CODE)
         .hash(code_hash)
-        .query::<D>()
+        .into_query::<D>()
         .fetch_optional(D::on(&mut *conn))
         .await
         .map_err(Error::store)?;
@@ -36,7 +36,7 @@ pub(crate) async fn redeem<D: Dialect>(
         }));
     }
     let now = code::<D>(code_hash)
-        .query::<D>()
+        .into_query::<D>()
         .fetch_optional(D::on(&mut *conn))
         .await
         .map_err(Error::store)?;

@@ -16,7 +16,7 @@ pub(crate) async fn expired<D: Dialect>(
     let deleted = Statement::new(D::PURGE_TOKENS)
         .int(before)
         .int(limit)
-        .query::<D>()
+        .into_query::<D>()
         .execute(D::on(&mut *conn))
         .await
         .map_err(Error::store)?;
@@ -24,7 +24,7 @@ pub(crate) async fn expired<D: Dialect>(
     let deleted = Statement::new(D::PURGE_CODES)
         .int(before)
         .int(limit - tokens as i64)
-        .query::<D>()
+        .into_query::<D>()
         .execute(D::on(conn))
         .await
         .map_err(Error::store)?;

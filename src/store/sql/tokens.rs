@@ -111,14 +111,14 @@ pub(crate) async fn rotate<D: Dialect>(
 ) -> Result<Rotation, Error> {
     let marked = Statement::new(D::USE_REFRESH)
         .hash(refresh_hash)
-        .query::<D>()
+        .into_query::<D>()
         .fetch_optional(D::on(&mut *conn))
         .await
         .map_err(Error::store)?;
     if marked.is_none() {
         let exists = Statement::new(D::REFRESH_EXISTS)
             .hash(refresh_hash)
-            .query::<D>()
+            .into_query::<D>()
             .fetch_one(D::on(&mut *conn))
             .await
             .map_err(Error::store)?

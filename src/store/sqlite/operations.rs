@@ -25,7 +25,7 @@ impl SqliteStore {
         statement: Statement,
         decode: fn(&SqliteRow) -> Result<T, Error>,
     ) -> Result<Option<T>, Error> {
-        let query = statement.query::<Sqlite>();
+        let query = statement.into_query::<Sqlite>();
         query
             .read_optional(&self.reader)
             .await?
@@ -40,7 +40,7 @@ impl SqliteStore {
         statement: Statement,
         decode: fn(&SqliteRow) -> Result<T, Error>,
     ) -> Result<Vec<T>, Error> {
-        let query = statement.query::<Sqlite>();
+        let query = statement.into_query::<Sqlite>();
         query
             .read_all(&self.reader)
             .await?
