@@ -7,6 +7,8 @@ use std::time::Duration;
 use sqlx::postgres::PgConnectOptions;
 
 use super::DEFAULT_CHANNEL;
+#[cfg(doc)]
+use super::{PostgresStore, RevocationListener};
 use crate::store::parse_duration;
 use crate::Error;
 
