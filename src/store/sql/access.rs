@@ -251,6 +251,7 @@ impl Statement {
     }
 
     /// The query, every parameter bound (copied: a statement group commit may run again).
+    #[cfg(feature = "sqlite")]
     pub(crate) fn query<D: Sql>(&self) -> Query<'static, D, D::Arguments> {
         self.params
             .iter()
