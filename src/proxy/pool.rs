@@ -98,25 +98,7 @@ impl Pool {
     pub(super) fn send(&self, mut req: Request<ProxyBody>) -> SendFuture {
         origin_form(req.uri_mut());
         let inner = self.inner.clone();
-        let Some(mut sender) = inner.take() else {
-            return Box::pin(inner.send_new(req));
-        };
-        // The usual case, an idle connection: the request goes into its channel now, so the
-        // boxed future holds only the answer's receiver, not a copy of the request moved
-        // from future to future.
-        let sent = sender.try_send_request(req);
-        Box::pin(async move {
-            match sent.await {
-                Ok(response) => Ok(Pooled {
-                    response,
-                    checkout: Some(Checkout {
-                        sender,
-                        pool: inner,
-                    }),
-                }),
-                Err(error) => inner.resend(error).await,
-            }
-        })
+        Box::pin(async move { inner.send(req).await })
     }
 
     /// How many connections are idle now.
@@ -134,30 +116,29 @@ impl Inner {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// After a failure on a pooled connection: a request hyper gives back unsent goes once
-    /// more, on a new connection; any other failure is the answer.
-    async fn resend(
-        self: Arc<Self>,
-        mut error: hyper::client::conn::TrySendError<Request<ProxyBody>>,
-    ) -> Result<Pooled, BoxError> {
-        match error.take_message() {
-            Some(unsent) => {
-                tracing::debug!("proxy: a pooled connection closed, sending again");
-                self.send_new(unsent).await
+    async fn send(self: Arc<Self>, mut req: Request<ProxyBody>) -> Result<Pooled, BoxError> {
+        let mut retried = false;
+        loop {
+            let (mut sender, reused) = match (!retried).then(|| self.take()).flatten() {
+                Some(sender) => (sender, true),
+                None => (self.connect().await?, false),
+            };
+            match sender.try_send_request(req).await {
+                Ok(response) => {
+                    return Ok(Pooled {
+                        response,
+                        checkout: Some(Checkout { sender, pool: self }),
+                    })
+                }
+                Err(mut error) => match error.take_message() {
+                    Some(unsent) if reused && !retried => {
+                        tracing::debug!("proxy: a pooled connection closed, sending again");
+                        req = unsent;
+                        retried = true;
+                    }
+                    _ => return Err(error.into_error().into()),
+                },
             }
-            None => Err(error.into_error().into()),
-        }
-    }
-
-    /// Sends `req` on a new connection.
-    async fn send_new(self: Arc<Self>, req: Request<ProxyBody>) -> Result<Pooled, BoxError> {
-        let mut sender = self.connect().await?;
-        match sender.try_send_request(req).await {
-            Ok(response) => Ok(Pooled {
-                response,
-                checkout: Some(Checkout { sender, pool: self }),
-            }),
-            Err(error) => Err(error.into_error().into()),
         }
     }
 
