@@ -16,7 +16,6 @@ use super::mac::Signed;
 use super::reject::Rejection;
 use crate::path::TargetForm;
 use crate::resolve::{CachedToken, Lookup};
-use crate::secret::TokenHash;
 use crate::Error;
 
 /// The service an [`OAuthLayer`](super::OAuthLayer) wraps around `S`. See the layer for what
@@ -77,7 +76,7 @@ where
         if !settings.headers.strip(req.headers_mut()) {
             return ResponseFuture::reject(settings, Rejection::InvalidRequest);
         }
-        let (hash, source, owned, proof) = match bearer::find(&req, settings.allow_query_tokens) {
+        let (key, source, owned, proof) = match bearer::find(&req, settings.allow_query_tokens) {
             Err(_) => return ResponseFuture::reject(settings, Rejection::InvalidRequest),
             // Read before anything rewrites the request: the client signed it as it sent it.
             Ok(None) => match Signed::find(&req, settings.mac.policy.default_port()) {
@@ -89,7 +88,7 @@ where
                 Ok(Some(signed)) => {
                     let token = signed.id().to_owned();
                     (
-                        TokenHash::of(&token),
+                        settings.cache.key(&token),
                         Source::Header,
                         Some(token),
                         Some(signed),
@@ -97,13 +96,13 @@ where
                 }
             },
             Ok(Some((token, source))) => {
-                let hash = TokenHash::of(&token);
+                let key = settings.cache.key(&token);
                 // The token itself is needed only on a miss, or to forward it.
                 let keep = settings.headers.access_token().is_some();
-                (hash, source, keep.then(|| token.into_owned()), None)
+                (key, source, keep.then(|| token.into_owned()), None)
             }
         };
-        match settings.cache.cached(&hash) {
+        match settings.cache.cached_key(&key) {
             Some(Lookup::Valid(entry)) => {
                 match authorize(
                     settings,
@@ -135,7 +134,7 @@ where
                 ResponseFuture {
                     state: State::Resolving {
                         resolving: Box::new(Resolving {
-                            lookup: Box::pin(async move { cache.resolve(hash, token).await }),
+                            lookup: Box::pin(async move { cache.resolve(key, token).await }),
                             pending: Some(Pending {
                                 req,
                                 inner,

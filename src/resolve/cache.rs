@@ -2,17 +2,18 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use quick_cache::sync::{Cache, DefaultLifecycle};
-use quick_cache::UnitWeighter;
+use quick_cache::{Lifecycle, UnitWeighter};
 use tokio::sync::OnceCell;
 
+use super::by_hash::{ByHash, Fresh, Positive, RecordEvictions};
 use super::cached::{CachedToken, Interner};
+use super::key::{CacheKey, HashedKey, Keyer};
 use super::Resolve;
 use crate::model::UnixMillis;
 use crate::oauth::{InvalidationListener, TokenService};
@@ -60,7 +61,10 @@ struct Counters {
 /// A cache of resolved tokens in front of any [`Resolve`], built on `quick_cache`'s sharded
 /// S3-FIFO cache.
 ///
-/// - Keyed by the token's SHA-256 ([`TokenHash`]), never by the token itself.
+/// - Keyed by a keyed 128-bit SipHash-2-4 of the token under a secret drawn for each cache,
+///   never by the token itself; the token's SHA-256 ([`TokenHash`]) is computed on a miss
+///   only, for the resolver and for [`TokenCache::invalidate_hashes`] (each valid entry
+///   carries it, and an index finds the entry of a hash).
 /// - A valid token is kept for `min(ttl, expires − now)` (default TTL 30 s), and its expiry is
 ///   checked again on every hit, so an entry is never served past the token's `expires`.
 /// - Unknown tokens go to a separate, smaller negative cache (default 5 s), so a flood of junk
@@ -74,8 +78,8 @@ struct Counters {
 ///   [`TokenCache::listen_to`] makes a [`TokenService`] call them on every revoke and update
 ///   before those return.
 ///
-/// A hit takes one shard's read lock, one table probe and one reference-count increment: no
-/// allocation, no task, no clock other than the expiry check.
+/// A hit takes one SipHash of the token, one shard's read lock, one table probe and a few
+/// reference-count increments: no allocation, no task, no clock other than the expiry check.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -98,32 +102,30 @@ pub struct TokenCache {
     inner: Arc<Inner>,
 }
 
-/// A map from token hashes, hashed by their first bytes (they are SHA-256 outputs already).
-type TokenMap<V> = Cache<TokenHash, V, UnitWeighter, HashedKey, DefaultLifecycle<TokenHash, V>>;
+/// Unknown tokens, each with the time it is forgotten.
+type Negative =
+    Cache<CacheKey, UnixMillis, UnitWeighter, HashedKey, DefaultLifecycle<CacheKey, UnixMillis>>;
 
 struct Inner {
     resolver: Arc<dyn Resolve>,
+    /// Turns presented tokens into the keys of both caches.
+    keyer: Keyer,
     /// Valid tokens, each with the time it stops being served from here.
-    positive: TokenMap<Fresh>,
+    positive: Positive,
+    /// Which entry of `positive` holds the token of a hash.
+    by_hash: ByHash,
     /// Unknown tokens, each with the time it is forgotten.
-    negative: TokenMap<UnixMillis>,
+    negative: Negative,
     ttl: UnixMillis,
     negative_ttl: UnixMillis,
     /// Shares what tokens of one client and scope have in common.
     interner: Interner,
     /// One resolve per token at a time; later callers wait on the same cell.
-    in_flight: Mutex<HashMap<TokenHash, Arc<OnceCell<Outcome>>>>,
+    in_flight: Mutex<HashMap<CacheKey, Arc<OnceCell<Outcome>>, HashedKey>>,
     /// Bumped by every invalidation; a resolve that straddles one is not trusted.
     epoch: AtomicU64,
     /// Per-thread counters: a hit on each core must not bounce one shared cache line.
     counters: Striped<Counters>,
-}
-
-/// A valid cache entry and the time (Unix ms) it stops being served without a new resolve.
-#[derive(Clone)]
-struct Fresh {
-    token: CachedToken,
-    until: UnixMillis,
 }
 
 /// What one resolve found, shared by every caller that waited for it.
@@ -185,8 +187,10 @@ impl<R: Resolve> TokenCacheBuilder<R> {
         TokenCache {
             inner: Arc::new(Inner {
                 resolver: Arc::new(self.resolver),
-                positive: token_map(self.max_capacity),
-                negative: token_map(self.negative_capacity),
+                keyer: Keyer::random(),
+                positive: token_map(self.max_capacity, RecordEvictions),
+                by_hash: ByHash::default(),
+                negative: token_map(self.negative_capacity, DefaultLifecycle::default()),
                 ttl: millis(self.ttl),
                 negative_ttl: millis(self.negative_ttl),
                 interner: Interner::default(),
@@ -198,7 +202,10 @@ impl<R: Resolve> TokenCacheBuilder<R> {
     }
 }
 
-fn token_map<V: Clone>(capacity: u64) -> TokenMap<V> {
+fn token_map<V: Clone, L: Lifecycle<CacheKey, V> + Clone>(
+    capacity: u64,
+    lifecycle: L,
+) -> Cache<CacheKey, V, UnitWeighter, HashedKey, L> {
     // The estimate only sizes the shards; tables grow as entries arrive.
     let estimate = capacity.clamp(1, 1 << 16) as usize;
     Cache::with(
@@ -206,7 +213,7 @@ fn token_map<V: Clone>(capacity: u64) -> TokenMap<V> {
         capacity.max(1),
         UnitWeighter,
         HashedKey,
-        DefaultLifecycle::default(),
+        lifecycle,
     )
 }
 
@@ -233,11 +240,28 @@ impl TokenCache {
     }
 
     /// The cached answer for a token hash, without waiting: `None` when the cache cannot say
-    /// at once (a miss). The gateway's hit path.
+    /// at once (a miss, or a token known unknown: the negative cache is keyed by the token
+    /// only).
     pub fn cached(&self, hash: &TokenHash) -> Option<Lookup> {
+        let key = self.inner.by_hash.key(hash)?;
+        self.inner
+            .positive
+            .peek(&key)
+            .filter(|fresh| fresh.hash == *hash)?;
+        self.cached_key(&key)
+    }
+
+    /// The key of `token` in this cache.
+    pub(crate) fn key(&self, token: &str) -> CacheKey {
+        self.inner.keyer.key(token)
+    }
+
+    /// The cached answer for a token's key, without waiting: `None` when the cache cannot say
+    /// at once (a miss). The gateway's hit path.
+    pub(crate) fn cached_key(&self, key: &CacheKey) -> Option<Lookup> {
         let inner = &self.inner;
         let now = now_millis();
-        if let Some(fresh) = inner.positive.get(hash) {
+        if let Some(fresh) = inner.positive.get(key) {
             if fresh.token.expires_at() <= now {
                 return Some(Lookup::Invalid);
             }
@@ -247,7 +271,7 @@ impl TokenCache {
             }
             return None;
         }
-        match inner.negative.get(hash) {
+        match inner.negative.get(key) {
             Some(until) if now < until => {
                 inner
                     .counters
@@ -263,14 +287,14 @@ impl TokenCache {
     /// The answer for a token: from the cache, or from the resolver (one resolve for any
     /// number of concurrent callers). An error means the resolver failed.
     pub async fn lookup(&self, token: &str) -> Result<Lookup, Error> {
-        let hash = TokenHash::of(token);
-        if let Some(answer) = self.cached(&hash) {
+        let key = self.key(token);
+        if let Some(answer) = self.cached_key(&key) {
             return Ok(answer);
         }
         if self.refuse_forged(token) {
             return Ok(Lookup::Invalid);
         }
-        self.resolve(hash, token.to_owned()).await
+        self.resolve(key, token.to_owned()).await
     }
 
     /// Refuses `token` when the resolver cannot know it ([`Resolve::may_know`]): counts it in
@@ -288,17 +312,17 @@ impl TokenCache {
         refused
     }
 
-    /// The miss path of [`TokenCache::lookup`], for a hash the caller already computed and a
+    /// The miss path of [`TokenCache::lookup`], for a key the caller already computed and a
     /// token it has already passed through [`TokenCache::refuse_forged`].
-    pub(crate) async fn resolve(&self, hash: TokenHash, token: String) -> Result<Lookup, Error> {
+    pub(crate) async fn resolve(&self, key: CacheKey, token: String) -> Result<Lookup, Error> {
         let inner = &self.inner;
         let flight = Flight {
             inner,
-            hash,
+            key,
             cell: Some(
                 inner
                     .flights()
-                    .entry(hash)
+                    .entry(key)
                     .or_insert_with(|| Arc::new(OnceCell::new()))
                     .clone(),
             ),
@@ -308,7 +332,7 @@ impl TokenCache {
             .cell()
             .get_or_init(|| {
                 ran = true;
-                inner.resolve(hash, &token)
+                inner.resolve(key, &token)
             })
             .await
             .clone();
@@ -353,6 +377,7 @@ impl TokenCache {
     pub fn invalidate_all(&self) {
         self.inner.epoch.fetch_add(1, Ordering::AcqRel);
         self.inner.positive.clear();
+        self.inner.by_hash.clear();
         self.inner.negative.clear();
     }
 
@@ -382,9 +407,11 @@ impl TokenCache {
 
 impl Inner {
     /// One resolve through the resolver, its answer cached.
-    async fn resolve(&self, hash: TokenHash, token: &str) -> Outcome {
+    async fn resolve(&self, key: CacheKey, token: &str) -> Outcome {
         self.counters.local().misses.fetch_add(1, Ordering::Relaxed);
         let epoch = self.epoch.load(Ordering::Acquire);
+        // The store's name for the token, and how invalidations name it.
+        let hash = TokenHash::of(token);
         let found = match self.resolver.resolve(token).await {
             Ok(found) => found.and_then(|info| self.interner.token(info).ok()),
             Err(e) => {
@@ -395,25 +422,29 @@ impl Inner {
         let now = now_millis();
         let Some(token) = found else {
             self.negative
-                .insert(hash, now.saturating_add(self.negative_ttl));
+                .insert(key, now.saturating_add(self.negative_ttl));
             return Outcome::Unknown;
         };
         let until = now.saturating_add(self.ttl).min(token.expires_at());
-        self.positive.insert(
-            hash,
+        self.by_hash.insert(
+            &self.positive,
+            key,
             Fresh {
                 token: token.clone(),
                 until,
+                hash,
             },
         );
         if self.epoch.load(Ordering::Acquire) != epoch {
             // An invalidation ran while this was resolving: the entry may predate it.
-            self.positive.remove(&hash);
+            self.by_hash.remove(&self.positive, &[hash]);
         }
         Outcome::Valid(token)
     }
 
-    fn flights(&self) -> std::sync::MutexGuard<'_, HashMap<TokenHash, Arc<OnceCell<Outcome>>>> {
+    fn flights(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Arc<OnceCell<Outcome>>, HashedKey>> {
         // A panic while the map is held cannot leave it inconsistent: take it back.
         self.in_flight
             .lock()
@@ -422,9 +453,7 @@ impl Inner {
 
     fn invalidate_hashes(&self, hashes: &[TokenHash]) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        for hash in hashes {
-            self.positive.remove(hash);
-        }
+        self.by_hash.remove(&self.positive, hashes);
     }
 }
 
@@ -434,7 +463,7 @@ impl Inner {
 /// cache, which an invalidation may have changed since), so nothing is left behind.
 struct Flight<'a> {
     inner: &'a Inner,
-    hash: TokenHash,
+    key: CacheKey,
     /// `Some` until dropped.
     cell: Option<Arc<OnceCell<Outcome>>>,
 }
@@ -453,16 +482,16 @@ impl Drop for Flight<'_> {
         };
         let finished = cell.initialized();
         let ours = flights
-            .get(&self.hash)
+            .get(&self.key)
             .is_some_and(|f| Arc::ptr_eq(f, &cell));
         // Every clone is made and dropped under the lock: after ours, a count of one is the
         // map's own.
         drop(cell);
         let last = flights
-            .get(&self.hash)
+            .get(&self.key)
             .is_some_and(|f| Arc::strong_count(f) == 1);
         if ours && (finished || last) {
-            flights.remove(&self.hash);
+            flights.remove(&self.key);
         }
     }
 }
@@ -479,40 +508,6 @@ pub(crate) fn now_millis() -> UnixMillis {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as UnixMillis)
         .unwrap_or(0)
-}
-
-/// Hashes a [`TokenHash`] cheaply: the key is a SHA-256 already, so mixing its words (FxHash's
-/// step) spreads it as well as any keyed hash would, and nobody chooses SHA-256 outputs.
-#[derive(Clone, Copy, Default)]
-struct HashedKey;
-
-impl BuildHasher for HashedKey {
-    type Hasher = KeyHasher;
-
-    fn build_hasher(&self) -> KeyHasher {
-        KeyHasher(0)
-    }
-}
-
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
-                .wrapping_mul(0x517c_c1b7_2722_0a95);
-        }
-    }
-
-    fn write_usize(&mut self, _: usize) {
-        // The length prefix of the 32-byte key: the same for every key.
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }
 
 #[cfg(test)]
@@ -690,17 +685,56 @@ mod tests {
         assert!(cache.cached(&TokenHash::of("tok")).is_some());
     }
 
-    #[test]
-    fn the_key_hasher_spreads_token_hashes() {
-        // 10,000 keys into 65,536 buckets: about 9,280 distinct if spread at random.
-        let hashes: Vec<u64> = (0..10_000)
-            .map(|i| HashedKey.hash_one(TokenHash::of(&format!("t{i}"))))
-            .collect();
-        let distinct = |bits: fn(u64) -> u64| {
-            let set: std::collections::HashSet<u64> = hashes.iter().map(|&h| bits(h)).collect();
-            set.len()
+    #[tokio::test]
+    async fn the_hash_index_holds_exactly_what_the_cache_holds_through_evictions() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let resolver = Slow {
+            calls: calls.clone(),
+            delay: Duration::ZERO,
+            fail: false,
         };
-        assert!(distinct(|h| h >> 48) > 9_000, "top 16 bits");
-        assert!(distinct(|h| h & 0xffff) > 9_000, "low 16 bits");
+        let cache = TokenCache::builder(resolver).max_capacity(16).build();
+        let tokens: Vec<String> = (0..300).map(|i| format!("tok-{i}")).collect();
+        // Twice over: the second round inserts again tokens evicted in the first.
+        for token in tokens.iter().chain(&tokens) {
+            assert!(matches!(cache.lookup(token).await, Ok(Lookup::Valid(_))));
+        }
+        let inner = &cache.inner;
+        let held: Vec<&String> = tokens
+            .iter()
+            .filter(|t| cache.cached_key(&cache.key(t)).is_some())
+            .collect();
+        assert!(!held.is_empty() && held.len() < 300, "{} held", held.len());
+        assert_eq!(inner.by_hash.len(), inner.positive.len());
+        assert_eq!(inner.by_hash.len(), held.len());
+        for token in &tokens {
+            let by_key = cache.cached_key(&cache.key(token)).is_some();
+            let by_hash = cache.cached(&TokenHash::of(token)).is_some();
+            assert_eq!(by_key, by_hash, "{token}");
+        }
+        // Every held token is found by its hash, and goes.
+        let hashes: Vec<TokenHash> = held.iter().map(|t| TokenHash::of(t)).collect();
+        cache.invalidate_hashes(&hashes);
+        assert_eq!(inner.positive.len(), 0);
+        assert_eq!(inner.by_hash.len(), 0);
+        // A token evicted, then cached again, is still invalidated by hash.
+        let again = &tokens[0];
+        assert!(matches!(cache.lookup(again).await, Ok(Lookup::Valid(_))));
+        cache.invalidate_hashes(&[TokenHash::of(again)]);
+        assert!(cache.cached_key(&cache.key(again)).is_none());
+    }
+
+    #[tokio::test]
+    async fn invalidating_one_hash_leaves_the_others() {
+        let (cache, _) = cache(0, false, Duration::from_secs(30));
+        for token in ["a", "b", "c"] {
+            assert!(matches!(cache.lookup(token).await, Ok(Lookup::Valid(_))));
+        }
+        cache.invalidate_hashes(&[TokenHash::of("b"), TokenHash::of("never-cached")]);
+        let held = |t: &str| cache.cached_key(&cache.key(t)).is_some();
+        assert_eq!((held("a"), held("b"), held("c")), (true, false, true));
+        cache.invalidate_all();
+        assert_eq!(cache.inner.by_hash.len(), 0);
+        assert!(cache.cached(&TokenHash::of("a")).is_none());
     }
 }

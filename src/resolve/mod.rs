@@ -11,8 +11,10 @@ use crate::model::TokenInfo;
 use crate::oauth::{ErrorCode, TokenService};
 use crate::Error;
 
+mod by_hash;
 mod cache;
 mod cached;
+mod key;
 mod limit;
 mod remote;
 
