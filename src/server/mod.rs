@@ -35,6 +35,7 @@ use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tower::util::BoxCloneService;
 use tower::{Layer, ServiceExt};
+use tower_http::timeout::TimeoutBody;
 
 use crate::limit::{FailedAuthLayer, FailedAuthLimiter};
 use crate::oauth::TokenService;
@@ -53,6 +54,7 @@ pub mod config;
 mod counted_store;
 mod echo;
 mod graceful;
+mod layers;
 mod listener;
 mod manage;
 mod metrics;
@@ -77,7 +79,8 @@ use listener::{serve_http, HttpOptions};
 
 /// The admin API that [`AdminService`] fronts on the admin listener: the JSON-RPC service and
 /// the TIBCO-style token routes, split by path.
-pub type AdminApi = BoxCloneService<Request<Incoming>, Response<Full<Bytes>>, Infallible>;
+pub type AdminApi =
+    BoxCloneService<Request<TimeoutBody<Incoming>>, Response<Full<Bytes>>, Infallible>;
 
 /// Builds the admin API over `tokens` (shared with the public listener's cache, which it evicts
 /// on revocation): `/oauth2/access_token/…` goes to the TIBCO-style token routes, everything
@@ -97,7 +100,7 @@ fn admin_api(
         .max_body_bytes(usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX))
         .require_json_content_type(config.require_json_content_type);
     let tibco = crate::rest::TibcoTokenApi::new(tokens, credentials);
-    let api = tower::service_fn(move |req: Request<Incoming>| {
+    let api = tower::service_fn(move |req: Request<TimeoutBody<Incoming>>| {
         let rpc = rpc.clone();
         let tibco = tibco.clone();
         async move {
@@ -434,14 +437,20 @@ impl Server {
         tracing::info!(addr = %self.admin_addr, "admin listener serving");
         let admin = serve_http(
             self.admin_listener,
-            self.admin,
+            layers::catch_panic(layers::traced(self.admin, layers::BODY_TIMEOUT)),
             &self.http,
             wait(stopped.clone()),
         );
         let public = async {
             if let Some(public) = self.public {
                 tracing::info!(addr = %public.addr, "public listener serving");
-                serve_http(public.listener, public.service, &public.http, wait(stopped)).await;
+                serve_http(
+                    public.listener,
+                    layers::catch_panic(public.service),
+                    &public.http,
+                    wait(stopped),
+                )
+                .await;
             }
         };
         let trigger = async {
@@ -593,7 +602,7 @@ services = ["svc"]
     #[tokio::test]
     async fn in_flight_requests_finish_after_shutdown_is_asked() {
         let mut server = Server::bind(test_config()).await.unwrap();
-        let slow = tower::service_fn(|_req: Request<Incoming>| async {
+        let slow = tower::service_fn(|_req: Request<TimeoutBody<Incoming>>| async {
             tokio::time::sleep(Duration::from_millis(400)).await;
             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"done"))))
         });

@@ -16,10 +16,12 @@ use hyper::body::Incoming;
 use pin_project_lite::pin_project;
 use tower::util::Either;
 use tower::{Layer, Service, ServiceExt};
+use tower_http::timeout::TimeoutBody;
 
 use super::body_limit::BodyLimit;
 use super::config::{PublicConfig, DEFAULT_FAILED_AUTH_LIMIT, DEFAULT_MAX_CONCURRENT_LOOKUPS};
 use super::echo::EchoService;
+use super::layers::{self, Traced};
 use super::listener::HttpOptions;
 use super::metrics::{Metrics, TimedResolver, TimedService};
 use crate::auth::{MacPolicy, OAuthLayer, OAuthService};
@@ -46,8 +48,8 @@ use crate::BoxFuture;
 /// request goes through the protected stack.
 #[derive(Clone)]
 pub(crate) struct PublicService {
-    /// The RFC 6749/7662/7009/8414 endpoints, answered before the layer.
-    endpoints: Option<Endpoints>,
+    /// The RFC 6749/7662/7009/8414 endpoints, answered before the layer, traced.
+    endpoints: Option<Traced<Endpoints>>,
     /// `None` without a service to protect: every other request gets `503`.
     protected: Option<Protected>,
     /// Most header fields in an HTTP/1 request (`public.max_headers`), checked here (see
@@ -77,6 +79,31 @@ impl Endpoints {
         match self {
             Endpoints::Open(endpoints) => endpoints.owns(path),
             Endpoints::Guarded(guarded) => guarded.get_ref().owns(path),
+        }
+    }
+}
+
+/// The body the RFC endpoints read: under the idle timeout of [`layers::traced`].
+type EndpointBody = TimeoutBody<Incoming>;
+
+impl Service<Request<EndpointBody>> for Endpoints {
+    type Response = RestResponse;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<RestResponse, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Each call works on a clone (`oneshot`), which is always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<EndpointBody>) -> Self::Future {
+        // The metadata (`/.well-known/…`) authenticates nobody: never limited.
+        match self {
+            Endpoints::Guarded(guarded) if !req.uri().path().starts_with("/.well-known/") => {
+                Box::pin(guarded.clone().oneshot(req))
+            }
+            Endpoints::Guarded(guarded) => Box::pin(guarded.get_ref().clone().oneshot(req)),
+            Endpoints::Open(endpoints) => Box::pin(endpoints.clone().oneshot(req)),
         }
     }
 }
@@ -188,7 +215,8 @@ pub(crate) async fn bind(
         .map(|endpoints| match failed_auth {
             Some(limiter) => Endpoints::Guarded(FailedAuthLayer::new(limiter).layer(endpoints)),
             None => Endpoints::Open(endpoints),
-        });
+        })
+        .map(|endpoints| layers::traced(endpoints, layers::BODY_TIMEOUT));
     Ok(PublicListener {
         addr,
         listener,
@@ -354,15 +382,12 @@ impl Service<Request<Incoming>> for PublicService {
         // The RFC endpoints (`/oauth2/token`, `/oauth2/revoke`, `/oauth2/introspect`,
         // `/.well-known/oauth-authorization-server`) authenticate clients themselves: they are
         // answered in front of the layer.
-        if let Some(endpoints) = self.endpoints.as_ref().filter(|e| e.owns(req.uri().path())) {
-            // The metadata (`/.well-known/…`) authenticates nobody: never limited.
-            let future: BoxFuture<Result<RestResponse, Infallible>> = match endpoints {
-                Endpoints::Guarded(guarded) if !req.uri().path().starts_with("/.well-known/") => {
-                    Box::pin(guarded.clone().oneshot(req))
-                }
-                Endpoints::Guarded(guarded) => Box::pin(guarded.get_ref().clone().oneshot(req)),
-                Endpoints::Open(endpoints) => Box::pin(endpoints.clone().oneshot(req)),
-            };
+        if let Some(endpoints) = self
+            .endpoints
+            .as_ref()
+            .filter(|e| layers::inner(e).owns(req.uri().path()))
+        {
+            let future = endpoints.clone().oneshot(req);
             return PublicFuture {
                 state: State::Endpoint {
                     future: Box::pin(async move {
