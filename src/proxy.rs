@@ -75,7 +75,10 @@ use crate::alias::{is_alias, Spelling, Watched};
 use crate::host::request_host;
 use crate::Error;
 
+mod failure;
 mod pool;
+
+pub use failure::UpstreamFailure;
 
 use pool::{Pool, PooledBody, SendFuture};
 
@@ -1032,7 +1035,11 @@ impl Future for ProxyFuture {
                     error = %chain(&*error),
                     "proxy: upstream request failed"
                 );
-                return Poll::Ready(Ok(text(StatusCode::BAD_GATEWAY, "bad gateway\n")));
+                let mut response = text(StatusCode::BAD_GATEWAY, "bad gateway\n");
+                response
+                    .extensions_mut()
+                    .insert(UpstreamFailure::classify(&*error));
+                return Poll::Ready(Ok(response));
             }
             Err(_) => {
                 tracing::warn!(
@@ -1041,7 +1048,9 @@ impl Future for ProxyFuture {
                     timeout_ms = shared.settings.timeout.as_millis() as u64,
                     "proxy: upstream response timed out"
                 );
-                return Poll::Ready(Ok(text(StatusCode::GATEWAY_TIMEOUT, "gateway timeout\n")));
+                let mut response = text(StatusCode::GATEWAY_TIMEOUT, "gateway timeout\n");
+                response.extensions_mut().insert(UpstreamFailure::Timeout);
+                return Poll::Ready(Ok(response));
             }
         };
         let (mut parts, body) = response.into_parts();

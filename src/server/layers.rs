@@ -21,6 +21,10 @@ use tower_http::timeout::{RequestBodyTimeout, RequestBodyTimeoutLayer};
 use tower_http::trace::{MakeSpan, Trace, TraceLayer};
 use tracing::Span;
 
+use super::access_log::AccessLog;
+use super::trace_context::{TraceContext, TraceContextService};
+use crate::path::PathOptions;
+
 /// How long a client may pause between the parts of a request body it sends to the admin API
 /// or an OAuth endpoint before the request fails (the body reader answers `408`).
 pub(crate) const BODY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -28,6 +32,28 @@ pub(crate) const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The request headers that carry credentials: marked sensitive, so that a `Debug` of the
 /// headers (in any span or event) prints `Sensitive` instead of their values.
 const SENSITIVE: [HeaderName; 3] = [AUTHORIZATION, PROXY_AUTHORIZATION, COOKIE];
+
+/// A listener's whole stack: the trace context, the access log, the panic guard.
+pub(crate) type Listener<S> = TraceContextService<AccessLog<PanicGuarded<S>>>;
+
+/// What every listener serves: `service` behind the panic guard, the access log (when
+/// `access`; `listener` names the listener in it, `path` canonicalises the path it shows) and
+/// the W3C trace context.
+pub(crate) fn listener<S>(
+    service: S,
+    listener: &'static str,
+    access: bool,
+    path: PathOptions,
+) -> Listener<S> {
+    TraceContextService {
+        inner: AccessLog {
+            inner: catch_panic(service),
+            enabled: access,
+            listener,
+            path,
+        },
+    }
+}
 
 /// A service behind [`catch_panic`].
 pub(crate) type PanicGuarded<S> = CatchPanic<S, PanicResponse>;
@@ -84,17 +110,22 @@ impl ResponseForPanic for PanicResponse {
     }
 }
 
-/// The span of a traced request: `request{method, path}` at `debug`, where the path is
-/// [`loggable_path`]'s (no query, no token).
+/// The span of a traced request: `request{method, path, trace_id}` at `debug`, where the path
+/// is [`loggable_path`]'s (no query, no token).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SpanWithoutQuery;
 
 impl<B> MakeSpan<B> for SpanWithoutQuery {
     fn make_span(&mut self, request: &Request<B>) -> Span {
+        let trace_id = request
+            .extensions()
+            .get::<TraceContext>()
+            .map(TraceContext::trace_id);
         tracing::debug_span!(
             "request",
             method = %request.method(),
             path = %loggable_path(request.uri().path()),
+            trace_id = trace_id.as_deref(),
         )
     }
 }

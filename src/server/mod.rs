@@ -47,6 +47,7 @@ use counted_store::CountingStore;
 use metrics::TokenCounters;
 use public::PublicListener;
 
+mod access_log;
 mod admin;
 mod apply;
 mod body_limit;
@@ -62,6 +63,8 @@ mod process_metrics;
 mod public;
 mod signal;
 mod storage;
+mod trace_context;
+mod upstream_outcome;
 
 pub use admin::AdminService;
 pub use apply::{apply, ApplyReport};
@@ -233,6 +236,8 @@ pub struct Server {
     tokens: Arc<TokenService>,
     metrics: Arc<Metrics>,
     http: HttpOptions,
+    /// `[log] access`: whether both listeners write the access log.
+    access_log: bool,
 }
 
 impl fmt::Debug for Server {
@@ -370,6 +375,7 @@ impl Server {
                     &tokens,
                     crate::rpc::Credentials::new(credentials.clone()),
                     &mut metrics,
+                    config.log.access,
                 )
                 .await?,
             ),
@@ -399,6 +405,7 @@ impl Server {
             tokens,
             metrics,
             http: HttpOptions::default(),
+            access_log: config.log.access,
         })
     }
 
@@ -437,7 +444,12 @@ impl Server {
         tracing::info!(addr = %self.admin_addr, "admin listener serving");
         let admin = serve_http(
             self.admin_listener,
-            layers::catch_panic(layers::traced(self.admin, layers::BODY_TIMEOUT)),
+            layers::listener(
+                layers::traced(self.admin, layers::BODY_TIMEOUT),
+                "admin",
+                self.access_log,
+                crate::path::PathOptions::default(),
+            ),
             &self.http,
             wait(stopped.clone()),
         );
@@ -446,7 +458,7 @@ impl Server {
                 tracing::info!(addr = %public.addr, "public listener serving");
                 serve_http(
                     public.listener,
-                    layers::catch_panic(public.service),
+                    layers::listener(public.service, "public", self.access_log, public.path),
                     &public.http,
                     wait(stopped),
                 )

@@ -114,6 +114,8 @@ pub(crate) struct PublicListener {
     pub(crate) listener: tokio::net::TcpListener,
     pub(crate) service: PublicService,
     pub(crate) http: HttpOptions,
+    /// How the service canonicalises targets (for the access log).
+    pub(crate) path: PathOptions,
 }
 
 /// Builds the public stack for `config` over `tokens` (the same `TokenService` the admin API
@@ -125,6 +127,7 @@ pub(crate) async fn bind(
     tokens: &Arc<TokenService>,
     admin: Credentials,
     metrics: &mut Metrics,
+    access_log: bool,
 ) -> Result<PublicListener, Error> {
     let identity = config.identity_headers()?;
     let settings = protected_service(config, tokens).await?;
@@ -186,7 +189,8 @@ pub(crate) async fn bind(
             );
             let timed = TimedService {
                 inner: upstream,
-                histogram: metrics.upstream.clone(),
+                stats: metrics.upstream.clone(),
+                access: access_log,
             };
             Some(BodyLimit {
                 inner: layer.layer(timed),
@@ -232,6 +236,7 @@ pub(crate) async fn bind(
             max_headers: (config.max_headers > HYPER_MAX_HEADERS).then_some(config.max_headers),
             ..HttpOptions::default()
         },
+        path: config.path_options()?,
     })
 }
 

@@ -25,6 +25,10 @@
 //! upstream = "http://127.0.0.1:9000"   # without it, a built-in echo answers
 //! require_scopes = [{ path = "/admin", scope = "admin" }]
 //!
+//! [log]
+//! format = "text"                  # or "json": one JSON object a line
+//! access = false                   # true: one line per request (target tokengate::access)
+//!
 //! [[services]]
 //! key = "rmeqcgpw3zu2y47y9bs8vs2h"
 //! name = "Reviews API"
@@ -50,6 +54,7 @@ mod admin;
 mod clients;
 mod error;
 mod limits;
+mod log;
 mod public;
 mod services;
 mod store;
@@ -63,6 +68,7 @@ pub use admin::{
 pub use clients::ClientConfig;
 pub use error::ConfigError;
 pub use limits::{LimitSetting, RateConfig, DEFAULT_FAILED_AUTH_LIMIT};
+pub use log::{LogConfig, LogFormat};
 pub use public::{
     CustomHeaders, HeadersConfig, PublicConfig, ScopeRule, DEFAULT_MAX_CONCURRENT_LOOKUPS,
     DEFAULT_PUBLIC_LISTEN,
@@ -86,6 +92,8 @@ pub struct Config {
     pub services: Vec<ServiceConfig>,
     /// `[[clients]]`: clients upserted into the store at start.
     pub clients: Vec<ClientConfig>,
+    /// `[log]`: the log format and the access log.
+    pub log: LogConfig,
     /// The file the configuration was read from, named in error messages.
     #[serde(skip)]
     pub origin: Option<PathBuf>,
