@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use tokengate::model::{Client, ClientStatus, Service, TokenType};
-use tokengate::server::config::ServiceConfig;
+use tokengate::server::config::{LogFormat, ServiceConfig};
 use tokengate::server::{self, Config, NewClient, Server};
 
 mod cli;
@@ -249,7 +249,6 @@ struct ClientAdd {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -265,14 +264,17 @@ async fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+/// Logs to stderr as `[log] format` says, filtered by `RUST_LOG` (default `info`).
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_ansi(false).init(),
+    }
 }
 
 fn load_config(file: Option<&std::path::Path>, store: Option<&str>) -> Result<Config, BoxError> {
@@ -309,6 +311,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         Command::Cert(CertCommand::SelfSigned(args)) => return cert_self_signed(&args),
         _ => load_config(config.as_deref(), store.as_deref())?,
     };
+    init_logging(config.log.format);
     match command {
         Command::Serve { tls_cert, tls_key } => {
             let mut config = config;

@@ -80,9 +80,12 @@ use crate::forwarded::{
 use crate::host::request_host;
 use crate::Error;
 
+mod failure;
 mod pool;
 
 use crate::tls::{connector, Connector};
+pub use failure::UpstreamFailure;
+
 use pool::{Pool, PooledBody, SendFuture};
 
 use crate::BoxError;
@@ -1148,7 +1151,11 @@ impl Future for ProxyFuture {
                     error = %chain(&*error),
                     "proxy: upstream request failed"
                 );
-                return Poll::Ready(Ok(text(StatusCode::BAD_GATEWAY, "bad gateway\n")));
+                let mut response = text(StatusCode::BAD_GATEWAY, "bad gateway\n");
+                response
+                    .extensions_mut()
+                    .insert(UpstreamFailure::classify(&*error));
+                return Poll::Ready(Ok(response));
             }
             Err(_) => {
                 tracing::warn!(
@@ -1157,7 +1164,9 @@ impl Future for ProxyFuture {
                     timeout_ms = shared.settings.timeout.as_millis() as u64,
                     "proxy: upstream response timed out"
                 );
-                return Poll::Ready(Ok(text(StatusCode::GATEWAY_TIMEOUT, "gateway timeout\n")));
+                let mut response = text(StatusCode::GATEWAY_TIMEOUT, "gateway timeout\n");
+                response.extensions_mut().insert(UpstreamFailure::Timeout);
+                return Poll::Ready(Ok(response));
             }
         };
         let (mut parts, body) = response.into_parts();

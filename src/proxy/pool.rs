@@ -207,7 +207,12 @@ impl Inner {
     }
 
     async fn connect(&self) -> Result<Sender, BoxError> {
-        let io = self.connector.clone().oneshot(self.target.clone()).await?;
+        let io = self
+            .connector
+            .clone()
+            .oneshot(self.target.clone())
+            .await
+            .map_err(|e| super::failure::ConnectFailed(e.into()))?;
         let (sender, connection) = http1::Builder::new().handshake(io).await?;
         tokio::spawn(async move {
             if let Err(error) = connection.await {

@@ -288,6 +288,13 @@ where
                 "The body is too large",
             ))
         }
+        Err(e) if e.is::<tower_http::timeout::TimeoutError>() => {
+            return Err(ErrorReply::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "invalid_request",
+                "The body was not sent in time",
+            ))
+        }
         Err(_) => return Err(ErrorReply::invalid_request("The body could not be read")),
     };
     Ok((parts.headers, Form::parse(&body)?))

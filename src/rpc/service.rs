@@ -128,7 +128,7 @@ impl<B> tower::Service<Request<B>> for JsonRpcService
 where
     B: Body + Send + 'static,
     B::Data: Send,
-    B::Error: std::error::Error + Send + Sync + 'static,
+    B::Error: Into<crate::BoxError>,
 {
     type Response = JsonResponse;
     type Error = Infallible;
@@ -148,7 +148,7 @@ impl Inner {
     async fn handle<B>(&self, req: Request<B>) -> JsonResponse
     where
         B: Body,
-        B::Error: std::error::Error + Send + Sync + 'static,
+        B::Error: Into<crate::BoxError>,
     {
         if !is_rpc_path(req.uri().path()) {
             return empty(StatusCode::NOT_FOUND);
@@ -188,6 +188,9 @@ impl Inner {
             Ok(collected) => collected.to_bytes(),
             Err(e) if e.is::<LengthLimitError>() => {
                 return refused(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
+            }
+            Err(e) if e.is::<tower_http::timeout::TimeoutError>() => {
+                return refused(StatusCode::REQUEST_TIMEOUT, "body not sent in time");
             }
             Err(_) => return empty(StatusCode::BAD_REQUEST),
         };

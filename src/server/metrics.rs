@@ -18,9 +18,13 @@ use http::{Request, Response};
 use crate::auth::LayerMetrics;
 use crate::limit::{FailedAuthLimiter, IssueLimits};
 use crate::model::TokenInfo;
+use crate::proxy::UpstreamFailure;
+use crate::resolve::CachedToken;
 use crate::resolve::{LimitedResolver, LocalResolver, Resolve, TokenCache};
 use crate::striped::Striped;
 use crate::Error;
+
+use super::upstream_outcome::{AccessNote, UpstreamStats};
 
 /// Upper bounds of the latency buckets, in seconds.
 const BOUNDS: [f64; 14] = [
@@ -59,7 +63,7 @@ impl Histogram {
         cells.count.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn render(&self, out: &mut String, name: &str, help: &str) {
+    pub(crate) fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} histogram");
         self.render_series(out, name, "");
@@ -108,7 +112,7 @@ pub(crate) struct TokenCounters {
 pub(crate) struct RouteMetrics {
     pub(crate) name: String,
     pub(crate) layer: Option<Arc<LayerMetrics>>,
-    pub(crate) upstream: Arc<Histogram>,
+    pub(crate) upstream: Arc<UpstreamStats>,
 }
 
 /// What `/metrics` on the admin listener shows, in the Prometheus text format (version 0.0.4):
@@ -126,6 +130,7 @@ pub(crate) struct RouteMetrics {
 /// | `tokengate_upstream_duration_seconds` | histogram | time until the upstream's (or echo's) response head |
 /// | `tokengate_route_requests_total{route,outcome}` | counter | with `[[routes]]`: `tokengate_requests_total` by route (routes with `auth = "oauth"`) |
 /// | `tokengate_route_upstream_duration_seconds{route}` | histogram | with `[[routes]]`: the upstream time by route |
+/// | `tokengate_upstream_failures_total{kind}` | counter | proxied requests without an upstream response: `connect`, `timeout`, `reset`, `tls`, `other` |
 /// | `tokengate_tokens_issued_total` | counter | access tokens stored by this process |
 /// | `tokengate_tokens_revoked_total` | counter | access tokens revoked by this process |
 /// | `tokengate_limited_total{limit}` | counter | requests refused by a limit: `issue` (a client over its `issue_rate`), `failed_auth_public` / `failed_auth_admin` (an address over its `failed_auth_limit` on that listener), `lookups` (cache misses that found every lookup turn taken for `lookup_wait_ms`: answered 503) |
@@ -149,7 +154,7 @@ pub struct Metrics {
     pub(crate) layer: Option<Arc<LayerMetrics>>,
     pub(crate) cache: Option<TokenCache>,
     pub(crate) resolve: Arc<Histogram>,
-    pub(crate) upstream: Arc<Histogram>,
+    pub(crate) upstream: Arc<UpstreamStats>,
     /// With `[[routes]]`: each route's, in the table's order.
     pub(crate) routes: Vec<RouteMetrics>,
     pub(crate) tokens: Arc<TokenCounters>,
@@ -197,6 +202,7 @@ impl Metrics {
         for route in &self.routes {
             route
                 .upstream
+                .duration
                 .render_series(out, name, &format!("route=\"{}\",", route.name));
         }
     }
@@ -291,11 +297,7 @@ impl Metrics {
             "tokengate_resolve_duration_seconds",
             "Time of one token lookup in the store (cache misses only).",
         );
-        self.upstream.render(
-            &mut out,
-            "tokengate_upstream_duration_seconds",
-            "Time until the upstream's response head.",
-        );
+        self.upstream.render(&mut out);
         counter(
             &mut out,
             "tokengate_tokens_issued_total",
@@ -404,11 +406,14 @@ impl<R: Resolve> Resolve for TimedResolver<R> {
     }
 }
 
-/// A service that times its inner service's response heads.
+/// A service that times its inner service's (the upstream's) response heads, counts the
+/// proxy's failures by kind, and with `access` puts an [`AccessNote`] on the response.
 #[derive(Debug, Clone)]
 pub(crate) struct TimedService<S> {
     pub(crate) inner: S,
-    pub(crate) histogram: Arc<Histogram>,
+    pub(crate) stats: Arc<UpstreamStats>,
+    /// Whether the access log is on.
+    pub(crate) access: bool,
 }
 
 impl<S, B, ResBody> tower::Service<Request<B>> for TimedService<S>
@@ -424,33 +429,55 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
+        let client_id = self.access.then(|| {
+            req.extensions()
+                .get::<CachedToken>()
+                .map(|token| token.client_id().to_owned())
+        });
         TimedFuture {
             started: Instant::now(),
-            histogram: self.histogram.clone(),
+            stats: self.stats.clone(),
+            client_id,
             inner: self.inner.call(req),
         }
     }
 }
 
 pin_project_lite::pin_project! {
-    /// The future of [`TimedService`]: the inner future, observed into the histogram when it
+    /// The future of [`TimedService`]: the inner future, observed into the stats when it
     /// completes. Not boxed.
     pub(crate) struct TimedFuture<F> {
         #[pin]
         inner: F,
         started: Instant,
-        histogram: Arc<Histogram>,
+        stats: Arc<UpstreamStats>,
+        // With the access log on: the token's client, if the request had one.
+        client_id: Option<Option<String>>,
     }
 }
 
-impl<F: Future> Future for TimedFuture<F> {
+impl<F, B> Future for TimedFuture<F>
+where
+    F: Future<Output = Result<Response<B>, Infallible>>,
+{
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let output = std::task::ready!(this.inner.poll(cx));
-        this.histogram.observe(this.started.elapsed());
-        Poll::Ready(output)
+        let Ok(mut response) = std::task::ready!(this.inner.poll(cx));
+        this.stats.duration.observe(this.started.elapsed());
+        let failure = response.extensions().get::<UpstreamFailure>().copied();
+        if let Some(kind) = failure {
+            this.stats.failed(kind);
+        }
+        if let Some(client_id) = this.client_id.take() {
+            let upstream_status = failure.is_none().then(|| response.status().as_u16());
+            response.extensions_mut().insert(AccessNote {
+                client_id,
+                upstream_status,
+            });
+        }
+        Poll::Ready(Ok(response))
     }
 }
 

@@ -35,6 +35,7 @@ use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tower::util::BoxCloneService;
 use tower::{Layer, ServiceExt};
+use tower_http::timeout::TimeoutBody;
 
 use crate::limit::{FailedAuthLayer, FailedAuthLimiter};
 use crate::oauth::TokenService;
@@ -46,6 +47,7 @@ use counted_store::CountingStore;
 use metrics::TokenCounters;
 use public::PublicListener;
 
+mod access_log;
 mod admin;
 mod apply;
 mod body_limit;
@@ -53,6 +55,7 @@ pub mod config;
 mod counted_store;
 mod echo;
 mod graceful;
+mod layers;
 mod lifecycle;
 mod listener;
 mod manage;
@@ -67,6 +70,8 @@ mod self_signed;
 mod signal;
 mod storage;
 mod tls_metrics;
+mod trace_context;
+mod upstream_outcome;
 
 pub use admin::AdminService;
 pub use apply::{apply, apply_with, ApplyReport, Unlisted};
@@ -88,7 +93,8 @@ use listener::{serve_http, HttpOptions, ListenerTls};
 
 /// The admin API that [`AdminService`] fronts on the admin listener: the JSON-RPC service and
 /// the TIBCO-style token routes, split by path.
-pub type AdminApi = BoxCloneService<Request<Incoming>, Response<Full<Bytes>>, Infallible>;
+pub type AdminApi =
+    BoxCloneService<Request<TimeoutBody<Incoming>>, Response<Full<Bytes>>, Infallible>;
 
 /// Builds the admin API over `tokens` (shared with the public listener's cache, which it evicts
 /// on revocation): `/oauth2/access_token/…` goes to the TIBCO-style token routes, everything
@@ -108,7 +114,7 @@ fn admin_api(
         .max_body_bytes(usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX))
         .require_json_content_type(config.require_json_content_type);
     let tibco = crate::rest::TibcoTokenApi::new(tokens, credentials);
-    let api = tower::service_fn(move |req: Request<Incoming>| {
+    let api = tower::service_fn(move |req: Request<TimeoutBody<Incoming>>| {
         let rpc = rpc.clone();
         let tibco = tibco.clone();
         async move {
@@ -257,6 +263,8 @@ pub struct Server {
     tokens: Arc<TokenService>,
     metrics: Arc<Metrics>,
     http: HttpOptions,
+    /// `[log] access`: whether both listeners write the access log.
+    access_log: bool,
 }
 
 impl fmt::Debug for Server {
@@ -397,6 +405,7 @@ impl Server {
                     &tokens,
                     crate::rpc::Credentials::new(credentials.clone()),
                     &mut metrics,
+                    config.log.access,
                 )
                 .await?
             }),
@@ -436,6 +445,7 @@ impl Server {
             tokens,
             metrics,
             http: HttpOptions::default(),
+            access_log: config.log.access,
         })
     }
 
@@ -492,7 +502,12 @@ impl Server {
         };
         let admin = serve_http(
             self.admin_listener,
-            self.admin,
+            layers::listener(
+                layers::traced(self.admin, layers::BODY_TIMEOUT),
+                "admin",
+                self.access_log,
+                crate::path::PathOptions::default(),
+            ),
             &self.http,
             self.admin_tls,
             wait(stopped.clone()),
@@ -502,7 +517,7 @@ impl Server {
                 tracing::info!(addr = %public.addr, tls = public.tls.is_some(), "public listener serving");
                 serve_http(
                     public.listener,
-                    public.service,
+                    layers::listener(public.service, "public", self.access_log, public.path),
                     &public.http,
                     public.tls,
                     wait(stopped),
@@ -684,7 +699,7 @@ services = ["svc"]
     #[tokio::test]
     async fn in_flight_requests_finish_after_shutdown_is_asked() {
         let mut server = Server::bind(test_config()).await.unwrap();
-        let slow = tower::service_fn(|_req: Request<Incoming>| async {
+        let slow = tower::service_fn(|_req: Request<TimeoutBody<Incoming>>| async {
             tokio::time::sleep(Duration::from_millis(400)).await;
             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"done"))))
         });

@@ -16,10 +16,12 @@ use hyper::body::Incoming;
 use pin_project_lite::pin_project;
 use tower::util::Either;
 use tower::{Layer, Service, ServiceExt};
+use tower_http::timeout::TimeoutBody;
 
 use super::body_limit::BodyLimit;
 use super::config::{PublicConfig, RouteConfig, DEFAULT_FAILED_AUTH_LIMIT};
 use super::echo::EchoService;
+use super::layers::{self, Traced};
 use super::listener::HttpOptions;
 use super::metrics::{Metrics, TimedService};
 use super::protect;
@@ -48,8 +50,8 @@ use crate::BoxFuture;
 /// request goes through the protected stack.
 #[derive(Clone)]
 pub(crate) struct PublicService {
-    /// The RFC 6749/7662/7009/8414 endpoints, answered before the layer.
-    endpoints: Option<Endpoints>,
+    /// The RFC 6749/7662/7009/8414 endpoints, answered before the layer, traced.
+    endpoints: Option<Traced<Endpoints>>,
     /// `None` without a service to protect: every other request gets `503`.
     protected: Option<Protected>,
     /// With `[[routes]]`: the table every other request goes to (instead of `protected`).
@@ -87,6 +89,31 @@ impl Endpoints {
     }
 }
 
+/// The body the RFC endpoints read: under the idle timeout of [`layers::traced`].
+type EndpointBody = TimeoutBody<Incoming>;
+
+impl Service<Request<EndpointBody>> for Endpoints {
+    type Response = RestResponse;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<RestResponse, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Each call works on a clone (`oneshot`), which is always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<EndpointBody>) -> Self::Future {
+        // The metadata (`/.well-known/…`) authenticates nobody: never limited.
+        match self {
+            Endpoints::Guarded(guarded) if !req.uri().path().starts_with("/.well-known/") => {
+                Box::pin(guarded.clone().oneshot(req))
+            }
+            Endpoints::Guarded(guarded) => Box::pin(guarded.get_ref().clone().oneshot(req)),
+            Endpoints::Open(endpoints) => Box::pin(endpoints.clone().oneshot(req)),
+        }
+    }
+}
+
 /// The public listener, bound.
 pub(crate) struct PublicListener {
     pub(crate) addr: SocketAddr,
@@ -94,6 +121,8 @@ pub(crate) struct PublicListener {
     pub(crate) service: PublicService,
     pub(crate) http: HttpOptions,
     pub(crate) tls: Option<super::listener::ListenerTls>,
+    /// How the service canonicalises targets (for the access log).
+    pub(crate) path: PathOptions,
 }
 
 /// Builds the public stack for `config` over `tokens` (the same `TokenService` the admin API
@@ -106,6 +135,7 @@ pub(crate) async fn bind(
     tokens: &Arc<TokenService>,
     admin: Credentials,
     metrics: &mut Metrics,
+    access_log: bool,
 ) -> Result<PublicListener, Error> {
     let identity = config.identity_headers()?;
     let (settings, protected_key, routes) = if routes.is_empty() {
@@ -117,7 +147,7 @@ pub(crate) async fn bind(
             .service_key
             .clone()
             .or_else(|| routes.iter().find_map(|r| r.service_key.clone()));
-        let table = route_table(routes, config, tokens, metrics).await?;
+        let table = route_table(routes, config, tokens, metrics, access_log).await?;
         (None, key, Some(table))
     };
     let upstream: Upstream = match config.upstream_uri()? {
@@ -153,7 +183,8 @@ pub(crate) async fn bind(
             );
             let timed = TimedService {
                 inner: upstream,
-                histogram: metrics.upstream.clone(),
+                stats: metrics.upstream.clone(),
+                access: access_log,
             };
             Some(BodyLimit {
                 inner: layer.layer(timed),
@@ -183,7 +214,8 @@ pub(crate) async fn bind(
         .map(|endpoints| match failed_auth {
             Some(limiter) => Endpoints::Guarded(FailedAuthLayer::new(limiter).layer(endpoints)),
             None => Endpoints::Open(endpoints),
-        });
+        })
+        .map(|endpoints| layers::traced(endpoints, layers::BODY_TIMEOUT));
     Ok(PublicListener {
         addr,
         listener,
@@ -202,6 +234,7 @@ pub(crate) async fn bind(
             ..HttpOptions::default()
         },
         tls: None,
+        path: config.path_options()?,
     })
 }
 
@@ -355,15 +388,12 @@ impl Service<Request<Incoming>> for PublicService {
         // The RFC endpoints (`/oauth2/token`, `/oauth2/revoke`, `/oauth2/introspect`,
         // `/.well-known/oauth-authorization-server`) authenticate clients themselves: they are
         // answered in front of the layer.
-        if let Some(endpoints) = self.endpoints.as_ref().filter(|e| e.owns(req.uri().path())) {
-            // The metadata (`/.well-known/…`) authenticates nobody: never limited.
-            let future: BoxFuture<Result<RestResponse, Infallible>> = match endpoints {
-                Endpoints::Guarded(guarded) if !req.uri().path().starts_with("/.well-known/") => {
-                    Box::pin(guarded.clone().oneshot(req))
-                }
-                Endpoints::Guarded(guarded) => Box::pin(guarded.get_ref().clone().oneshot(req)),
-                Endpoints::Open(endpoints) => Box::pin(endpoints.clone().oneshot(req)),
-            };
+        if let Some(endpoints) = self
+            .endpoints
+            .as_ref()
+            .filter(|e| layers::inner(e).owns(req.uri().path()))
+        {
+            let future = endpoints.clone().oneshot(req);
             return PublicFuture {
                 state: State::Endpoint {
                     future: Box::pin(async move {

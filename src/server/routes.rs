@@ -12,8 +12,9 @@ use tower::Layer;
 
 use super::body_limit::BodyLimit;
 use super::config::{PublicConfig, RouteAuth, RouteConfig};
-use super::metrics::{Histogram, Metrics, RouteMetrics, TimedService};
+use super::metrics::{Metrics, RouteMetrics, TimedService};
 use super::protect;
+use super::upstream_outcome::UpstreamStats;
 use crate::model::Service as ServiceSettings;
 use crate::oauth::TokenService;
 use crate::proxy::ProxyBody;
@@ -35,6 +36,7 @@ pub(crate) async fn route_table(
     public: &PublicConfig,
     tokens: &Arc<TokenService>,
     metrics: &mut Metrics,
+    access_log: bool,
 ) -> Result<RoutedApi, Error> {
     let mut all: Vec<(String, RouteConfig)> = routes
         .iter()
@@ -51,7 +53,7 @@ pub(crate) async fn route_table(
             (RouteAuth::Oauth, Some(key)) => Some(stored_service(tokens, key, at, route).await?),
             _ => None,
         };
-        let histogram = Arc::new(Histogram::default());
+        let stats = Arc::new(UpstreamStats::default());
         let pool = UpstreamPool::new(
             route
                 .upstream_uris(at)?
@@ -69,9 +71,11 @@ pub(crate) async fn route_table(
         let upstream = TimedService {
             inner: TimedService {
                 inner: StripPrefix::new(pool, &prefix),
-                histogram: histogram.clone(),
+                stats: stats.clone(),
+                access: false,
             },
-            histogram: metrics.upstream.clone(),
+            stats: metrics.upstream.clone(),
+            access: access_log,
         };
         let identity = route.identity_headers(public, at)?;
         let max = route.max_body_bytes(public);
@@ -123,7 +127,7 @@ pub(crate) async fn route_table(
         metrics.routes.push(RouteMetrics {
             name: route.name.clone(),
             layer: layer_metrics,
-            upstream: histogram,
+            upstream: stats,
         });
         built.push(Route::new(route.name.as_str(), matcher, stack));
     }

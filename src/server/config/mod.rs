@@ -25,6 +25,10 @@
 //! upstream = "http://127.0.0.1:9000"   # without it, a built-in echo answers
 //! require_scopes = [{ path = "/admin", scope = "admin" }]
 //!
+//! [log]
+//! format = "text"                  # or "json": one JSON object a line
+//! access = false                   # true: one line per request (target tokengate::access)
+//!
 //! [[services]]
 //! key = "rmeqcgpw3zu2y47y9bs8vs2h"
 //! name = "Reviews API"
@@ -56,6 +60,7 @@ mod admin;
 mod clients;
 mod error;
 mod limits;
+mod log;
 mod public;
 mod routes;
 mod services;
@@ -70,6 +75,7 @@ pub use admin::{
 pub use clients::ClientConfig;
 pub use error::ConfigError;
 pub use limits::{LimitSetting, RateConfig, DEFAULT_FAILED_AUTH_LIMIT};
+pub use log::{LogConfig, LogFormat};
 pub use public::{
     CustomHeaders, HeadersConfig, PublicConfig, ScopeRule, DEFAULT_MAX_CONCURRENT_LOOKUPS,
     DEFAULT_PUBLIC_LISTEN,
@@ -97,6 +103,8 @@ pub struct Config {
     /// `[[routes]]`: the APIs behind the public listener, by host and path. Without any,
     /// `[public] upstream` (or the echo) is the one catch-all route.
     pub routes: Vec<RouteConfig>,
+    /// `[log]`: the log format and the access log.
+    pub log: LogConfig,
     /// The file the configuration was read from, named in error messages.
     #[serde(skip)]
     pub origin: Option<PathBuf>,
