@@ -43,6 +43,7 @@ where
             listener,
             service,
             &HttpOptions::default(),
+            None,
             std::future::pending(),
         )
         .await
