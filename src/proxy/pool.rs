@@ -212,7 +212,7 @@ impl Inner {
             .clone()
             .oneshot(self.target.clone())
             .await
-            .map_err(|e| super::failure::ConnectFailed(e))?;
+            .map_err(super::failure::ConnectFailed)?;
         let (sender, connection) = http1::Builder::new().handshake(io).await?;
         tokio::spawn(async move {
             if let Err(error) = connection.await {

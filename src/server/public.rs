@@ -351,7 +351,11 @@ impl Service<Request<Incoming>> for PublicService {
     }
 
     fn call(&mut self, mut req: Request<Incoming>) -> Self::Future {
-        if req.version() <= Version::HTTP_11 && req.headers().len() > self.max_headers {
+        let sent = req
+            .extensions()
+            .get::<super::trace_context::SentFields>()
+            .map_or(req.headers().len(), |sent| sent.0);
+        if req.version() <= Version::HTTP_11 && sent > self.max_headers {
             let mut response = Response::new(ProxyBody::empty());
             *response.status_mut() = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
             response

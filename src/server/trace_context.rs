@@ -163,6 +163,8 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let sent = SentFields(req.headers().len());
+        req.extensions_mut().insert(sent);
         let headers = req.headers_mut();
         let mut given = headers.get_all(TRACEPARENT).iter();
         let continued = match (given.next(), given.next()) {
@@ -187,6 +189,11 @@ where
         self.inner.call(req)
     }
 }
+
+/// How many header fields the client sent, before this layer changed `traceparent` and
+/// `tracestate`: what the public listener's `max_headers` check counts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SentFields(pub(crate) usize);
 
 #[cfg(test)]
 mod tests;
