@@ -190,6 +190,27 @@ upstream = "http://{docs}"
         .await;
     assert_eq!(status, 403);
     assert!(a.take().is_empty() && b.take().is_empty());
+    // Spellings of the same path that must meet the same rule (or be refused): never forwarded.
+    let mut refused_by_scope = 0;
+    for path in [
+        "/reviews/%61dmin/x",
+        "/reviews//admin/x",
+        "/reviews/%2e/admin/x",
+        "/reviews/x/%2e%2e/admin/x",
+        "/reviews/admin%2Fx",
+    ] {
+        let (status, body) = client.get("api.example.com", path, Some(&reviews)).await;
+        assert!(matches!(status, 400 | 403 | 404), "{path}: {status} {body}");
+        refused_by_scope += u64::from(status == 403);
+        assert!(
+            a.take().is_empty() && b.take().is_empty(),
+            "{path} reached an upstream"
+        );
+        assert!(
+            docs.take().is_empty() && other.take().is_empty(),
+            "{path} was forwarded"
+        );
+    }
 
     // Another host: the route without a host, no strip.
     let (status, _) = client
@@ -283,7 +304,7 @@ upstream = "http://{docs}"
     };
     assert_eq!(
         line(r#"tokengate_route_requests_total{route="reviews",outcome="insufficient_scope"}"#),
-        1
+        1 + refused_by_scope
     );
     assert_eq!(
         line(r#"tokengate_route_upstream_duration_seconds_count{route="other"}"#),
