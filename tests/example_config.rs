@@ -1,5 +1,5 @@
 //! The shipped `tokengate.example.toml` under `tokengate serve` (on ports the system picks and
-//! a SQLite file in a temporary directory), driven as the README's quick start and REST
+//! a SQLite file in a temporary directory), driven as the README's quick start and docs/rest.md's
 //! examples do: what the provider grants works, what a client gives itself does not.
 
 mod common;
@@ -65,7 +65,7 @@ async fn the_quick_start_works_and_a_client_cannot_give_itself_admin() {
             .form(&[("grant_type", "client_credentials"), ("scope", scope)])
             .send()
     };
-    // The README's REST example: a declared scope.
+    // The REST example of the README and docs/rest.md: a declared scope.
     let res = token_endpoint("reviews").await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();

@@ -313,7 +313,7 @@ upstream = "http://{docs}"
     gateway.terminate();
 }
 
-/// `examples/multi_api.toml` (the README's example) under `tokengate serve`, its upstreams
+/// `examples/multi_api.toml` (the example of docs/gateway.md) under `tokengate serve`, its upstreams
 /// replaced by recorders: each route reaches its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_multi_api_example_serves_each_route() {

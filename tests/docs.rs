@@ -1,0 +1,468 @@
+//! The documentation is checked against the files and the code it describes:
+//!
+//! - every relative link in `README.md` and `docs/*.md` reaches a file, and a heading of it
+//!   when it names one (`docs/_incoming/` is the lead's inbox, not yet published);
+//! - every key the configuration parser accepts (the fields of the `Deserialize` structs under
+//!   `src/server/config/` and `src/tls/server.rs`) and every key of the shipped example files
+//!   is a row of its section's table in `docs/configuration.md`;
+//! - the defaults written there are the parser's defaults, and the complete file there loads;
+//! - the README's quick start names files that exist, and its test command is the one `.ci/run`
+//!   runs.
+#![cfg(feature = "cli")]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use tokengate::server::config::{Config, LimitSetting, DEFAULT_FAILED_AUTH_LIMIT};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// One Markdown file, as far as these checks read it.
+struct Doc {
+    path: PathBuf,
+    /// GitHub's anchors of the headings (`## Behind a proxy: \`trusted_proxies\`` is
+    /// `behind-a-proxy-trusted_proxies`).
+    anchors: BTreeSet<String>,
+    /// The link destinations, in order.
+    links: Vec<String>,
+    /// The headings' text (code spans without their backticks), in order, with their level.
+    headings: Vec<(HeadingLevel, String)>,
+    /// Table body rows: the text of the heading above, and each cell's Markdown source.
+    rows: Vec<(String, Vec<String>)>,
+    /// Fenced code blocks: the info string and the content.
+    code: Vec<(String, String)>,
+}
+
+/// GitHub's heading anchor: lower case, letters, digits, `-` and `_` kept, spaces as `-`,
+/// anything else dropped; a repeated anchor gets `-1`, `-2`, ….
+fn slug(text: &str, seen: &mut BTreeMap<String, usize>) -> String {
+    let base: String = text
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect();
+    let count = seen.entry(base.clone()).or_insert(0);
+    let anchor = if *count == 0 {
+        base.clone()
+    } else {
+        format!("{base}-{count}")
+    };
+    *count += 1;
+    anchor
+}
+
+fn read_doc(path: &Path) -> Doc {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let mut doc = Doc {
+        path: path.to_path_buf(),
+        anchors: BTreeSet::new(),
+        links: Vec::new(),
+        headings: Vec::new(),
+        rows: Vec::new(),
+        code: Vec::new(),
+    };
+    let mut seen = BTreeMap::new();
+    let mut heading: Option<(HeadingLevel, String)> = None;
+    let mut section = String::new();
+    let mut row: Option<Vec<String>> = None;
+    let mut block: Option<(String, String)> = None;
+    for (event, range) in Parser::new_ext(&text, Options::ENABLE_TABLES).into_offset_iter() {
+        match event {
+            Event::Start(Tag::Heading { level, .. }) => heading = Some((level, String::new())),
+            Event::End(TagEnd::Heading(_)) => {
+                let (level, title) = heading.take().expect("a heading ends after it starts");
+                doc.anchors.insert(slug(&title, &mut seen));
+                section = title.clone();
+                doc.headings.push((level, title));
+            }
+            Event::Text(t) | Event::Code(t) => {
+                if let Some((_, title)) = heading.as_mut() {
+                    title.push_str(&t);
+                }
+                if let Some((_, body)) = block.as_mut() {
+                    body.push_str(&t);
+                }
+            }
+            Event::Start(Tag::Link { dest_url, .. })
+            | Event::Start(Tag::Image { dest_url, .. }) => doc.links.push(dest_url.to_string()),
+            Event::Start(Tag::TableRow) => row = Some(Vec::new()),
+            Event::Start(Tag::TableCell) => {
+                if let Some(cells) = row.as_mut() {
+                    let cell = text[range].trim().trim_matches('|').trim();
+                    cells.push(cell.to_owned());
+                }
+            }
+            Event::End(TagEnd::TableRow) => doc.rows.push((
+                section.clone(),
+                row.take().expect("a row ends after it starts"),
+            )),
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) => {
+                block = Some((info.to_string(), String::new()))
+            }
+            Event::End(TagEnd::CodeBlock) => doc.code.extend(block.take()),
+            _ => {}
+        }
+    }
+    doc
+}
+
+/// `README.md` and `docs/*.md`.
+fn published_docs() -> Vec<Doc> {
+    let mut paths = vec![root().join("README.md")];
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(root().join("docs"))
+        .expect("docs/ exists")
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
+        .collect();
+    pages.sort();
+    assert!(pages.len() >= 10, "docs/ has its pages: {pages:?}");
+    paths.extend(pages);
+    paths.iter().map(|path| read_doc(path)).collect()
+}
+
+#[test]
+fn relative_links_reach_existing_files_and_headings() {
+    let docs = published_docs();
+    let mut broken = Vec::new();
+    let mut checked = 0;
+    for doc in &docs {
+        for link in &doc.links {
+            if link.contains("://") || link.starts_with("mailto:") {
+                continue;
+            }
+            checked += 1;
+            let (file, anchor) = link.split_once('#').unwrap_or((link.as_str(), ""));
+            let target = if file.is_empty() {
+                doc.path.clone()
+            } else {
+                doc.path.parent().unwrap().join(file)
+            };
+            if !target.exists() {
+                broken.push(format!("{}: {link}: no such file", doc.path.display()));
+                continue;
+            }
+            if !anchor.is_empty() && target.extension().is_some_and(|ext| ext == "md") {
+                let anchors = read_doc(&target).anchors;
+                if !anchors.contains(anchor) {
+                    broken.push(format!(
+                        "{}: {link}: no heading `#{anchor}` in {}",
+                        doc.path.display(),
+                        target.display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+    assert!(checked > 50, "the links were found ({checked})");
+}
+
+/// The `pub` fields of `struct name` in the Rust source `text`, but `#[serde(skip)]` ones.
+fn struct_fields(text: &str, name: &str) -> Vec<String> {
+    let start = text
+        .find(&format!("pub struct {name} {{"))
+        .unwrap_or_else(|| panic!("struct {name} not found"));
+    let body = &text[start..];
+    let body = &body[..body.find("\n}").expect("the struct ends")];
+    let mut fields = Vec::new();
+    let mut skip = false;
+    for line in body.lines().skip(1).map(str::trim) {
+        if line.starts_with("#[serde(skip") {
+            skip = true;
+        } else if let Some(rest) = line.strip_prefix("pub ") {
+            if let Some((field, _)) = rest.split_once(':') {
+                if !skip {
+                    fields.push(field.trim().to_owned());
+                }
+            }
+            skip = false;
+        }
+    }
+    assert!(!fields.is_empty(), "struct {name} has fields");
+    fields
+}
+
+/// The configuration reference.
+fn configuration() -> Doc {
+    read_doc(&root().join("docs/configuration.md"))
+}
+
+/// The keys of the table under heading `section` (the first cell's code span).
+fn documented_keys(doc: &Doc, section: &str) -> BTreeMap<String, Vec<String>> {
+    doc.rows
+        .iter()
+        .filter(|(heading, _)| heading == section)
+        .filter_map(|(_, cells)| {
+            let key = cells.first()?.strip_prefix('`')?.strip_suffix('`')?;
+            Some((key.to_owned(), cells.clone()))
+        })
+        .collect()
+}
+
+/// Where each configuration struct is documented: (source file, struct, heading).
+const STRUCTS: [(&str, &str, &str); 12] = [
+    ("src/server/config/store.rs", "StoreConfig", "[store]"),
+    ("src/server/config/admin.rs", "AdminConfig", "[admin]"),
+    (
+        "src/server/config/admin.rs",
+        "Credential",
+        "Admin credentials",
+    ),
+    ("src/server/config/public.rs", "PublicConfig", "[public]"),
+    ("src/server/config/public.rs", "ScopeRule", "Scope rules"),
+    (
+        "src/server/config/public.rs",
+        "CustomHeaders",
+        "Identity headers",
+    ),
+    ("src/server/config/log.rs", "LogConfig", "[log]"),
+    (
+        "src/server/config/services.rs",
+        "ServiceConfig",
+        "[[services]]",
+    ),
+    (
+        "src/server/config/clients.rs",
+        "ClientConfig",
+        "[[clients]]",
+    ),
+    ("src/server/config/routes.rs", "RouteConfig", "[[routes]]"),
+    ("src/server/config/limits.rs", "RateConfig", "Rates"),
+    ("src/tls/server.rs", "TlsFiles", "TLS files"),
+];
+
+#[test]
+fn every_key_the_parser_accepts_is_documented_in_its_section() {
+    let doc = configuration();
+    let mut missing = Vec::new();
+    for (file, name, section) in STRUCTS {
+        let source = std::fs::read_to_string(root().join(file)).unwrap();
+        let documented = documented_keys(&doc, section);
+        for field in struct_fields(&source, name) {
+            if !documented.contains_key(&field) {
+                missing.push(format!("{name}.{field} (from {file}) under `{section}`"));
+            }
+        }
+    }
+    // The top-level sections: one heading each.
+    let source = std::fs::read_to_string(root().join("src/server/config/mod.rs")).unwrap();
+    let headings: BTreeSet<&str> = doc.headings.iter().map(|(_, h)| h.as_str()).collect();
+    for section in struct_fields(&source, "Config") {
+        if !headings.contains(format!("[{section}]").as_str())
+            && !headings.contains(format!("[[{section}]]").as_str())
+        {
+            missing.push(format!("section `{section}`: no heading"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "not in docs/configuration.md:\n{}",
+        missing.join("\n")
+    );
+}
+
+/// The `(section, key)` pairs of a TOML file, commented-out `# key = value` lines too (the
+/// example files show optional keys that way); inline tables count as their key.
+fn example_keys(text: &str) -> Vec<(String, String)> {
+    let mut section = String::new();
+    let mut keys = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        let uncommented = line.strip_prefix("# ").unwrap_or(line);
+        if let Some(name) = uncommented.strip_prefix('[') {
+            if line == uncommented || name.ends_with(']') {
+                section = uncommented.split_whitespace().next().unwrap().to_owned();
+            }
+            continue;
+        }
+        // A line that is one key and its value (not prose that has a ` = ` in it).
+        let Ok(table) = uncommented.parse::<toml::Table>() else {
+            continue;
+        };
+        keys.extend(table.keys().map(|key| (section.clone(), key.clone())));
+    }
+    keys
+}
+
+#[test]
+fn every_key_of_the_example_files_is_documented() {
+    let doc = configuration();
+    let mut missing = Vec::new();
+    let mut seen = 0;
+    for file in ["tokengate.example.toml", "examples/multi_api.toml"] {
+        let text = std::fs::read_to_string(root().join(file)).unwrap();
+        for (section, key) in example_keys(&text) {
+            seen += 1;
+            if !documented_keys(&doc, &section).contains_key(&key) {
+                missing.push(format!("{file}: {section} {key}"));
+            }
+        }
+    }
+    assert!(seen > 40, "the example keys were read ({seen})");
+    assert!(
+        missing.is_empty(),
+        "not in docs/configuration.md:\n{}",
+        missing.join("\n")
+    );
+}
+
+/// A default cell holding one TOML literal (`` `30` ``, `` `"reject"` (400) ``), if it does.
+fn literal_default(cell: &str) -> Option<&str> {
+    let rest = cell.strip_prefix('`')?;
+    let (literal, after) = rest.split_once('`')?;
+    (after.is_empty() || after.starts_with(" (")).then_some(literal)
+}
+
+/// `failed_auth_limit` written as the default rate is the default, however spelled.
+fn normalised(setting: LimitSetting) -> LimitSetting {
+    match setting.rate(Some(DEFAULT_FAILED_AUTH_LIMIT), "x") {
+        Ok(Some(rate)) if rate == DEFAULT_FAILED_AUTH_LIMIT => LimitSetting::Default,
+        _ => setting,
+    }
+}
+
+/// The documented section as the parser reads it, for comparison with its defaults.
+fn section_debug(config: &Config, section: &str) -> String {
+    match section {
+        "[store]" => format!("{:?}", config.store),
+        "[admin]" => {
+            let mut admin = config.admin.clone();
+            admin.failed_auth_limit = normalised(admin.failed_auth_limit);
+            format!("{admin:?}")
+        }
+        "[public]" => {
+            let mut public = config.public.clone();
+            public.failed_auth_limit = normalised(public.failed_auth_limit);
+            format!("{public:?}")
+        }
+        "[log]" => format!("{:?}", config.log),
+        "[[services]]" => format!("{:?}", config.services[0].to_service("s").unwrap()),
+        "[[clients]]" => format!("{:?}", config.clients[0].to_client("c").unwrap()),
+        other => unreachable!("{other}"),
+    }
+}
+
+#[test]
+fn documented_defaults_are_the_parsers_defaults() {
+    let doc = configuration();
+    let mut wrong = Vec::new();
+    let mut compared = 0;
+    for (section, header, required) in [
+        ("[store]", "[store]", ""),
+        ("[admin]", "[admin]", ""),
+        ("[public]", "[public]", ""),
+        ("[log]", "[log]", ""),
+        ("[[services]]", "[[services]]", "key = \"svc\"\n"),
+        (
+            "[[clients]]",
+            "[[clients]]",
+            "id = 1\nclient_id = \"c\"\nname = \"C\"\n",
+        ),
+    ] {
+        let minimal = format!("{header}\n{required}");
+        let defaults = Config::from_toml(&minimal, None).unwrap();
+        for (key, cells) in documented_keys(&doc, section) {
+            let Some(literal) = cells.get(1).and_then(|cell| literal_default(cell)) else {
+                continue;
+            };
+            let text = format!("{minimal}{key} = {literal}\n");
+            let config = Config::from_toml(&text, None)
+                .unwrap_or_else(|e| panic!("{section} {key} = {literal}: {e}"));
+            compared += 1;
+            if section_debug(&config, section) != section_debug(&defaults, section) {
+                wrong.push(format!("{section} {key}: documented default {literal}"));
+            }
+        }
+    }
+    assert!(compared > 40, "the defaults were compared ({compared})");
+    assert!(
+        wrong.is_empty(),
+        "documented defaults that are not the defaults:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn the_complete_file_loads_and_names_every_key() {
+    let doc = configuration();
+    let start = doc
+        .headings
+        .iter()
+        .position(|(_, h)| h == "A complete file")
+        .expect("a complete file section");
+    assert_eq!(start, doc.headings.len() - 1, "it is the last section");
+    let (_, complete) = doc
+        .code
+        .iter()
+        .rev()
+        .find(|(info, _)| info == "toml")
+        .expect("the complete file");
+    let config = Config::from_toml(complete, None).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.routes.len(), 1);
+    let written: BTreeSet<(String, String)> = example_keys(complete).into_iter().collect();
+    let mut missing = Vec::new();
+    for section in [
+        "[store]",
+        "[admin]",
+        "[public]",
+        "[log]",
+        "[[services]]",
+        "[[clients]]",
+        "[[routes]]",
+    ] {
+        for key in documented_keys(&doc, section).into_keys() {
+            let name = section.trim_matches(|c| c == '[' || c == ']');
+            if !written.contains(&(section.to_owned(), key.clone())) {
+                missing.push(format!("{name}.{key}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "keys of the tables missing from the complete file:\n{}",
+        missing.join("\n")
+    );
+}
+
+#[test]
+fn the_readme_quick_start_is_what_ci_runs() {
+    let readme = read_doc(&root().join("README.md"));
+    let (_, quick_start) = readme
+        .code
+        .iter()
+        .find(|(info, _)| info == "sh")
+        .expect("the quick start");
+    let commands: Vec<&str> = quick_start
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .map(|line| line.split(" #").next().unwrap().trim())
+        .collect();
+    assert_eq!(commands.len(), 2, "two commands: {commands:?}");
+    let serve = commands[0];
+    let config = serve
+        .split_once("--config ")
+        .map(|(_, rest)| rest.split_whitespace().next().unwrap())
+        .expect("serve names its config");
+    assert!(serve.contains(" serve "), "{serve}");
+    assert!(root().join(config).exists(), "{config}");
+    let text = std::fs::read_to_string(root().join(config)).unwrap();
+    let example = Config::from_toml(&text, None).unwrap();
+    assert!(
+        example.store.url.starts_with("sqlite://"),
+        "the quick start runs on the embedded SQLite store"
+    );
+    let test = commands[1];
+    let ci = std::fs::read_to_string(root().join(".ci/run")).unwrap();
+    assert!(
+        ci.lines().any(|line| line.trim() == test),
+        "`.ci/run` runs the README's test command `{test}`"
+    );
+}
