@@ -62,6 +62,7 @@
 //! # Ok::<_, tokengate::Error>(()) }).unwrap();
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod alias;
@@ -71,6 +72,7 @@ pub mod forwarded;
 pub mod host;
 pub mod limit;
 #[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod loadtest;
 mod media_type;
 pub mod model;
@@ -83,6 +85,7 @@ pub mod route;
 pub mod rpc;
 pub mod secret;
 #[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod server;
 pub mod store;
 mod striped;

@@ -152,6 +152,7 @@ pub struct OpenedStore {
 }
 
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 impl OpenedStore {
     /// When the store is SQLite, starts its change feed into `cache` (see
     /// [`crate::store::SqliteStore::subscribe`]): revocations and updates made by any other
@@ -167,6 +168,7 @@ impl OpenedStore {
 }
 
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 impl OpenedStore {
     /// When the store is PostgreSQL, starts pushing every node's revocations and updates into
     /// `cache` (see [`crate::store::PostgresStore::subscribe`]); keep the listener as long as the

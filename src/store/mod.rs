@@ -24,11 +24,13 @@ mod sqlite;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::{
     LatencyBucket, LatencyHistogram, LatencySnapshot, ListenerStats, PostgresOptions,
     PostgresStore, RevocationListener, DEFAULT_CHANNEL,
 };
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::{ChangeFeed, ChangeFeedStats, SqliteStore};
 
 /// A duration among tokengate's own `store.url` parameters: `250ms`, `5s`, or a number of
