@@ -466,3 +466,51 @@ fn the_readme_quick_start_is_what_ci_runs() {
         "`.ci/run` runs the README's test command `{test}`"
     );
 }
+
+#[test]
+fn the_changelog_keeps_the_keep_a_changelog_form() {
+    let changelog = read_doc(&root().join("CHANGELOG.md"));
+    const KINDS: [&str; 6] = [
+        "Added",
+        "Changed",
+        "Deprecated",
+        "Removed",
+        "Fixed",
+        "Security",
+    ];
+    let mut versions: Vec<(String, Vec<String>)> = Vec::new();
+    for (level, text) in &changelog.headings {
+        match level {
+            HeadingLevel::H1 => assert_eq!(text, "Changelog"),
+            HeadingLevel::H2 => versions.push((text.clone(), Vec::new())),
+            HeadingLevel::H3 => {
+                let (version, kinds) = versions.last_mut().expect("a version above");
+                assert!(KINDS.contains(&text.as_str()), "{version}: `### {text}`");
+                assert!(!kinds.contains(text), "{version}: two `### {text}` blocks");
+                if let Some(last) = kinds.last() {
+                    let order = |k: &str| KINDS.iter().position(|x| *x == k);
+                    assert!(
+                        order(last) < order(text),
+                        "{version}: `### {text}` after `### {last}`"
+                    );
+                }
+                kinds.push(text.clone());
+            }
+            other => panic!("a {other:?} heading `{text}`"),
+        }
+    }
+    assert_eq!(
+        versions[0].0, "[Unreleased]",
+        "the first section is [Unreleased]"
+    );
+    assert_eq!(
+        versions.iter().filter(|(v, _)| v == "[Unreleased]").count(),
+        1,
+        "one [Unreleased]"
+    );
+    for (version, _) in &versions[1..] {
+        // `[1.2.3] - 2026-12-03`
+        let (number, date) = version.split_once("] - ").expect("`[version] - date`");
+        assert!(number.starts_with('[') && date.len() == 10, "{version}");
+    }
+}
