@@ -93,6 +93,16 @@ pub mod tls;
 
 pub use error::Error;
 
+/// The Rust examples of the README, compiled as doctests.
+#[cfg(all(doctest, feature = "sqlite"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
+/// The Rust examples of `docs/library.md`, compiled as doctests.
+#[cfg(all(doctest, feature = "sqlite"))]
+#[doc = include_str!("../docs/library.md")]
+struct LibraryDoctests;
+
 /// The boxed error of the crate's body and I/O plumbing (hyper's, tower's convention).
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
