@@ -6,8 +6,10 @@
 //!   `src/server/config/` and `src/tls/server.rs`) and every key of the shipped example files
 //!   is a row of its section's table in `docs/configuration.md`;
 //! - the defaults written there are the parser's defaults, and the complete file there loads;
+//! - every TOML example in them loads as a configuration;
 //! - the README's quick start names files that exist, and its test command is the one `.ci/run`
-//!   runs.
+//!   runs;
+//! - `CHANGELOG.md` keeps the keep-a-changelog form (one `[Unreleased]`, each kind once).
 #![cfg(feature = "cli")]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -513,4 +515,24 @@ fn the_changelog_keeps_the_keep_a_changelog_form() {
         let (number, date) = version.split_once("] - ").expect("`[version] - date`");
         assert!(number.starts_with('[') && date.len() == 10, "{version}");
     }
+}
+
+#[test]
+fn every_configuration_example_loads() {
+    let mut failures = Vec::new();
+    let mut loaded = 0;
+    for doc in published_docs() {
+        for (info, block) in &doc.code {
+            // A Cargo manifest fragment says so in its first line.
+            if info != "toml" || block.starts_with("# Cargo.toml") {
+                continue;
+            }
+            match Config::from_toml(block, None) {
+                Ok(_) => loaded += 1,
+                Err(e) => failures.push(format!("{}:\n{block}\n→ {e}", doc.path.display())),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(loaded >= 6, "the examples were found ({loaded})");
 }
