@@ -7,6 +7,7 @@
 //!   is a row of its section's table in `docs/configuration.md`;
 //! - the defaults written there are the parser's defaults, and the complete file there loads;
 //! - every TOML example in them loads as a configuration;
+//! - the metrics of `docs/operations.md` are the names the exporter (`src/server/`) writes;
 //! - the README's quick start names files that exist, and its test command is the one `.ci/run`
 //!   runs;
 //! - `CHANGELOG.md` keeps the keep-a-changelog form (one `[Unreleased]`, each kind once).
@@ -535,4 +536,54 @@ fn every_configuration_example_loads() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     assert!(loaded >= 6, "the examples were found ({loaded})");
+}
+
+/// The metric names (`tokengate_…`, `process_…`) in `text`: string literals when `quoted` (the
+/// exporter's source), else whole words (the documentation's prose).
+fn metric_names(text: &str, quoted: bool) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for family in ["tokengate_", "process_"] {
+        let needle = if quoted {
+            format!("\"{family}")
+        } else {
+            family.to_owned()
+        };
+        for (at, _) in text.match_indices(&needle) {
+            let before = text[..at].chars().next_back();
+            if !quoted && before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+                continue;
+            }
+            let start = at + usize::from(quoted);
+            let name: String = text[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            names.insert(name);
+        }
+    }
+    names
+}
+
+#[test]
+fn the_metrics_documented_are_the_metrics_exported() {
+    let mut exported = BTreeSet::new();
+    for entry in std::fs::read_dir(root().join("src/server")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "rs") {
+            exported.extend(metric_names(&std::fs::read_to_string(path).unwrap(), true));
+        }
+    }
+    assert!(
+        exported.len() > 25,
+        "the metric names were found: {exported:?}"
+    );
+    let operations = std::fs::read_to_string(root().join("docs/operations.md")).unwrap();
+    let documented = metric_names(&operations, false);
+    let undocumented: Vec<_> = exported.difference(&documented).collect();
+    let unknown: Vec<_> = documented.difference(&exported).collect();
+    assert!(
+        undocumented.is_empty() && unknown.is_empty(),
+        "exported but not in docs/operations.md: {undocumented:?}; \
+         in docs/operations.md but not exported: {unknown:?}"
+    );
 }
