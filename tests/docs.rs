@@ -528,6 +528,10 @@ fn every_configuration_example_loads() {
             if info != "toml" || block.starts_with("# Cargo.toml") {
                 continue;
             }
+            // Without the feature, a PostgreSQL URL is (rightly) a configuration error.
+            if !cfg!(feature = "postgres") && block.contains("postgres://") {
+                continue;
+            }
             match Config::from_toml(block, None) {
                 Ok(_) => loaded += 1,
                 Err(e) => failures.push(format!("{}:\n{block}\n→ {e}", doc.path.display())),
@@ -535,7 +539,7 @@ fn every_configuration_example_loads() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-    assert!(loaded >= 6, "the examples were found ({loaded})");
+    assert!(loaded >= 5, "the examples were found ({loaded})");
 }
 
 /// The metric names (`tokengate_…`, `process_…`) in `text`: string literals when `quoted` (the
