@@ -30,7 +30,8 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use tower::ServiceExt;
 
-use super::{BoxError, Connector, ProxyBody};
+use super::{BoxError, ProxyBody};
+use crate::tls::Connector;
 
 type Sender = http1::SendRequest<ProxyBody>;
 
@@ -353,7 +354,7 @@ mod tests {
     #[tokio::test]
     async fn nothing_is_idle_before_a_request() {
         let pool = Pool::new(
-            crate::proxy::connector(None, false, Duration::from_secs(1)),
+            crate::tls::connector(None, false, Duration::from_secs(1)),
             "http://127.0.0.1:9/".parse().unwrap(),
             4,
             Duration::from_secs(1),
