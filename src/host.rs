@@ -107,7 +107,8 @@ impl std::error::Error for HostError {}
 ///
 /// - At most one `Host` header; its value and the target's authority (an absolute-form
 ///   target, or HTTP/2's `:authority`, which hyper puts in the URI), when present, must each
-///   be `host[:port]`: a registered name (letters, digits, `-`, `.`, `_`, `~`), an IPv4
+///   be `host[:port]`: a registered name (letters, digits, `-`, `.`, `_`, `~`; no empty
+///   label but for one trailing dot, `api.example.com.`), an IPv4
 ///   address or a bracketed IPv6 address, then an optional port of 1 to 5 digits up to
 ///   65535. No user info, no percent-encoding, no empty host or port.
 /// - When both are present they must name the same host (ASCII case-insensitive) and port
@@ -209,7 +210,13 @@ fn parse(authority: &str) -> Result<RequestHost<'_>, HostError> {
         close + 1
     } else {
         let end = bytes.iter().position(|&b| b == b':').unwrap_or(bytes.len());
-        if end == 0 || !bytes[..end].iter().all(|&b| REG_NAME[usize::from(b)]) {
+        let name = &bytes[..end];
+        if end == 0 || !name.iter().all(|&b| REG_NAME[usize::from(b)]) {
+            return Err(HostError::Invalid);
+        }
+        // An empty label (`.a`, `a..b`, `a..`) names no host; one trailing dot is the fully
+        // qualified spelling, which routes compare without it.
+        if name[0] == b'.' || name.windows(2).any(|w| w == b"..") {
             return Err(HostError::Invalid);
         }
         end
@@ -276,6 +283,8 @@ mod tests {
             ("[2001:db8::7]:65535", "[2001:db8::7]|Some(65535)"),
             ("under_score.internal~x", "under_score.internal~x|None"),
             ("h:00080", "h|Some(80)"),
+            ("api.example.com.", "api.example.com.|None"),
+            ("api.example.com.:8080", "api.example.com.|Some(8080)"),
         ] {
             assert_eq!(
                 check(Version::HTTP_11, "/", &[host]),
@@ -318,6 +327,11 @@ mod tests {
             "::1",
             "é.example",
             "a\tb",
+            ".a",
+            "a..b",
+            "a..",
+            "..",
+            ".",
             long.as_str(),
         ] {
             assert_eq!(

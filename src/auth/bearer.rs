@@ -86,17 +86,29 @@ pub(crate) fn is_b64token(token: &[u8]) -> bool {
     !body.is_empty() && body.iter().all(|&b| B64TOKEN_BODY[usize::from(b)])
 }
 
-/// Removes the `access_token` parameter from the query of `uri`, keeping every other
-/// parameter as it was written, so that a token taken from the query does not travel on
-/// (RFC 6750 §2.3: URLs are logged).
+/// Whether the query has a parameter that is, or that some upstream may read as,
+/// `access_token` (also after a `;`). One scan, nothing allocated.
+pub(crate) fn query_has_token(query: Option<&str>) -> bool {
+    query.is_some_and(|query| query.split('&').any(pair_names_token))
+}
+
+/// Whether an `&`-separated pair is, or holds after a `;`, a parameter read as `access_token`.
+fn pair_names_token(pair: &str) -> bool {
+    pair.split(';').any(|piece| {
+        let key = piece.split('=').next().unwrap_or_default();
+        token_name(key) != TokenName::Other
+    })
+}
+
+/// Removes the `access_token` parameter (and every pair an upstream may read as one, see
+/// [`query_has_token`]) from the query of `uri`, keeping every other parameter as it was
+/// written, so that a token taken from the query does not travel on (RFC 6750 §2.3: URLs are
+/// logged).
 pub(crate) fn remove_query_token(uri: &mut Uri) {
     let Some(query) = uri.query() else { return };
     let kept: Vec<&str> = query
         .split('&')
-        .filter(|pair| {
-            let key = pair.split('=').next().unwrap_or_default();
-            token_name(key) != TokenName::Exact
-        })
+        .filter(|pair| !pair_names_token(pair))
         .collect();
     let mut target = uri.path().to_owned();
     if !kept.is_empty() {

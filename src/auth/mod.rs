@@ -17,6 +17,7 @@ mod replay;
 mod rule;
 mod service;
 
+pub(crate) use bearer::{query_has_token, remove_query_token};
 pub use headers::IdentityHeaders;
 pub use layer::{LayerMetrics, OAuthLayer};
 pub use proof::MacPolicy;

@@ -3,7 +3,7 @@
 
 use http::Method;
 
-use crate::path::PathOptions;
+use crate::path::{lists_method, segment_names as names, PathOptions};
 use crate::Error;
 
 /// A scope that requests under a path need: `/admin` covers `/admin` and `/admin/…`, never
@@ -87,7 +87,9 @@ impl ScopeRule {
         })
     }
 
-    /// Limits the rule to these methods (by default it applies to every method).
+    /// Limits the rule to these methods (by default it applies to every method). A rule
+    /// naming `GET` applies to `HEAD` too: most servers answer a `HEAD` with their `GET`
+    /// handler.
     ///
     /// ```
     /// use http::Method;
@@ -95,6 +97,8 @@ impl ScopeRule {
     ///
     /// let rule = ScopeRule::new("/reviews", "write")?.methods([Method::POST]);
     /// assert!(!rule.covers(&Method::GET, "/reviews"));
+    /// let read = ScopeRule::new("/reviews", "read")?.methods([Method::GET]);
+    /// assert!(read.covers(&Method::HEAD, "/reviews"));
     /// # Ok::<_, tokengate::Error>(())
     /// ```
     pub fn methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
@@ -152,7 +156,7 @@ impl ScopeRule {
 
     /// [`ScopeRule::covers`] for a path already canonical.
     pub(crate) fn covers_canonical(&self, method: &Method, path: &str) -> bool {
-        if !self.methods.is_empty() && !self.methods.contains(method) {
+        if !self.methods.is_empty() && !lists_method(&self.methods, method) {
             return false;
         }
         let mut names = names(path);
@@ -174,19 +178,6 @@ impl ScopeRule {
             self.methods.is_empty(),
         )
     }
-}
-
-/// The segment names of a canonical path as rules see them: split at `/` and kept `%2F`,
-/// each without its `;parameters` (from a `;`, or a `%3B` for upstreams that decode before
-/// they strip), empty ones skipped.
-fn names(path: &str) -> impl Iterator<Item = &str> {
-    path.split('/')
-        .flat_map(|segment| segment.split("%2F"))
-        .map(|segment| {
-            let name = segment.split(';').next().unwrap_or("");
-            name.split("%3B").next().unwrap_or("")
-        })
-        .filter(|name| !name.is_empty())
 }
 
 #[cfg(test)]

@@ -90,6 +90,8 @@ impl TrustedProxies {
 
     /// From CIDRs (`10.0.0.0/8`, `2001:db8::/32`) and single addresses (`::1`). A CIDR with
     /// host bits set (`10.0.0.1/8`) is refused: it is more likely a typo than the network.
+    /// IPv4-mapped IPv6 (`::ffff:10.0.0.0/104`) is the IPv4 network (`10.0.0.0/8`), as peers
+    /// are compared as IPv4 when mapped.
     pub fn parse<I, S>(entries: I) -> Result<Self, TrustedProxyError>
     where
         I: IntoIterator<Item = S>,
@@ -113,7 +115,7 @@ impl TrustedProxies {
                     net.trunc()
                 )));
             }
-            nets.push(net);
+            nets.push(canonical_net(net));
         }
         Ok(TrustedProxies {
             nets,
@@ -202,6 +204,17 @@ impl TrustedProxies {
     }
 }
 
+/// `net`, an IPv4-mapped IPv6 network (`::ffff:0:0/96` or longer) as the IPv4 one.
+fn canonical_net(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(net, IpNet::V4),
+            None => net,
+        },
+        net => net,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,6 +252,13 @@ mod tests {
         assert!(TrustedProxies::parse(["::ffff:127.0.0.1"])
             .unwrap()
             .contains(ip("127.0.0.1")));
+        // An IPv4-mapped network is the IPv4 network, for mapped and plain peers alike.
+        let mapped = TrustedProxies::parse(["::ffff:10.0.0.0/104"]).unwrap();
+        assert!(mapped.contains(ip("10.1.2.3")) && mapped.contains(ip("::ffff:10.1.2.3")));
+        assert!(!mapped.contains(ip("11.0.0.1")) && !mapped.contains(ip("::ffff:11.0.0.1")));
+        assert!(!TrustedProxies::parse(["::/0"])
+            .unwrap()
+            .contains(ip("::ffff:10.0.0.1")));
         for bad in ["10.0.0.1/8", "10.0.0.0/33", "localhost", "", "10.0.0.0/"] {
             let err = TrustedProxies::parse(["::1", bad]).unwrap_err();
             assert_eq!(err.index(), 1, "{bad:?}");

@@ -62,7 +62,9 @@ pub enum DotSegments {
 /// every other escape is upper-cased (`%c3` is `%C3`), and bytes that may not appear raw in a
 /// path (non-ASCII, `"`, `<`, `>`, `^`, `` ` ``, `{`, `|`, `}`) are percent-encoded. Always
 /// refused: a `%` without two hex digits, control characters (raw or encoded, `%00` included),
-/// backslashes (`\`, `%5C`), dot segments that are encoded or hidden by `;params`. The query
+/// backslashes (`\`, `%5C`), dot segments that are encoded or hidden by `;params`, a
+/// double-encoded escape (`%2561`, read as `a` by an upstream that decodes twice) and
+/// overlong or impossible UTF-8 escapes (`%C0%AF`, a `/` to a lenient decoder). The query
 /// string is never touched.
 ///
 /// ```
@@ -156,10 +158,17 @@ impl PathOptions {
         if !path.starts_with('/') {
             return Err(PathError::NotOriginForm);
         }
+        if path.contains('%') {
+            check_escapes(path.as_bytes())?;
+        }
         if self.is_canonical(path.as_bytes()) {
             return Ok(Cow::Borrowed(path));
         }
-        self.rewrite(path.as_bytes()).map(Cow::Owned)
+        // The rewrite decodes and encodes: its escapes are checked again (`%25%34%31` is
+        // `%2541` once canonical).
+        let canonical = self.rewrite(path.as_bytes())?;
+        check_escapes(canonical.as_bytes())?;
+        Ok(Cow::Owned(canonical))
     }
 
     /// Whether `path` (starting with `/`) is its own canonical form: one pass, no allocation.
@@ -299,6 +308,34 @@ impl PathOptions {
             _ => Unit::Escaped { byte: b, width: 1 },
         })
     }
+}
+
+/// Refuses the escapes whose meaning depends on the decoder: `%25XX` (decoded twice, another
+/// byte) and percent-encoded UTF-8 that is overlong or impossible (a lenient decoder's `/`).
+fn check_escapes(path: &[u8]) -> Result<(), PathError> {
+    let escaped = |i: usize| match (path.get(i), hex(path.get(i + 1)), hex(path.get(i + 2))) {
+        (Some(b'%'), Some((hi, _)), Some((lo, _))) => Some(hi << 4 | lo),
+        _ => None,
+    };
+    let mut i = 0;
+    while i < path.len() {
+        let Some(byte) = escaped(i) else {
+            i += 1;
+            continue;
+        };
+        let next = escaped(i + 3);
+        match byte {
+            b'%' if hex(path.get(i + 3)).is_some() && hex(path.get(i + 4)).is_some() => {
+                return Err(PathError::DoubleEncoded)
+            }
+            0xC0 | 0xC1 | 0xF5..=0xFF => return Err(PathError::BadUtf8),
+            0xE0 if next.is_some_and(|b| b < 0xA0) => return Err(PathError::BadUtf8),
+            0xF0 if next.is_some_and(|b| b < 0x90) => return Err(PathError::BadUtf8),
+            _ => {}
+        }
+        i += 3;
+    }
+    Ok(())
 }
 
 /// One unit of a path being rewritten.
@@ -469,6 +506,9 @@ mod tests {
             ("/a%3Bb", "/a%3Bb"),
             ("/a%3b.", "/a%3B."),
             ("/a%25", "/a%25"),
+            ("/a%25x", "/a%25x"),
+            ("/a%E0%A4%85", "/a%E0%A4%85"),
+            ("/a%F0%9F%98%80", "/a%F0%9F%98%80"),
             ("/\u{e9}", "/%C3%A9"),
             ("/a\"b<c>d^e`f{g|h}", "/a%22b%3Cc%3Ed%5Ee%60f%7Bg%7Ch%7D"),
             ("/admin;jsessionid=1/x", "/admin;jsessionid=1/x"),
@@ -496,6 +536,15 @@ mod tests {
             ("/a%4", PathError::BadEscape),
             ("/a%zz", PathError::BadEscape),
             ("/a%%41", PathError::BadEscape),
+            ("/%2561dmin", PathError::DoubleEncoded),
+            ("/a%252F..", PathError::DoubleEncoded),
+            ("/a%25%34%31", PathError::DoubleEncoded),
+            ("/a%25%341", PathError::DoubleEncoded),
+            ("/x%C0%AFadmin", PathError::BadUtf8),
+            ("/x%c0%ae%c0%ae/admin", PathError::BadUtf8),
+            ("/x%E0%80%AFadmin", PathError::BadUtf8),
+            ("/x%F0%80%80%AFadmin", PathError::BadUtf8),
+            ("/x%FF", PathError::BadUtf8),
             ("/.;/admin/x", PathError::DotSegment),
             ("/..;x/admin", PathError::DotSegment),
             ("/admin/..;", PathError::DotSegment),

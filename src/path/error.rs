@@ -34,6 +34,13 @@ pub enum PathError {
     DotSegment,
     /// The canonical target is longer than a URI may be.
     TooLong,
+    /// An encoded `%` followed by two hexadecimal digits (`%2561`): `%61` to most upstreams,
+    /// `a` to one that decodes twice.
+    DoubleEncoded,
+    /// Percent-encoded bytes that are no UTF-8 any decoder should accept, of the kind an old
+    /// lenient one reads as `/`, `\` or `.`: an overlong form (`%C0%AF`, `%E0%80%AF`,
+    /// `%F0%80%80%AF`) or a byte that never starts a character (`%F5`–`%FF`).
+    BadUtf8,
 }
 
 impl fmt::Display for PathError {
@@ -46,6 +53,8 @@ impl fmt::Display for PathError {
             PathError::EncodedSlash => "an encoded slash (%2F) in the path",
             PathError::DotSegment => "a dot segment in the path",
             PathError::TooLong => "the canonical target is too long",
+            PathError::DoubleEncoded => "a double-encoded escape (%25XX) in the path",
+            PathError::BadUtf8 => "an overlong or impossible UTF-8 escape in the path",
         })
     }
 }

@@ -20,8 +20,10 @@
 
 mod canonical;
 mod error;
+mod segments;
 mod target;
 
 pub use canonical::{DotSegments, EscapedSlashes, PathOptions};
 pub use error::PathError;
+pub(crate) use segments::{lists_method, segment_names};
 pub use target::{SentTarget, TargetForm};

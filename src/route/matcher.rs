@@ -9,7 +9,8 @@ use crate::Error;
 
 /// The host a route answers for: one name (`api.example.com`) or every name under a domain
 /// (`*.example.com`: `a.example.com` and `a.b.example.com`, not `example.com`). Compared
-/// without the port and ignoring ASCII case.
+/// without the port, ignoring ASCII case and one trailing dot: `api.example.com.` is the
+/// same fully qualified name as `api.example.com` to DNS and to most upstreams.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostPattern {
     /// Exactly this name (lower case).
@@ -19,7 +20,8 @@ pub enum HostPattern {
 }
 
 impl HostPattern {
-    /// Parses `api.example.com` or `*.example.com`: letters, digits, `-` and `.`, no port.
+    /// Parses `api.example.com` or `*.example.com`: letters, digits, `-` and `.`, no port
+    /// (one trailing dot is dropped).
     ///
     /// ```
     /// use tokengate::route::HostPattern;
@@ -27,12 +29,16 @@ impl HostPattern {
     /// assert!(any.matches("a.b.example.com") && !any.matches("example.com"));
     /// assert!(HostPattern::parse("api.example.com").unwrap().matches("API.example.com"));
     /// assert!(HostPattern::parse("a.*.com").is_err() && HostPattern::parse("a:80").is_err());
+    /// // A trailing dot names the same host.
+    /// assert!(HostPattern::parse("api.example.com").unwrap().matches("api.example.com."));
+    /// assert!(any.matches("a.example.com.") && !any.matches("a.example.com.."));
     /// ```
     pub fn parse(pattern: &str) -> Result<HostPattern, Error> {
         let lower = pattern.to_ascii_lowercase();
+        let lower = lower.strip_suffix('.').unwrap_or(&lower);
         let (wildcard, name) = match lower.strip_prefix("*.") {
             Some(rest) => (true, rest),
-            None => (false, lower.as_str()),
+            None => (false, lower),
         };
         let valid_label =
             |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
@@ -51,6 +57,7 @@ impl HostPattern {
 
     /// Whether `host` (a request's host, without its port) is one this pattern names.
     pub fn matches(&self, host: &str) -> bool {
+        let host = host.strip_suffix('.').unwrap_or(host);
         match self {
             HostPattern::Exact(name) => host.eq_ignore_ascii_case(name),
             HostPattern::Wildcard(suffix) => {
@@ -107,15 +114,17 @@ impl RouteMatch {
     /// Matches every request whose path is `prefix` or under it (`/a` takes `/a` and `/a/b`,
     /// not `/ab`); a trailing `/` is dropped, `/` takes everything. `prefix` must start with
     /// `/` and be canonical (no `.`/`..` or empty segments, no `%` escapes of unreserved
-    /// characters).
+    /// characters) and hold no `;` parameters (`;`, `%3B`), which requests' paths are matched
+    /// without (see [`crate::route::RouteTable`]).
     pub fn prefix(prefix: &str) -> Result<RouteMatch, Error> {
         let trimmed = prefix.trim_end_matches('/');
         let canonical = crate::path::PathOptions::default().canonical_path(prefix);
         let is_canonical = matches!(&canonical, Ok(c) if c.trim_end_matches('/') == trimmed);
-        if !prefix.starts_with('/') || !is_canonical || prefix.contains(['?', '#']) {
+        let has_params = prefix.contains(';') || prefix.contains("%3B");
+        if !prefix.starts_with('/') || !is_canonical || prefix.contains(['?', '#']) || has_params {
             return Err(Error::config(format!(
                 "`{prefix}` is not a canonical path prefix (it must start with `/`, without \
-                 `.`/`..` or empty segments, `?` or `#`)"
+                 `.`/`..` or empty segments, `;`, `?` or `#`)"
             )));
         }
         Ok(RouteMatch {
@@ -131,7 +140,8 @@ impl RouteMatch {
         self
     }
 
-    /// Only requests with one of these methods (all methods when never called).
+    /// Only requests with one of these methods (all methods when never called); a list
+    /// naming `GET` takes `HEAD` too, which most upstreams answer with their `GET` handler.
     pub fn methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
         let mut methods: Vec<Method> = methods.into_iter().collect();
         methods.sort_by(|a, b| a.as_str().cmp(b.as_str()));
@@ -153,17 +163,37 @@ impl RouteMatch {
     /// Whether a request for `host` (without port; `None` when it names none) with `method`
     /// and the canonical `path` is one this route takes.
     pub fn matches(&self, host: Option<&str>, method: &Method, path: &str) -> bool {
+        self.takes(host, method) && self.covers_path(path)
+    }
+
+    /// [`RouteMatch::matches`] as an upstream blind to parameters, `%2F`, empty segments and
+    /// ASCII case would read `path`: its segment names (see [`crate::path`]'s rules) against
+    /// the prefix's, ignoring case.
+    pub(crate) fn matches_blind(&self, host: Option<&str>, method: &Method, path: &str) -> bool {
+        if !self.takes(host, method) {
+            return false;
+        }
+        let mut names = crate::path::segment_names(path);
+        self.prefix
+            .split('/')
+            .filter(|want| !want.is_empty())
+            .all(|want| {
+                names
+                    .next()
+                    .is_some_and(|name| name.eq_ignore_ascii_case(want))
+            })
+    }
+
+    /// Whether the host and method are the route's.
+    fn takes(&self, host: Option<&str>, method: &Method) -> bool {
         if let Some(pattern) = &self.host {
             if !host.is_some_and(|h| pattern.matches(h)) {
                 return false;
             }
         }
-        if let Some(methods) = &self.methods {
-            if !methods.contains(method) {
-                return false;
-            }
-        }
-        self.covers_path(path)
+        self.methods
+            .as_ref()
+            .is_none_or(|methods| crate::path::lists_method(methods, method))
     }
 
     /// Whether `path` is the prefix or under it, in whole segments.
@@ -253,7 +283,9 @@ mod tests {
 
     #[test]
     fn bad_prefixes_and_hosts_are_refused() {
-        for bad in ["", "a", "/a/../b", "/a//b", "/%61", "/a?x", "/a/./b"] {
+        for bad in [
+            "", "a", "/a/../b", "/a//b", "/%61", "/a?x", "/a/./b", "/a;b", "/a%3Bb",
+        ] {
             assert!(RouteMatch::prefix(bad).is_err(), "{bad:?}");
         }
         for bad in ["", "*", "*.", "a..b", "a b", "a:80", "*.*.a", "a.*"] {

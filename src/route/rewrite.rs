@@ -70,17 +70,33 @@ where
 
 /// For a route without OAuth (`auth = "none"`): removes every client-supplied identity header
 /// (as the [`crate::auth::OAuthLayer`] does), so no upstream takes a forged one for the
-/// gateway's; their `_`/`.` spelled aliases are refused with `400`, as by the layer.
+/// gateway's; their `_`/`.` spelled aliases are refused with `400`, as by the layer. The
+/// client's credentials stay here too, as behind the layer: its `Authorization` header and
+/// every `access_token` query parameter (or spelling of one an upstream may read as it) are
+/// removed, unless [`StripIdentity::forward_authorization`] is set. So a token sent to a
+/// public path is never logged or replayed by the upstream behind it.
 #[derive(Debug, Clone)]
 pub struct StripIdentity<S> {
     inner: S,
     headers: IdentityHeaders,
+    forward_authorization: bool,
 }
 
 impl<S> StripIdentity<S> {
     /// Strips the names of `headers` before `inner`.
     pub fn new(inner: S, headers: IdentityHeaders) -> Self {
-        StripIdentity { inner, headers }
+        StripIdentity {
+            inner,
+            headers,
+            forward_authorization: false,
+        }
+    }
+
+    /// Whether the client's `Authorization` header and `access_token` query parameter are
+    /// forwarded (default `false`), for an upstream that authenticates its clients itself.
+    pub fn forward_authorization(mut self, forward: bool) -> Self {
+        self.forward_authorization = forward;
+        self
     }
 }
 
@@ -102,6 +118,12 @@ where
                 StatusCode::BAD_REQUEST,
                 r#"{"error":"invalid_request","error_description":"a header spells an identity header's name with `_` or `.`"}"#,
             ));
+        }
+        if !self.forward_authorization {
+            req.headers_mut().remove(http::header::AUTHORIZATION);
+            if crate::auth::query_has_token(req.uri().query()) {
+                crate::auth::remove_query_token(req.uri_mut());
+            }
         }
         RouteFuture::inner(self.inner.call(req))
     }

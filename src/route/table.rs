@@ -54,7 +54,15 @@ pub struct RouteName(pub Arc<str>);
 /// any host; among those, the longer path prefix first; then a route with a method list before
 /// one without. No match is `404` with a JSON body, and nothing is forwarded. Two routes with
 /// the same host, prefix and a method in common (or both without methods) are refused by
-/// [`RouteTable::new`].
+/// [`RouteTable::new`]. A method list naming `GET` takes `HEAD` too.
+///
+/// A path has one route or none: the route of its canonical path must also be the route an
+/// upstream blind to `;parameters` (Tomcat, Spring), to a kept `%2F`, to empty segments or to
+/// ASCII case (`/ADMIN` served as `/admin`) would pick, or the request is refused with `400`
+/// and nothing is forwarded. So `/admin;x/users` never reaches the public `/` route's upstream
+/// beside an `/admin` route, and a route's prefix means what its scope rules mean. (Routing by
+/// the blind reading instead would not be safe: an upstream that does read parameters would
+/// then receive, on `/docs/x;y`'s public route, a path it serves from elsewhere.)
 ///
 /// Every service is a `tower::Service` with `Error = Infallible` answering
 /// `Response<ProxyBody>`; to mix kinds (an [`crate::auth::OAuthService`] around a proxy, a
@@ -124,16 +132,38 @@ impl<S> RouteTable<S> {
     }
 
     /// The route that takes a request for `host` (without port) with `method` and the
-    /// canonical `path`.
+    /// canonical `path`, as the path is written.
     pub fn find(&self, host: Option<&str>, method: &http::Method, path: &str) -> Option<&Route<S>> {
         self.routes
             .iter()
             .find(|route| route.matcher.matches(host, method, path))
     }
+
+    /// The route of [`RouteTable::find`], if it is also the route of the path as an upstream
+    /// blind to parameters, `%2F`, empty segments and case reads it; `Err(())` when the two
+    /// readings pick different routes (or one picks none).
+    fn route_for(
+        &self,
+        host: Option<&str>,
+        method: &http::Method,
+        path: &str,
+    ) -> Result<Option<&Route<S>>, ()> {
+        let exact = self.find(host, method, path);
+        let blind = self
+            .routes
+            .iter()
+            .find(|route| route.matcher.matches_blind(host, method, path));
+        match (exact, blind) {
+            (Some(a), Some(b)) if std::ptr::eq(a, b) => Ok(Some(a)),
+            (None, None) => Ok(None),
+            _ => Err(()),
+        }
+    }
 }
 
 const NO_ROUTE: &str =
     r#"{"error":"not_found","error_description":"no route matches the request"}"#;
+const AMBIGUOUS: &str = r#"{"error":"invalid_request","error_description":"the path reads as another route's path to some upstreams"}"#;
 const BAD_TARGET: &str =
     r#"{"error":"invalid_request","error_description":"the request target or host is not valid"}"#;
 
@@ -160,9 +190,11 @@ where
         let Ok(host) = crate::host::request_host(req.headers(), req.uri(), req.version()) else {
             return RouteFuture::ready(json_error(StatusCode::BAD_REQUEST, BAD_TARGET));
         };
-        let found = self.find(host.map(|h| h.host()), req.method(), req.uri().path());
-        let Some(route) = found else {
-            return RouteFuture::ready(json_error(StatusCode::NOT_FOUND, NO_ROUTE));
+        let found = self.route_for(host.map(|h| h.host()), req.method(), req.uri().path());
+        let route = match found {
+            Ok(Some(route)) => route,
+            Ok(None) => return RouteFuture::ready(json_error(StatusCode::NOT_FOUND, NO_ROUTE)),
+            Err(()) => return RouteFuture::ready(json_error(StatusCode::BAD_REQUEST, AMBIGUOUS)),
         };
         let service = route.service.clone();
         req.extensions_mut().insert(RouteName(route.name.clone()));

@@ -111,7 +111,11 @@ pub(crate) async fn route_table(
             }
             None => {
                 let stack = BodyLimit {
-                    inner: StripIdentity::new(upstream, identity),
+                    inner: StripIdentity::new(upstream, identity).forward_authorization(
+                        route
+                            .forward_authorization
+                            .unwrap_or(public.forward_authorization),
+                    ),
                     max,
                 };
                 (BoxCloneSyncService::new(stack), None)
