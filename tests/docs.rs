@@ -471,6 +471,46 @@ fn the_readme_quick_start_is_what_ci_runs() {
 }
 
 #[test]
+fn the_readme_quick_start_over_https_is_the_tls_guide_s_and_the_one_tested() {
+    let blocks = |path: &str| -> Vec<String> {
+        read_doc(&root().join(path))
+            .code
+            .into_iter()
+            .filter(|(info, text)| info == "sh" && text.contains("cert self-signed"))
+            .map(|(_, text)| text)
+            .collect()
+    };
+    let readme = blocks("README.md");
+    assert_eq!(readme.len(), 1, "one https quick start in the README");
+    assert_eq!(
+        readme,
+        blocks("docs/tls.md"),
+        "the README's https quick start is docs/tls.md's"
+    );
+    let lines: Vec<&str> = readme[0].lines().collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    // What tls_listeners::the_quick_start_runs_over_https_with_a_generated_certificate runs.
+    assert!(
+        lines[0].ends_with(" -- cert self-signed --out-cert dev-cert.pem --out-key dev-key.pem")
+    );
+    assert!(lines[1].ends_with(
+        " -- serve --config tokengate.example.toml --tls-cert dev-cert.pem --tls-key dev-key.pem"
+    ));
+    let tested = std::fs::read_to_string(root().join("tests/tls_listeners.rs")).unwrap();
+    for args in [
+        r#"["cert", "self-signed", "--out-cert", "dev-cert.pem"]"#,
+        r#"["--out-key", "dev-key.pem"]"#,
+        r#"include_str!("../tokengate.example.toml")"#,
+        r#"["--tls-cert", "dev-cert.pem", "--tls-key", "dev-key.pem"]"#,
+    ] {
+        assert!(
+            tested.contains(args),
+            "the https quick start's test runs {args}"
+        );
+    }
+}
+
+#[test]
 fn the_changelog_keeps_the_keep_a_changelog_form() {
     let changelog = read_doc(&root().join("CHANGELOG.md"));
     const KINDS: [&str; 6] = [

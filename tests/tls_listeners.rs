@@ -199,6 +199,79 @@ async fn the_admin_listener_can_require_client_certificates() {
     assert_eq!(response.text().await.unwrap(), "ok");
 }
 
+/// Whether a new connection with `tls` to `addr` gets an answer to `GET /healthz`.
+async fn answered(
+    tls: &std::sync::Arc<tokio_rustls::rustls::ClientConfig>,
+    addr: std::net::SocketAddr,
+) -> Result<u16, String> {
+    let (mut sender, _) = connect(tls.clone(), addr).await?;
+    try_healthz(&mut sender).await
+}
+
+#[tokio::test]
+async fn a_swapped_client_ca_is_read_on_reload_and_open_connections_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "main");
+    let old = Pki::new(dir.path(), "old");
+    let new = Pki::new(dir.path(), "new");
+    let cert = localhost(&pki, "server", "server");
+    let ca_file = dir.path().join("client-ca.pem");
+    std::fs::write(&ca_file, old.ca_pem()).unwrap();
+    let gateway = start(
+        dir.path(),
+        ServeConfig::sqlite().admin(&tls_line(&cert, &format!(", client_ca = {ca_file:?}"))),
+    )
+    .await;
+    // One configuration per client: it keeps its sessions and offers to resume them.
+    let old_client = mtls_config(&pki.ca_file(), &old.client("old-ops"));
+    let new_client = mtls_config(&pki.ca_file(), &new.client("new-ops"));
+
+    let (mut open, _) = connect(old_client.clone(), gateway.admin).await.unwrap();
+    assert_eq!(healthz(&mut open).await, 200);
+    assert_eq!(
+        answered(&old_client, gateway.admin).await,
+        Ok(200),
+        "before: the old CA's client"
+    );
+    assert!(
+        answered(&new_client, gateway.admin).await.is_err(),
+        "before: the new CA's client is refused"
+    );
+
+    std::fs::write(&ca_file, new.ca_pem()).unwrap();
+    gateway.server_certificates.reload().unwrap();
+    // The old CA's client is refused, though it holds a session to resume: the new CA comes
+    // with a new session cache and ticket key, so it must show its certificate again.
+    let refused = answered(&old_client, gateway.admin).await;
+    assert!(
+        refused.is_err(),
+        "after: the old CA's client is refused: {refused:?}"
+    );
+    assert_eq!(
+        answered(&new_client, gateway.admin).await,
+        Ok(200),
+        "after: the new CA's client"
+    );
+    assert_eq!(
+        healthz(&mut open).await,
+        200,
+        "the open connection still serves"
+    );
+
+    // A CA file that holds no certificate: the reload fails, naming it, and the new CA stays.
+    std::fs::write(&ca_file, "not a certificate").unwrap();
+    let err = gateway.server_certificates.reload().unwrap_err();
+    assert!(err.to_string().contains("admin.tls"), "{err}");
+    assert!(err.to_string().contains("client-ca.pem"), "{err}");
+    assert_eq!(
+        answered(&new_client, gateway.admin).await,
+        Ok(200),
+        "the CA before stays"
+    );
+    assert!(answered(&old_client, gateway.admin).await.is_err());
+    assert_eq!(healthz(&mut open).await, 200);
+}
+
 #[tokio::test]
 async fn a_renewed_certificate_is_served_to_new_connections_and_open_ones_stay() {
     let dir = tempfile::tempdir().unwrap();

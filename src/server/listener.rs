@@ -92,12 +92,6 @@ pub(crate) async fn serve_http<S, B>(
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(options.max_header_bytes).unwrap_or(u32::MAX));
     let builder = Arc::new(builder);
-    let acceptor = tls.map(|tls| {
-        (
-            tokio_rustls::TlsAcceptor::from(tls.tls.config()),
-            tls.handshakes,
-        )
-    });
 
     let graceful = Shutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -121,7 +115,13 @@ pub(crate) async fn serve_http<S, B>(
             peer,
             tls: false,
         };
-        let acceptor = acceptor.clone();
+        // The configuration of this connection: a reload (client CA) may have replaced it.
+        let acceptor = tls.as_ref().map(|tls| {
+            (
+                tokio_rustls::TlsAcceptor::from(tls.tls.config()),
+                tls.handshakes.clone(),
+            )
+        });
         let watcher = graceful.watcher();
         let first_bytes_timeout = options.header_read_timeout;
         tokio::spawn(async move {

@@ -1,10 +1,10 @@
-//! Reloading the listeners' certificates from disk (on SIGHUP, or through
+//! Reloading the listeners' certificates and client CAs from disk (on SIGHUP, or through
 //! [`CertificateReloader`]).
 
 use super::listener::ListenerTls;
 use crate::Error;
 
-/// The TLS listeners' certificates, to read again from disk: [`CertificateReloader::reload`]
+/// The TLS listeners' certificates and client CAs, to read again from disk: [`CertificateReloader::reload`]
 /// (or SIGHUP while [`super::Server::run`] serves). Cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct CertificateReloader {
@@ -16,9 +16,10 @@ impl CertificateReloader {
         CertificateReloader { listeners }
     }
 
-    /// Reads every TLS listener's certificate and key files again: new connections get the
-    /// new pair, established ones keep theirs; a pair that cannot be used (unreadable, not
-    /// matching, expired) leaves that listener's old one in place and is logged.
+    /// Reads every TLS listener's certificate and key files, and its client CA file (mTLS),
+    /// again: new connections get the new ones, established ones keep theirs; a file that
+    /// cannot be used (unreadable, not matching, expired, no CA certificate) leaves that
+    /// listener's old certificate and CA in place and is logged.
     ///
     /// # Errors
     /// The first listener whose new certificate or key cannot be used (that listener keeps
@@ -28,25 +29,26 @@ impl CertificateReloader {
     }
 }
 
-/// Reads every TLS listener's certificate and key files again. New connections get the new
-/// pair; established connections keep theirs. A pair that cannot be used (unreadable, not
-/// matching, expired) leaves that listener's old one in place and is logged with the reason.
+/// Reads every TLS listener's certificate, key and client CA files again (see
+/// [`crate::tls::ServerTls::reload`]). A file that cannot be used leaves that listener's old
+/// certificate and CA in place and is logged with the reason.
 pub(crate) fn reload_certificates(listeners: &[(&'static str, ListenerTls)]) -> Result<(), Error> {
     let mut first_error = None;
     for (listener, tls) in listeners {
         let certificate = tls.tls.certificate();
-        match certificate.reload() {
+        match tls.tls.reload() {
             Ok(()) => tracing::info!(
                 listener,
                 file = %certificate.cert_file().display(),
                 not_after = certificate.not_after().unwrap_or_default(),
+                client_ca = tls.tls.client_ca_file().map(|f| f.display().to_string()),
                 "tls: certificate reloaded"
             ),
             Err(e) => {
                 tracing::error!(
                     listener,
                     error = %e,
-                    "tls: the new certificate cannot be used; keeping the old one"
+                    "tls: the new certificate or client CA cannot be used; keeping the old ones"
                 );
                 first_error.get_or_insert(Error::config(format!("{listener}.tls: {e}")));
             }

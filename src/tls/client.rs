@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::{ClientConfig, RootCertStore};
+use rustls_pki_types::CertificateDer;
 
 use super::{pem, provider, TlsError, VERSIONS};
 
@@ -45,8 +46,16 @@ pub fn client_config(roots: &Roots) -> Result<Arc<ClientConfig>, TlsError> {
 
 /// The CA certificates in `file`.
 pub(crate) fn root_store(file: &Path) -> Result<Arc<RootCertStore>, TlsError> {
+    store_of(file, pem::certificates(file)?)
+}
+
+/// A store of `certificates`, read from `file` (named in the error).
+pub(crate) fn store_of(
+    file: &Path,
+    certificates: Vec<CertificateDer<'static>>,
+) -> Result<Arc<RootCertStore>, TlsError> {
     let mut store = RootCertStore::empty();
-    for cert in pem::certificates(file)? {
+    for cert in certificates {
         store
             .add(cert)
             .map_err(|e| TlsError::in_file(file, format!("not a usable CA certificate: {e}")))?;

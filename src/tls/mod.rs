@@ -5,8 +5,8 @@
 //! - [`ServerTls`]: a `rustls::ServerConfig` from PEM files, TLS 1.2 and 1.3 only, ALPN `h2`
 //!   and `http/1.1`, session resumption (a session cache and tickets), optional client
 //!   certificates checked against a CA file (mTLS). [`ServerTls::reload`] reads the files
-//!   again: connections made from then on get the new certificate, established ones keep
-//!   theirs, and a bad new pair leaves the old one in place.
+//!   again, the client CA too: connections made from then on get the new certificate and
+//!   CA, established ones keep theirs, and a bad new file leaves the old ones in place.
 //! - [`client_config`]: verification on, always: the operating system's roots or one CA file.
 //!
 //! ```no_run
@@ -27,6 +27,7 @@ use std::sync::Arc;
 use rustls::crypto::CryptoProvider;
 
 mod client;
+mod client_ca;
 mod connector;
 mod error;
 mod expiry;

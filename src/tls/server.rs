@@ -3,11 +3,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rustls::server::WebPkiClientVerifier;
+use arc_swap::ArcSwap;
 use rustls::ServerConfig;
 use serde::Deserialize;
 
-use super::{client::root_store, provider, ReloadableCertificate, TlsError, VERSIONS};
+use super::client_ca::ClientCa;
+use super::{provider, ReloadableCertificate, TlsError, VERSIONS};
 
 /// Where a listener's TLS material is: `{ cert = "chain.pem", key = "key.pem" }`, and
 /// `client_ca` to require client certificates signed by that CA (mTLS). Relative paths are
@@ -42,48 +43,46 @@ impl TlsFiles {
     }
 }
 
-/// A listener's TLS: the server configuration and its reloadable certificate.
+/// A listener's TLS: the server configuration, its reloadable certificate and, with mTLS, the
+/// client CA it was built with. Clones share the configuration (a reload through one is seen
+/// by all).
 #[derive(Debug, Clone)]
 pub struct ServerTls {
-    config: Arc<ServerConfig>,
     certificate: Arc<ReloadableCertificate>,
+    client_ca_file: Option<PathBuf>,
+    current: Arc<ArcSwap<Current>>,
+}
+
+/// The configuration served now and the client CA it checks client certificates against.
+#[derive(Debug)]
+struct Current {
+    config: Arc<ServerConfig>,
+    client_ca: Option<ClientCa>,
 }
 
 impl ServerTls {
     /// TLS 1.3 and 1.2, ALPN `h2` then `http/1.1`, a session cache and session tickets, the
     /// certificate of `files` (reloadable), client certificates required when
-    /// `files.client_ca` is set (the CA file is read once, here).
+    /// `files.client_ca` is set (read again by [`ServerTls::reload`]).
     ///
     /// # Errors
-    /// A file that cannot be read or used (see [`ReloadableCertificate::load`]).
+    /// A file that cannot be read or used (see [`ReloadableCertificate::load`]), a client
+    /// CA file without a usable CA certificate.
     pub fn new(files: &TlsFiles) -> Result<ServerTls, TlsError> {
         let certificate = Arc::new(ReloadableCertificate::load(&files.cert, &files.key)?);
-        let builder = ServerConfig::builder_with_provider(provider())
-            .with_protocol_versions(VERSIONS)
-            .map_err(TlsError::new)?;
-        let builder = match &files.client_ca {
-            Some(ca) => {
-                let verifier =
-                    WebPkiClientVerifier::builder_with_provider(root_store(ca)?, provider())
-                        .build()
-                        .map_err(|e| TlsError::in_file(ca, e))?;
-                builder.with_client_cert_verifier(verifier)
-            }
-            None => builder.with_no_client_auth(),
-        };
-        let mut config = builder.with_cert_resolver(certificate.clone());
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        // Stateless resumption as well as the session cache rustls keeps by default.
-        config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(TlsError::new)?;
+        let client_ca = files.client_ca.as_deref().map(ClientCa::read).transpose()?;
+        let config = build(&certificate, client_ca.as_ref())?;
         Ok(ServerTls {
-            config: Arc::new(config),
             certificate,
+            client_ca_file: files.client_ca.clone(),
+            current: Arc::new(ArcSwap::from_pointee(Current { config, client_ca })),
         })
     }
 
-    /// The configuration, for a `tokio_rustls::TlsAcceptor`.
+    /// The configuration for a connection accepted now, for a `tokio_rustls::TlsAcceptor`
+    /// (take it again for each connection: a reload may have replaced it).
     pub fn config(&self) -> Arc<ServerConfig> {
-        self.config.clone()
+        self.current.load().config.clone()
     }
 
     /// The certificate served.
@@ -91,8 +90,57 @@ impl ServerTls {
         &self.certificate
     }
 
-    /// Reads the certificate and key files again (see [`ReloadableCertificate::reload`]).
+    /// Reads the client CA file (with mTLS), then the certificate and key files again (see
+    /// [`ReloadableCertificate::reload`]); connections made from then on get both, established
+    /// ones keep what they had. All or nothing: when either cannot be used, both old ones
+    /// stay.
+    ///
+    /// A client CA with other certificates than before gets a configuration of its own, with
+    /// a new session cache and ticket key: a client whose certificate the new CA did not
+    /// sign cannot resume a session it made before, it must show its certificate again.
+    ///
+    /// # Errors
+    /// The first file that cannot be used, and why.
     pub fn reload(&self) -> Result<(), TlsError> {
-        self.certificate.reload()
+        let client_ca = self
+            .client_ca_file
+            .as_deref()
+            .map(ClientCa::read)
+            .transpose()?;
+        let current = self.current.load();
+        let replaced = client_ca != current.client_ca;
+        let config = match replaced {
+            true => Some(build(&self.certificate, client_ca.as_ref())?),
+            false => None,
+        };
+        self.certificate.reload()?;
+        if let Some(config) = config {
+            self.current.store(Arc::new(Current { config, client_ca }));
+        }
+        Ok(())
     }
+
+    /// The client CA file, with mTLS.
+    pub fn client_ca_file(&self) -> Option<&std::path::Path> {
+        self.client_ca_file.as_deref()
+    }
+}
+
+/// A configuration serving `certificate`, checking client certificates against `client_ca`.
+fn build(
+    certificate: &Arc<ReloadableCertificate>,
+    client_ca: Option<&ClientCa>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let builder = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)
+        .map_err(TlsError::new)?;
+    let builder = match client_ca {
+        Some(ca) => builder.with_client_cert_verifier(ca.verifier()?),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_cert_resolver(certificate.clone());
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // Stateless resumption as well as the session cache rustls keeps by default.
+    config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(TlsError::new)?;
+    Ok(Arc::new(config))
 }

@@ -116,31 +116,79 @@ pub async fn open_connection(
     CertificateDer<'static>,
 ) {
     let tls = client_config(&Roots::CaFile(ca.to_path_buf())).unwrap();
+    connect(tls, addr).await.unwrap()
+}
+
+/// A client configuration trusting `ca` and showing the client certificate `identity`. One
+/// configuration keeps its sessions: a second connection made with it offers to resume.
+pub fn mtls_config(ca: &Path, identity: &Issued) -> Arc<tokio_rustls::rustls::ClientConfig> {
+    use tokio_rustls::rustls;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(der(&std::fs::read_to_string(ca).unwrap()))
+        .unwrap();
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(vec![der(&identity.cert_pem)], key)
+        .unwrap();
+    Arc::new(config)
+}
+
+/// An HTTP/1.1 connection over TLS with `tls` to `addr` (`localhost`), and the certificate
+/// it got; the TLS or HTTP handshake's error otherwise.
+pub async fn connect(
+    tls: Arc<tokio_rustls::rustls::ClientConfig>,
+    addr: SocketAddr,
+) -> Result<
+    (
+        hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+        CertificateDer<'static>,
+    ),
+    String,
+> {
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
     let stream = tokio_rustls::TlsConnector::from(tls)
         .connect(name, tcp)
         .await
-        .unwrap();
+        .map_err(|e| format!("tls: {e}"))?;
     let served = stream.get_ref().1.peer_certificates().unwrap()[0].clone();
     let (sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
-            .unwrap();
+            .map_err(|e| format!("http: {e}"))?;
     tokio::spawn(connection);
-    (sender, served)
+    Ok((sender, served))
 }
 
 pub async fn healthz(sender: &mut hyper::client::conn::http1::SendRequest<Empty<Bytes>>) -> u16 {
-    sender.ready().await.unwrap();
+    try_healthz(sender).await.unwrap()
+}
+
+/// `GET /healthz` on the connection: its status, or why there was none.
+pub async fn try_healthz(
+    sender: &mut hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+) -> Result<u16, String> {
+    sender.ready().await.map_err(|e| e.to_string())?;
     let request = Request::get("/healthz")
         .header("host", "localhost")
         .body(Empty::new())
         .unwrap();
-    let response = sender.send_request(request).await.unwrap();
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
     let status = response.status().as_u16();
-    response.into_body().collect().await.unwrap();
-    status
+    response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(status)
 }
 
 pub fn der(pem: &str) -> CertificateDer<'static> {
