@@ -1,5 +1,5 @@
 //! The `tokengate` command: `serve`, the `service` and `client` management commands,
-//! `loadtest`, and `completions`/`man` for packaging.
+//! `loadtest`, `config check`, and `completions`/`man` for packaging.
 //!
 //! Logs go to stderr (`RUST_LOG`, default `info`); stdout carries the command's output and, for
 //! `serve`, the lines `tokengate public listening on ADDR` (unless the public listener is
@@ -87,6 +87,9 @@ enum Command {
     /// TLS certificates for local development.
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Check the configuration: `tokengate config check [FILE]`.
+    #[command(subcommand)]
+    Config(cli::config::ConfigCommand),
 }
 
 #[derive(Subcommand)]
@@ -280,7 +283,7 @@ fn init_logging(format: LogFormat) {
 fn load_config(file: Option<&std::path::Path>, store: Option<&str>) -> Result<Config, BoxError> {
     let mut config = match file {
         Some(path) => Config::load(path)?,
-        None => Config::default(),
+        None => Config::from_env()?,
     };
     if let Some(url) = store {
         config.store.url = url.to_owned();
@@ -309,6 +312,10 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             return Ok(());
         }
         Command::Cert(CertCommand::SelfSigned(args)) => return cert_self_signed(&args),
+        Command::Config(cli::config::ConfigCommand::Check { file }) => {
+            let file = file.as_deref().or(config.as_deref());
+            return cli::config::check(&load_config(file, store.as_deref())?);
+        }
         _ => load_config(config.as_deref(), store.as_deref())?,
     };
     init_logging(config.log.format);
@@ -356,7 +363,9 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             cli::store::rekey(&config, yes).await
         }
         Command::Loadtest(args) => tokengate::loadtest::run(*args, &config).await.map(drop),
-        Command::Completions { .. } | Command::Man | Command::Cert(_) => Ok(()),
+        Command::Completions { .. } | Command::Man | Command::Cert(_) | Command::Config(_) => {
+            Ok(())
+        }
     }
 }
 

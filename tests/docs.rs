@@ -211,7 +211,7 @@ fn documented_keys(doc: &Doc, section: &str) -> BTreeMap<String, Vec<String>> {
 }
 
 /// Where each configuration struct is documented: (source file, struct, heading).
-const STRUCTS: [(&str, &str, &str); 12] = [
+const STRUCTS: [(&str, &str, &str); 13] = [
     ("src/server/config/store.rs", "StoreConfig", "[store]"),
     ("src/server/config/admin.rs", "AdminConfig", "[admin]"),
     (
@@ -226,6 +226,7 @@ const STRUCTS: [(&str, &str, &str); 12] = [
         "CustomHeaders",
         "Identity headers",
     ),
+    ("src/server/config/cors.rs", "CorsConfig", "CORS"),
     ("src/server/config/log.rs", "LogConfig", "[log]"),
     (
         "src/server/config/services.rs",

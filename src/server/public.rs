@@ -16,6 +16,7 @@ use hyper::body::Incoming;
 use pin_project_lite::pin_project;
 use tower::util::Either;
 use tower::{Layer, Service, ServiceExt};
+use tower_http::cors::Cors;
 use tower_http::timeout::TimeoutBody;
 
 use super::body_limit::BodyLimit;
@@ -50,8 +51,9 @@ use crate::BoxFuture;
 /// request goes through the protected stack.
 #[derive(Clone)]
 pub(crate) struct PublicService {
-    /// The RFC 6749/7662/7009/8414 endpoints, answered before the layer, traced.
-    endpoints: Option<Traced<Endpoints>>,
+    /// The RFC 6749/7662/7009/8414 endpoints, answered before the layer, traced (and with
+    /// CORS when `[public.cors]` is configured).
+    endpoints: Option<Traced<EndpointStack>>,
     /// `None` without a service to protect: every other request gets `503`.
     protected: Option<Protected>,
     /// With `[[routes]]`: the table every other request goes to (instead of `protected`).
@@ -86,6 +88,17 @@ impl Endpoints {
             Endpoints::Open(endpoints) => endpoints.owns(path),
             Endpoints::Guarded(guarded) => guarded.get_ref().owns(path),
         }
+    }
+}
+
+/// The RFC endpoints with CORS (`[public.cors]`), or without.
+type EndpointStack = Either<Cors<Endpoints>, Endpoints>;
+
+/// Whether `stack` answers `path`.
+fn owns(stack: &EndpointStack, path: &str) -> bool {
+    match stack {
+        Either::Left(cors) => cors.get_ref().owns(path),
+        Either::Right(endpoints) => endpoints.owns(path),
     }
 }
 
@@ -209,13 +222,18 @@ pub(crate) async fn bind(
         .rate(Some(DEFAULT_FAILED_AUTH_LIMIT), "public.failed_auth_limit")?
         .map(FailedAuthLimiter::new);
     metrics.public_failed_auth = failed_auth.clone();
+    let cors = config.cors.as_ref().map(|c| c.layer()).transpose()?;
     let endpoints = public_endpoints(config, tokens, admin, addr, protected_key)
         .await?
         .map(|endpoints| match failed_auth {
             Some(limiter) => Endpoints::Guarded(FailedAuthLayer::new(limiter).layer(endpoints)),
             None => Endpoints::Open(endpoints),
         })
-        .map(|endpoints| layers::traced(endpoints, layers::BODY_TIMEOUT));
+        .map(|endpoints| match &cors {
+            Some(cors) => Either::Left(cors.layer(endpoints)),
+            None => Either::Right(endpoints),
+        })
+        .map(|stack| layers::traced(stack, layers::BODY_TIMEOUT));
     Ok(PublicListener {
         addr,
         listener,
@@ -395,7 +413,7 @@ impl Service<Request<Incoming>> for PublicService {
         if let Some(endpoints) = self
             .endpoints
             .as_ref()
-            .filter(|e| layers::inner(e).owns(req.uri().path()))
+            .filter(|e| owns(layers::inner(e), req.uri().path()))
         {
             let future = endpoints.clone().oneshot(req);
             return PublicFuture {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use rustls::ServerConfig;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::client_ca::ClientCa;
 use super::{provider, ReloadableCertificate, TlsError, VERSIONS};
@@ -13,7 +13,7 @@ use super::{provider, ReloadableCertificate, TlsError, VERSIONS};
 /// Where a listener's TLS material is: `{ cert = "chain.pem", key = "key.pem" }`, and
 /// `client_ca` to require client certificates signed by that CA (mTLS). Relative paths are
 /// relative to the working directory.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsFiles {
     /// The certificate chain, leaf first (PEM).

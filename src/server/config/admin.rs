@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Config, ConfigError, LimitSetting, DEFAULT_FAILED_AUTH_LIMIT};
 
@@ -21,7 +21,7 @@ pub const ENV_ADMIN_KEY: &str = "TOKENGATE_ADMIN_KEY";
 pub const ENV_ADMIN_SECRET: &str = "TOKENGATE_ADMIN_SECRET";
 
 /// `[admin]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdminConfig {
     /// The address to listen on (an IP address and a port; port 0 picks a free one). Default
@@ -59,12 +59,13 @@ impl Default for AdminConfig {
 }
 
 /// One admin API caller: `{ key = "...", secret = "..." }`.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Credential {
     /// The caller's key (the Basic user name or the `api_key` parameter).
     pub key: String,
     /// The caller's secret.
+    #[serde(serialize_with = "super::masked::secret")]
     pub secret: String,
 }
 

@@ -3,14 +3,14 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::services::check_scope_tokens;
 use super::{ConfigError, LimitSetting};
 use crate::model::{Client, ClientStatus};
 
 /// One `[[clients]]` entry.
-#[derive(Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
     /// Numeric application id (positive).
@@ -22,7 +22,7 @@ pub struct ClientConfig {
     pub client_id: String,
     /// The client secret in clear; hashed with the pepper before it is stored. Absent for a
     /// public client.
-    #[serde(default)]
+    #[serde(default, serialize_with = "super::masked::optional_secret")]
     pub secret: Option<String>,
     /// Application name.
     pub name: String,

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 /// A configuration problem: which file, which key and what is wrong.
 ///
-/// Displays as `FILE[:LINE:COLUMN]: KEY: MESSAGE`, leaving out what is not known.
+/// Displays as `FILE[:LINE:COLUMN]: KEY: MESSAGE`, leaving out what is not known; a value from
+/// an environment override as `$VARIABLE: KEY: MESSAGE`.
 #[derive(Debug)]
 pub struct ConfigError {
     pub(super) file: Option<PathBuf>,
@@ -13,6 +14,8 @@ pub struct ConfigError {
     pub(super) position: Option<(usize, usize)>,
     pub(super) message: String,
     pub(super) io: Option<std::io::Error>,
+    /// Boxed: the error stays small enough to return by value everywhere.
+    pub(super) variable: Option<Box<str>>,
 }
 
 impl ConfigError {
@@ -24,7 +27,19 @@ impl ConfigError {
             position: None,
             message: message.into(),
             io: None,
+            variable: None,
         }
+    }
+
+    /// Says that the value at fault came from the environment variable `name`.
+    pub fn from_variable(mut self, name: &str) -> Self {
+        self.variable = Some(name.into());
+        self
+    }
+
+    /// The environment variable the value at fault came from (an override), when it did.
+    pub fn variable(&self) -> Option<&str> {
+        self.variable.as_deref()
     }
 
     /// Names the file the problem is in, unless one is named already.
@@ -58,7 +73,9 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(file) = &self.file {
+        if let Some(variable) = &self.variable {
+            write!(f, "${variable}: ")?;
+        } else if let Some(file) = &self.file {
             write!(f, "{}", file.display())?;
             if let Some((line, column)) = self.position {
                 write!(f, ":{line}:{column}")?;

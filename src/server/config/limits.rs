@@ -5,7 +5,7 @@ use std::fmt;
 use std::num::NonZeroU32;
 
 use serde::de::{self, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{Config, ConfigError};
 use crate::limit::IssueLimits;
@@ -25,7 +25,7 @@ pub const DEFAULT_FAILED_AUTH_LIMIT: Rate = Rate::per_minute(nonzero(30)).with_b
 /// A rate: exactly one of `per_second`, `per_minute`, `per_hour`, and optionally `burst` (how
 /// many at once; default: the count). `{ per_second = 10, burst = 20 }` allows 20 at once, then
 /// one every 100 ms.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateConfig {
     /// So many per second.
@@ -92,6 +92,17 @@ impl LimitSetting {
                 )
             }),
             LimitSetting::Rate(rate) => rate.to_rate(key).map(Some),
+        }
+    }
+}
+
+/// Written as it is read: `false`, `true` or the rate table.
+impl Serialize for LimitSetting {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            LimitSetting::Off => serializer.serialize_bool(false),
+            LimitSetting::Default => serializer.serialize_bool(true),
+            LimitSetting::Rate(rate) => rate.serialize(serializer),
         }
     }
 }

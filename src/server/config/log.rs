@@ -1,6 +1,6 @@
 //! `[log]`: the format of the log lines on stderr, and the access log.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// `[log]`.
 ///
@@ -11,7 +11,7 @@ use serde::Deserialize;
 /// assert!(config.log.access);
 /// assert!(Config::from_toml("[log]\nformat = \"xml\"\n", None).is_err());
 /// ```
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
     /// How log lines are written. Default [`LogFormat::Text`].
@@ -23,7 +23,7 @@ pub struct LogConfig {
 }
 
 /// The format of the log lines.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// `tracing-subscriber`'s human-readable lines.

@@ -54,13 +54,16 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 mod admin;
 mod clients;
+mod cors;
+mod env;
 mod error;
 mod limits;
 mod log;
+mod masked;
 mod public;
 mod routes;
 mod services;
@@ -73,9 +76,12 @@ pub use admin::{
     ENV_ADMIN_SECRET,
 };
 pub use clients::ClientConfig;
+pub use cors::{CorsConfig, DEFAULT_CORS_MAX_AGE_SECS};
+pub use env::{EnvOverrides, ENV_PREFIX, ENV_SEPARATOR};
 pub use error::ConfigError;
 pub use limits::{LimitSetting, RateConfig, DEFAULT_FAILED_AUTH_LIMIT};
 pub use log::{LogConfig, LogFormat};
+pub use masked::MASK;
 pub use public::{
     CustomHeaders, HeadersConfig, PublicConfig, ScopeRule, DEFAULT_MAX_CONCURRENT_LOOKUPS,
     DEFAULT_PUBLIC_LISTEN,
@@ -87,7 +93,7 @@ pub use store::{parse_pepper, StoreConfig, StoreLocation, DEFAULT_STORE_URL, MIN
 use error::line_column;
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// `[store]`: where tokens, services and clients live, and the pepper.
@@ -111,17 +117,25 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads, parses and validates a configuration file.
+    /// Reads, parses and validates a configuration file, with the environment's overrides
+    /// (`TOKENGATE_<SECTION>__<KEY>`: see [`EnvOverrides`]).
     pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
         let path = path.as_ref();
+        let env = EnvOverrides::from_env()?;
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: Some(path.to_path_buf()),
             key: None,
             position: None,
             message: "cannot read the configuration file".to_owned(),
             io: Some(e),
+            variable: None,
         })?;
-        Config::from_toml(&text, Some(path))
+        Config::from_toml_with_env(&text, Some(path), &env)
+    }
+
+    /// The configuration without a file: the defaults with the environment's overrides.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_toml_with_env("", None, &EnvOverrides::from_env()?)
     }
 
     /// Parses and validates configuration text; `origin` names the file in errors.
@@ -133,21 +147,62 @@ impl Config {
     /// assert!(err.to_string().contains("bogus"), "{err}");
     /// ```
     pub fn from_toml(text: &str, origin: Option<&Path>) -> Result<Config, ConfigError> {
-        let deserializer = toml::Deserializer::new(text);
-        let mut config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            ConfigError {
-                file: origin.map(Path::to_path_buf),
-                key: (!path.is_empty() && path != ".").then_some(path),
-                position: inner.span().map(|span| line_column(text, span.start)),
-                message: inner.message().trim_end().to_owned(),
-                io: None,
-            }
-        })?;
+        let mut config = deserialize(toml::Deserializer::new(text), text, origin)?;
         config.origin = origin.map(Path::to_path_buf);
         config.validate()?;
         Ok(config)
+    }
+
+    /// [`Config::from_toml`] with `env`'s overrides set over the file's keys; an error about an
+    /// overridden key names the variable.
+    ///
+    /// ```
+    /// use tokengate::server::config::{Config, EnvOverrides};
+    /// let env = EnvOverrides::from_vars([("TOKENGATE_ADMIN__MAX_BODY_BYTES", "0")]).unwrap();
+    /// let err = Config::from_toml_with_env("", None, &env).unwrap_err();
+    /// assert_eq!(err.variable(), Some("TOKENGATE_ADMIN__MAX_BODY_BYTES"));
+    /// assert!(err.to_string().starts_with("$TOKENGATE_ADMIN__MAX_BODY_BYTES: admin.max_body_bytes: "));
+    /// ```
+    pub fn from_toml_with_env(
+        text: &str,
+        origin: Option<&Path>,
+        env: &EnvOverrides,
+    ) -> Result<Config, ConfigError> {
+        if env.is_empty() {
+            return Config::from_toml(text, origin);
+        }
+        let file: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError {
+            file: origin.map(Path::to_path_buf),
+            key: None,
+            position: e.span().map(|span| line_column(text, span.start)),
+            message: e.message().trim_end().to_owned(),
+            io: None,
+            variable: None,
+        })?;
+        let mut env = env.clone();
+        loop {
+            let mut table = file.clone();
+            env.apply(&mut table)?;
+            let (error, typed) = match deserialize(toml::Value::Table(table), text, origin) {
+                Ok(mut config) => {
+                    config.origin = origin.map(Path::to_path_buf);
+                    match config.validate() {
+                        Ok(()) => return Ok(config),
+                        Err(error) => (error, false),
+                    }
+                }
+                // A value that reads as a number (or a date, …) where a string is wanted.
+                Err(error) => {
+                    let typed = error.message().starts_with("invalid type:");
+                    (error, typed)
+                }
+            };
+            match error.key().and_then(|key| env.variable_for(key, &file)) {
+                Some((i, true)) if typed && env.retry_as_string(i) => continue,
+                Some((i, _)) => return Err(env.blame(i, error)),
+                None => return Err(error),
+            }
+        }
     }
 
     /// Checks everything that can be checked without the store; errors name
@@ -168,4 +223,28 @@ impl Config {
         routes::validate_routes(&self.routes, &self.public)?;
         Ok(())
     }
+}
+
+/// The configuration `deserializer` holds (the file's `text`, or a table built from it), not
+/// yet validated; errors name `origin`, the key and (from the text) the line and column.
+fn deserialize<'de, D>(
+    deserializer: D,
+    text: &str,
+    origin: Option<&Path>,
+) -> Result<Config, ConfigError>
+where
+    D: serde::Deserializer<'de, Error = toml::de::Error>,
+{
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        ConfigError {
+            file: origin.map(Path::to_path_buf),
+            key: (!path.is_empty() && path != ".").then_some(path),
+            position: inner.span().map(|span| line_column(text, span.start)),
+            message: inner.message().trim_end().to_owned(),
+            io: None,
+            variable: None,
+        }
+    })
 }

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use http::{HeaderName, Method, Uri};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, LimitSetting, DEFAULT_FAILED_AUTH_LIMIT};
 use crate::auth::IdentityHeaders;
@@ -54,8 +54,9 @@ pub const DEFAULT_MAX_CONCURRENT_LOOKUPS: usize = 16;
 /// trusted_proxies = ["10.0.0.0/8", "::1"]  # peers that may name the client; default none
 /// trusted_proxy_header = "x-forwarded-for" # or "forwarded" (RFC 7239): what they write
 /// forwarded_header = false             # also send RFC 7239 `Forwarded` upstream
+/// cors = { origins = ["https://app.example.com"], max_age_secs = 600 }  # default: off
 /// ```
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PublicConfig {
     /// Whether the public listener runs (default `true`).
@@ -161,6 +162,8 @@ pub struct PublicConfig {
     pub trusted_proxy_header: String,
     /// Also send an RFC 7239 `Forwarded` header upstream (default `false`).
     pub forwarded_header: bool,
+    /// `[public.cors]`: CORS on the OAuth endpoints for these origins; default none (off).
+    pub cors: Option<super::CorsConfig>,
 }
 
 impl Default for PublicConfig {
@@ -201,13 +204,14 @@ impl Default for PublicConfig {
             trusted_proxies: Vec::new(),
             trusted_proxy_header: "x-forwarded-for".to_owned(),
             forwarded_header: false,
+            cors: None,
         }
     }
 }
 
 /// One `require_scopes` entry: `{ path = "/admin", scope = "admin" }`, optionally with
 /// `methods = ["POST", "DELETE"]` and `case_insensitive = true`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeRule {
     /// The path prefix (starts with `/`), matched in whole segments.
@@ -258,7 +262,7 @@ impl ScopeRule {
 }
 
 /// `headers`: a preset name or custom names.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum HeadersConfig {
     /// `"mashery"` or `"neutral"`.
@@ -274,7 +278,7 @@ impl Default for HeadersConfig {
 }
 
 /// Custom identity header names.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomHeaders {
     /// The client id header.
@@ -485,6 +489,9 @@ impl PublicConfig {
         }
         self.path_options()?;
         self.trusted_proxies()?;
+        if let Some(cors) = &self.cors {
+            let _ = cors.layer()?;
+        }
         for (key, value) in [
             ("public.cache_ttl_secs", self.cache_ttl_secs),
             ("public.negative_ttl_secs", self.negative_ttl_secs),

@@ -21,14 +21,14 @@
 use std::time::Duration;
 
 use http::{Method, Uri};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, HeadersConfig, PublicConfig, ScopeRule};
 use crate::auth::IdentityHeaders;
 use crate::route::{HostPattern, RouteMatch};
 
 /// Whether a route needs a token.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RouteAuth {
     /// A token of the route's service, checked by the OAuth layer (the default).
@@ -39,7 +39,7 @@ pub enum RouteAuth {
 }
 
 /// One `[[routes]]` entry. Settings left out take the `[public]` section's value.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// The route's name: unique, letters, digits, `-`, `_` and `.`; used in logs and as the

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, LimitSetting};
 use crate::model::{GrantType, Service, TokenType};
@@ -11,7 +11,7 @@ use crate::model::{GrantType, Service, TokenType};
 pub const MAX_TTL_SECONDS: u64 = 10 * 365 * 24 * 3600;
 
 /// One `[[services]]` entry. Absent settings take [`Service::new`]'s defaults.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     /// The service key (any non-empty string).

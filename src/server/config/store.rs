@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
 use crate::secret::Pepper;
@@ -12,17 +12,19 @@ use crate::secret::Pepper;
 pub const DEFAULT_STORE_URL: &str = "sqlite://tokengate.db";
 
 /// `[store]`.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
     /// `sqlite://PATH` (or a bare path), `postgres://user:password@host:port/database`
     /// (feature `postgres`; see [`crate::store::PostgresStore::connect`] for its parameters),
     /// or `memory:` (not durable). Default [`DEFAULT_STORE_URL`].
+    #[serde(serialize_with = "super::masked::store_url")]
     pub url: String,
     /// The pepper as hex (at least 16 bytes). When absent: `$TOKENGATE_PEPPER`, else the file
     /// `<db path>.pepper` next to a SQLite database (created with mode 0600 at first start),
     /// else (memory store) a random one. Required (here or in the environment) for PostgreSQL,
     /// whose nodes must all use the same.
+    #[serde(serialize_with = "super::masked::optional_secret")]
     pub pepper: Option<String>,
 }
 
@@ -206,16 +208,34 @@ impl fmt::Debug for StoreLocation {
     }
 }
 
-/// `url` with its password (if any) replaced by `***`.
-fn redact_password(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        Ok(_) => url.to_owned(),
-        Err(_) => "<invalid URL>".to_owned(),
+/// `url` with its password (if any: the user info's, or a `password` query parameter)
+/// replaced by `***`.
+pub(super) fn redact_password(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return "<invalid URL>".to_owned();
+    };
+    let in_query = parsed.query_pairs().any(|(key, _)| key == "password");
+    if parsed.password().is_none() && !in_query {
+        return url.to_owned();
     }
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
+    }
+    if in_query {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if key == "password" {
+                    "***".into()
+                } else {
+                    value
+                };
+                (key.into_owned(), value.into_owned())
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 /// Parses a pepper given as hex (at least [`MIN_PEPPER_BYTES`] bytes). The error message never
