@@ -468,6 +468,20 @@ async fn other_probes_are_refused_or_harmless() {
     assert_eq!(res.status, 401, "{res:?}");
     h.nothing("absolute-form, protected route");
 
+    // IIS / Symfony rewrite headers naming a protected path, on a public route: dropped.
+    let rewrites = [
+        "X-Original-URL: /admin/x",
+        "X-Rewrite-URL: /admin/x",
+        "X-Forwarded-Prefix: /admin",
+    ];
+    let res = h.send("GET", "/x", "api.example.com", &rewrites).await;
+    assert_eq!(res.status, 200, "{res:?}");
+    let seen = h.at_public("rewrite headers");
+    assert_eq!(seen.uri, "/x");
+    for name in ["x-original-url", "x-rewrite-url", "x-forwarded-prefix"] {
+        assert!(!seen.headers.contains_key(name), "{name}: {seen:?}");
+    }
+
     // Two `Authorization` headers, or a token in the header and the query: 400.
     for (case, target, headers) in [
         (
