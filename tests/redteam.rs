@@ -356,8 +356,9 @@ async fn head_meets_what_get_meets() {
 }
 
 /// Method overrides never travel: an upstream honouring one would run a method the gateway
-/// did not decide on. (The proxy drops them, `DEFAULT_DROPPED_HEADERS`, on protected and
-/// public routes alike; a `_`/`.` spelling of one is refused.)
+/// did not decide on. (The proxy drops the headers, `DEFAULT_DROPPED_HEADERS`, on protected and
+/// public routes alike; a `_`/`.` spelling of one is refused, and so is a `_method` query
+/// parameter.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn method_override_headers_never_reach_an_upstream() {
     let h = Harness::start().await;
@@ -400,6 +401,27 @@ async fn method_override_headers_never_reach_an_upstream() {
         assert_eq!(res.status, 400, "{alias}: {res:?}");
         h.nothing(alias);
     }
+    // A `_method` query parameter (Rails, Laravel, Symfony, Express): refused, on every route.
+    for (target, host) in [
+        ("/admin/x?_method=DELETE", "api.example.com"),
+        ("/ro/x?a=1&%5Fmethod=DELETE", "any.example"),
+        ("/x?_METHOD=put", "any.example"),
+        ("/x?a=1;%255Fmethod=put", "any.example"),
+    ] {
+        for method in ["POST", "GET"] {
+            let res = h.send(method, target, host, &[&auth]).await;
+            assert_eq!(res.status, 400, "{method} {target}: {res:?}");
+            h.nothing(target);
+        }
+    }
+    let res = h
+        .send("GET", "/x?my_method=1&method=2", "any.example", &[])
+        .await;
+    assert_eq!(res.status, 200, "{res:?}");
+    assert_eq!(
+        h.at_public("not an override").uri,
+        "/x?my_method=1&method=2"
+    );
 }
 
 /// The remaining probes, each refused or harmless, and nothing forwarded that should not be.
@@ -411,7 +433,7 @@ async fn other_probes_are_refused_or_harmless() {
 
     // `OPTIONS *` asks the server, never an upstream.
     let res = h.send("OPTIONS", "*", "api.example.com", &[]).await;
-    assert!(matches!(res.status, 200 | 400), "{res:?}");
+    assert_eq!(res.status, 200, "{res:?}");
     h.nothing("OPTIONS *");
 
     // Absolute-form: the target's authority must be the Host; when it is, it routes.
@@ -445,6 +467,20 @@ async fn other_probes_are_refused_or_harmless() {
         .await;
     assert_eq!(res.status, 401, "{res:?}");
     h.nothing("absolute-form, protected route");
+
+    // IIS / Symfony rewrite headers naming a protected path, on a public route: dropped.
+    let rewrites = [
+        "X-Original-URL: /admin/x",
+        "X-Rewrite-URL: /admin/x",
+        "X-Forwarded-Prefix: /admin",
+    ];
+    let res = h.send("GET", "/x", "api.example.com", &rewrites).await;
+    assert_eq!(res.status, 200, "{res:?}");
+    let seen = h.at_public("rewrite headers");
+    assert_eq!(seen.uri, "/x");
+    for name in ["x-original-url", "x-rewrite-url", "x-forwarded-prefix"] {
+        assert!(!seen.headers.contains_key(name), "{name}: {seen:?}");
+    }
 
     // Two `Authorization` headers, or a token in the header and the query: 400.
     for (case, target, headers) in [
@@ -581,4 +617,42 @@ async fn ipv4_mapped_peers_meet_ipv4_trusted_proxies() {
         assert!(chain.ends_with("127.0.0.1"), "{trusted}: {chain}");
         assert!(!chain.contains("::ffff:"), "{trusted}: {chain}");
     }
+}
+
+/// Without `[[routes]]` the `OAuthLayer` alone decides: `HEAD` meets its rule for `GET`, and
+/// a `_method` override is refused there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_layer_alone_holds_head_and_method_overrides() {
+    let upstream = Recorder::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServeConfig::sqlite()
+        .public(&format!(
+            "upstream = \"http://{}\"\nrequire_scopes = [{{ path = \"/admin\", methods = \
+             [\"GET\"], scope = \"admin\" }}]",
+            upstream.addr
+        ))
+        .toml();
+    let gateway = Gateway::start(dir.path(), &config);
+    let read = common::admin::token(gateway.admin, "read").await;
+    let send = |method: &'static str, target: &'static str| {
+        let request = format!(
+            "{method} {target} HTTP/1.1\r\nHost: gateway.test\r\nAuthorization: Bearer \
+             {read}\r\nConnection: close\r\n\r\n"
+        );
+        let addr = gateway.public();
+        async move { send_raw(addr, request.as_bytes()).await }
+    };
+    for method in ["GET", "HEAD"] {
+        let res = send(method, "/admin/x").await;
+        assert_eq!(res.status, 403, "{method}: {res:?}");
+        upstream.assert_nothing(method);
+    }
+    for target in ["/admin/x?_method=GET", "/y?%5FMethod=DELETE"] {
+        let res = send("POST", target).await;
+        assert_eq!(res.status, 400, "{target}: {res:?}");
+        upstream.assert_nothing(target);
+    }
+    let res = send("POST", "/admin/x").await;
+    assert_eq!(res.status, 200, "{res:?}");
+    assert_eq!(upstream.take_one("POST").method, Method::POST);
 }

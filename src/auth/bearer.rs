@@ -248,7 +248,7 @@ fn reads_as_token(name: impl Iterator<Item = u8>) -> bool {
 
 /// Form-decoding of bytes, lazily: `%XX` is the byte `XX`, `+` a space, and a `%` not
 /// followed by two hex digits itself (as `form_urlencoded` does). Nothing is allocated.
-struct Decoded<I> {
+pub(super) struct Decoded<I> {
     inner: I,
     /// Bytes read ahead after a `%` that began no escape, to be read again.
     again: [u8; 2],
@@ -256,7 +256,7 @@ struct Decoded<I> {
 }
 
 impl<I: Iterator<Item = u8>> Decoded<I> {
-    fn new(inner: I) -> Self {
+    pub(super) fn new(inner: I) -> Self {
         Decoded {
             inner,
             again: [0; 2],

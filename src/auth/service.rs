@@ -73,6 +73,10 @@ where
             }
             Err(_) => return ResponseFuture::reject(settings, Rejection::BadTarget),
         }
+        // A `_method` override would run another method than the one the rules decide on.
+        if super::has_method_override(req.uri().query()) {
+            return ResponseFuture::reject(settings, Rejection::BadTarget);
+        }
         if !settings.headers.strip(req.headers_mut()) {
             return ResponseFuture::reject(settings, Rejection::InvalidRequest);
         }

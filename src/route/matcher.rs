@@ -215,14 +215,20 @@ impl RouteMatch {
             .then(other.methods.is_some().cmp(&self.methods.is_some()))
     }
 
-    /// Whether the two are the same match: the same host pattern and prefix, and either both
-    /// without methods or with a method in common. (A route with methods and one without
-    /// on the same host and prefix are not: the one with methods is tried first.)
+    /// Whether the two are the same match: the same host pattern and prefix (ignoring ASCII
+    /// case: the table refuses a path whose case-blind reading picks another route, so of
+    /// `/api` and `/API` one could never answer), and either both
+    /// without methods or with a method in common (`HEAD` is in common with `GET`, which
+    /// takes it). (A route with methods and one without on the same host and prefix are not:
+    /// the one with methods is tried first.)
     pub(crate) fn overlaps(&self, other: &RouteMatch) -> bool {
+        use crate::path::lists_method;
         self.host == other.host
-            && self.prefix == other.prefix
+            && self.prefix.eq_ignore_ascii_case(&other.prefix)
             && match (&self.methods, &other.methods) {
-                (Some(a), Some(b)) => a.iter().any(|m| b.contains(m)),
+                (Some(a), Some(b)) => {
+                    a.iter().any(|m| lists_method(b, m)) || b.iter().any(|m| lists_method(a, m))
+                }
                 _ => self.methods.is_none() && other.methods.is_none(),
             }
     }
@@ -299,6 +305,12 @@ mod tests {
         let get = m(None, "/a").methods([Method::GET]);
         let post = m(None, "/a").methods([Method::POST]);
         assert!(!get.overlaps(&post));
+        let head = m(None, "/a").methods([Method::HEAD]);
+        assert!(get.overlaps(&head) && head.overlaps(&get), "GET takes HEAD");
+        assert!(
+            m(None, "/api").overlaps(&m(None, "/API")),
+            "case-blind readings"
+        );
         assert!(get.overlaps(&m(None, "/a").methods([Method::GET, Method::PUT])));
         assert!(m(None, "/a").overlaps(&m(None, "/a/")));
         assert!(!m(None, "/a").overlaps(&get));

@@ -49,7 +49,9 @@ pub struct RouteName(pub Arc<str>);
 /// Routes requests by host, path prefix and method to one of several services.
 ///
 /// The request target is first made canonical (see [`crate::path`]; a target without one is
-/// `400`), then the routes are tried in a fixed order and the first that matches answers:
+/// `400`, and so is one whose query has a `_method` override; `OPTIONS *` is answered `200`
+/// here, as by the OAuth layer, and never routed), then the routes are tried in a
+/// fixed order and the first that matches answers:
 /// routes for an exact host, then for a `*.domain` wildcard (longer domain first), then for
 /// any host; among those, the longer path prefix first; then a route with a method list before
 /// one without. No match is `404` with a JSON body, and nothing is forwarded. Two routes with
@@ -181,10 +183,16 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        if !matches!(
-            self.path.canonicalize_request(&mut req),
-            Ok(TargetForm::Path)
-        ) {
+        match self.path.canonicalize_request(&mut req) {
+            Ok(TargetForm::Path) => {}
+            // A question to the server itself, answered here as by the OAuth layer.
+            Ok(TargetForm::Asterisk) => {
+                return RouteFuture::ready(Response::new(ProxyBody::empty()))
+            }
+            Err(_) => return RouteFuture::ready(json_error(StatusCode::BAD_REQUEST, BAD_TARGET)),
+        }
+        // A `_method` override would run another method than the one routed on.
+        if crate::auth::has_method_override(req.uri().query()) {
             return RouteFuture::ready(json_error(StatusCode::BAD_REQUEST, BAD_TARGET));
         }
         let Ok(host) = crate::host::request_host(req.headers(), req.uri(), req.version()) else {
