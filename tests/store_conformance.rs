@@ -1303,6 +1303,12 @@ async fn meta_values_round_trip(store: Arc<dyn Store>) {
         Some("two")
     );
     assert_eq!(store.meta("other").await.unwrap().as_deref(), Some("x"));
+
+    // Insert-if-absent: the first value claimed stays, and every later claim returns it.
+    assert_eq!(store.claim_meta("first", "a").await.unwrap(), "a");
+    assert_eq!(store.claim_meta("first", "b").await.unwrap(), "a");
+    assert_eq!(store.meta("first").await.unwrap().as_deref(), Some("a"));
+    assert_eq!(store.claim_meta("other", "y").await.unwrap(), "x");
 }
 
 async fn deleting_or_renaming_a_client_ends_its_tokens(store: Arc<dyn Store>) {
