@@ -135,11 +135,17 @@ async fn remote_flow(store_url: &str) {
     issue(gateway.admin, WEB_CLIENT, secret, None)
         .await
         .unwrap();
-    let negative = json!({"client_id": WEB_CLIENT, "grace_secs": -1});
-    assert_eq!(
-        error_code(&gateway, "tokengate.rotateClientSecret", negative).await,
-        -32602
-    );
+    for grace in [json!(-1), json!(2_592_001), json!("1h")] {
+        let bad = json!({"client_id": WEB_CLIENT, "grace_secs": grace});
+        assert_eq!(
+            error_code(&gateway, "tokengate.rotateClientSecret", bad).await,
+            -32602,
+            "{grace}"
+        );
+    }
+    issue(gateway.admin, WEB_CLIENT, secret, None)
+        .await
+        .unwrap();
 
     // Disabled: every token refused at once; a status that is not one is invalid params.
     assert_eq!(

@@ -633,6 +633,18 @@ async fn a_rotated_secret_is_accepted_for_its_grace_period_then_refused() {
         ],
     );
     assert!(err.contains("--grace"), "{err}");
+    let err = fails(
+        dir,
+        &[
+            "client",
+            "rotate-secret",
+            "--client-id",
+            &client,
+            "--grace",
+            "2592001",
+        ],
+    );
+    assert!(err.contains("--grace") && err.contains("2592000"), "{err}");
     ok(
         dir,
         &[

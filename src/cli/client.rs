@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use clap::Args;
+use tokengate::oauth::MAX_SECRET_GRACE_SECS;
 use tokengate::rpc::iso8601;
 use tokengate::server::{self, ClientChanges, Config};
 
@@ -62,9 +63,14 @@ pub struct RotateSecret {
     /// Revoke the client's tokens too (when the old secret may have leaked).
     #[arg(long)]
     revoke_tokens: bool,
-    /// Keep accepting the old secret beside the new one for SECS seconds, while the client's
-    /// deployments change over (default 0: the old secret is refused at once).
-    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    /// Keep accepting the old secret beside the new one for SECS seconds (at most 2592000,
+    /// 30 days), while the client's deployments change over (default 0: refused at once).
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 0,
+        value_parser = clap::value_parser!(u64).range(..=MAX_SECRET_GRACE_SECS)
+    )]
     grace: u64,
     /// Print the result as JSON.
     #[arg(long)]

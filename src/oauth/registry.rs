@@ -17,6 +17,10 @@ use crate::Error;
 /// Records read per page when tokens are searched.
 const PAGE: u32 = 500;
 
+/// The longest grace period of [`TokenService::rotate_client_secret`], in seconds: 30 days. A
+/// rollover that takes longer is no rotation.
+pub const MAX_SECRET_GRACE_SECS: u64 = 30 * 24 * 3600;
+
 /// Whose tokens [`TokenService::find_tokens`] selects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenOwner {
@@ -55,13 +59,19 @@ impl TokenService {
     /// moment this returns when `grace` is zero; else it is still accepted beside the new one
     /// for `grace` (kept hashed, as a [`PreviousSecret`]), until then or until the secret
     /// changes again. Its tokens stay valid unless `revoke_tokens`. `None` when there is no
-    /// such client or it is public (it has no secret to rotate).
+    /// such client or it is public (it has no secret to rotate); an error for a grace period
+    /// over [`MAX_SECRET_GRACE_SECS`].
     pub async fn rotate_client_secret(
         &self,
         client_id: &str,
         grace: Duration,
         revoke_tokens: bool,
     ) -> Result<Option<RotatedSecret>, Error> {
+        if grace > Duration::from_secs(MAX_SECRET_GRACE_SECS) {
+            return Err(Error::config(format!(
+                "the grace period is at most {MAX_SECRET_GRACE_SECS} seconds (30 days)"
+            )));
+        }
         let Some(mut client) = self.store.client(client_id).await? else {
             return Ok(None);
         };
@@ -260,6 +270,15 @@ mod tests {
             !accepted(&tokens, &second).await,
             "no grace: refused at once"
         );
+        assert!(accepted(&tokens, &third.secret).await);
+
+        // Over 30 days: refused, nothing changed.
+        let too_long = Duration::from_secs(MAX_SECRET_GRACE_SECS + 1);
+        let err = tokens
+            .rotate_client_secret("app", too_long, false)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("at most 2592000 seconds"), "{err}");
         assert!(accepted(&tokens, &third.secret).await);
     }
 }

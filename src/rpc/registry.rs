@@ -20,7 +20,7 @@ use super::error::RpcError;
 use super::methods::{iso8601, Failure};
 use super::params::Params;
 use crate::model::{Client, ClientStatus, TokenRecord, UnixMillis};
-use crate::oauth::{TokenOwner, TokenService};
+use crate::oauth::{TokenOwner, TokenService, MAX_SECRET_GRACE_SECS};
 
 /// Runs one `tokengate.*` call; `None` for a method this table does not have.
 pub(crate) async fn dispatch(
@@ -75,7 +75,14 @@ async fn rotate_client_secret(tokens: &TokenService, params: Value) -> Result<Va
     let mut p = Params::bind(&["client_id", "revoke_tokens", "grace_secs"], params)?;
     let client_id: String = p.required("client_id")?;
     let revoke_tokens = p.optional("revoke_tokens")?.unwrap_or(false);
-    let grace = Duration::from_secs(p.optional::<u64>("grace_secs")?.unwrap_or(0));
+    let grace = p.optional::<u64>("grace_secs")?.unwrap_or(0);
+    if grace > MAX_SECRET_GRACE_SECS {
+        return Err(RpcError::invalid_params(format!(
+            "`grace_secs` is at most {MAX_SECRET_GRACE_SECS} (30 days)"
+        ))
+        .into());
+    }
+    let grace = Duration::from_secs(grace);
     client(tokens, &client_id).await?;
     let rotated = tokens
         .rotate_client_secret(&client_id, grace, revoke_tokens)
