@@ -607,12 +607,18 @@ async fn a_rotated_secret_is_accepted_for_its_grace_period_then_refused() {
     assert!(until.ends_with('Z'), "{said}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("still accepted until"));
 
-    // During the grace period: both.
+    // During the grace period: both, and `client show` says until when.
     assert_eq!(token_endpoint(public, &client, &old).await.0, 200);
     assert_eq!(token_endpoint(public, &client, &new).await.0, 200);
+    let show = ["client", "show", "--client-id", &client, "--json"];
+    assert_eq!(json_of(&ok(dir, &show))["old_secret_valid_until"], until);
     // The grace period over: only the new one.
     let db = dir.join("tokengate.db");
     set_grace_end(&db, &client, now_ms() - 1).await;
+    assert_eq!(
+        json_of(&ok(dir, &show))["old_secret_valid_until"],
+        Value::Null
+    );
     let (status, body) = token_endpoint(public, &client, &old).await;
     assert_eq!((status, &body["error"]), (401, &json!("invalid_client")));
     assert_eq!(token_endpoint(public, &client, &new).await.0, 200);

@@ -9,7 +9,8 @@ use tokengate::server::{self, ClientChanges, Config};
 
 use crate::{client_json, BoxError, ClientKey};
 
-/// `client show`.
+/// `client show`: the client, and until when its previous secret is still accepted (a
+/// rotation's grace period), if it is.
 #[derive(Args)]
 pub struct ClientShow {
     #[command(flatten)]
@@ -81,7 +82,15 @@ pub struct RotateSecret {
 pub async fn show(config: &Config, args: ClientShow) -> Result<(), BoxError> {
     let opened = server::open_configured_store(config).await?;
     let client = server::find_client(&*opened.store, &args.key.client_id).await?;
-    let value = client_json(&client);
+    let now = opened.token_service().now();
+    let grace_end = opened
+        .store
+        .previous_secret(&client.client_id)
+        .await?
+        .filter(|previous| previous.applies_to(&client, now))
+        .map(|previous| iso8601(previous.valid_until));
+    let mut value = client_json(&client);
+    value["old_secret_valid_until"] = serde_json::json!(grace_end);
     if args.json {
         println!("{value:#}");
         return Ok(());
