@@ -182,6 +182,7 @@ impl Store for MemoryStore {
         let Some(before) = inner.clients.remove(&id) else {
             return Ok(None);
         };
+        inner.previous_secrets.remove(client_id);
         Ok(Some(inner.end_tokens(&before.client_id, &before.services)))
     }
 

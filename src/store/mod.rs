@@ -141,8 +141,9 @@ pub trait Store: Send + Sync + 'static {
     /// when the client is disabled or its `client_id` changes, a service's when it is no longer
     /// listed) and returns their hashes, so caches can drop them.
     async fn put_client(&self, client: &Client) -> Result<Vec<TokenHash>, Error>;
-    /// Deletes the client with developer key `client_id` and, in the same transaction, revokes
-    /// its tokens; returns their hashes, `None` when there is no such client.
+    /// Deletes the client with developer key `client_id` (and its [`PreviousSecret`]) and, in
+    /// the same transaction, revokes its tokens; returns their hashes, `None` when there is no
+    /// such client.
     async fn delete_client(&self, client_id: &str) -> Result<Option<Vec<TokenHash>>, Error>;
     /// The secret the client with developer key `client_id` had before a rotation with a grace
     /// period, when one was kept ([`PreviousSecret::applies_to`] says whether it still counts).

@@ -96,6 +96,8 @@ impl Dialect for Postgres {
          secret_hash, successor_hash, valid_until) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (client_id) DO UPDATE SET secret_hash = excluded.secret_hash, \
          successor_hash = excluded.successor_hash, valid_until = excluded.valid_until";
+    const DELETE_PREVIOUS_SECRET: &'static str =
+        "DELETE FROM previous_secrets WHERE client_id = $1";
     const DELETE_CLIENT: &'static str =
         "DELETE FROM clients WHERE client_id = $1 RETURNING services";
     const END_TOKENS: &'static str = revoke_where!(

@@ -48,6 +48,8 @@ pub(crate) trait Dialect: Sql {
     /// Stores client `1`'s previous secret: `secret_hash` `2`, `successor_hash` `3`,
     /// `valid_until` `4`, replacing the one kept before.
     const PUT_PREVIOUS_SECRET: &'static str;
+    /// Deletes client `1`'s previous secret (when the client is deleted).
+    const DELETE_PREVIOUS_SECRET: &'static str;
 
     /// Inserts a code: the columns of [`super::binds::insert_code`].
     const INSERT_CODE: &'static str;
