@@ -136,6 +136,9 @@ enum ServiceCommand {
         #[arg(long)]
         key: String,
     },
+    /// Change a service's name, grants, lifetimes, scopes or PKCE requirement (for what is
+    /// issued from now on).
+    Update(Box<cli::service::ServiceUpdate>),
     /// Remove a service no client lists any more.
     Remove {
         /// The service key.
@@ -158,18 +161,8 @@ struct ServiceAdd {
     /// The MAC algorithm (with --token-type mac).
     #[arg(long, value_parser = ["hmac-sha-256", "hmac-sha-1"])]
     mac_algorithm: Option<String>,
-    /// The enabled grants, comma separated (default: all four).
-    #[arg(long, value_delimiter = ',', value_name = "GRANT,...")]
-    grants: Option<Vec<String>>,
-    /// Lifetime of access tokens (default 3600).
-    #[arg(long, value_name = "SECONDS")]
-    access_token_ttl: Option<u64>,
-    /// Lifetime of refresh tokens (default 2764800).
-    #[arg(long, value_name = "SECONDS")]
-    refresh_token_ttl: Option<u64>,
-    /// Lifetime of authorization codes (default 300).
-    #[arg(long, value_name = "SECONDS")]
-    authorization_code_ttl: Option<u64>,
+    #[command(flatten)]
+    settings: cli::service::ServiceSettings,
     /// Issue no refresh tokens.
     #[arg(long)]
     no_refresh_tokens: bool,
@@ -181,9 +174,6 @@ struct ServiceAdd {
     /// rules then rest on the clients' restraint; not with --scopes).
     #[arg(long, conflicts_with = "scopes")]
     any_scope: bool,
-    /// Which clients must use PKCE for codes (default public).
-    #[arg(long, value_parser = ["public", "all", "off"])]
-    require_pkce: Option<String>,
     /// Print the service as JSON.
     #[arg(long)]
     json: bool,
@@ -209,8 +199,8 @@ enum ClientCommand {
     Show(cli::client::ClientShow),
     /// Change a client's name, redirect URIs, services, allowed scopes or attributes.
     Update(cli::client::ClientUpdate),
-    /// Give a confidential client a new secret, printed once; the old one is refused at once
-    /// (no grace period).
+    /// Give a confidential client a new secret, printed once; the old one is refused at once,
+    /// or after the grace period --grace SECS.
     RotateSecret(cli::client::RotateSecret),
     /// Remove a client and revoke its tokens (alias: delete).
     #[command(visible_alias = "delete")]
@@ -346,6 +336,9 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             cli::client::rotate_secret(&config, args).await
         }
         Command::Service(ServiceCommand::Show { key }) => service_show(&config, &key).await,
+        Command::Service(ServiceCommand::Update(args)) => {
+            cli::service::update(&config, *args).await
+        }
         Command::Service(ServiceCommand::Remove { key }) => {
             let opened = server::open_configured_store(&config).await?;
             server::remove_service(&*opened.store, &key).await?;
@@ -411,16 +404,16 @@ async fn service_add(config: &Config, args: Box<ServiceAdd>) -> Result<(), BoxEr
     let entry = ServiceConfig {
         key: args.key,
         name: Some(args.name),
-        access_token_ttl: args.access_token_ttl,
+        access_token_ttl: args.settings.access_token_ttl,
         refresh_tokens: args.no_refresh_tokens.then_some(false),
-        refresh_token_ttl: args.refresh_token_ttl,
-        authorization_code_ttl: args.authorization_code_ttl,
+        refresh_token_ttl: args.settings.refresh_token_ttl,
+        authorization_code_ttl: args.settings.authorization_code_ttl,
         token_type: args.token_type,
         mac_algorithm: args.mac_algorithm,
-        grants: args.grants,
+        grants: args.settings.grants,
         scopes: args.scopes,
         any_scope: args.any_scope.then_some(true),
-        require_pkce: args.require_pkce,
+        require_pkce: args.settings.require_pkce,
         ..ServiceConfig::default()
     };
     let service = server::add_service(&*opened.store, &entry).await?;

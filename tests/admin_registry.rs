@@ -118,6 +118,34 @@ async fn remote_flow(store_url: &str) {
         .await
         .unwrap();
     passes(public, &fresh).await;
+    assert_eq!(rotated["old_secret_valid_until"], Value::Null);
+
+    // With `grace_secs`: the old secret is still taken until the time returned.
+    let graced = result(
+        &gateway,
+        "tokengate.rotateClientSecret",
+        json!({"client_id": WEB_CLIENT, "grace_secs": 3600}),
+    )
+    .await;
+    assert!(graced["old_secret_valid_until"].is_string(), "{graced}");
+    issue(gateway.admin, WEB_CLIENT, secret, None)
+        .await
+        .unwrap();
+    let secret = graced["client_secret"].as_str().unwrap();
+    issue(gateway.admin, WEB_CLIENT, secret, None)
+        .await
+        .unwrap();
+    for grace in [json!(-1), json!(2_592_001), json!("1h")] {
+        let bad = json!({"client_id": WEB_CLIENT, "grace_secs": grace});
+        assert_eq!(
+            error_code(&gateway, "tokengate.rotateClientSecret", bad).await,
+            -32602,
+            "{grace}"
+        );
+    }
+    issue(gateway.admin, WEB_CLIENT, secret, None)
+        .await
+        .unwrap();
 
     // Disabled: every token refused at once; a status that is not one is invalid params.
     assert_eq!(

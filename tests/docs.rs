@@ -8,6 +8,7 @@
 //! - the defaults written there are the parser's defaults, and the complete file there loads;
 //! - every TOML example in them loads as a configuration;
 //! - the metrics of `docs/operations.md` are the names the exporter (`src/server/`) writes;
+//! - `docs/cli.md` has a `sh` example line of every command the binary's `--help` lists;
 //! - the README's quick start names files that exist, and its test command is the one `.ci/run`
 //!   runs;
 //! - `CHANGELOG.md` keeps the keep-a-changelog form (one `[Unreleased]`, each kind once).
@@ -630,5 +631,68 @@ fn the_metrics_documented_are_the_metrics_exported() {
         undocumented.is_empty() && unknown.is_empty(),
         "exported but not in docs/operations.md: {undocumented:?}; \
          in docs/operations.md but not exported: {unknown:?}"
+    );
+}
+
+/// The commands of `tokengate` without subcommands of their own (`serve`, `client
+/// rotate-secret`, `cert self-signed`, …) under `path`, read from the binary's `--help`.
+fn leaf_commands(path: &[String]) -> Vec<String> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tokengate"))
+        .args(path)
+        .arg("--help")
+        .env_remove("TOKENGATE_CONFIG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{path:?} --help: {out:?}");
+    let help = String::from_utf8(out.stdout).unwrap();
+    let names: Vec<&str> = help
+        .lines()
+        .skip_while(|line| *line != "Commands:")
+        .skip(1)
+        .take_while(|line| !line.is_empty())
+        .filter_map(|line| line.strip_prefix("  ").filter(|l| !l.starts_with(' ')))
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .collect();
+    if names.is_empty() {
+        return vec![path.join(" ")];
+    }
+    names
+        .iter()
+        .flat_map(|name| leaf_commands(&[path, &[(*name).to_owned()]].concat()))
+        .collect()
+}
+
+#[test]
+fn the_cli_page_has_an_example_of_every_command() {
+    let commands = leaf_commands(&[]);
+    for expected in [
+        "serve",
+        "client rotate-secret",
+        "service update",
+        "token revoke",
+    ] {
+        assert!(commands.iter().any(|c| c == expected), "{commands:?}");
+    }
+    let page = read_doc(&root().join("docs/cli.md"));
+    let examples: Vec<&str> = page
+        .code
+        .iter()
+        .filter(|(info, _)| info == "sh")
+        .flat_map(|(_, body)| body.lines())
+        .filter_map(|line| line.trim().strip_prefix("tokengate "))
+        .collect();
+    let missing: Vec<&String> = commands
+        .iter()
+        .filter(|command| {
+            !examples.iter().any(|line| {
+                line.strip_prefix(command.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+            })
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/cli.md has no `sh` example line `tokengate COMMAND …` of {missing:?}"
     );
 }

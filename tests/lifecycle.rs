@@ -20,10 +20,59 @@ mod common;
 mod pg;
 
 use common::config::ServeConfig;
-use common::lifecycle::{issue, passes, refused_within};
+use common::lifecycle::{issue, passes, refused_within, token_endpoint};
 use common::process::Gateway;
 use common::upstream::Recorder;
 use common::SERVICE;
+
+/// A running `tokengate serve` (in a directory of its own, on the store `store_url`, before an
+/// upstream), and a confidential client added beside it with the CLI.
+struct Beside {
+    dir: tempfile::TempDir,
+    upstream: Recorder,
+    gateway: Gateway,
+    client: String,
+    secret: String,
+}
+
+impl Beside {
+    async fn start(store_url: &str) -> Beside {
+        let upstream = Recorder::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = ServeConfig::new(store_url)
+            .public(&format!(
+                "upstream = \"http://{}\"\ncache_ttl_secs = 300",
+                upstream.addr
+            ))
+            .toml();
+        let gateway = Gateway::start(dir.path(), &config);
+        let add = [
+            "client",
+            "add",
+            "--name",
+            "App",
+            "--service",
+            SERVICE,
+            "--json",
+        ];
+        let added = json_of(&ok(dir.path(), &add));
+        let field = |name: &str| added[name].as_str().unwrap().to_owned();
+        Beside {
+            client: field("client_id"),
+            secret: field("client_secret"),
+            dir,
+            upstream,
+            gateway,
+        }
+    }
+}
+
+/// The value of the line `name: value` of a command's output.
+fn line_value<'a>(said: &'a str, name: &str) -> &'a str {
+    said.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+        .unwrap_or_else(|| panic!("no `{name}:` line: {said}"))
+}
 
 /// Runs `tokengate <args…> --config tokengate.toml` in `dir`, `stdin` on its standard input.
 fn tokengate_with(dir: &Path, args: &[&str], stdin: &str) -> Output {
@@ -83,33 +132,15 @@ async fn lifecycle_commands_beside_a_running_postgresql_gateway() {
 }
 
 async fn running_flow(store_url: &str) {
-    let upstream = Recorder::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
-    let config = ServeConfig::new(store_url)
-        .public(&format!(
-            "upstream = \"http://{}\"\ncache_ttl_secs = 300",
-            upstream.addr
-        ))
-        .toml();
-    let gateway = Gateway::start(dir, &config);
-    let public = gateway.public();
-
     // A client added with the CLI beside the running server.
-    let added = json_of(&ok(
+    let Beside {
         dir,
-        &[
-            "client",
-            "add",
-            "--name",
-            "Mobile",
-            "--service",
-            SERVICE,
-            "--json",
-        ],
-    ));
-    let client = added["client_id"].as_str().unwrap().to_owned();
-    let secret = added["client_secret"].as_str().unwrap().to_owned();
+        upstream,
+        gateway,
+        client,
+        secret,
+    } = Beside::start(store_url).await;
+    let (dir, public) = (dir.path(), gateway.public());
     let alice1 = issue(gateway.admin, &client, &secret, Some("alice"))
         .await
         .unwrap();
@@ -193,6 +224,80 @@ async fn running_flow(store_url: &str) {
     passes(public, &fresh).await;
     passes(public, &machine).await;
 
+    // With a grace period: the token endpoint takes the old secret beside the new one, until
+    // the secret changes again; the old one is never shown.
+    let graced = ok(
+        dir,
+        &[
+            "client",
+            "rotate-secret",
+            "--client-id",
+            &client,
+            "--grace",
+            "3600",
+            "--json",
+        ],
+    );
+    assert!(!graced.contains(new_secret), "{graced}");
+    let graced = json_of(&graced);
+    let newest = graced["client_secret"].as_str().unwrap().to_owned();
+    assert!(graced["old_secret_valid_until"].is_string(), "{graced}");
+    assert_eq!(token_endpoint(public, &client, new_secret).await.0, 200);
+    assert_eq!(token_endpoint(public, &client, &newest).await.0, 200);
+    assert_eq!(token_endpoint(public, &client, &secret).await.0, 401);
+    let said = ok(dir, &["client", "rotate-secret", "--client-id", &client]);
+    let last = line_value(&said, "client_secret").to_owned();
+    assert!(said.contains("old secret valid until: -"), "{said}");
+    for (old, what) in [(new_secret, "graced"), (newest.as_str(), "rotated away")] {
+        let (status, body) = token_endpoint(public, &client, old).await;
+        assert_eq!(
+            (status, &body["error"]),
+            (401, &json!("invalid_client")),
+            "{what}"
+        );
+    }
+    assert_eq!(token_endpoint(public, &client, &last).await.0, 200);
+
+    // A service updated beside the server: tokens issued from now on follow it.
+    let updated = json_of(&ok(
+        dir,
+        &[
+            "service",
+            "update",
+            "--key",
+            SERVICE,
+            "--access-token-ttl",
+            "60",
+            "--json",
+        ],
+    ));
+    assert_eq!(
+        (
+            updated["access_token_ttl"].as_u64(),
+            updated["name"].as_str()
+        ),
+        (Some(60), Some("Reviews API"))
+    );
+    let (status, issued) = token_endpoint(public, &client, &last).await;
+    assert_eq!(
+        (status, issued["expires_in"].as_u64()),
+        (200, Some(60)),
+        "{issued}"
+    );
+    let err = fails(
+        dir,
+        &[
+            "service",
+            "update",
+            "--key",
+            SERVICE,
+            "--access-token-ttl",
+            "0",
+        ],
+    );
+    assert!(err.contains("access_token_ttl"), "{err}");
+    assert!(fails(dir, &["service", "update", "--key", "nope"]).contains("`nope` does not exist"));
+
     // Show and update.
     ok(
         dir,
@@ -224,9 +329,18 @@ async fn running_flow(store_url: &str) {
     assert_eq!(service["key"], SERVICE);
 
     // Removed: every token of the client ends.
+    let live = json_of(&ok(
+        dir,
+        &["token", "list", "--client", &client, "--active", "--json"],
+    ));
+    let live = live.as_array().unwrap().len();
+    assert!(live >= 2, "machine, fresh and the token endpoint's: {live}");
     let since = Instant::now();
     let said = ok(dir, &["client", "remove", "--client-id", &client]);
-    assert!(said.contains("2 live token(s) revoked"), "{said}");
+    assert!(
+        said.contains(&format!("{live} live token(s) revoked")),
+        "{said}"
+    );
     refused_within(public, &upstream, &machine, since).await;
     refused_within(public, &upstream, &fresh, since).await;
     let list = json_of(&ok(dir, &["client", "list", "--json"]));
@@ -369,6 +483,29 @@ fn clients_left_out_of_the_file_are_kept_unless_pruned_and_weakening_is_never_si
             && logs.contains("redirect URIs added"),
         "{logs}"
     );
+
+    // Allowed scopes widened, then removed: at WARN with the id, each time.
+    for (scopes, said) in [
+        ("allowed_scopes = [\"read\"]\n", None),
+        (
+            "allowed_scopes = [\"read\", \"admin\"]\n",
+            Some("allowed scopes widened"),
+        ),
+        ("", Some("allowed_scopes removed")),
+    ] {
+        write_config(dir, &format!("{wider}{scopes}"));
+        let out = tokengate(dir, &["apply"]);
+        assert!(out.status.success(), "{out:?}");
+        let logs = String::from_utf8_lossy(&out.stderr);
+        let warned = logs.lines().find(|l| l.contains("WARN"));
+        match said {
+            None => assert_eq!(warned, None, "narrowing is no weakening: {logs}"),
+            Some(said) => {
+                let line = warned.unwrap_or_else(|| panic!("no WARN: {logs}"));
+                assert!(line.contains(said) && line.contains("id=1"), "{line}");
+            }
+        }
+    }
 }
 
 #[test]
@@ -416,4 +553,117 @@ fn a_lost_pepper_stops_the_server_until_restored_or_rekeyed() {
     assert!(said.contains("rotate-secret --client-id web"), "{said}");
     assert!(pepper.exists() && std::fs::read(&pepper).unwrap() != kept);
     assert_eq!(client_ids(dir), ["web"]);
+}
+
+/// Sets the end of `client`'s grace period in the SQLite file `db` to `valid_until` (ms since
+/// the epoch): the hour of the grace period passing, without a test that waits for it.
+async fn set_grace_end(db: &Path, client: &str, valid_until: i64) {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", db.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let changed = sqlx::query("UPDATE previous_secrets SET valid_until = ?1 WHERE client_id = ?2")
+        .bind(valid_until)
+        .bind(client)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(changed.rows_affected(), 1);
+}
+
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(since.as_millis()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotated_secret_is_accepted_for_its_grace_period_then_refused() {
+    let Beside {
+        dir,
+        gateway,
+        client,
+        secret: old,
+        ..
+    } = Beside::start("sqlite://tokengate.db").await;
+    let (dir, public) = (dir.path(), gateway.public());
+
+    let out = tokengate(
+        dir,
+        &[
+            "client",
+            "rotate-secret",
+            "--client-id",
+            &client,
+            "--grace",
+            "3600",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    let new = line_value(&said, "client_secret").to_owned();
+    assert!(!said.contains(old.as_str()), "{said}");
+    let until = line_value(&said, "old secret valid until");
+    assert!(until.ends_with('Z'), "{said}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("still accepted until"));
+
+    // During the grace period: both, and `client show` says until when.
+    assert_eq!(token_endpoint(public, &client, &old).await.0, 200);
+    assert_eq!(token_endpoint(public, &client, &new).await.0, 200);
+    let show = ["client", "show", "--client-id", &client, "--json"];
+    assert_eq!(json_of(&ok(dir, &show))["old_secret_valid_until"], until);
+    // The grace period over: only the new one.
+    let db = dir.join("tokengate.db");
+    set_grace_end(&db, &client, now_ms() - 1).await;
+    assert_eq!(
+        json_of(&ok(dir, &show))["old_secret_valid_until"],
+        Value::Null
+    );
+    let (status, body) = token_endpoint(public, &client, &old).await;
+    assert_eq!((status, &body["error"]), (401, &json!("invalid_client")));
+    assert_eq!(token_endpoint(public, &client, &new).await.0, 200);
+    // It is the end that counts: moved ahead again, the old secret is taken again.
+    set_grace_end(&db, &client, now_ms() + 3_600_000).await;
+    assert_eq!(token_endpoint(public, &client, &old).await.0, 200);
+
+    // Bad input: precise errors, nothing changed.
+    for (grace, said) in [("soon", "invalid digit"), ("2592001", "0..=2592000")] {
+        let rotate = [
+            "client",
+            "rotate-secret",
+            "--client-id",
+            &client,
+            "--grace",
+            grace,
+        ];
+        let err = fails(dir, &rotate);
+        assert!(err.contains("--grace") && err.contains(said), "{err}");
+    }
+    ok(
+        dir,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Spa",
+            "--service",
+            SERVICE,
+            "--public",
+            "--client-id",
+            "spa",
+        ],
+    );
+    let err = fails(
+        dir,
+        &[
+            "client",
+            "rotate-secret",
+            "--client-id",
+            "spa",
+            "--grace",
+            "60",
+        ],
+    );
+    assert!(err.contains("`spa` is public"), "{err}");
+    assert_eq!(token_endpoint(public, &client, &new).await.0, 200);
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokengate::model::{
     AuthorizationCode, Client, ClientStatus, GrantType, MacAlgorithm, PkceChallenge,
-    PkceRequirement, RefreshState, Service, TokenRecord, TokenType, TokenUpdate,
+    PkceRequirement, PreviousSecret, RefreshState, Service, TokenRecord, TokenType, TokenUpdate,
 };
 use tokengate::secret::{generate_id, generate_token, TokenHash};
 use tokengate::store::{MemoryStore, Redemption, Revocation, Rotation, Store, TokenCursor};
@@ -90,6 +90,7 @@ macro_rules! store_suite {
             taking_a_service_from_a_client_ends_its_tokens_there,
             deleting_or_renaming_a_client_ends_its_tokens,
             meta_values_round_trip,
+            previous_secrets_are_replaced_and_go_with_their_client,
             services_are_deleted_by_key,
         );
     };
@@ -1303,6 +1304,35 @@ async fn meta_values_round_trip(store: Arc<dyn Store>) {
         Some("two")
     );
     assert_eq!(store.meta("other").await.unwrap().as_deref(), Some("x"));
+
+    // Insert-if-absent: the first value claimed stays, and every later claim returns it.
+    assert_eq!(store.claim_meta("first", "a").await.unwrap(), "a");
+    assert_eq!(store.claim_meta("first", "b").await.unwrap(), "a");
+    assert_eq!(store.meta("first").await.unwrap().as_deref(), Some("a"));
+    assert_eq!(store.claim_meta("other", "y").await.unwrap(), "x");
+}
+
+async fn previous_secrets_are_replaced_and_go_with_their_client(store: Arc<dyn Store>) {
+    store.put_client(&client(1, "app")).await.unwrap();
+    assert_eq!(store.previous_secret("app").await.unwrap(), None);
+    let first = PreviousSecret {
+        secret_hash: "old-hash".into(),
+        successor_hash: "new-hash".into(),
+        valid_until: 1_700_000_000_000,
+    };
+    store.put_previous_secret("app", &first).await.unwrap();
+    assert_eq!(store.previous_secret("app").await.unwrap(), Some(first));
+    let second = PreviousSecret {
+        secret_hash: "new-hash".into(),
+        successor_hash: "newer-hash".into(),
+        valid_until: 1_700_000_600_000,
+    };
+    store.put_previous_secret("app", &second).await.unwrap();
+    assert_eq!(store.previous_secret("app").await.unwrap(), Some(second));
+    assert_eq!(store.previous_secret("other").await.unwrap(), None);
+
+    store.delete_client("app").await.unwrap().unwrap();
+    assert_eq!(store.previous_secret("app").await.unwrap(), None);
 }
 
 async fn deleting_or_renaming_a_client_ends_its_tokens(store: Arc<dyn Store>) {

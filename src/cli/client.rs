@@ -1,11 +1,16 @@
 //! `tokengate client show|update|rotate-secret`.
 
+use std::time::Duration;
+
 use clap::Args;
+use tokengate::oauth::MAX_SECRET_GRACE_SECS;
+use tokengate::rpc::iso8601;
 use tokengate::server::{self, ClientChanges, Config};
 
 use crate::{client_json, BoxError, ClientKey};
 
-/// `client show`.
+/// `client show`: the client, and until when its previous secret is still accepted (a
+/// rotation's grace period), if it is.
 #[derive(Args)]
 pub struct ClientShow {
     #[command(flatten)]
@@ -59,6 +64,15 @@ pub struct RotateSecret {
     /// Revoke the client's tokens too (when the old secret may have leaked).
     #[arg(long)]
     revoke_tokens: bool,
+    /// Keep accepting the old secret beside the new one for SECS seconds (at most 2592000,
+    /// 30 days), while the client's deployments change over (default 0: refused at once).
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 0,
+        value_parser = clap::value_parser!(u64).range(..=MAX_SECRET_GRACE_SECS)
+    )]
+    grace: u64,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -68,7 +82,15 @@ pub struct RotateSecret {
 pub async fn show(config: &Config, args: ClientShow) -> Result<(), BoxError> {
     let opened = server::open_configured_store(config).await?;
     let client = server::find_client(&*opened.store, &args.key.client_id).await?;
-    let value = client_json(&client);
+    let now = opened.token_service().now();
+    let grace_end = opened
+        .store
+        .previous_secret(&client.client_id)
+        .await?
+        .filter(|previous| previous.applies_to(&client, now))
+        .map(|previous| iso8601(previous.valid_until));
+    let mut value = client_json(&client);
+    value["old_secret_valid_until"] = serde_json::json!(grace_end);
     if args.json {
         println!("{value:#}");
         return Ok(());
@@ -127,22 +149,33 @@ pub async fn rotate_secret(config: &Config, args: RotateSecret) -> Result<(), Bo
     server::find_client(&*opened.store, client_id).await?;
     let rotated = opened
         .token_service()
-        .rotate_client_secret(client_id, args.revoke_tokens)
+        .rotate_client_secret(
+            client_id,
+            Duration::from_secs(args.grace),
+            args.revoke_tokens,
+        )
         .await?
         .ok_or_else(|| format!("client `{client_id}` is public: it has no secret to rotate"))?;
+    let old_until = rotated.old_valid_until.map(iso8601);
     if args.json {
         let mut value = client_json(&rotated.client);
         value["client_secret"] = serde_json::json!(rotated.secret);
         value["tokens_revoked"] = serde_json::json!(rotated.tokens_revoked);
+        value["old_secret_valid_until"] = serde_json::json!(old_until);
         println!("{value:#}");
     } else {
         println!("client_id: {}", rotated.client.client_id);
         println!("client_secret: {}", rotated.secret);
         println!("tokens revoked: {}", rotated.tokens_revoked);
+        println!(
+            "old secret valid until: {}",
+            old_until.as_deref().unwrap_or("-")
+        );
     }
-    eprintln!(
-        "The old secret is refused from now on. The new one is shown only now: it is stored \
-         hashed and cannot be shown again."
-    );
+    match &old_until {
+        None => eprintln!("The old secret is refused from now on."),
+        Some(until) => eprintln!("The old secret is still accepted until {until}."),
+    }
+    eprintln!("The new secret is shown only now: it is stored hashed and cannot be shown again.");
     Ok(())
 }

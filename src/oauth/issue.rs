@@ -232,7 +232,7 @@ impl TokenService {
             GrantType::ClientCredentials => SecretNeed::Confidential,
             _ => SecretNeed::IfConfidential,
         };
-        let app = self.check_client(&service, app, client, need)?;
+        let app = self.check_client(&service, app, client, need).await?;
         self.check_issue_rate(&service, &app)?;
         let user_context = normalize(user_context);
         let requested_scope = normalize(token_data.scope.as_deref());

@@ -15,7 +15,7 @@ pub use admin::TokenStatus;
 pub use error::{ErrorCode, OAuthError};
 pub use introspect::{Introspection, Introspector, TokenKind};
 pub use issue::CLIENT_GRANTS;
-pub use registry::{RotatedSecret, TokenOwner};
+pub use registry::{RotatedSecret, TokenOwner, MAX_SECRET_GRACE_SECS};
 pub use service::{InvalidationListener, TokenService};
 pub use types::{
     Application, AuthorizationGrant, ClientCredentials, IssuedToken, MacExtension, PkceParams,

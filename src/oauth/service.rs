@@ -185,7 +185,7 @@ impl TokenService {
         need: SecretNeed,
     ) -> Result<(Service, Client), Error> {
         let (service, client) = self.load_service_and_client(key, presented).await?;
-        let client = self.check_client(&service, client, presented, need)?;
+        let client = self.check_client(&service, client, presented, need).await?;
         Ok((service, client))
     }
 
@@ -207,12 +207,12 @@ impl TokenService {
         need: SecretNeed,
     ) -> Result<Client, Error> {
         let client = self.store.client(&presented.client_id).await?;
-        self.check_client(service, client, presented, need)
+        self.check_client(service, client, presented, need).await
     }
 
     /// Checks that `client` (the one `presented` names, if it exists) may use the service,
     /// and its secret per `need`.
-    pub(super) fn check_client(
+    pub(super) async fn check_client(
         &self,
         service: &Service,
         client: Option<Client>,
@@ -224,7 +224,10 @@ impl TokenService {
         })?;
         let bad_secret = || OAuthError::new(ErrorCode::InvalidClient, "Invalid client credentials");
         match (&client.secret_hash, &presented.client_secret) {
-            (Some(hash), Some(secret)) if !self.pepper.verify_secret(secret, hash) => {
+            (Some(hash), Some(secret))
+                if !self.pepper.verify_secret(secret, hash)
+                    && !self.previous_secret_accepts(&client, secret).await? =>
+            {
                 return Err(bad_secret().into())
             }
             (Some(_), Some(_)) => {}
@@ -241,6 +244,23 @@ impl TokenService {
             _ => {}
         }
         Ok(client)
+    }
+}
+
+impl TokenService {
+    /// Whether `secret` is `client`'s previous secret, still in the grace period of the
+    /// rotation that replaced it
+    /// ([`PreviousSecret::applies_to`](crate::model::PreviousSecret::applies_to)); read only
+    /// when the presented secret is not the current one.
+    async fn previous_secret_accepts(&self, client: &Client, secret: &str) -> Result<bool, Error> {
+        Ok(self
+            .store
+            .previous_secret(&client.client_id)
+            .await?
+            .is_some_and(|previous| {
+                previous.applies_to(client, self.now())
+                    && self.pepper.verify_secret(secret, &previous.secret_hash)
+            }))
     }
 }
 

@@ -8,9 +8,11 @@
 //! |---|---|---|
 //! | `tokengate.setClientStatus` | `client_id`, `status` (`active`/`disabled`) | `true` |
 //! | `tokengate.removeClient` | `client_id` | `true` |
-//! | `tokengate.rotateClientSecret` | `client_id`, `revoke_tokens`? | `{client_id, client_secret, tokens_revoked}` |
+//! | `tokengate.rotateClientSecret` | `client_id`, `revoke_tokens`?, `grace_secs`? (default 0) | `{client_id, client_secret, tokens_revoked, old_secret_valid_until}` |
 //! | `tokengate.listTokens` | `client_id` or `user_context`, `service_key`? | `[record]` (never a token) |
 //! | `tokengate.revokeTokens` | `client_id` or `user_context`, `service_key`? | `{tokens_revoked}` |
+
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -18,7 +20,7 @@ use super::error::RpcError;
 use super::methods::{iso8601, Failure};
 use super::params::Params;
 use crate::model::{Client, ClientStatus, TokenRecord, UnixMillis};
-use crate::oauth::{TokenOwner, TokenService};
+use crate::oauth::{TokenOwner, TokenService, MAX_SECRET_GRACE_SECS};
 
 /// Runs one `tokengate.*` call; `None` for a method this table does not have.
 pub(crate) async fn dispatch(
@@ -70,18 +72,27 @@ async fn remove_client(tokens: &TokenService, params: Value) -> Result<Value, Fa
 }
 
 async fn rotate_client_secret(tokens: &TokenService, params: Value) -> Result<Value, Failure> {
-    let mut p = Params::bind(&["client_id", "revoke_tokens"], params)?;
+    let mut p = Params::bind(&["client_id", "revoke_tokens", "grace_secs"], params)?;
     let client_id: String = p.required("client_id")?;
     let revoke_tokens = p.optional("revoke_tokens")?.unwrap_or(false);
+    let grace = p.optional::<u64>("grace_secs")?.unwrap_or(0);
+    if grace > MAX_SECRET_GRACE_SECS {
+        return Err(RpcError::invalid_params(format!(
+            "`grace_secs` is at most {MAX_SECRET_GRACE_SECS} (30 days)"
+        ))
+        .into());
+    }
+    let grace = Duration::from_secs(grace);
     client(tokens, &client_id).await?;
     let rotated = tokens
-        .rotate_client_secret(&client_id, revoke_tokens)
+        .rotate_client_secret(&client_id, grace, revoke_tokens)
         .await?
         .ok_or_else(|| RpcError::invalid_params("the client is public: it has no secret"))?;
     Ok(json!({
         "client_id": rotated.client.client_id,
         "client_secret": rotated.secret,
         "tokens_revoked": rotated.tokens_revoked,
+        "old_secret_valid_until": rotated.old_valid_until.map(iso8601),
     }))
 }
 

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::metrics::TokenCounters;
-use crate::model::{AuthorizationCode, Client, Service, TokenRecord, TokenUpdate, UnixMillis};
+use crate::model::{
+    AuthorizationCode, Client, PreviousSecret, Service, TokenRecord, TokenUpdate, UnixMillis,
+};
 use crate::secret::TokenHash;
 use crate::store::{Redemption, Revocation, Rotation, Store, TokenCursor};
 use crate::Error;
@@ -35,6 +37,19 @@ impl Store for CountingStore {
     }
     async fn set_meta(&self, key: &str, value: &str) -> Result<(), Error> {
         self.inner.set_meta(key, value).await
+    }
+    async fn previous_secret(&self, client_id: &str) -> Result<Option<PreviousSecret>, Error> {
+        self.inner.previous_secret(client_id).await
+    }
+    async fn put_previous_secret(
+        &self,
+        client_id: &str,
+        previous: &PreviousSecret,
+    ) -> Result<(), Error> {
+        self.inner.put_previous_secret(client_id, previous).await
+    }
+    async fn claim_meta(&self, key: &str, value: &str) -> Result<String, Error> {
+        self.inner.claim_meta(key, value).await
     }
     async fn delete_service(&self, key: &str) -> Result<bool, Error> {
         self.inner.delete_service(key).await

@@ -1,10 +1,10 @@
 //! The management operations behind `tokengate client show|update`, `tokengate service
-//! remove` and `tokengate store rekey` (the token and secret operations are [`TokenService`]'s, see
+//! update|remove` and `tokengate store rekey` (the token and secret operations are [`TokenService`]'s, see
 //! [`TokenService::find_tokens`]): each one store call or a few, so they work on the store a
 //! running server uses, whose caches see the changes through the store's change feed.
 
-use super::config::ClientConfig;
-use crate::model::Client;
+use super::config::{ClientConfig, ServiceConfig};
+use crate::model::{Client, Service};
 use crate::oauth::TokenService;
 use crate::store::{Store, TokenCursor};
 use crate::Error;
@@ -44,6 +44,30 @@ pub async fn remove_service(store: &dyn Store, key: &str) -> Result<(), Error> {
     }
     store.delete_service(key).await?;
     Ok(())
+}
+
+/// Changes the stored service `key`: `change` edits the service written out as a
+/// configuration entry ([`ServiceConfig::from`]), which is then checked as one from the file
+/// and stored. Tokens already issued keep their lifetime and scope; the change applies to what
+/// is issued from now on.
+pub async fn update_service(
+    store: &dyn Store,
+    key: &str,
+    change: impl FnOnce(&mut ServiceConfig),
+) -> Result<Service, Error> {
+    let stored = store
+        .service(key)
+        .await?
+        .ok_or_else(|| Error::config(format!("service `{key}` does not exist")))?;
+    let mut entry = ServiceConfig::from(&stored);
+    change(&mut entry);
+    entry.key = stored.key.clone();
+    let service = entry.to_service("service")?;
+    if service != stored {
+        store.put_service(&service).await?;
+        tracing::info!(service = %service.key, "service updated in the store");
+    }
+    Ok(service)
 }
 
 /// The developer keys of the clients that list the service `key`.
@@ -149,4 +173,48 @@ pub async fn after_rekey(tokens: &TokenService) -> Result<(usize, Vec<Client>), 
         .filter(|c| !c.is_public())
         .collect();
     Ok((ended, confidential))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{MacAlgorithm, PkceRequirement, TokenType};
+    use crate::store::MemoryStore;
+
+    #[tokio::test]
+    async fn a_service_update_changes_what_it_names_and_keeps_the_rest() {
+        let store = MemoryStore::new();
+        let mut stored = Service::new("svc", "API");
+        stored.token_type = TokenType::Mac(MacAlgorithm::HmacSha1);
+        stored.scopes = Some(vec!["read".into()]);
+        stored.require_pkce = PkceRequirement::AllClients;
+        stored.access_token_ttl = 60;
+        store.put_service(&stored).await.unwrap();
+
+        let same = update_service(&store, "svc", |_| {}).await.unwrap();
+        assert_eq!(same, stored, "written out and read back unchanged");
+
+        let updated = update_service(&store, "svc", |e| {
+            e.name = Some("API 2".into());
+            e.key = "renamed".into();
+            e.scopes = Some(vec!["read".into(), "write".into()]);
+        })
+        .await
+        .unwrap();
+        let expected = Service {
+            name: "API 2".into(),
+            scopes: Some(vec!["read".into(), "write".into()]),
+            ..stored.clone()
+        };
+        assert_eq!(updated, expected, "the key is not changed");
+        assert_eq!(store.service("svc").await.unwrap(), Some(expected.clone()));
+
+        let err = update_service(&store, "svc", |e| e.access_token_ttl = Some(0))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("access_token_ttl"), "{err}");
+        assert_eq!(store.service("svc").await.unwrap(), Some(expected));
+        let err = update_service(&store, "nope", |_| {}).await.unwrap_err();
+        assert!(err.to_string().contains("`nope` does not exist"), "{err}");
+    }
 }

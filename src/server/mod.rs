@@ -78,7 +78,9 @@ pub use apply::{apply, apply_with, ApplyReport, Unlisted};
 pub use config::{parse_pepper, StoreLocation, MIN_PEPPER_BYTES};
 pub use config::{Config, ConfigError};
 pub use echo::EchoService;
-pub use lifecycle::{after_rekey, find_client, remove_service, update_client, ClientChanges};
+pub use lifecycle::{
+    after_rekey, find_client, remove_service, update_client, update_service, ClientChanges,
+};
 pub use manage::{
     add_client, add_service, delete_client, set_client_status, AddedClient, NewClient,
 };

@@ -21,8 +21,8 @@ pub enum PepperCheck {
     Rekey,
 }
 
-/// Compares `pepper` with the fingerprint the store keeps; records it when the store has none
-/// and holds nothing made under another pepper. With [`PepperCheck::Enforce`], a mismatch (or
+/// Compares `pepper` with the fingerprint the store keeps; records it (insert-if-absent,
+/// [`Store::claim_meta`]) when the store has none and holds nothing made under another pepper. With [`PepperCheck::Enforce`], a mismatch (or
 /// a pepper file created just now next to a store holding client secrets or tokens) is an
 /// error saying how to recover, and a pepper file created just now is removed again.
 pub(crate) async fn check_pepper(
@@ -45,13 +45,17 @@ pub(crate) async fn check_pepper(
                 matches!(source, PepperSource::Generated(_)) && holds_credentials(store).await?
             }
         };
-        if mismatch {
+        // Insert-if-absent, then compare what is stored: of two first starts with different
+        // peppers racing on one store (two nodes on one PostgreSQL database), one wins and the
+        // other is refused, however their reads and writes interleave.
+        if mismatch || store.claim_meta(PEPPER_CHECK_KEY, &fingerprint).await? != fingerprint {
             if let PepperSource::Generated(file) = source {
                 // Made by this start; leave the place empty for the file to be restored.
                 let _ = std::fs::remove_file(file);
             }
             return Err(refusal(location, source));
         }
+        return Ok(());
     }
     store.set_meta(PEPPER_CHECK_KEY, &fingerprint).await
 }

@@ -6,7 +6,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{Redemption, Revocation, Rotation, Store, TokenCursor};
-use crate::model::{AuthorizationCode, Client, Service, TokenRecord, TokenUpdate, UnixMillis};
+use crate::model::{
+    AuthorizationCode, Client, PreviousSecret, Service, TokenRecord, TokenUpdate, UnixMillis,
+};
 use crate::secret::TokenHash;
 use crate::Error;
 
@@ -36,6 +38,7 @@ struct Inner {
     tokens: HashMap<TokenHash, TokenRecord>,
     by_refresh: HashMap<TokenHash, TokenHash>,
     meta: HashMap<String, String>,
+    previous_secrets: HashMap<String, PreviousSecret>,
 }
 
 impl MemoryStore {
@@ -110,6 +113,28 @@ impl Store for MemoryStore {
         self.lock().meta.insert(key.to_owned(), value.to_owned());
         Ok(())
     }
+    async fn previous_secret(&self, client_id: &str) -> Result<Option<PreviousSecret>, Error> {
+        Ok(self.lock().previous_secrets.get(client_id).cloned())
+    }
+    async fn put_previous_secret(
+        &self,
+        client_id: &str,
+        previous: &PreviousSecret,
+    ) -> Result<(), Error> {
+        let mut state = self.lock();
+        state
+            .previous_secrets
+            .insert(client_id.to_owned(), previous.clone());
+        Ok(())
+    }
+    async fn claim_meta(&self, key: &str, value: &str) -> Result<String, Error> {
+        let mut state = self.lock();
+        let stored = state
+            .meta
+            .entry(key.to_owned())
+            .or_insert_with(|| value.to_owned());
+        Ok(stored.clone())
+    }
     async fn delete_service(&self, key: &str) -> Result<bool, Error> {
         Ok(self.lock().services.remove(key).is_some())
     }
@@ -157,6 +182,7 @@ impl Store for MemoryStore {
         let Some(before) = inner.clients.remove(&id) else {
             return Ok(None);
         };
+        inner.previous_secrets.remove(client_id);
         Ok(Some(inner.end_tokens(&before.client_id, &before.services)))
     }
 

@@ -10,7 +10,9 @@
 
 use async_trait::async_trait;
 
-use crate::model::{AuthorizationCode, Client, Service, TokenRecord, TokenUpdate, UnixMillis};
+use crate::model::{
+    AuthorizationCode, Client, PreviousSecret, Service, TokenRecord, TokenUpdate, UnixMillis,
+};
 use crate::secret::TokenHash;
 use crate::Error;
 
@@ -139,9 +141,21 @@ pub trait Store: Send + Sync + 'static {
     /// when the client is disabled or its `client_id` changes, a service's when it is no longer
     /// listed) and returns their hashes, so caches can drop them.
     async fn put_client(&self, client: &Client) -> Result<Vec<TokenHash>, Error>;
-    /// Deletes the client with developer key `client_id` and, in the same transaction, revokes
-    /// its tokens; returns their hashes, `None` when there is no such client.
+    /// Deletes the client with developer key `client_id` (and its [`PreviousSecret`]) and, in
+    /// the same transaction, revokes its tokens; returns their hashes, `None` when there is no
+    /// such client.
     async fn delete_client(&self, client_id: &str) -> Result<Option<Vec<TokenHash>>, Error>;
+    /// The secret the client with developer key `client_id` had before a rotation with a grace
+    /// period, when one was kept ([`PreviousSecret::applies_to`] says whether it still counts).
+    async fn previous_secret(&self, client_id: &str) -> Result<Option<PreviousSecret>, Error>;
+    /// Keeps `previous` as the previous secret of the client with developer key `client_id`,
+    /// replacing the one kept before. A rotation stores it before the client's new secret: a
+    /// failure between the two leaves a row whose successor never became the secret.
+    async fn put_previous_secret(
+        &self,
+        client_id: &str,
+        previous: &PreviousSecret,
+    ) -> Result<(), Error>;
     /// The client with developer key `client_id`.
     async fn client(&self, client_id: &str) -> Result<Option<Client>, Error>;
     /// Every client, ordered by numeric id.
@@ -231,6 +245,10 @@ pub trait Store: Send + Sync + 'static {
     async fn meta(&self, key: &str) -> Result<Option<String>, Error>;
     /// Stores `value` under `key` in the store's own metadata, replacing what was there.
     async fn set_meta(&self, key: &str, value: &str) -> Result<(), Error>;
+    /// Stores `value` under `key` unless a value is there already, and returns the value
+    /// stored: `value`, or the one that was there. Of several callers racing (several nodes'
+    /// first starts), exactly one value is kept and every caller gets that one.
+    async fn claim_meta(&self, key: &str, value: &str) -> Result<String, Error>;
     /// Deletes up to `limit` token records and codes that expired before `before`; returns how
     /// many were deleted.
     async fn purge_expired(&self, before: UnixMillis, limit: u32) -> Result<u64, Error>;

@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("postgres/0003_token_validity.sql"),
     include_str!("postgres/0004_issuance_policy.sql"),
     include_str!("postgres/0005_meta.sql"),
+    include_str!("postgres/0006_previous_secrets.sql"),
 ];
 
 /// The key of the transaction-scoped advisory lock that serializes migrations, so nodes starting

@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0003_token_validity.sql"),
     include_str!("sqlite/0004_issuance_policy.sql"),
     include_str!("sqlite/0005_meta.sql"),
+    include_str!("sqlite/0006_previous_secrets.sql"),
 ];
 
 /// How long a statement waits for another process's lock, and an operation for one of the

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use tokengate::model::{AuthorizationCode, Client, Service, TokenRecord, TokenUpdate};
+use tokengate::model::{
+    AuthorizationCode, Client, PreviousSecret, Service, TokenRecord, TokenUpdate,
+};
 use tokengate::secret::TokenHash;
 use tokengate::store::{MemoryStore, Redemption, Revocation, Rotation, Store, TokenCursor};
 
@@ -126,5 +128,8 @@ flaky! {
     purge_expired(before: i64, limit: u32) -> u64;
     meta(key: &str) -> Option<String>;
     set_meta(key: &str, value: &str) -> ();
+    claim_meta(key: &str, value: &str) -> String;
+    previous_secret(id: &str) -> Option<PreviousSecret>;
+    put_previous_secret(id: &str, p: &PreviousSecret) -> ();
     delete_service(key: &str) -> bool;
 }

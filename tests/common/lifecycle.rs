@@ -71,3 +71,17 @@ pub async fn refused_within(public: SocketAddr, upstream: &Recorder, token: &str
 pub async fn passes(public: SocketAddr, token: &str) {
     assert_eq!(status(public, token).await, 200, "the token is refused");
 }
+
+/// `POST /oauth2/token` on the public listener: a client_credentials grant with the client's
+/// secret in Basic; the status and the JSON body.
+pub async fn token_endpoint(public: SocketAddr, client: &str, secret: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("http://{public}/oauth2/token"))
+        .basic_auth(client, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}

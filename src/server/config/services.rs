@@ -245,6 +245,42 @@ impl ServiceConfig {
     }
 }
 
+impl From<&Service> for ServiceConfig {
+    /// The entry that [`ServiceConfig::to_service`] turns back into `service` (every setting
+    /// written out): what `tokengate service update` changes before it validates the result.
+    fn from(service: &Service) -> Self {
+        let (token_type, mac_algorithm) = match service.token_type {
+            TokenType::Bearer => ("bearer", None),
+            TokenType::Mac(alg) => ("mac", Some(alg.as_str().to_owned())),
+        };
+        ServiceConfig {
+            key: service.key.clone(),
+            name: Some(service.name.clone()),
+            access_token_ttl: Some(service.access_token_ttl),
+            refresh_tokens: Some(service.refresh_tokens),
+            refresh_token_ttl: Some(service.refresh_token_ttl),
+            authorization_code_ttl: Some(service.authorization_code_ttl),
+            token_type: Some(token_type.to_owned()),
+            mac_algorithm,
+            grants: Some(
+                service
+                    .grants
+                    .iter()
+                    .filter(|g| **g != GrantType::RefreshToken)
+                    .map(|g| g.as_str().to_owned())
+                    .collect(),
+            ),
+            force_redirect_validation: Some(service.force_redirect_validation),
+            allow_multiple_tokens: Some(service.allow_multiple_tokens),
+            allow_query_tokens: Some(service.allow_query_tokens),
+            scopes: service.scopes.clone(),
+            any_scope: Some(service.any_scope),
+            require_pkce: Some(service.require_pkce.as_str().to_owned()),
+            issue_rate: None,
+        }
+    }
+}
+
 /// Whether `scope` is one RFC 6749 §3.3 scope token (`%x21 / %x23-5B / %x5D-7E`, non-empty).
 fn is_scope_token(scope: &str) -> bool {
     !scope.is_empty()

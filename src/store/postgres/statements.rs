@@ -88,6 +88,16 @@ impl Dialect for Postgres {
     const META: &'static str = "SELECT value FROM meta WHERE key = $1";
     const SET_META: &'static str = "INSERT INTO meta (key, value) VALUES ($1, $2) \
          ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+    const CLAIM_META: &'static str =
+        "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
+    const PREVIOUS_SECRET: &'static str = "SELECT secret_hash, successor_hash, valid_until \
+         FROM previous_secrets WHERE client_id = $1";
+    const PUT_PREVIOUS_SECRET: &'static str = "INSERT INTO previous_secrets (client_id, \
+         secret_hash, successor_hash, valid_until) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (client_id) DO UPDATE SET secret_hash = excluded.secret_hash, \
+         successor_hash = excluded.successor_hash, valid_until = excluded.valid_until";
+    const DELETE_PREVIOUS_SECRET: &'static str =
+        "DELETE FROM previous_secrets WHERE client_id = $1";
     const DELETE_CLIENT: &'static str =
         "DELETE FROM clients WHERE client_id = $1 RETURNING services";
     const END_TOKENS: &'static str = revoke_where!(

@@ -54,6 +54,12 @@ pub(crate) async fn delete<D: Dialect>(
     else {
         return Ok(None);
     };
+    Statement::new(D::DELETE_PREVIOUS_SECRET)
+        .text(client_id.to_owned())
+        .into_query::<D>()
+        .execute(D::on(&mut *conn))
+        .await
+        .map_err(Error::store)?;
     let services: Vec<String> = from_json(&row.text("services")?)?;
     end_tokens::<D>(conn, client_id, &services).await.map(Some)
 }

@@ -41,6 +41,15 @@ pub(crate) trait Dialect: Sql {
     const META: &'static str;
     /// Stores `meta` value `2` under key `1`, replacing what was there.
     const SET_META: &'static str;
+    /// Stores `meta` value `2` under key `1` unless the key has one (`ON CONFLICT DO NOTHING`).
+    const CLAIM_META: &'static str;
+    /// The `secret_hash`, `successor_hash`, `valid_until` of client `1`'s previous secret.
+    const PREVIOUS_SECRET: &'static str;
+    /// Stores client `1`'s previous secret: `secret_hash` `2`, `successor_hash` `3`,
+    /// `valid_until` `4`, replacing the one kept before.
+    const PUT_PREVIOUS_SECRET: &'static str;
+    /// Deletes client `1`'s previous secret (when the client is deleted).
+    const DELETE_PREVIOUS_SECRET: &'static str;
 
     /// Inserts a code: the columns of [`super::binds::insert_code`].
     const INSERT_CODE: &'static str;

@@ -24,6 +24,33 @@ macro_rules! impl_sql_store {
                     .await
             }
 
+            async fn claim_meta(&self, key: &str, value: &str) -> Result<String, $crate::Error> {
+                use $crate::store::sql::registry;
+                self.in_transaction(async |conn| registry::claim_meta::<$db>(conn, key, value).await)
+                    .await
+            }
+
+            async fn previous_secret(
+                &self,
+                client_id: &str,
+            ) -> Result<Option<$crate::model::PreviousSecret>, $crate::Error> {
+                use $crate::store::sql::registry;
+                let statement = registry::previous_secret_of::<$db>(client_id);
+                self.read_one(statement, registry::previous_secret).await
+            }
+
+            async fn put_previous_secret(
+                &self,
+                client_id: &str,
+                previous: &$crate::model::PreviousSecret,
+            ) -> Result<(), $crate::Error> {
+                use $crate::store::sql::registry;
+                self.in_transaction(async |conn| {
+                    registry::put_previous_secret::<$db>(conn, client_id, previous).await
+                })
+                .await
+            }
+
             async fn delete_service(&self, key: &str) -> Result<bool, $crate::Error> {
                 use $crate::store::sql::registry;
                 self.in_transaction(async |conn| registry::delete_service::<$db>(conn, key).await)
