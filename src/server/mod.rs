@@ -51,13 +51,16 @@ mod access_log;
 mod admin;
 mod apply;
 mod body_limit;
+mod carry;
 pub mod config;
+mod config_reload;
 mod counted_store;
 mod echo;
 mod graceful;
 mod layers;
 mod lifecycle;
 mod listener;
+mod live;
 mod manage;
 mod metrics;
 mod pepper_check;
@@ -65,6 +68,7 @@ mod process_metrics;
 mod protect;
 mod public;
 mod reload;
+mod restart_only;
 mod routes;
 mod self_signed;
 mod signal;
@@ -77,6 +81,7 @@ pub use admin::AdminService;
 pub use apply::{apply, apply_with, ApplyReport, Unlisted};
 pub use config::{parse_pepper, StoreLocation, MIN_PEPPER_BYTES};
 pub use config::{Config, ConfigError};
+pub use config_reload::ConfigReloader;
 pub use echo::EchoService;
 pub use lifecycle::{after_rekey, find_client, remove_service, update_client, ClientChanges};
 pub use manage::{
@@ -261,6 +266,7 @@ pub struct Server {
     admin_tls: Option<ListenerTls>,
     public: Option<PublicListener>,
     certificates: CertificateReloader,
+    reloader: ConfigReloader,
     store: Arc<dyn Store>,
     tokens: Arc<TokenService>,
     metrics: Arc<Metrics>,
@@ -308,6 +314,8 @@ impl Server {
         #[cfg(feature = "postgres")]
         if let Some(feed) = server
             .metrics
+            .public
+            .load()
             .cache
             .as_ref()
             .and_then(|c| opened.subscribe(c))
@@ -319,6 +327,8 @@ impl Server {
         #[cfg(feature = "sqlite")]
         if let Some(feed) = server
             .metrics
+            .public
+            .load()
             .cache
             .as_ref()
             .and_then(|c| opened.change_feed(c))
@@ -390,29 +400,7 @@ impl Server {
                 "admin.failed_auth_limit",
             )?
             .map(FailedAuthLimiter::new);
-        let mut metrics = Metrics {
-            tokens: counters,
-            issue_limits: Some(tokens.issue_limits().clone()),
-            admin_failed_auth: admin_failed_auth.clone(),
-            ..Metrics::default()
-        };
         let public_tls = listeners.public.as_ref().and_then(|(_, tls)| tls.clone());
-        let public = match listeners.public {
-            Some((listener, tls)) => Some(PublicListener {
-                tls,
-                ..public::bind(
-                    listener,
-                    &config.public,
-                    &config.routes,
-                    &tokens,
-                    crate::rpc::Credentials::new(credentials.clone()),
-                    &mut metrics,
-                    config.log.access,
-                )
-                .await?
-            }),
-            None => None,
-        };
         let tls: Vec<_> = [
             ("public", public_tls),
             ("admin", listeners.admin_tls.clone()),
@@ -420,8 +408,42 @@ impl Server {
         .into_iter()
         .filter_map(|(name, tls)| tls.map(|tls| (name, tls)))
         .collect();
-        metrics.tls = tls.clone();
-        let metrics = Arc::new(metrics);
+        let metrics = Arc::new(Metrics {
+            tokens: counters,
+            issue_limits: Some(tokens.clone()),
+            admin_failed_auth: admin_failed_auth.clone(),
+            tls: tls.clone(),
+            ..Metrics::default()
+        });
+        let (public, public_reload) = match listeners.public {
+            Some((listener, tls)) => {
+                let addr = listener.local_addr().map_err(|e| {
+                    Error::refused("cannot read the public listener's address", Some(e.into()))
+                })?;
+                let base = public::PublicBase {
+                    tokens: tokens.clone(),
+                    admin: crate::rpc::Credentials::new(credentials.clone()),
+                    addr,
+                    access_log: config.log.access,
+                    metrics: metrics.clone(),
+                };
+                let mut bound =
+                    public::bind(listener, &config.public, &config.routes, &base).await?;
+                bound.tls = tls;
+                let carried = std::mem::take(&mut bound.carried);
+                let reload = (bound.service.swapper(), base, carried);
+                (Some(bound), Some(reload))
+            }
+            None => (None, None),
+        };
+        let certificates = CertificateReloader::new(tls);
+        let reloader = ConfigReloader::new(
+            config.clone(),
+            tokens.clone(),
+            public_reload,
+            metrics.clone(),
+            certificates.clone(),
+        );
 
         let api = admin_api(
             tokens.clone(),
@@ -442,7 +464,8 @@ impl Server {
             admin,
             admin_tls: listeners.admin_tls,
             public,
-            certificates: CertificateReloader::new(tls),
+            certificates,
+            reloader,
             store,
             tokens,
             metrics,
@@ -477,6 +500,12 @@ impl Server {
         &self.certificates
     }
 
+    /// The handle that puts a new configuration in force while the server runs (SIGHUP does
+    /// the same): see [`ConfigReloader`].
+    pub fn config_reloader(&self) -> &ConfigReloader {
+        &self.reloader
+    }
+
     /// The metrics `/metrics` shows.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
@@ -484,16 +513,20 @@ impl Server {
 
     /// Serves HTTP/1.1 and h2 (over TLS where configured) on both listeners until `shutdown`
     /// completes, then stops accepting connections and lets in-flight requests finish (for up
-    /// to 30 s). On SIGHUP, the certificates are read again ([`Server::certificates`]).
+    /// to 30 s). On SIGHUP, the configuration file and the certificates are read again
+    /// ([`ConfigReloader::reload`]), one SIGHUP at a time.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
         tracing::info!(addr = %self.admin_addr, "admin listener serving");
-        let certificates = self.certificates.clone();
+        let reloader = self.reloader.clone();
         let reload = signal::on_reload_signal(move || {
-            let _ = certificates.reload();
+            let reloader = reloader.clone();
+            async move {
+                let _ = reloader.reload().await;
+            }
         });
         let reload_stop = wait(stopped.clone());
         let reload = async {
