@@ -431,3 +431,66 @@ async fn the_library_handle_reloads_clients_and_limits_and_keeps_the_cache() {
     stop.send(()).unwrap();
     running.await.unwrap().unwrap();
 }
+
+/// Runs `tokengate token revoke -` in `dir` (another process on the gateway's SQLite file),
+/// `token` on its standard input.
+fn revoke_from_another_process(dir: &std::path::Path, token: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tokengate"))
+        .args(["token", "revoke", "-", "--config", "tokengate.toml"])
+        .current_dir(dir)
+        .env_remove("TOKENGATE_CONFIG")
+        .env_remove("TOKENGATE_PEPPER")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(token.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_built_by_a_reload_hears_revocations_by_other_processes() {
+    let a = Recorder::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = |extra: &str| {
+        ServeConfig::sqlite()
+            .public(extra)
+            .append(&routes_before(a.addr))
+            .toml()
+    };
+    let gateway = Gateway::start(dir.path(), &config(""));
+    let (public, admin) = (gateway.public(), gateway.admin);
+    let read = token(admin, "read").await;
+    let http = reqwest::Client::new();
+    let (status, _) = get(&http, format!("http://{public}/alpha/x"), Some(&read)).await;
+    assert_eq!(status, 200);
+
+    // New cache settings: the service's cache is built anew, and fed like the first.
+    std::fs::write(
+        dir.path().join("tokengate.toml"),
+        config("cache_ttl_secs = 3000"),
+    )
+    .unwrap();
+    gateway.hang_up();
+    wait_for_reloads(admin, "ok", 1).await;
+    let (status, _) = get(&http, format!("http://{public}/alpha/x"), Some(&read)).await;
+    assert_eq!(status, 200, "cached in the new cache");
+    revoke_from_another_process(dir.path(), &read);
+    for _ in 0..POLLS {
+        let (status, _) = get(&http, format!("http://{public}/alpha/x"), Some(&read)).await;
+        if status == 401 {
+            gateway.terminate();
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("the token revoked by another process is still accepted by the new cache");
+}

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::feed::{Feed, Subscribe};
 use super::metrics::{PublicMetrics, TimedResolver};
 use super::upstream_outcome::UpstreamStats;
 use crate::auth::LayerMetrics;
@@ -23,12 +24,14 @@ pub(crate) struct CacheKnobs {
     pub(crate) lookup_wait_ms: u64,
 }
 
-/// A service's token cache and the lookup limit in front of its store lookups.
+/// A service's token cache, the lookup limit in front of its store lookups and the store's
+/// feed into it.
 #[derive(Clone)]
 pub(crate) struct CarriedCache {
     pub(crate) knobs: CacheKnobs,
     pub(crate) cache: TokenCache,
     pub(crate) lookups: LimitedResolver<TimedResolver<LocalResolver>>,
+    pub(crate) feed: Feed,
 }
 
 /// The parts of one snapshot that the next may take over.
@@ -46,15 +49,19 @@ pub(crate) struct Carried {
 pub(crate) struct Carry {
     from: Carried,
     into: Carried,
+    /// Starts the store's feed into each new cache (none: no feed).
+    subscribe: Option<Subscribe>,
     /// What `/metrics` shows of the snapshot being built.
     pub(crate) metrics: PublicMetrics,
 }
 
 impl Carry {
-    /// Building over what `previous` had (nothing at start).
-    pub(crate) fn from(previous: Carried) -> Carry {
+    /// Building over what `previous` had (nothing at start), each new cache fed by
+    /// `subscribe`.
+    pub(crate) fn new(previous: Carried, subscribe: Option<Subscribe>) -> Carry {
         Carry {
             from: previous,
+            subscribe,
             ..Carry::default()
         }
     }
@@ -65,7 +72,7 @@ impl Carry {
     }
 
     /// The token cache of `service`: the previous snapshot's when it had one with the same
-    /// `knobs` (its tokens stay cached), else a new one from `make`.
+    /// `knobs` (its tokens stay cached), else a new one from `make` (with its feed).
     pub(crate) fn cache(
         &mut self,
         service: &str,
@@ -77,14 +84,19 @@ impl Carry {
         }
         let carried = match self.from.caches.remove(service) {
             Some(old) if old.knobs == knobs => old,
-            Some(_) => {
-                tracing::info!(
-                    service,
-                    "the token cache settings changed: the service's cache starts empty"
-                );
-                make()
+            old => {
+                if old.is_some() {
+                    tracing::info!(
+                        service,
+                        "the token cache settings changed: the service's cache starts empty"
+                    );
+                }
+                let mut made = make();
+                if let Some(subscribe) = &self.subscribe {
+                    made.feed = subscribe(&made.cache);
+                }
+                made
             }
-            None => make(),
         };
         self.into.caches.insert(service.to_owned(), carried.clone());
         carried

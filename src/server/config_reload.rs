@@ -58,6 +58,8 @@ struct Inner {
     public: Option<(Swapper<PublicService>, PublicBase)>,
     metrics: Arc<Metrics>,
     certificates: CertificateReloader,
+    /// The lookup limit when the file sets none (half the store's pool).
+    default_lookups: Option<usize>,
 }
 
 struct State {
@@ -72,6 +74,7 @@ impl ConfigReloader {
         public: Option<(Swapper<PublicService>, PublicBase, Carried)>,
         metrics: Arc<Metrics>,
         certificates: CertificateReloader,
+        default_lookups: Option<usize>,
     ) -> ConfigReloader {
         let (public, carried) = match public {
             Some((swapper, base, carried)) => (Some((swapper, base)), carried),
@@ -85,6 +88,7 @@ impl ConfigReloader {
                 public,
                 metrics,
                 certificates,
+                default_lookups,
             }),
         }
     }
@@ -181,6 +185,9 @@ impl ConfigReloader {
         let inner = &*self.inner;
         let mut state = inner.state.lock().await;
         config.validate()?;
+        if let Some(lookups) = inner.default_lookups {
+            config.public.max_concurrent_lookups.get_or_insert(lookups);
+        }
         for key in keep_restart_only(&state.running, &mut config) {
             tracing::warn!(
                 key,
@@ -205,7 +212,7 @@ impl ConfigReloader {
         inner.tokens.invalidated(&ended).await;
         let built = match &inner.public {
             Some((swapper, base)) => {
-                let mut carry = Carry::from(state.carried.clone());
+                let mut carry = Carry::new(state.carried.clone(), base.subscribe.clone());
                 let service = public::build(&config.public, &config.routes, base, &mut carry)
                     .await
                     .map_err(|e| match &config.origin {

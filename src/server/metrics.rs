@@ -163,12 +163,6 @@ pub struct Metrics {
     pub(crate) admin_failed_auth: Option<FailedAuthLimiter>,
     /// Configuration reloads that took effect (`ok`) and that were refused (`error`).
     pub(crate) reloads: ReloadCounters,
-    /// The PostgreSQL revocation feed into `cache`; held here so it lives as long as the server.
-    #[cfg(feature = "postgres")]
-    pub(crate) revocations: std::sync::OnceLock<crate::store::RevocationListener>,
-    /// The SQLite change feed into `cache`; held here so it lives as long as the server.
-    #[cfg(feature = "sqlite")]
-    pub(crate) changes: std::sync::OnceLock<crate::store::ChangeFeed>,
     /// The TLS listeners, by name (`public`, `admin`).
     pub(crate) tls: Vec<(&'static str, super::listener::ListenerTls)>,
 }
@@ -192,6 +186,8 @@ pub(crate) struct PublicMetrics {
     pub(crate) routes: Vec<RouteMetrics>,
     pub(crate) public_failed_auth: Option<FailedAuthLimiter>,
     pub(crate) lookups: Option<LimitedResolver<TimedResolver<LocalResolver>>>,
+    /// The store's feed into `cache`.
+    pub(crate) feed: super::feed::Feed,
 }
 
 impl PublicMetrics {
@@ -364,7 +360,7 @@ impl Metrics {
             self.tokens.lookups.load(Ordering::Relaxed),
         );
         #[cfg(feature = "postgres")]
-        if let Some(feed) = self.revocations.get() {
+        if let Some(feed) = &public.feed.revocations {
             let name = "tokengate_revocation_delay_seconds";
             let latency = feed.latency();
             let _ = writeln!(
@@ -395,7 +391,7 @@ impl Metrics {
             );
         }
         #[cfg(feature = "sqlite")]
-        if let Some(feed) = self.changes.get() {
+        if let Some(feed) = &public.feed.changes {
             let stats = feed.stats();
             counter(
                 &mut out,

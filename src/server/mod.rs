@@ -56,6 +56,7 @@ pub mod config;
 mod config_reload;
 mod counted_store;
 mod echo;
+mod feed;
 mod graceful;
 mod layers;
 mod lifecycle;
@@ -287,55 +288,21 @@ impl fmt::Debug for Server {
 impl Server {
     /// Validates the configuration, opens the store (see [`open_configured_store`]) and binds
     /// with [`Server::bind_with_store`].
-    pub async fn bind(mut config: Config) -> Result<Server, Error> {
+    pub async fn bind(config: Config) -> Result<Server, Error> {
         config.validate()?;
         config.admin_credentials()?;
         // The ports first: a listener that cannot bind must stop the start before the store
         // is created, migrated or written, and before a pepper file is made.
         let listeners = Listeners::bind(&config).await?;
         let opened = open_configured_store(&config).await?;
-        // By default, token lookups may take half the store's pool: a flood of unknown
-        // tokens leaves the other half to issuance, revocation and readiness checks.
-        if let Some(connections) = opened.read_connections {
-            config
-                .public
-                .max_concurrent_lookups
-                .get_or_insert((connections as usize / 2).max(1));
-        }
-        let server = Server::assemble(
+        Server::assemble(
             config,
             opened.store.clone(),
             opened.pepper.clone(),
             listeners,
+            Some(&opened),
         )
-        .await?;
-        // Revocations made by other nodes on a shared PostgreSQL database reach this node's
-        // cache through LISTEN/NOTIFY.
-        #[cfg(feature = "postgres")]
-        if let Some(feed) = server
-            .metrics
-            .public
-            .load()
-            .cache
-            .as_ref()
-            .and_then(|c| opened.subscribe(c))
-        {
-            let _ = server.metrics.revocations.set(feed);
-        }
-        // Revocations made by other processes on the same SQLite file reach this process's
-        // cache through the change feed.
-        #[cfg(feature = "sqlite")]
-        if let Some(feed) = server
-            .metrics
-            .public
-            .load()
-            .cache
-            .as_ref()
-            .and_then(|c| opened.change_feed(c))
-        {
-            let _ = server.metrics.changes.set(feed);
-        }
-        Ok(server)
+        .await
     }
 
     /// Applies the configured services and clients to `store`, builds the services over one
@@ -358,16 +325,27 @@ impl Server {
     ) -> Result<Server, Error> {
         config.validate()?;
         let listeners = Listeners::bind(&config).await?;
-        Server::assemble(config, store, pepper, listeners).await
+        Server::assemble(config, store, pepper, listeners, None).await
     }
 
-    /// [`Server::bind_with_store`] on listeners already bound.
+    /// [`Server::bind_with_store`] on listeners already bound; with `opened`, the store's
+    /// pool sets the default lookup limit and its change feed reaches every token cache.
     async fn assemble(
-        config: Config,
+        mut config: Config,
         store: Arc<dyn Store>,
         pepper: Pepper,
         listeners: Listeners,
+        opened: Option<&OpenedStore>,
     ) -> Result<Server, Error> {
+        // By default, token lookups may take half the store's pool: a flood of unknown
+        // tokens leaves the other half to issuance, revocation and readiness checks.
+        let default_lookups = opened
+            .and_then(|o| o.read_connections)
+            .map(|connections| (connections as usize / 2).max(1));
+        if let Some(lookups) = default_lookups {
+            config.public.max_concurrent_lookups.get_or_insert(lookups);
+        }
+        let subscribe = opened.map(feed::subscriber);
         let credentials = config.admin_credentials()?;
         let report = apply(&config, &*store, &pepper).await?;
         tracing::info!(
@@ -426,6 +404,7 @@ impl Server {
                     addr,
                     access_log: config.log.access,
                     metrics: metrics.clone(),
+                    subscribe,
                 };
                 let mut bound =
                     public::bind(listener, &config.public, &config.routes, &base).await?;
@@ -443,6 +422,7 @@ impl Server {
             public_reload,
             metrics.clone(),
             certificates.clone(),
+            default_lookups,
         );
 
         let api = admin_api(

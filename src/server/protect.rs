@@ -35,7 +35,12 @@ pub(crate) fn token_cache(
             .unwrap_or(DEFAULT_MAX_CONCURRENT_LOOKUPS),
         lookup_wait_ms: config.lookup_wait_ms,
     };
-    let CarriedCache { cache, lookups, .. } = carry.cache(service, knobs, || {
+    let CarriedCache {
+        cache,
+        lookups,
+        feed,
+        ..
+    } = carry.cache(service, knobs, || {
         let lookups = LimitedResolver::new(
             TimedResolver {
                 inner: LocalResolver::new(tokens.clone(), service.to_owned()),
@@ -54,6 +59,7 @@ pub(crate) fn token_cache(
             knobs,
             cache,
             lookups,
+            feed: Default::default(),
         }
     });
     if carry.metrics.lookups.is_none() {
@@ -61,6 +67,7 @@ pub(crate) fn token_cache(
     }
     if carry.metrics.cache.is_none() {
         carry.metrics.cache = Some(cache.clone());
+        carry.metrics.feed = feed;
     }
     cache
 }

@@ -132,7 +132,8 @@ pub(crate) struct PublicListener {
 
 /// What the public listener's snapshots are built over, the same at every reload: the token
 /// service (the one the admin API uses, so its revocations evict the caches at once), the
-/// admin credentials, the listener's address, the access log switch and the metrics.
+/// admin credentials, the listener's address, the access log switch, the metrics and the
+/// store's feeds.
 #[derive(Clone)]
 pub(crate) struct PublicBase {
     pub(crate) tokens: Arc<TokenService>,
@@ -140,6 +141,8 @@ pub(crate) struct PublicBase {
     pub(crate) addr: SocketAddr,
     pub(crate) access_log: bool,
     pub(crate) metrics: Arc<Metrics>,
+    /// Starts the store's feed into each new token cache.
+    pub(crate) subscribe: Option<super::feed::Subscribe>,
 }
 
 /// Builds the public stack for `config` on `listener` and records its counters in
@@ -150,7 +153,7 @@ pub(crate) async fn bind(
     routes: &[RouteConfig],
     base: &PublicBase,
 ) -> Result<PublicListener, Error> {
-    let mut carry = Carry::default();
+    let mut carry = Carry::new(Default::default(), base.subscribe.clone());
     let service = build(config, routes, base, &mut carry).await?;
     let (carried, metrics) = carry.finish();
     base.metrics.public.store(Arc::new(metrics));
@@ -184,6 +187,7 @@ pub(crate) async fn build(
         addr,
         access_log,
         metrics,
+        subscribe: _,
     } = base;
     let (addr, access_log) = (*addr, *access_log);
     let identity = config.identity_headers()?;
