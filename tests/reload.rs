@@ -494,3 +494,68 @@ async fn a_cache_built_by_a_reload_hears_revocations_by_other_processes() {
     }
     panic!("the token revoked by another process is still accepted by the new cache");
 }
+
+/// Public routes on a memory store: `name` at `/name` to `upstream`, for each pair.
+fn public_routes(routes: &[(&str, SocketAddr)]) -> Config {
+    let mut text = String::from(
+        "[store]\nurl = \"memory:\"\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+         [public]\nlisten = \"127.0.0.1:0\"\n",
+    );
+    for (name, upstream) in routes {
+        text.push_str(&format!(
+            "[[routes]]\nname = \"{name}\"\npath = \"/{name}\"\nauth = \"none\"\n\
+             upstream = \"http://{upstream}\"\n"
+        ));
+    }
+    Config::from_toml(&text, None).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_under_way_finishes_on_the_configuration_it_started_with() {
+    // An upstream that answers only when the test says so.
+    let (arrived_tx, mut arrived) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let gate = release.clone();
+    let slow = common::serve(tower::service_fn(move |_req: http::Request<_>| {
+        let (arrived_tx, gate) = (arrived_tx.clone(), gate.clone());
+        async move {
+            let _ = arrived_tx.send(());
+            let _permit = gate.acquire().await.unwrap();
+            Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+                bytes::Bytes::from_static(b"slow"),
+            )))
+        }
+    }))
+    .await;
+    let other = Recorder::start().await;
+    let server = Server::bind(public_routes(&[("slow", slow)]))
+        .await
+        .unwrap();
+    let public = server.public_addr().unwrap();
+    let reloader = server.config_reloader().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run(async move {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+
+    let under_way = tokio::spawn({
+        let http = http.clone();
+        async move { get(&http, format!("http://{public}/slow/1"), None).await }
+    });
+    arrived.recv().await.unwrap();
+    // The route is gone for the requests that come now; the one under way carries on.
+    reloader
+        .reload_with(public_routes(&[("other", other.addr)]))
+        .await
+        .unwrap();
+    let (status, _) = get(&http, format!("http://{public}/slow/2"), None).await;
+    assert_eq!(status, 404);
+    let (status, _) = get(&http, format!("http://{public}/other/3"), None).await;
+    assert_eq!(status, 200);
+    assert!(!under_way.is_finished());
+    release.add_permits(1);
+    assert_eq!(under_way.await.unwrap(), (200, "slow".to_owned()));
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
+}
