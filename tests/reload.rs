@@ -432,30 +432,6 @@ async fn the_library_handle_reloads_clients_and_limits_and_keeps_the_cache() {
     running.await.unwrap().unwrap();
 }
 
-/// Runs `tokengate token revoke -` in `dir` (another process on the gateway's SQLite file),
-/// `token` on its standard input.
-fn revoke_from_another_process(dir: &std::path::Path, token: &str) {
-    use std::io::Write;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tokengate"))
-        .args(["token", "revoke", "-", "--config", "tokengate.toml"])
-        .current_dir(dir)
-        .env_remove("TOKENGATE_CONFIG")
-        .env_remove("TOKENGATE_PEPPER")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(token.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{out:?}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cache_built_by_a_reload_hears_revocations_by_other_processes() {
     let a = Recorder::start().await;
@@ -483,7 +459,9 @@ async fn a_cache_built_by_a_reload_hears_revocations_by_other_processes() {
     wait_for_reloads(admin, "ok", 1).await;
     let (status, _) = get(&http, format!("http://{public}/alpha/x"), Some(&read)).await;
     assert_eq!(status, 200, "cached in the new cache");
-    revoke_from_another_process(dir.path(), &read);
+    // Another process on the file.
+    let out = common::process::tokengate_with(dir.path(), &["token", "revoke", "-"], &read);
+    assert!(out.status.success(), "{out:?}");
     for _ in 0..POLLS {
         let (status, _) = get(&http, format!("http://{public}/alpha/x"), Some(&read)).await;
         if status == 401 {
