@@ -537,3 +537,49 @@ async fn a_request_under_way_finishes_on_the_configuration_it_started_with() {
     stop.send(()).unwrap();
     running.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_marked_out_stays_out_across_a_reload() {
+    let alive = Recorder::start().await;
+    // A port nothing listens on: every connect is refused.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = |extra: &str| {
+        Config::from_toml(
+            &format!(
+                "[store]\nurl = \"memory:\"\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+                 [public]\nlisten = \"127.0.0.1:0\"\n\
+                 [[routes]]\nname = \"pair\"\npath = \"/pair\"\nauth = \"none\"\n\
+                 upstreams = [\"http://{dead}\", \"http://{}\"]\nmark_out_secs = 600\n{extra}",
+                alive.addr
+            ),
+            None,
+        )
+        .unwrap()
+    };
+    let server = Server::bind(config("")).await.unwrap();
+    let public = server.public_addr().unwrap();
+    let reloader = server.config_reloader().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run(async move {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    // The first turn goes to the dead upstream: one 502, and it is out.
+    let (status, _) = get(&http, format!("http://{public}/pair/0"), None).await;
+    assert_eq!(status, 502);
+    // A reload that changes the route (its body limit): the dead upstream stays out.
+    reloader
+        .reload_with(config("max_body_bytes = 1024\n"))
+        .await
+        .unwrap();
+    for i in 1..=6 {
+        let (status, body) = get(&http, format!("http://{public}/pair/{i}"), None).await;
+        assert_eq!(status, 200, "request {i} after the reload: {body}");
+    }
+    assert_eq!(alive.take().len(), 6);
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
+}

@@ -1,7 +1,7 @@
 //! [`Carry`]: what a configuration reload keeps of the public listener's previous snapshot:
 //! the token caches of the services still served (with the same cache settings), the request
-//! counters and upstream statistics of the routes still configured (by name), and the
-//! failed-authentication limiter when its rate did not change.
+//! counters, upstream statistics and marked-out upstreams of the routes still configured (by
+//! name), and the failed-authentication limiter when its rate did not change.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use super::upstream_outcome::UpstreamStats;
 use crate::auth::LayerMetrics;
 use crate::limit::{FailedAuthLimiter, Rate};
 use crate::resolve::{LimitedResolver, LocalResolver, TokenCache};
+use crate::route::UpstreamPool;
 
 /// The cache settings of `[public]` a token cache is built with: a cache survives a reload
 /// only when they are the same.
@@ -40,6 +41,7 @@ pub(crate) struct Carried {
     caches: HashMap<String, CarriedCache>,
     layers: HashMap<String, Arc<LayerMetrics>>,
     upstreams: HashMap<String, Arc<UpstreamStats>>,
+    pools: HashMap<String, UpstreamPool>,
     failed_auth: Option<(Rate, FailedAuthLimiter)>,
 }
 
@@ -114,6 +116,17 @@ impl Carry {
         let stats = self.from.upstreams.remove(name).unwrap_or_default();
         self.into.upstreams.insert(name.to_owned(), stats.clone());
         stats
+    }
+
+    /// Route `name`'s `pool`, with the previous snapshot's knowledge of which of its
+    /// upstreams are marked out.
+    pub(crate) fn upstream_pool(&mut self, name: &str, pool: UpstreamPool) -> UpstreamPool {
+        let pool = match self.from.pools.remove(name) {
+            Some(previous) => pool.keep_health_of(&previous),
+            None => pool,
+        };
+        self.into.pools.insert(name.to_owned(), pool.clone());
+        pool
     }
 
     /// The failed-authentication limiter for `rate`: the previous one (and what it counts of

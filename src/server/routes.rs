@@ -61,6 +61,7 @@ pub(crate) async fn route_table(
                 .collect::<Result<Vec<_>, _>>()?,
         )?
         .mark_out_for(route.mark_out());
+        let pool = carry.upstream_pool(&route.name, pool);
         let matcher = route.route_match(at)?;
         let prefix = if route.strip_prefix {
             matcher.path_prefix().to_owned()
