@@ -44,7 +44,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server until Ctrl-C or SIGTERM (in-flight requests finish); SIGHUP reloads
-    /// the TLS certificates.
+    /// the configuration file and the TLS certificates.
     Serve {
         /// Serve both listeners over TLS with this certificate chain (PEM), replacing their
         /// `tls` settings: e.g. the one `tokengate cert self-signed` wrote.
@@ -284,7 +284,7 @@ fn load_config(file: Option<&std::path::Path>, store: Option<&str>) -> Result<Co
 
 async fn run(cli: Cli) -> Result<(), BoxError> {
     let Cli {
-        config,
+        config: file,
         store,
         command,
     } = cli;
@@ -302,22 +302,37 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             return Ok(());
         }
         Command::Cert(CertCommand::SelfSigned(args)) => return cert_self_signed(&args),
-        Command::Config(cli::config::ConfigCommand::Check { file }) => {
-            let file = file.as_deref().or(config.as_deref());
-            return cli::config::check(&load_config(file, store.as_deref())?);
+        Command::Config(cli::config::ConfigCommand::Check { file: checked }) => {
+            let checked = checked.as_deref().or(file.as_deref());
+            return cli::config::check(&load_config(checked, store.as_deref())?);
         }
-        _ => load_config(config.as_deref(), store.as_deref())?,
+        _ => load_config(file.as_deref(), store.as_deref())?,
     };
     init_logging(config.log.format);
     match command {
         Command::Serve { tls_cert, tls_key } => {
-            let mut config = config;
-            if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
-                let files = tokengate::tls::TlsFiles::new(cert, key);
-                config.public.tls = Some(files.clone());
-                config.admin.tls = Some(files);
-            }
-            serve(config).await
+            let tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => Some(tokengate::tls::TlsFiles::new(cert, key)),
+                _ => None,
+            };
+            let with_options = move |mut config: Config| {
+                if let Some(files) = &tls {
+                    config.public.tls = Some(files.clone());
+                    config.admin.tls = Some(files.clone());
+                }
+                config
+            };
+            let config = with_options.clone()(config);
+            // A reload reads the file again with the same command-line options.
+            let reload = move || {
+                load_config(file.as_deref(), store.as_deref())
+                    .map(&with_options)
+                    .map_err(|e| match e.downcast::<server::ConfigError>() {
+                        Ok(e) => *e,
+                        Err(e) => server::ConfigError::at("config", e.to_string()),
+                    })
+            };
+            serve(config, reload).await
         }
         Command::Service(ServiceCommand::Add(args)) => service_add(&config, args).await,
         Command::Service(ServiceCommand::List { json }) => service_list(&config, json).await,
@@ -380,10 +395,14 @@ fn cert_self_signed(args: &SelfSigned) -> Result<(), BoxError> {
     Ok(())
 }
 
-async fn serve(config: Config) -> Result<(), BoxError> {
+async fn serve(
+    config: Config,
+    reload: impl Fn() -> Result<Config, server::ConfigError> + Send + Sync + 'static,
+) -> Result<(), BoxError> {
     // Installed before anything else, so an early SIGTERM still shuts down cleanly.
     let shutdown = server::shutdown_signal();
     let server = Server::bind(config).await?;
+    server.config_reloader().load_with(reload);
     let mut stdout = std::io::stdout().lock();
     if let Some(addr) = server.public_addr() {
         writeln!(stdout, "tokengate public listening on {addr}")?;

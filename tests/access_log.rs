@@ -172,3 +172,54 @@ async fn json_access_lines_and_trace_context() {
     }
     gateway.terminate();
 }
+
+/// With `[[routes]]`, each access line names the route that answered (its configured name);
+/// a request no route takes has none.
+#[tokio::test]
+async fn access_lines_name_the_route() {
+    let recorder = Recorder::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let routes = format!(
+        "[[routes]]\nname = \"api\"\npath = \"/api\"\nservice_key = \"{}\"\nupstream = \"http://{a}\"\n\n\
+         [[routes]]\nname = \"docs\"\npath = \"/docs\"\nauth = \"none\"\nupstream = \"http://{a}\"\n\n\
+         [log]\nformat = \"json\"\naccess = true\n",
+        common::SERVICE,
+        a = recorder.addr,
+    );
+    let config = ServeConfig::sqlite().append(&routes).toml();
+    let gateway = Gateway::start_logged(dir.path(), &config, "info");
+    let public = gateway.public();
+    let token = common::admin::token(gateway.admin, "read").await;
+    let client = reqwest::Client::new();
+    for (path, status) in [("/api/x", 200), ("/docs/y", 200), ("/elsewhere", 404)] {
+        let response = client
+            .get(format!("http://{public}{path}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{path}");
+    }
+    let mut lines = Vec::new();
+    for _ in 0..1_000 {
+        lines = access_lines(&gateway.logs())
+            .into_iter()
+            .filter(|l| l["listener"] == "public")
+            .collect();
+        if lines.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let route_of = |path: &str| {
+        lines
+            .iter()
+            .find(|l| l["path"] == path)
+            .unwrap_or_else(|| panic!("no line for {path}: {lines:?}"))["route"]
+            .clone()
+    };
+    assert_eq!(route_of("/api/x"), "api");
+    assert_eq!(route_of("/docs/y"), "docs");
+    assert_eq!(route_of("/elsewhere"), Value::Null);
+    gateway.terminate();
+}

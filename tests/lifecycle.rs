@@ -7,9 +7,8 @@
 //! admin API (an old secret refused), in the store (what `client list` shows).
 #![cfg(all(unix, feature = "sqlite", feature = "cli"))]
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Instant;
 
 use serde_json::{json, Value};
@@ -21,7 +20,7 @@ mod pg;
 
 use common::config::ServeConfig;
 use common::lifecycle::{issue, passes, refused_within, token_endpoint};
-use common::process::Gateway;
+use common::process::{tokengate_with, Gateway};
 use common::upstream::Recorder;
 use common::SERVICE;
 
@@ -72,29 +71,6 @@ fn line_value<'a>(said: &'a str, name: &str) -> &'a str {
     said.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
         .unwrap_or_else(|| panic!("no `{name}:` line: {said}"))
-}
-
-/// Runs `tokengate <args…> --config tokengate.toml` in `dir`, `stdin` on its standard input.
-fn tokengate_with(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tokengate"))
-        .args(args)
-        .args(["--config", "tokengate.toml"])
-        .current_dir(dir)
-        .env("RUST_LOG", "info")
-        .env_remove("TOKENGATE_CONFIG")
-        .env_remove("TOKENGATE_PEPPER")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
 }
 
 fn tokengate(dir: &Path, args: &[&str]) -> Output {

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use common::admin::metric;
 use common::down::FlakyStore;
 use common::process::Gateway;
 use common::{ADMIN_KEY, ADMIN_SECRET, REDIRECT, SERVICE, WEB_CLIENT, WEB_SECRET};
@@ -176,18 +177,6 @@ async fn assert_slow_down(res: reqwest::Response) -> u64 {
     assert_eq!(body["error"], "slow_down", "{body}");
     assert!(body["error_description"].is_string(), "{body}");
     retry_after
-}
-
-async fn metric(admin: SocketAddr, name: &str) -> f64 {
-    let text = reqwest::get(format!("http://{admin}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("{name} not in\n{text}"))
 }
 
 #[tokio::test(flavor = "multi_thread")]

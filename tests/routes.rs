@@ -410,3 +410,20 @@ async fn an_unknown_service_key_is_refused_at_start() {
         "{err}"
     );
 }
+
+/// The README's multi-API example is `examples/multi_api.toml` (which the test above serves),
+/// line for line, so it stays a complete configuration that runs.
+#[test]
+fn the_readme_multi_api_example_is_the_served_example() {
+    let example = include_str!("../examples/multi_api.toml");
+    let body: String = example
+        .lines()
+        .skip_while(|line| line.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let readme = include_str!("../README.md");
+    let block = format!("```toml\n{}\n```", body.trim());
+    assert!(readme.contains(&block), "README.md lacks:\n{block}");
+    let config = tokengate::server::Config::from_toml(body.trim(), None).unwrap();
+    assert!(config.routes.len() >= 3 && config.services.len() >= 2);
+}

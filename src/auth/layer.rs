@@ -234,6 +234,12 @@ impl OAuthLayer {
         self.edit(|s| s.mac_challenges = mac)
     }
 
+    /// Counts the request outcomes into `metrics` (shared with another layer, or kept from a
+    /// layer this one replaces) instead of counters of its own.
+    pub(crate) fn with_metrics(self, metrics: Arc<LayerMetrics>) -> Self {
+        self.edit(|s| s.metrics = metrics)
+    }
+
     /// The request outcome counters.
     pub fn metrics(&self) -> &Arc<LayerMetrics> {
         &self.settings.metrics

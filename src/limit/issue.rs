@@ -94,6 +94,13 @@ impl IssueLimits {
         self.refused.load(Ordering::Relaxed)
     }
 
+    /// These limits, counting on from the refusals `previous` counted.
+    pub(crate) fn continuing(self, previous: &IssueLimits) -> Self {
+        self.refused
+            .fetch_add(previous.refused(), Ordering::Relaxed);
+        self
+    }
+
     /// Takes one unit for `client_id` on `service_key`; when none is left, how long until one
     /// is.
     pub(crate) fn check(&self, service_key: &str, client_id: &str) -> Result<(), Duration> {

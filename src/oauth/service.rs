@@ -63,7 +63,8 @@ pub struct TokenService {
     tags: TagKey,
     clock: Clock,
     listeners: Listeners,
-    limits: Arc<IssueLimits>,
+    /// Shared by the clones, replaced whole by [`TokenService::replace_issue_limits`].
+    limits: Arc<arc_swap::ArcSwap<IssueLimits>>,
 }
 
 impl fmt::Debug for TokenService {
@@ -82,7 +83,7 @@ impl TokenService {
             pepper,
             clock: Arc::new(system_now),
             listeners: Listeners::default(),
-            limits: Arc::default(),
+            limits: Arc::new(arc_swap::ArcSwap::from_pointee(IssueLimits::default())),
         }
     }
 
@@ -90,13 +91,21 @@ impl TokenService {
     /// call over the limit fails, after the client authenticated, with an error whose
     /// [`Error::retry_after`] is set. None by default.
     pub fn with_issue_limits(mut self, limits: IssueLimits) -> Self {
-        self.limits = Arc::new(limits);
+        self.limits = Arc::new(arc_swap::ArcSwap::from_pointee(limits));
         self
     }
 
-    /// The issuance limits in force (shared: read [`IssueLimits::refused`] for metrics).
-    pub fn issue_limits(&self) -> &Arc<IssueLimits> {
-        &self.limits
+    /// The issuance limits in force (read [`IssueLimits::refused`] for metrics).
+    pub fn issue_limits(&self) -> Arc<IssueLimits> {
+        self.limits.load_full()
+    }
+
+    /// Puts `limits` in force for this service and its clones, from the next call on (a
+    /// configuration reload). The count of refused calls carries on; what each client has
+    /// used of its burst starts afresh.
+    pub fn replace_issue_limits(&self, limits: IssueLimits) {
+        let old = self.limits.load();
+        self.limits.store(Arc::new(limits.continuing(&old)));
     }
 
     /// Replaces the clock (milliseconds since the epoch); for tests.
@@ -141,7 +150,7 @@ impl TokenService {
         (self.clock)()
     }
 
-    pub(super) async fn invalidated(&self, hashes: &[TokenHash]) {
+    pub(crate) async fn invalidated(&self, hashes: &[TokenHash]) {
         if hashes.is_empty() {
             return;
         }
@@ -192,6 +201,7 @@ impl TokenService {
     /// Takes one unit of `client`'s issuance quota on `service`; an error when none is left.
     pub(super) fn check_issue_rate(&self, service: &Service, client: &Client) -> Result<(), Error> {
         self.limits
+            .load()
             .check(&service.key, &client.client_id)
             .map_err(|wait| {
                 tracing::debug!(service = %service.key, client = %client.client_id, "issuance rate limited");

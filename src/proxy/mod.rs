@@ -171,6 +171,12 @@ struct Settings {
 }
 
 impl ReverseProxy {
+    /// Whether `other` forwards to the same upstream (scheme, authority and base path).
+    pub(crate) fn same_upstream(&self, other: &ReverseProxy) -> bool {
+        let (a, b) = (&self.shared.upstream, &other.shared.upstream);
+        a.scheme == b.scheme && a.authority == b.authority && a.base_path == b.base_path
+    }
+
     /// A proxy to `upstream`, an `http://host:port` or `https://host:port` URI with an
     /// optional base path (`http://host:port/base`: a request for `/x?y=1` goes to
     /// `/base/x?y=1`). An `https` upstream's certificate is verified against the system's

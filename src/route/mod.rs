@@ -48,6 +48,8 @@ pin_project! {
     pub struct RouteFuture<F> {
         #[pin]
         state: State<F>,
+        // Put on the response: the access log names the route.
+        route: Option<RouteName>,
     }
 }
 
@@ -65,12 +67,22 @@ impl<F> RouteFuture<F> {
             state: State::Ready {
                 response: Some(response),
             },
+            route: None,
         }
     }
 
     fn inner(future: F) -> Self {
         RouteFuture {
             state: State::Inner { future },
+            route: None,
+        }
+    }
+
+    /// The future of the service of route `route`, whose name the response then carries.
+    fn routed(future: F, route: RouteName) -> Self {
+        RouteFuture {
+            state: State::Inner { future },
+            route: Some(route),
         }
     }
 }
@@ -82,11 +94,18 @@ where
     type Output = Result<Response<ProxyBody>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
+        let this = self.project();
+        match this.state.project() {
             StateProj::Ready { response } => {
                 Poll::Ready(Ok(response.take().expect("polled after completion")))
             }
-            StateProj::Inner { future } => future.poll(cx),
+            StateProj::Inner { future } => {
+                let Ok(mut response) = std::task::ready!(future.poll(cx));
+                if let Some(route) = this.route.take() {
+                    response.extensions_mut().insert(route);
+                }
+                Poll::Ready(Ok(response))
+            }
         }
     }
 }

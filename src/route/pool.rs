@@ -94,6 +94,26 @@ impl UpstreamPool {
         self
     }
 
+    /// Takes over from `previous` (the pool this one replaces, as a configuration reload does)
+    /// which of the same upstreams are marked out, and until when: a reload does not send
+    /// requests to an upstream known to be failing.
+    pub(crate) fn keep_health_of(self, previous: &UpstreamPool) -> Self {
+        let (new, old) = (&self.shared, &previous.shared);
+        let shift = u64::try_from(new.epoch.saturating_duration_since(old.epoch).as_millis())
+            .unwrap_or(u64::MAX);
+        for member in &new.members {
+            let was = old
+                .members
+                .iter()
+                .find(|was| was.proxy.same_upstream(&member.proxy));
+            if let Some(was) = was {
+                let until = was.out_until.load(Ordering::Relaxed).saturating_sub(shift);
+                member.out_until.store(until, Ordering::Relaxed);
+            }
+        }
+        self
+    }
+
     /// How many upstreams are in now (not marked out).
     pub fn available(&self) -> usize {
         let now = self.shared.now_ms();

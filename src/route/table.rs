@@ -42,7 +42,8 @@ impl<S> Route<S> {
     }
 }
 
-/// The name of the route a request was routed by, inserted as a request extension.
+/// The name of the route a request was routed by, inserted as an extension of the request
+/// (for the route's service) and of its response (for the access log).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteName(pub Arc<str>);
 
@@ -205,7 +206,8 @@ where
             Err(()) => return RouteFuture::ready(json_error(StatusCode::BAD_REQUEST, AMBIGUOUS)),
         };
         let service = route.service.clone();
-        req.extensions_mut().insert(RouteName(route.name.clone()));
-        RouteFuture::inner(service.oneshot(req))
+        let name = RouteName(route.name.clone());
+        req.extensions_mut().insert(name.clone());
+        RouteFuture::routed(service.oneshot(req), name)
     }
 }

@@ -1,7 +1,7 @@
 //! The access log (`[log] access = true`): one `info` line per request, target
 //! `tokengate::access`, written when the response head is ready. It names the listener, the
 //! method, the canonical path (the TIBCO routes' token as `{token}`; never the query), the
-//! status, the token's client, the latency until the response head, the upstream's status and
+//! route (with `[[routes]]`: its configured name), the status, the token's client, the latency until the response head, the upstream's status and
 //! the trace id; never a token, a secret or a header value.
 
 use std::convert::Infallible;
@@ -92,12 +92,14 @@ where
         let Ok(response) = std::task::ready!(this.inner.poll(cx));
         if let Some(pending) = this.pending.take() {
             let note = response.extensions().get::<AccessNote>();
-            // The routes helper's `route` field goes here, from its route extension.
+            // The route's name comes from the configuration, never from the request.
+            let route = response.extensions().get::<crate::route::RouteName>();
             tracing::info!(
                 target: "tokengate::access",
                 listener = *this.listener,
                 method = %pending.method,
                 path = %pending.path,
+                route = route.map(|r| &*r.0),
                 status = response.status().as_u16(),
                 client_id = note.and_then(|n| n.client_id.as_deref()),
                 latency_us = u64::try_from(pending.started.elapsed().as_micros()).unwrap_or(u64::MAX),

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::config::{Config, ConfigError};
 use crate::model::Client;
-use crate::secret::Pepper;
+use crate::secret::{Pepper, TokenHash};
 use crate::store::Store;
 use crate::Error;
 
@@ -74,11 +74,28 @@ pub async fn apply_with(
     pepper: &Pepper,
     unlisted: Unlisted,
 ) -> Result<ApplyReport, Error> {
+    apply_ending(config, store, pepper, unlisted)
+        .await
+        .map(|(report, _)| report)
+}
+
+/// [`apply_with`], also returning the hashes of the tokens the changes ended (a client
+/// disabled, removed or no longer listing a service): a running server's caches drop them.
+///
+/// Everything is checked before anything is written: an error leaves the store as it was.
+pub(crate) async fn apply_ending(
+    config: &Config,
+    store: &dyn Store,
+    pepper: &Pepper,
+    unlisted: Unlisted,
+) -> Result<(ApplyReport, Vec<TokenHash>), Error> {
     config.validate()?;
+    let mut ended = Vec::new();
     let in_file = |e: ConfigError| Error::from(e.in_file(config.origin.as_deref()));
     let mut report = ApplyReport::default();
 
     let mut declared = HashSet::new();
+    let mut services = Vec::new();
     for (i, entry) in config.services.iter().enumerate() {
         let service = entry
             .to_service(&format!("services[{i}]"))
@@ -87,9 +104,7 @@ pub async fn apply_with(
         if store.service(&service.key).await?.as_ref() == Some(&service) {
             report.services_unchanged += 1;
         } else {
-            store.put_service(&service).await?;
-            tracing::info!(service = %service.key, "service written to the store");
-            report.services_written += 1;
+            services.push(service);
         }
     }
 
@@ -98,6 +113,7 @@ pub async fn apply_with(
     let by_client_id: HashMap<&str, &Client> =
         stored.iter().map(|c| (c.client_id.as_str(), c)).collect();
 
+    let mut clients = Vec::new();
     for (i, entry) in config.clients.iter().enumerate() {
         let path = format!("clients[{i}]");
         let mut client = entry.to_client(&path).map_err(in_file)?;
@@ -145,10 +161,18 @@ pub async fn apply_with(
         if existing == Some(&client) {
             report.clients_unchanged += 1;
         } else {
-            store.put_client(&client).await?;
-            tracing::info!(id = client.id, client_id = %client.client_id, "client written to the store");
-            report.clients_written += 1;
+            clients.push(client);
         }
+    }
+    for service in services {
+        store.put_service(&service).await?;
+        tracing::info!(service = %service.key, "service written to the store");
+        report.services_written += 1;
+    }
+    for client in clients {
+        ended.extend(store.put_client(&client).await?);
+        tracing::info!(id = client.id, client_id = %client.client_id, "client written to the store");
+        report.clients_written += 1;
     }
 
     let listed: HashSet<i64> = config.clients.iter().map(|c| c.id).collect();
@@ -157,16 +181,17 @@ pub async fn apply_with(
         match unlisted {
             Unlisted::Keep => kept.push(client.client_id.as_str()),
             Unlisted::Prune => {
-                let ended = store
+                let revoked = store
                     .delete_client(&client.client_id)
                     .await?
-                    .map_or(0, |ended| ended.len());
+                    .unwrap_or_default();
                 tracing::info!(
                     id = client.id,
                     client_id = %client.client_id,
-                    revoked_tokens = ended,
+                    revoked_tokens = revoked.len(),
                     "client in the store but not in the configuration: removed (--prune)"
                 );
+                ended.extend(revoked);
                 report.clients_removed += 1;
             }
         }
@@ -197,7 +222,7 @@ pub async fn apply_with(
             report.services_kept += 1;
         }
     }
-    Ok(report)
+    Ok((report, ended))
 }
 
 /// Refuses a confidential client turned public without `public = true`, and logs at WARN every

@@ -12,11 +12,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use http::{Request, Response};
 
 use crate::auth::LayerMetrics;
-use crate::limit::{FailedAuthLimiter, IssueLimits};
+use crate::limit::FailedAuthLimiter;
 use crate::model::TokenInfo;
 use crate::proxy::UpstreamFailure;
 use crate::resolve::CachedToken;
@@ -135,6 +136,7 @@ pub(crate) struct RouteMetrics {
 /// | `tokengate_tokens_revoked_total` | counter | access tokens revoked by this process |
 /// | `tokengate_limited_total{limit}` | counter | requests refused by a limit: `issue` (a client over its `issue_rate`), `failed_auth_public` / `failed_auth_admin` (an address over its `failed_auth_limit` on that listener), `lookups` (cache misses that found every lookup turn taken for `lookup_wait_ms`: answered 503) |
 /// | `tokengate_store_token_lookups_total` | counter | queries for token records (by access token, refresh token or list) sent to the store, from every API |
+/// | `tokengate_config_reloads_total{result}` | counter | configuration reloads (SIGHUP, [`super::ConfigReloader`]): `ok` (in force), `error` (refused: the previous configuration stays) |
 ///
 /// With a PostgreSQL store (feature `postgres`), also
 /// `tokengate_revocation_delay_seconds` (histogram: from a revocation's commit on any node to
@@ -151,28 +153,44 @@ pub(crate) struct RouteMetrics {
 /// The request and cache metrics are absent when the public listener is disabled.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    pub(crate) layer: Option<Arc<LayerMetrics>>,
-    pub(crate) cache: Option<TokenCache>,
+    /// The public listener's parts, replaced with its snapshot at each configuration reload.
+    pub(crate) public: ArcSwap<PublicMetrics>,
     pub(crate) resolve: Arc<Histogram>,
     pub(crate) upstream: Arc<UpstreamStats>,
-    /// With `[[routes]]`: each route's, in the table's order.
-    pub(crate) routes: Vec<RouteMetrics>,
     pub(crate) tokens: Arc<TokenCounters>,
-    pub(crate) issue_limits: Option<Arc<IssueLimits>>,
-    pub(crate) public_failed_auth: Option<FailedAuthLimiter>,
+    /// The token service, for its issuance limits in force (replaced at reload).
+    pub(crate) issue_limits: Option<Arc<crate::oauth::TokenService>>,
     pub(crate) admin_failed_auth: Option<FailedAuthLimiter>,
-    pub(crate) lookups: Option<LimitedResolver<TimedResolver<LocalResolver>>>,
-    /// The PostgreSQL revocation feed into `cache`; held here so it lives as long as the server.
-    #[cfg(feature = "postgres")]
-    pub(crate) revocations: std::sync::OnceLock<crate::store::RevocationListener>,
-    /// The SQLite change feed into `cache`; held here so it lives as long as the server.
-    #[cfg(feature = "sqlite")]
-    pub(crate) changes: std::sync::OnceLock<crate::store::ChangeFeed>,
+    /// Configuration reloads that took effect (`ok`) and that were refused (`error`).
+    pub(crate) reloads: ReloadCounters,
     /// The TLS listeners, by name (`public`, `admin`).
     pub(crate) tls: Vec<(&'static str, super::listener::ListenerTls)>,
 }
 
-impl Metrics {
+/// Configuration reloads by result (`tokengate_config_reloads_total{result}`).
+#[derive(Debug, Default)]
+pub(crate) struct ReloadCounters {
+    pub(crate) ok: AtomicU64,
+    pub(crate) error: AtomicU64,
+}
+
+/// What `/metrics` shows of the public listener as one configuration built it: its layer
+/// (single upstream) or routes, the token cache and lookup limit of the first service, the
+/// failed-authentication limiter. A reload swaps in a new one with the new snapshot (the
+/// counters of what the reload kept, such as a route's, carry on).
+#[derive(Debug, Default)]
+pub(crate) struct PublicMetrics {
+    pub(crate) layer: Option<Arc<LayerMetrics>>,
+    pub(crate) cache: Option<TokenCache>,
+    /// With `[[routes]]`: each route's, in the table's order.
+    pub(crate) routes: Vec<RouteMetrics>,
+    pub(crate) public_failed_auth: Option<FailedAuthLimiter>,
+    pub(crate) lookups: Option<LimitedResolver<TimedResolver<LocalResolver>>>,
+    /// The store's feed into `cache`.
+    pub(crate) feed: super::feed::Feed,
+}
+
+impl PublicMetrics {
     /// `tokengate_route_*`: the per-route series, when there are routes.
     fn render_routes(&self, out: &mut String) {
         if self.routes.is_empty() {
@@ -206,7 +224,9 @@ impl Metrics {
                 .render_series(out, name, &format!("route=\"{}\",", route.name));
         }
     }
+}
 
+impl Metrics {
     /// The metrics as Prometheus text.
     ///
     /// ```
@@ -215,17 +235,18 @@ impl Metrics {
     /// ```
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
+        let public = self.public.load();
         let counter = |out: &mut String, name: &str, help: &str, value: u64| {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} counter");
             let _ = writeln!(out, "{name} {value}");
         };
-        let route_layers: Vec<&Arc<LayerMetrics>> = self
+        let route_layers: Vec<&Arc<LayerMetrics>> = public
             .routes
             .iter()
             .filter_map(|r| r.layer.as_ref())
             .collect();
-        let totals = match &self.layer {
+        let totals = match &public.layer {
             Some(layer) => Some(layer.outcomes()),
             None => route_layers.first().map(|first| {
                 let mut totals = first.outcomes();
@@ -248,8 +269,8 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{{outcome=\"{outcome}\"}} {count}");
             }
         }
-        self.render_routes(&mut out);
-        if let Some(cache) = &self.cache {
+        public.render_routes(&mut out);
+        if let Some(cache) = &public.cache {
             let (valid, unknown) = cache.entries();
             let name = "tokengate_cache_entries";
             let _ = writeln!(out, "# HELP {name} Tokens held by the cache now, by kind.");
@@ -314,16 +335,21 @@ impl Metrics {
         let _ = writeln!(out, "# HELP {name} Requests refused by a limit.");
         let _ = writeln!(out, "# TYPE {name} counter");
         for (limit, count) in [
-            ("issue", self.issue_limits.as_ref().map(|l| l.refused())),
+            (
+                "issue",
+                self.issue_limits
+                    .as_ref()
+                    .map(|t| t.issue_limits().refused()),
+            ),
             (
                 "failed_auth_public",
-                self.public_failed_auth.as_ref().map(|l| l.refused()),
+                public.public_failed_auth.as_ref().map(|l| l.refused()),
             ),
             (
                 "failed_auth_admin",
                 self.admin_failed_auth.as_ref().map(|l| l.refused()),
             ),
-            ("lookups", self.lookups.as_ref().map(|l| l.shed())),
+            ("lookups", public.lookups.as_ref().map(|l| l.shed())),
         ] {
             let _ = writeln!(out, "{name}{{limit=\"{limit}\"}} {}", count.unwrap_or(0));
         }
@@ -334,7 +360,7 @@ impl Metrics {
             self.tokens.lookups.load(Ordering::Relaxed),
         );
         #[cfg(feature = "postgres")]
-        if let Some(feed) = self.revocations.get() {
+        if let Some(feed) = &public.feed.revocations {
             let name = "tokengate_revocation_delay_seconds";
             let latency = feed.latency();
             let _ = writeln!(
@@ -365,7 +391,7 @@ impl Metrics {
             );
         }
         #[cfg(feature = "sqlite")]
-        if let Some(feed) = self.changes.get() {
+        if let Some(feed) = &public.feed.changes {
             let stats = feed.stats();
             counter(
                 &mut out,
@@ -378,6 +404,19 @@ impl Metrics {
                 "tokengate_change_feed_flushes_total",
                 "Whole-cache flushes by the SQLite change feed (start, unread changes gone).",
                 stats.flushes,
+            );
+        }
+        let name = "tokengate_config_reloads_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Configuration reloads (SIGHUP or ConfigReloader), by result."
+        );
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for (result, count) in [("ok", &self.reloads.ok), ("error", &self.reloads.error)] {
+            let _ = writeln!(
+                out,
+                "{name}{{result=\"{result}\"}} {}",
+                count.load(Ordering::Relaxed)
             );
         }
         super::tls_metrics::render(&self.tls, &mut out);

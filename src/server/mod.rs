@@ -51,13 +51,17 @@ mod access_log;
 mod admin;
 mod apply;
 mod body_limit;
+mod carry;
 pub mod config;
+mod config_reload;
 mod counted_store;
 mod echo;
+mod feed;
 mod graceful;
 mod layers;
 mod lifecycle;
 mod listener;
+mod live;
 mod manage;
 mod metrics;
 mod pepper_check;
@@ -65,6 +69,7 @@ mod process_metrics;
 mod protect;
 mod public;
 mod reload;
+mod restart_only;
 mod routes;
 mod self_signed;
 mod signal;
@@ -77,6 +82,7 @@ pub use admin::AdminService;
 pub use apply::{apply, apply_with, ApplyReport, Unlisted};
 pub use config::{parse_pepper, StoreLocation, MIN_PEPPER_BYTES};
 pub use config::{Config, ConfigError};
+pub use config_reload::ConfigReloader;
 pub use echo::EchoService;
 pub use lifecycle::{
     after_rekey, find_client, remove_service, update_client, update_service, ClientChanges,
@@ -263,6 +269,7 @@ pub struct Server {
     admin_tls: Option<ListenerTls>,
     public: Option<PublicListener>,
     certificates: CertificateReloader,
+    reloader: ConfigReloader,
     store: Arc<dyn Store>,
     tokens: Arc<TokenService>,
     metrics: Arc<Metrics>,
@@ -283,51 +290,21 @@ impl fmt::Debug for Server {
 impl Server {
     /// Validates the configuration, opens the store (see [`open_configured_store`]) and binds
     /// with [`Server::bind_with_store`].
-    pub async fn bind(mut config: Config) -> Result<Server, Error> {
+    pub async fn bind(config: Config) -> Result<Server, Error> {
         config.validate()?;
         config.admin_credentials()?;
         // The ports first: a listener that cannot bind must stop the start before the store
         // is created, migrated or written, and before a pepper file is made.
         let listeners = Listeners::bind(&config).await?;
         let opened = open_configured_store(&config).await?;
-        // By default, token lookups may take half the store's pool: a flood of unknown
-        // tokens leaves the other half to issuance, revocation and readiness checks.
-        if let Some(connections) = opened.read_connections {
-            config
-                .public
-                .max_concurrent_lookups
-                .get_or_insert((connections as usize / 2).max(1));
-        }
-        let server = Server::assemble(
+        Server::assemble(
             config,
             opened.store.clone(),
             opened.pepper.clone(),
             listeners,
+            Some(&opened),
         )
-        .await?;
-        // Revocations made by other nodes on a shared PostgreSQL database reach this node's
-        // cache through LISTEN/NOTIFY.
-        #[cfg(feature = "postgres")]
-        if let Some(feed) = server
-            .metrics
-            .cache
-            .as_ref()
-            .and_then(|c| opened.subscribe(c))
-        {
-            let _ = server.metrics.revocations.set(feed);
-        }
-        // Revocations made by other processes on the same SQLite file reach this process's
-        // cache through the change feed.
-        #[cfg(feature = "sqlite")]
-        if let Some(feed) = server
-            .metrics
-            .cache
-            .as_ref()
-            .and_then(|c| opened.change_feed(c))
-        {
-            let _ = server.metrics.changes.set(feed);
-        }
-        Ok(server)
+        .await
     }
 
     /// Applies the configured services and clients to `store`, builds the services over one
@@ -350,16 +327,27 @@ impl Server {
     ) -> Result<Server, Error> {
         config.validate()?;
         let listeners = Listeners::bind(&config).await?;
-        Server::assemble(config, store, pepper, listeners).await
+        Server::assemble(config, store, pepper, listeners, None).await
     }
 
-    /// [`Server::bind_with_store`] on listeners already bound.
+    /// [`Server::bind_with_store`] on listeners already bound; with `opened`, the store's
+    /// pool sets the default lookup limit and its change feed reaches every token cache.
     async fn assemble(
-        config: Config,
+        mut config: Config,
         store: Arc<dyn Store>,
         pepper: Pepper,
         listeners: Listeners,
+        opened: Option<&OpenedStore>,
     ) -> Result<Server, Error> {
+        // By default, token lookups may take half the store's pool: a flood of unknown
+        // tokens leaves the other half to issuance, revocation and readiness checks.
+        let default_lookups = opened
+            .and_then(|o| o.read_connections)
+            .map(|connections| (connections as usize / 2).max(1));
+        if let Some(lookups) = default_lookups {
+            config.public.max_concurrent_lookups.get_or_insert(lookups);
+        }
+        let subscribe = opened.map(feed::subscriber);
         let credentials = config.admin_credentials()?;
         let report = apply(&config, &*store, &pepper).await?;
         tracing::info!(
@@ -392,29 +380,7 @@ impl Server {
                 "admin.failed_auth_limit",
             )?
             .map(FailedAuthLimiter::new);
-        let mut metrics = Metrics {
-            tokens: counters,
-            issue_limits: Some(tokens.issue_limits().clone()),
-            admin_failed_auth: admin_failed_auth.clone(),
-            ..Metrics::default()
-        };
         let public_tls = listeners.public.as_ref().and_then(|(_, tls)| tls.clone());
-        let public = match listeners.public {
-            Some((listener, tls)) => Some(PublicListener {
-                tls,
-                ..public::bind(
-                    listener,
-                    &config.public,
-                    &config.routes,
-                    &tokens,
-                    crate::rpc::Credentials::new(credentials.clone()),
-                    &mut metrics,
-                    config.log.access,
-                )
-                .await?
-            }),
-            None => None,
-        };
         let tls: Vec<_> = [
             ("public", public_tls),
             ("admin", listeners.admin_tls.clone()),
@@ -422,8 +388,44 @@ impl Server {
         .into_iter()
         .filter_map(|(name, tls)| tls.map(|tls| (name, tls)))
         .collect();
-        metrics.tls = tls.clone();
-        let metrics = Arc::new(metrics);
+        let metrics = Arc::new(Metrics {
+            tokens: counters,
+            issue_limits: Some(tokens.clone()),
+            admin_failed_auth: admin_failed_auth.clone(),
+            tls: tls.clone(),
+            ..Metrics::default()
+        });
+        let (public, public_reload) = match listeners.public {
+            Some((listener, tls)) => {
+                let addr = listener.local_addr().map_err(|e| {
+                    Error::refused("cannot read the public listener's address", Some(e.into()))
+                })?;
+                let base = public::PublicBase {
+                    tokens: tokens.clone(),
+                    admin: crate::rpc::Credentials::new(credentials.clone()),
+                    addr,
+                    access_log: config.log.access,
+                    metrics: metrics.clone(),
+                    subscribe,
+                };
+                let mut bound =
+                    public::bind(listener, &config.public, &config.routes, &base).await?;
+                bound.tls = tls;
+                let carried = std::mem::take(&mut bound.carried);
+                let reload = (bound.service.swapper(), base, carried);
+                (Some(bound), Some(reload))
+            }
+            None => (None, None),
+        };
+        let certificates = CertificateReloader::new(tls);
+        let reloader = ConfigReloader::new(
+            config.clone(),
+            tokens.clone(),
+            public_reload,
+            metrics.clone(),
+            certificates.clone(),
+            default_lookups,
+        );
 
         let api = admin_api(
             tokens.clone(),
@@ -444,7 +446,8 @@ impl Server {
             admin,
             admin_tls: listeners.admin_tls,
             public,
-            certificates: CertificateReloader::new(tls),
+            certificates,
+            reloader,
             store,
             tokens,
             metrics,
@@ -479,6 +482,12 @@ impl Server {
         &self.certificates
     }
 
+    /// The handle that puts a new configuration in force while the server runs (SIGHUP does
+    /// the same): see [`ConfigReloader`].
+    pub fn config_reloader(&self) -> &ConfigReloader {
+        &self.reloader
+    }
+
     /// The metrics `/metrics` shows.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
@@ -486,16 +495,20 @@ impl Server {
 
     /// Serves HTTP/1.1 and h2 (over TLS where configured) on both listeners until `shutdown`
     /// completes, then stops accepting connections and lets in-flight requests finish (for up
-    /// to 30 s). On SIGHUP, the certificates are read again ([`Server::certificates`]).
+    /// to 30 s). On SIGHUP, the configuration file and the certificates are read again
+    /// ([`ConfigReloader::reload`]), one SIGHUP at a time.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
         tracing::info!(addr = %self.admin_addr, "admin listener serving");
-        let certificates = self.certificates.clone();
+        let reloader = self.reloader.clone();
         let reload = signal::on_reload_signal(move || {
-            let _ = certificates.reload();
+            let reloader = reloader.clone();
+            async move {
+                let _ = reloader.reload().await;
+            }
         });
         let reload_stop = wait(stopped.clone());
         let reload = async {

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use http::Uri;
 
+use super::carry::{CacheKnobs, CarriedCache, Carry};
 use super::config::{PublicConfig, DEFAULT_MAX_CONCURRENT_LOOKUPS};
-use super::metrics::{Metrics, TimedResolver};
+use super::metrics::{Histogram, TimedResolver};
 use crate::auth::{IdentityHeaders, MacPolicy, OAuthLayer};
 use crate::model::{Service as ServiceSettings, TokenType};
 use crate::oauth::TokenService;
@@ -15,35 +16,58 @@ use crate::proxy::ReverseProxy;
 use crate::resolve::{LimitedResolver, LocalResolver, TokenCache};
 use crate::Error;
 
-/// The token cache for `service`'s tokens (evicted by `tokens`' revocations); the first one
-/// made is the one `/metrics` shows.
+/// The token cache for `service`'s tokens (evicted by `tokens`' revocations): the previous
+/// snapshot's when a reload keeps it (see [`Carry::cache`]); the first one made is the one
+/// `/metrics` shows.
 pub(crate) fn token_cache(
     config: &PublicConfig,
     tokens: &Arc<TokenService>,
     service: &str,
-    metrics: &mut Metrics,
+    resolve: &Arc<Histogram>,
+    carry: &mut Carry,
 ) -> TokenCache {
-    let resolver = LimitedResolver::new(
-        TimedResolver {
-            inner: LocalResolver::new(tokens.clone(), service.to_owned()),
-            histogram: metrics.resolve.clone(),
-        },
-        config
+    let knobs = CacheKnobs {
+        ttl_secs: config.cache_ttl_secs,
+        negative_ttl_secs: config.negative_ttl_secs,
+        capacity: config.cache_capacity,
+        max_concurrent_lookups: config
             .max_concurrent_lookups
             .unwrap_or(DEFAULT_MAX_CONCURRENT_LOOKUPS),
-        Duration::from_millis(config.lookup_wait_ms),
-    );
-    if metrics.lookups.is_none() {
-        metrics.lookups = Some(resolver.clone());
+        lookup_wait_ms: config.lookup_wait_ms,
+    };
+    let CarriedCache {
+        cache,
+        lookups,
+        feed,
+        ..
+    } = carry.cache(service, knobs, || {
+        let lookups = LimitedResolver::new(
+            TimedResolver {
+                inner: LocalResolver::new(tokens.clone(), service.to_owned()),
+                histogram: resolve.clone(),
+            },
+            knobs.max_concurrent_lookups,
+            Duration::from_millis(knobs.lookup_wait_ms),
+        );
+        let cache = TokenCache::builder(lookups.clone())
+            .ttl(Duration::from_secs(knobs.ttl_secs))
+            .negative_ttl(Duration::from_secs(knobs.negative_ttl_secs))
+            .max_capacity(knobs.capacity)
+            .build();
+        cache.listen_to(tokens);
+        CarriedCache {
+            knobs,
+            cache,
+            lookups,
+            feed: Default::default(),
+        }
+    });
+    if carry.metrics.lookups.is_none() {
+        carry.metrics.lookups = Some(lookups);
     }
-    let cache = TokenCache::builder(resolver)
-        .ttl(Duration::from_secs(config.cache_ttl_secs))
-        .negative_ttl(Duration::from_secs(config.negative_ttl_secs))
-        .max_capacity(config.cache_capacity)
-        .build();
-    cache.listen_to(tokens);
-    if metrics.cache.is_none() {
-        metrics.cache = Some(cache.clone());
+    if carry.metrics.cache.is_none() {
+        carry.metrics.cache = Some(cache.clone());
+        carry.metrics.feed = feed;
     }
     cache
 }

@@ -20,16 +20,18 @@ use tower_http::cors::Cors;
 use tower_http::timeout::TimeoutBody;
 
 use super::body_limit::BodyLimit;
+use super::carry::Carry;
 use super::config::{PublicConfig, RouteConfig, DEFAULT_FAILED_AUTH_LIMIT};
 use super::echo::EchoService;
 use super::layers::{self, Traced};
 use super::listener::HttpOptions;
+use super::live::Live;
 use super::metrics::{Metrics, TimedService};
 use super::protect;
 use super::routes::{route_table, RoutedApi};
 use crate::auth::OAuthService;
 use crate::forwarded::{client_ip, TrustedProxies};
-use crate::limit::{FailedAuthLayer, FailedAuthLimiter, FailedAuthService};
+use crate::limit::{FailedAuthLayer, FailedAuthService};
 use crate::model::GrantType;
 use crate::model::Service as ServiceSettings;
 use crate::oauth::TokenService;
@@ -131,25 +133,76 @@ impl Service<Request<EndpointBody>> for Endpoints {
 pub(crate) struct PublicListener {
     pub(crate) addr: SocketAddr,
     pub(crate) listener: tokio::net::TcpListener,
-    pub(crate) service: PublicService,
+    /// The snapshot in force, which a configuration reload replaces.
+    pub(crate) service: Live<PublicService>,
+    /// What the next snapshot may take over from this one.
+    pub(crate) carried: super::carry::Carried,
     pub(crate) http: HttpOptions,
     pub(crate) tls: Option<super::listener::ListenerTls>,
     /// How the service canonicalises targets (for the access log).
     pub(crate) path: PathOptions,
 }
 
-/// Builds the public stack for `config` over `tokens` (the same `TokenService` the admin API
-/// uses, so its revocations evict the cache at once), records its counters in `metrics` and
-/// binds `config.listen`.
+/// What the public listener's snapshots are built over, the same at every reload: the token
+/// service (the one the admin API uses, so its revocations evict the caches at once), the
+/// admin credentials, the listener's address, the access log switch, the metrics and the
+/// store's feeds.
+#[derive(Clone)]
+pub(crate) struct PublicBase {
+    pub(crate) tokens: Arc<TokenService>,
+    pub(crate) admin: Credentials,
+    pub(crate) addr: SocketAddr,
+    pub(crate) access_log: bool,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Starts the store's feed into each new token cache.
+    pub(crate) subscribe: Option<super::feed::Subscribe>,
+}
+
+/// Builds the public stack for `config` on `listener` and records its counters in
+/// `base.metrics`.
 pub(crate) async fn bind(
     listener: tokio::net::TcpListener,
     config: &PublicConfig,
     routes: &[RouteConfig],
-    tokens: &Arc<TokenService>,
-    admin: Credentials,
-    metrics: &mut Metrics,
-    access_log: bool,
+    base: &PublicBase,
 ) -> Result<PublicListener, Error> {
+    let mut carry = Carry::new(Default::default(), base.subscribe.clone());
+    let service = build(config, routes, base, &mut carry).await?;
+    let (carried, metrics) = carry.finish();
+    base.metrics.public.store(Arc::new(metrics));
+    Ok(PublicListener {
+        addr: base.addr,
+        listener,
+        service: Live::new(service),
+        carried,
+        http: HttpOptions {
+            header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
+            max_header_bytes: config.max_header_bytes,
+            max_headers: (config.max_headers > HYPER_MAX_HEADERS).then_some(config.max_headers),
+            ..HttpOptions::default()
+        },
+        tls: None,
+        path: config.path_options()?,
+    })
+}
+
+/// One snapshot of the public listener's service for `config` and `routes`, taking over what
+/// `carry` holds of the previous one (the token caches, the counters).
+pub(crate) async fn build(
+    config: &PublicConfig,
+    routes: &[RouteConfig],
+    base: &PublicBase,
+    carry: &mut Carry,
+) -> Result<PublicService, Error> {
+    let PublicBase {
+        tokens,
+        admin,
+        addr,
+        access_log,
+        metrics,
+        subscribe: _,
+    } = base;
+    let (addr, access_log) = (*addr, *access_log);
     let identity = config.identity_headers()?;
     let (settings, protected_key, routes) = if routes.is_empty() {
         let settings = protected_service(config, tokens).await?;
@@ -160,7 +213,7 @@ pub(crate) async fn bind(
             .service_key
             .clone()
             .or_else(|| routes.iter().find_map(|r| r.service_key.clone()));
-        let table = route_table(routes, config, tokens, metrics, access_log).await?;
+        let table = route_table(routes, config, tokens, metrics, carry, access_log).await?;
         (None, key, Some(table))
     };
     let upstream: Upstream = match config.upstream_uri()? {
@@ -176,7 +229,7 @@ pub(crate) async fn bind(
             let allow_query = config
                 .allow_query_tokens
                 .unwrap_or(service.allow_query_tokens);
-            let cache = protect::token_cache(config, tokens, &service.key, metrics);
+            let cache = protect::token_cache(config, tokens, &service.key, &metrics.resolve, carry);
             let mut layer = protect::oauth_layer(
                 config,
                 cache,
@@ -188,7 +241,8 @@ pub(crate) async fn bind(
             for (i, rule) in config.require_scopes.iter().enumerate() {
                 layer = layer.rule(rule.to_rule(i)?);
             }
-            metrics.layer = Some(layer.metrics().clone());
+            let layer = layer.with_metrics(carry.layer_metrics("public"));
+            carry.metrics.layer = Some(layer.metrics().clone());
             tracing::info!(
                 service = %service.key,
                 upstream = config.upstream.as_deref().unwrap_or("built-in echo"),
@@ -208,22 +262,21 @@ pub(crate) async fn bind(
         None => {
             tracing::warn!(
                 "no service in the store: the public listener answers 503 until one is \
-                 configured ([[services]] or `tokengate service add`) and tokengate restarts"
+                 configured ([[services]] or `tokengate service add`) and the configuration \
+                 is reloaded (SIGHUP)"
             );
             None
         }
     };
 
-    let addr = listener
-        .local_addr()
-        .map_err(|e| Error::refused("cannot read the public listener's address", Some(e.into())))?;
-    let failed_auth = config
-        .failed_auth_limit
-        .rate(Some(DEFAULT_FAILED_AUTH_LIMIT), "public.failed_auth_limit")?
-        .map(FailedAuthLimiter::new);
-    metrics.public_failed_auth = failed_auth.clone();
+    let failed_auth = carry.failed_auth(
+        config
+            .failed_auth_limit
+            .rate(Some(DEFAULT_FAILED_AUTH_LIMIT), "public.failed_auth_limit")?,
+    );
+    carry.metrics.public_failed_auth = failed_auth.clone();
     let cors = config.cors.as_ref().map(|c| c.layer()).transpose()?;
-    let endpoints = public_endpoints(config, tokens, admin, addr, protected_key)
+    let endpoints = public_endpoints(config, tokens, admin.clone(), addr, protected_key)
         .await?
         .map(|endpoints| match failed_auth {
             Some(limiter) => Endpoints::Guarded(FailedAuthLayer::new(limiter).layer(endpoints)),
@@ -234,25 +287,13 @@ pub(crate) async fn bind(
             None => Either::Right(endpoints),
         })
         .map(|stack| layers::traced(stack, layers::BODY_TIMEOUT));
-    Ok(PublicListener {
-        addr,
-        listener,
-        service: PublicService {
-            endpoints,
-            protected,
-            routes,
-            max_headers: config.max_headers,
-            path: config.path_options()?,
-            trusted: config.trusted_proxies()?,
-        },
-        http: HttpOptions {
-            header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
-            max_header_bytes: config.max_header_bytes,
-            max_headers: (config.max_headers > HYPER_MAX_HEADERS).then_some(config.max_headers),
-            ..HttpOptions::default()
-        },
-        tls: None,
+    Ok(PublicService {
+        endpoints,
+        protected,
+        routes,
+        max_headers: config.max_headers,
         path: config.path_options()?,
+        trusted: config.trusted_proxies()?,
     })
 }
 

@@ -1,7 +1,6 @@
 //! The public listener's route table, built from `[[routes]]` (and `[public] upstream` as the
 //! last, catch-all route when both are set).
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -11,14 +10,13 @@ use tower::util::BoxCloneSyncService;
 use tower::Layer;
 
 use super::body_limit::BodyLimit;
+use super::carry::Carry;
 use super::config::{PublicConfig, RouteAuth, RouteConfig};
 use super::metrics::{Metrics, RouteMetrics, TimedService};
 use super::protect;
-use super::upstream_outcome::UpstreamStats;
 use crate::model::Service as ServiceSettings;
 use crate::oauth::TokenService;
 use crate::proxy::ProxyBody;
-use crate::resolve::TokenCache;
 use crate::route::{Route, RouteTable, StripIdentity, StripPrefix, UpstreamPool};
 use crate::Error;
 
@@ -30,12 +28,14 @@ pub(crate) type RouteService =
 pub(crate) type RoutedApi = RouteTable<RouteService>;
 
 /// Builds the table: each route's service key must name a stored service (an error names the
-/// route and key); routes of one service share its token cache.
+/// route and key); routes of one service share its token cache, which a reload keeps (see
+/// [`Carry`]).
 pub(crate) async fn route_table(
     routes: &[RouteConfig],
     public: &PublicConfig,
     tokens: &Arc<TokenService>,
-    metrics: &mut Metrics,
+    metrics: &Metrics,
+    carry: &mut Carry,
     access_log: bool,
 ) -> Result<RoutedApi, Error> {
     let mut all: Vec<(String, RouteConfig)> = routes
@@ -46,14 +46,13 @@ pub(crate) async fn route_table(
     if let Some(catch_all) = catch_all(public, tokens).await? {
         all.push(("public".to_owned(), catch_all));
     }
-    let mut caches: HashMap<String, TokenCache> = HashMap::new();
     let mut built = Vec::with_capacity(all.len());
     for (at, route) in &all {
         let service = match (&route.auth, &route.service_key) {
             (RouteAuth::Oauth, Some(key)) => Some(stored_service(tokens, key, at, route).await?),
             _ => None,
         };
-        let stats = Arc::new(UpstreamStats::default());
+        let stats = carry.upstream_stats(&route.name);
         let pool = UpstreamPool::new(
             route
                 .upstream_uris(at)?
@@ -62,6 +61,7 @@ pub(crate) async fn route_table(
                 .collect::<Result<Vec<_>, _>>()?,
         )?
         .mark_out_for(route.mark_out());
+        let pool = carry.upstream_pool(&route.name, pool);
         let matcher = route.route_match(at)?;
         let prefix = if route.strip_prefix {
             matcher.path_prefix().to_owned()
@@ -81,10 +81,8 @@ pub(crate) async fn route_table(
         let max = route.max_body_bytes(public);
         let (stack, layer_metrics): (RouteService, _) = match service {
             Some(service) => {
-                let cache = caches
-                    .entry(service.key.clone())
-                    .or_insert_with(|| protect::token_cache(public, tokens, &service.key, metrics))
-                    .clone();
+                let cache =
+                    protect::token_cache(public, tokens, &service.key, &metrics.resolve, carry);
                 let allow_query = route
                     .allow_query_tokens
                     .or(public.allow_query_tokens)
@@ -102,6 +100,7 @@ pub(crate) async fn route_table(
                 for rule in route.scope_rules(at)? {
                     layer = layer.rule(rule);
                 }
+                let layer = layer.with_metrics(carry.layer_metrics(&route.name));
                 let layer_metrics = layer.metrics().clone();
                 let stack = BodyLimit {
                     inner: layer.layer(upstream),
@@ -128,7 +127,7 @@ pub(crate) async fn route_table(
             upstreams = route.upstream_uris(at)?.len(),
             "route"
         );
-        metrics.routes.push(RouteMetrics {
+        carry.metrics.routes.push(RouteMetrics {
             name: route.name.clone(),
             layer: layer_metrics,
             upstream: stats,

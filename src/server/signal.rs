@@ -54,9 +54,14 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     }
 }
 
-/// Calls `reload` on every SIGHUP (Unix; never elsewhere) until the returned future is
-/// dropped. The handler is installed when this function is called.
-pub(crate) fn on_reload_signal(reload: impl Fn() + Send + 'static) -> impl Future<Output = ()> {
+/// Runs `reload` to its end on every SIGHUP (Unix; never elsewhere) until the returned future
+/// is dropped; SIGHUPs that arrive meanwhile make one more run. The handler is installed when
+/// this function is called.
+pub(crate) fn on_reload_signal<F, R>(reload: F) -> impl Future<Output = ()>
+where
+    F: Fn() -> R + Send + 'static,
+    R: Future<Output = ()>,
+{
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -69,7 +74,7 @@ pub(crate) fn on_reload_signal(reload: impl Fn() + Send + 'static) -> impl Futur
             };
             while hangup.recv().await.is_some() {
                 tracing::info!("SIGHUP received: reloading");
-                reload();
+                reload().await;
             }
         }
     }

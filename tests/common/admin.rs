@@ -1,4 +1,5 @@
-//! JSON-RPC on a running gateway's admin listener, with the seed admin credentials.
+//! JSON-RPC on a running gateway's admin listener, with the seed admin credentials, and its
+//! `/metrics`.
 
 use std::net::SocketAddr;
 
@@ -35,4 +36,18 @@ pub async fn token(admin: SocketAddr, scope: &str) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("{reply}"))
         .to_owned()
+}
+
+/// The value of the sample `series` (a name with its labels, as `/metrics` writes it) in the
+/// admin listener's `/metrics`; panics when it is not there.
+pub async fn metric(admin: SocketAddr, series: &str) -> f64 {
+    let text = reqwest::get(format!("http://{admin}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{series} not in\n{text}"))
 }

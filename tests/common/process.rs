@@ -1,9 +1,9 @@
 //! Running the `tokengate` binary as a child process.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -180,4 +180,28 @@ impl Drop for Gateway {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Runs `tokengate <args…> --config tokengate.toml` in `dir` (beside a running gateway on the
+/// same store), `stdin` on its standard input.
+pub fn tokengate_with(dir: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tokengate"))
+        .args(args)
+        .args(["--config", "tokengate.toml"])
+        .current_dir(dir)
+        .env("RUST_LOG", "info")
+        .env_remove("TOKENGATE_CONFIG")
+        .env_remove("TOKENGATE_PEPPER")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }
