@@ -12,8 +12,8 @@
 
 use std::fmt;
 
-use hmac::{Hmac, Mac};
-use rand::Rng;
+use hmac::{Hmac, KeyInit, Mac};
+use rand::RngExt;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -37,15 +37,15 @@ pub const TOKEN_LEN: usize = 32;
 /// assert!(token.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
 /// ```
 pub fn generate_token() -> String {
-    let mut rng = rand::thread_rng();
+    let mut rng = rand::rng();
     (0..TOKEN_LEN)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect()
 }
 
 /// A random 128-bit id in hex, for record ids and salts (not a secret).
 pub fn generate_id() -> String {
-    hex::encode(rand::thread_rng().gen::<[u8; 16]>())
+    hex::encode(rand::rng().random::<[u8; 16]>())
 }
 
 /// The SHA-256 of a token, code or refresh token: what the store keeps instead of the value.
@@ -114,7 +114,7 @@ impl Pepper {
 
     /// A new random 32-byte pepper, as hex; store it and pass it to [`Pepper::new`] at start.
     pub fn generate_hex() -> String {
-        hex::encode(rand::thread_rng().gen::<[u8; 32]>())
+        hex::encode(rand::rng().random::<[u8; 32]>())
     }
 
     fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {

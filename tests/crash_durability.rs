@@ -36,8 +36,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::{RngExt, SeedableRng};
 use serde_json::{json, Value};
 use sqlx::Connection;
 
@@ -308,7 +308,7 @@ impl Worker {
     /// Runs operations until the server goes away.
     async fn run(mut self) -> Self {
         while !self.killing.load(Ordering::SeqCst) {
-            let step = match self.rng.gen_range(0..100) {
+            let step = match self.rng.random_range(0..100) {
                 0..=14 => self.client_credentials().await,
                 15..=29 => self.password().await,
                 30..=49 => self.code_flow().await,
@@ -340,7 +340,7 @@ impl Worker {
 
     async fn password(&mut self) -> Result<(), Lost> {
         let api = self.api.clone();
-        let user = format!("user-{}-{}", self.id, self.rng.gen_range(0..8));
+        let user = format!("user-{}-{}", self.id, self.rng.random_range(0..8));
         let params =
             json!([SERVICE, client(), {"grant_type": "password", "scope": "read"}, null, user]);
         let answer = self
@@ -357,7 +357,7 @@ impl Worker {
 
     async fn code_flow(&mut self) -> Result<(), Lost> {
         let api = self.api.clone();
-        let user = format!("user-{}-{}", self.id, self.rng.gen_range(0..8));
+        let user = format!("user-{}-{}", self.id, self.rng.random_range(0..8));
         let uri = json!({"redirect_uri": REDIRECT});
         let params = json!([SERVICE, {"client_id": WEB_CLIENT}, uri, "read write", user]);
         let answer = self
@@ -526,7 +526,7 @@ async fn load_then_kill(gateway: Gateway, model: &mut Model, rng: &mut StdRng, c
         .map(|(id, families)| {
             let worker = Worker {
                 api: api.clone(),
-                rng: StdRng::seed_from_u64(rng.gen()),
+                rng: StdRng::seed_from_u64(rng.random()),
                 killing: killing.clone(),
                 families,
                 unredeemed: Vec::new(),
@@ -538,7 +538,7 @@ async fn load_then_kill(gateway: Gateway, model: &mut Model, rng: &mut StdRng, c
             tokio::spawn(worker.run())
         })
         .collect();
-    let load = rng.gen_range(LOAD_MS);
+    let load = rng.random_range(LOAD_MS);
     tokio::time::sleep(Duration::from_millis(load)).await;
     killing.store(true, Ordering::SeqCst);
     gateway.kill();
@@ -744,7 +744,7 @@ async fn redeem_and_replay(
     let mut chosen = Vec::new();
     let mut replays = Vec::new();
     for (i, family) in model.families.iter().enumerate() {
-        if family.replayed || !rng.gen_bool(share) {
+        if family.replayed || !rng.random_bool(share) {
             continue;
         }
         let rotated: Vec<&String> = family

@@ -61,7 +61,7 @@ fn now() -> u64 {
 }
 
 fn hmac<M: Mac + KeyInit>(key: &[u8], message: &[u8]) -> Vec<u8> {
-    let mut mac = <M as Mac>::new_from_slice(key).unwrap();
+    let mut mac = <M as KeyInit>::new_from_slice(key).unwrap();
     mac.update(message);
     mac.finalize().into_bytes().to_vec()
 }

@@ -137,7 +137,7 @@ fn normalized_string(
 fn signature(algorithm: MacAlgorithm, key: &[u8], message: &[u8]) -> Vec<u8> {
     fn hmac<M: Mac + KeyInit>(key: &[u8], message: &[u8]) -> Vec<u8> {
         // HMAC takes keys of any length; an empty answer would match no signature.
-        let Ok(mut mac) = <M as Mac>::new_from_slice(key) else {
+        let Ok(mut mac) = <M as KeyInit>::new_from_slice(key) else {
             return Vec::new();
         };
         mac.update(message);

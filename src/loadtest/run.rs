@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, Uri};
 use http_body_util::Full;
-use rand::Rng;
+use rand::RngExt;
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -150,7 +150,7 @@ impl Plan {
                 let auth = if class == TokenClass::Unknown || pool.is_empty() {
                     bearer(&crate::secret::junk_token())
                 } else {
-                    pool[rand::thread_rng().gen_range(0..pool.len())].clone()
+                    pool[rand::rng().random_range(0..pool.len())].clone()
                 };
                 let request = Request::get(uri.clone())
                     .header(AUTHORIZATION, auth)

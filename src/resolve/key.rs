@@ -10,7 +10,7 @@
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 
-use rand::RngCore;
+use rand::TryRng;
 use siphasher::sip128::SipHasher24;
 
 /// The cache's name for a presented token: 128 bits of a keyed PRF of it. Equal for equal
@@ -33,8 +33,13 @@ pub(crate) struct Keyer(SipHasher24);
 impl Keyer {
     /// A keyer with a fresh random secret.
     pub(crate) fn random() -> Self {
-        let mut rng = rand::rngs::OsRng;
-        Keyer(SipHasher24::new_with_keys(rng.next_u64(), rng.next_u64()))
+        // The operating system's random source, as rand's own generators are seeded.
+        let mut rng = rand::rngs::SysRng;
+        let mut draw = || {
+            rng.try_next_u64()
+                .expect("the operating system's random source failed")
+        };
+        Keyer(SipHasher24::new_with_keys(draw(), draw()))
     }
 
     /// The key of `token`.

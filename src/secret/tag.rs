@@ -12,8 +12,8 @@
 
 use std::fmt;
 
-use hmac::{Hmac, Mac};
-use rand::Rng;
+use hmac::{Hmac, KeyInit, Mac};
+use rand::RngExt;
 use sha2::Sha256;
 
 use super::{ct_eq, generate_token, ALPHABET, TOKEN_LEN};
@@ -136,9 +136,9 @@ impl TagKey {
 /// assert!(!Pepper::new(b"0123456789abcdef".to_vec()).tag_key().verifies(&junk));
 /// ```
 pub fn junk_token() -> String {
-    let mut rng = rand::thread_rng();
+    let mut rng = rand::rng();
     (0..ISSUED_TOKEN_LEN)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect()
 }
 
