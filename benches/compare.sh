@@ -8,6 +8,14 @@
 #   nginx auth      nginx `auth_request` to tokengate + `proxy_cache` on the subrequest, then
 #                   `proxy_pass` to the upstream: what a user builds instead of the layer
 #   nginx plain     nginx `proxy_pass` to the upstream, no auth at all
+#   … tls           the last three again over TLS, with one certificate (`tokengate cert
+#                   self-signed`, ECDSA P-256): `tokengate serve` with `[public] tls`, nginx
+#                   with `listen … ssl http2` (the same server blocks). wrk speaks HTTP/1.1 over
+#                   TLS (it offers no ALPN, so h2 is not used), keep-alive: one handshake per
+#                   connection, made in the warm-up (nginx's keepalive_requests is raised from
+#                   1000 so that it keeps a connection for the whole run, as tokengate does),
+#                   TLS 1.3 as both servers and wrk's OpenSSL negotiate it.
+#                   The upstream and the auth subrequest stay plain HTTP on loopback.
 #
 # Two measurements (MODE):
 #
@@ -72,6 +80,12 @@ CG_PORT=$((BASE_PORT + 6))
 CG_ADMIN_PORT=$((BASE_PORT + 7))
 CG_NGX_AUTH_PORT=$((BASE_PORT + 8))
 CG_NGX_PLAIN_PORT=$((BASE_PORT + 9))
+TG_TLS_PORT=$((BASE_PORT + 10))
+TG_TLS_ADMIN_PORT=$((BASE_PORT + 11))
+NGX_AUTH_TLS_PORT=$((BASE_PORT + 12))
+NGX_PLAIN_TLS_PORT=$((BASE_PORT + 13))
+CG_NGX_AUTH_TLS_PORT=$((BASE_PORT + 14))
+CG_NGX_PLAIN_TLS_PORT=$((BASE_PORT + 15))
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tokengate-compare.XXXXXX")
 chmod 755 "$WORK"
@@ -136,7 +150,7 @@ start() { # log-name command...: runs it in the background, its pid in STARTED
 ADMIN_SECRET=compare-admin-secret
 CLIENT_SECRET=compare-client-secret
 SERVICE=compare-service
-tokengate_config() { # file port admin-port
+tokengate_config() { # file port admin-port [more [public] lines]
     cat >"$1" <<TOML
 [store]
 url = "memory:"
@@ -147,6 +161,7 @@ credentials = [{ key = "ops", secret = "$ADMIN_SECRET" }]
 [public]
 listen = "127.0.0.1:$2"
 upstream = "http://127.0.0.1:$UP_PORT"
+${4:-}
 [[services]]
 key = "$SERVICE"
 grants = ["client_credentials"]
@@ -174,7 +189,7 @@ token_of() { # admin-port: a fresh token from that tokengate
 # own cache (valid 30 s, unknown 5 s); keep-alive to both backends.
 NGINX_USER=""
 [ "$(id -u)" -eq 0 ] && NGINX_USER="user root;"
-nginx_config() { # dir auth-port plain-port process-lines
+nginx_config() { # dir auth-port plain-port process-lines auth-tls-port plain-tls-port
     mkdir -p "$1/cache"
     cat >"$1/nginx.conf" <<NGINX
 $NGINX_USER
@@ -185,18 +200,27 @@ error_log $1/error.log warn;
 events { worker_connections 4096; }
 http {
     access_log off;
+    keepalive_requests 1000000;
     client_body_temp_path $1/body;
     proxy_temp_path $1/proxy;
     fastcgi_temp_path $1/fastcgi;
     uwsgi_temp_path $1/uwsgi;
     scgi_temp_path $1/scgi;
     proxy_cache_path $1/cache levels=1:2 keys_zone=auth:10m max_size=100m;
+    # The TLS ports: tokengate's certificate, TLS 1.2 and 1.3, a session cache and tickets as
+    # tokengate has them.
+    ssl_certificate $TLS_CERT;
+    ssl_certificate_key $TLS_KEY;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:SSL:10m;
+    ssl_session_tickets on;
 
     upstream api { server 127.0.0.1:$UP_PORT; keepalive 128; }
     upstream tokengate { server 127.0.0.1:$TG_PORT; keepalive 128; }
 
     server {
         listen 127.0.0.1:$2;
+        listen 127.0.0.1:$5 ssl http2;
         location / {
             auth_request /_auth;
             proxy_http_version 1.1;
@@ -221,6 +245,7 @@ http {
     }
     server {
         listen 127.0.0.1:$3;
+        listen 127.0.0.1:$6 ssl http2;
         location / {
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -231,6 +256,12 @@ http {
 NGINX
 }
 
+# One certificate for both TLS servers (for 127.0.0.1 and localhost).
+TLS_CERT=$WORK/tls-cert.pem
+TLS_KEY=$WORK/tls-key.pem
+"$BIN/tokengate" cert self-signed --out-cert "$TLS_CERT" --out-key "$TLS_KEY" >/dev/null
+TLS_LINE="tls = { cert = \"$TLS_CERT\", key = \"$TLS_KEY\" }"
+
 start upstream "$BIN/examples/bench_upstream" "127.0.0.1:$UP_PORT"
 UP_PID=$STARTED
 start bare "$BIN/examples/bare_proxy" "127.0.0.1:$BARE_PORT" \
@@ -239,18 +270,26 @@ BARE_PID=$STARTED
 tokengate_config "$WORK/tokengate.toml" "$TG_PORT" "$TG_ADMIN_PORT"
 RUST_LOG=warn start tokengate "$BIN/tokengate" serve --config "$WORK/tokengate.toml"
 TG_PID=$STARTED
+tokengate_config "$WORK/tokengate-tls.toml" "$TG_TLS_PORT" "$TG_TLS_ADMIN_PORT" "$TLS_LINE"
+RUST_LOG=warn start tokengate-tls "$BIN/tokengate" serve --config "$WORK/tokengate-tls.toml"
+TG_TLS_PID=$STARTED
 wait_port "$UP_PORT"; wait_port "$BARE_PORT"; wait_port "$TG_PORT"; wait_port "$TG_ADMIN_PORT"
+wait_port "$TG_TLS_PORT"; wait_port "$TG_TLS_ADMIN_PORT"
 TOKEN=$(token_of "$TG_ADMIN_PORT")
+TLS_TOKEN=$(token_of "$TG_TLS_ADMIN_PORT")
 
-nginx_config "$WORK/nginx" "$NGX_AUTH_PORT" "$NGX_PLAIN_PORT" "worker_processes auto;"
+nginx_config "$WORK/nginx" "$NGX_AUTH_PORT" "$NGX_PLAIN_PORT" "worker_processes auto;" \
+    "$NGX_AUTH_TLS_PORT" "$NGX_PLAIN_TLS_PORT"
 start nginx "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf"
 NGX_PID=$STARTED
 wait_port "$NGX_AUTH_PORT"; wait_port "$NGX_PLAIN_PORT"
+wait_port "$NGX_AUTH_TLS_PORT"; wait_port "$NGX_PLAIN_TLS_PORT"
 
-# Sanity: a good token passes, none is refused, on both guarded paths.
+# Sanity: a good token passes, none is refused, on both guarded paths; https verified.
 check() { # expected url [token]
     local got
-    got=$(curl -s -o /dev/null -w '%{http_code}' ${3:+-H "Authorization: Bearer $3"} "$2")
+    got=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$TLS_CERT" \
+        ${3:+-H "Authorization: Bearer $3"} "$2")
     [ "$got" = "$1" ] || { log "GET $2 answered $got, expected $1"; exit 1; }
 }
 check 200 "http://127.0.0.1:$UP_PORT/bench"
@@ -260,6 +299,11 @@ check 401 "http://127.0.0.1:$TG_PORT/bench"
 check 200 "http://127.0.0.1:$NGX_AUTH_PORT/bench" "$TOKEN"
 check 401 "http://127.0.0.1:$NGX_AUTH_PORT/bench" "junk"
 check 200 "http://127.0.0.1:$NGX_PLAIN_PORT/bench"
+check 200 "https://127.0.0.1:$TG_TLS_PORT/bench" "$TLS_TOKEN"
+check 401 "https://127.0.0.1:$TG_TLS_PORT/bench"
+check 200 "https://127.0.0.1:$NGX_AUTH_TLS_PORT/bench" "$TOKEN"
+check 401 "https://127.0.0.1:$NGX_AUTH_TLS_PORT/bench" "junk"
+check 200 "https://127.0.0.1:$NGX_PLAIN_TLS_PORT/bench"
 
 # --- throughput --------------------------------------------------------------------------
 cpu_ticks() { # pids...: utime + stime of the processes and their children threads
@@ -293,7 +337,6 @@ wrk_checked() { # name out wrk-args...: runs wrk into out, warns of non-2xx answ
 }
 requests_of() { awk '/requests in/ { print $1 }' "$1"; }
 
-ROWS=("upstream" "bare proxy" "tokengate" "nginx auth" "nginx plain")
 RESULTS="$WORK/results.tsv" # name rps p50 p99 front all requests
 INSTR="$WORK/instructions.tsv" # name instructions/request requests
 : >"$RESULTS"
@@ -330,6 +373,12 @@ if throughput; then
         "$(nginx_pids) $TG_PID" "$(nginx_pids) $TG_PID $UP_PID"
     measure "nginx plain" "http://127.0.0.1:$NGX_PLAIN_PORT/bench" "" \
         "$(nginx_pids)" "$(nginx_pids) $UP_PID"
+    measure "tokengate tls" "https://127.0.0.1:$TG_TLS_PORT/bench" "$TLS_TOKEN" \
+        "$TG_TLS_PID" "$TG_TLS_PID $UP_PID"
+    measure "nginx auth tls" "https://127.0.0.1:$NGX_AUTH_TLS_PORT/bench" "$TOKEN" \
+        "$(nginx_pids) $TG_PID" "$(nginx_pids) $TG_PID $UP_PID"
+    measure "nginx plain tls" "https://127.0.0.1:$NGX_PLAIN_TLS_PORT/bench" "" \
+        "$(nginx_pids)" "$(nginx_pids) $UP_PID"
     LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 fi
 
@@ -345,12 +394,13 @@ callgrind() { # name port [token] -- command...: instructions per request of tha
         --callgrind-out-file="$file" "$@"
     local pid=$STARTED
     wait_port "$port" 120
-    if [ "$name" = tokengate ]; then
+    if [ "${name% tls}" = tokengate ]; then
         wait_port "$CG_ADMIN_PORT" 120
         token=$(token_of "$CG_ADMIN_PORT")
         header=(-H "Authorization: Bearer $token")
     fi
     local url="http://127.0.0.1:$port/bench"
+    [ "${name% tls}" = "$name" ] || url="https://127.0.0.1:$port/bench"
     check 200 "$url" "$token"
     wrk -t1 -c8 -d"$INSTR_WARMUP" "${header[@]}" "$url" >/dev/null
     callgrind_control -i on "$pid" >/dev/null 2>&1
@@ -381,11 +431,18 @@ if instructions; then
     RUST_LOG=warn callgrind tokengate "$CG_PORT" "" -- \
         "$BIN/tokengate" serve --config "$WORK/cg-tokengate.toml"
     nginx_config "$WORK/cg-nginx" "$CG_NGX_AUTH_PORT" "$CG_NGX_PLAIN_PORT" \
-        "master_process off; worker_processes 1;"
-    # Both nginx rows from one nginx process: a dump each.
+        "master_process off; worker_processes 1;" "$CG_NGX_AUTH_TLS_PORT" "$CG_NGX_PLAIN_TLS_PORT"
+    # Each nginx row in an nginx process of its own, from one configuration.
     callgrind "nginx auth" "$CG_NGX_AUTH_PORT" "$TOKEN" -- \
         "$NGINX" -p "$WORK/cg-nginx" -c "$WORK/cg-nginx/nginx.conf"
     callgrind "nginx plain" "$CG_NGX_PLAIN_PORT" "" -- \
+        "$NGINX" -p "$WORK/cg-nginx" -c "$WORK/cg-nginx/nginx.conf"
+    tokengate_config "$WORK/cg-tokengate-tls.toml" "$CG_PORT" "$CG_ADMIN_PORT" "$TLS_LINE"
+    RUST_LOG=warn callgrind "tokengate tls" "$CG_PORT" "" -- \
+        "$BIN/tokengate" serve --config "$WORK/cg-tokengate-tls.toml"
+    callgrind "nginx auth tls" "$CG_NGX_AUTH_TLS_PORT" "$TOKEN" -- \
+        "$NGINX" -p "$WORK/cg-nginx" -c "$WORK/cg-nginx/nginx.conf"
+    callgrind "nginx plain tls" "$CG_NGX_PLAIN_TLS_PORT" "" -- \
         "$NGINX" -p "$WORK/cg-nginx" -c "$WORK/cg-nginx/nginx.conf"
 fi
 
@@ -404,14 +461,14 @@ awk -F'\t' -v mode="$MODE" '
     FILENAME == ARGV[1] { rps[$1] = $2; p50[$1] = $3; p99[$1] = $4; front[$1] = $5; all[$1] = $6 }
     FILENAME == ARGV[2] { ins[$1] = $2; n[$1] = $3 }
     END {
-        split("upstream|bare proxy|tokengate|nginx auth|nginx plain", rows, "|")
+        nrows = split("upstream|bare proxy|tokengate|nginx auth|nginx plain|tokengate tls|nginx auth tls|nginx plain tls", rows, "|")
         t = mode != "instructions"; i = mode != "throughput"
-        line = sprintf("| %-11s |", "setup"); rule = "|---|"
+        line = sprintf("| %-15s |", "setup"); rule = "|---|"
         if (t) { line = line sprintf(" %9s | %8s | %8s | %16s | %14s | %19s | %21s |", "req/s", "p50 ms", "p99 ms", "CPU µs/req front", "CPU µs/req all", "req/s vs nginx auth", "CPU/req vs nginx auth"); rule = rule "---:|---:|---:|---:|---:|---:|---:|" }
         if (i) { line = line sprintf(" %10s | %20s | %21s | %8s |", "instr/req", "instr vs nginx auth", "instr vs nginx plain", "requests"); rule = rule "---:|---:|---:|---:|" }
         print line; print rule
-        for (r = 1; r <= 5; r++) {
-            k = rows[r]; line = sprintf("| %-11s |", k)
+        for (r = 1; r <= nrows; r++) {
+            k = rows[r]; line = sprintf("| %-15s |", k)
             if (t) line = line sprintf(" %9.0f | %8.3f | %8.3f | %16.1f | %14.1f | %18.2f× | %20.2f× |", rps[k], p50[k], p99[k], front[k], all[k], rps[k] / rps["nginx auth"], all[k] / all["nginx auth"])
             if (i) line = line sprintf(" %10.0f | %19.2f× | %20.2f× | %8d |", ins[k], ins[k] / ins["nginx auth"], ins[k] / ins["nginx plain"], n[k])
             print line
@@ -421,9 +478,14 @@ awk -F'\t' -v mode="$MODE" '
             printf "tokengate / bare proxy (throughput):  %.2f×  (issue 13 goal ≥ 0.95×)\n", rps["tokengate"] / rps["bare proxy"]
             printf "tokengate / nginx auth (throughput):  %.2f×  (issue 13 goal ≥ 1.3×)\n", rps["tokengate"] / rps["nginx auth"]
             printf "tokengate / nginx plain (throughput): %.2f×\n", rps["tokengate"] / rps["nginx plain"]
+            printf "tokengate tls / nginx auth tls (throughput): %.2f×; tokengate tls / nginx plain tls: %.2f×\n", rps["tokengate tls"] / rps["nginx auth tls"], rps["tokengate tls"] / rps["nginx plain tls"]
+            printf "TLS cost (throughput, tls / plain): tokengate %.2f×, nginx auth %.2f×, nginx plain %.2f×\n", rps["tokengate tls"] / rps["tokengate"], rps["nginx auth tls"] / rps["nginx auth"], rps["nginx plain tls"] / rps["nginx plain"]
+            printf "TLS cost (front CPU µs/req, tls − plain): tokengate %+.1f, nginx auth %+.1f, nginx plain %+.1f\n", front["tokengate tls"] - front["tokengate"], front["nginx auth tls"] - front["nginx auth"], front["nginx plain tls"] - front["nginx plain"]
         }
         if (i) {
             printf "tokengate instructions per request:   %.1fk  (issue 13 goal ≤ 25k = nginx auth ÷ 1.3 of the issue; this run: nginx auth ÷ 1.3 = %.1fk)\n", ins["tokengate"] / 1000, ins["nginx auth"] / 1300
             printf "bare proxy / nginx plain (instructions): %.2f×  (issue 13 goal ≤ 1×)\n", ins["bare proxy"] / ins["nginx plain"]
+            printf "TLS cost (instructions per request, tls − plain): tokengate %+.0f, nginx auth %+.0f, nginx plain %+.0f\n", ins["tokengate tls"] - ins["tokengate"], ins["nginx auth tls"] - ins["nginx auth"], ins["nginx plain tls"] - ins["nginx plain"]
+            printf "tokengate tls / nginx auth tls (instructions): %.2f×\n", ins["tokengate tls"] / ins["nginx auth tls"]
         }
     }' "$RESULTS" "$INSTR"
