@@ -656,3 +656,100 @@ async fn the_layer_alone_holds_head_and_method_overrides() {
     assert_eq!(res.status, 200, "{res:?}");
     assert_eq!(upstream.take_one("POST").method, Method::POST);
 }
+
+/// Inside one route, a path that an upstream blind to case (ASCII, or letters that fold to
+/// ASCII ones), `;parameters` or empty segments would read under another scope rule than the
+/// one that decides is 400 and never forwarded, over HTTP/1.1 and h2, for `[public]`'s rules
+/// (the `OAuthLayer` alone) and a route's (behind the route table). `case_insensitive` keeps
+/// folding, and ordinary paths pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scope_rules_decide_under_every_reading() {
+    let rules = "require_scopes = [{ path = \"/api/admin\", scope = \"admin\" }, { path = \
+                 \"/api/keys\", scope = \"admin\" }, { path = \"/api/folded\", scope = \
+                 \"admin\", case_insensitive = true }]";
+    let upstream = Recorder::start().await;
+    let u = upstream.addr;
+    let public = ServeConfig::sqlite()
+        .public(&format!("upstream = \"http://{u}\"\n{rules}"))
+        .toml();
+    let routed = ServeConfig::sqlite()
+        .append(&format!(
+            "[[routes]]\nname = \"api\"\npath = \"/api\"\nservice_key = \"{SERVICE}\"\nupstream \
+             = \"http://{u}\"\n{rules}\n"
+        ))
+        .toml();
+    for config in [public, routed] {
+        let dir = tempfile::tempdir().unwrap();
+        let gateway = Gateway::start(dir.path(), &config);
+        let read = common::admin::token(gateway.admin, "read").await;
+        let admin = common::admin::token(gateway.admin, "admin").await;
+        let addr = gateway.public();
+        let send = |target: &str, token: &str| {
+            let request = format!(
+                "GET {target} HTTP/1.1\r\nHost: gateway.test\r\nAuthorization: Bearer \
+                 {token}\r\nConnection: close\r\n\r\n"
+            );
+            async move { send_raw(addr, request.as_bytes()).await }
+        };
+        for (target, status) in [
+            ("/api/ADMIN", 400),
+            ("/api/Admin;x", 400),
+            ("/API/admin/x", 400),
+            ("/api/%41dmin", 400),
+            ("/api/adm%C4%B1n", 400),    // dotless ı
+            ("/api/%EF%BD%81dmin", 400), // full-width a
+            ("/api/%E2%84%AAeys", 400),  // Kelvin sign
+            ("/api//admin", 403),        // merged: one reading, the rule's
+            ("/api/admin;x/y", 403),     // as written no rule: the rule asks more
+            ("/api/FOLDED/x", 403),      // case_insensitive folds
+            ("/api/folded", 403),
+        ] {
+            let res = send(target, &read).await;
+            assert_eq!(res.status, status, "{target}: {res:?}");
+            upstream.assert_nothing(target);
+            // With the scope too: an ambiguous path stays refused.
+            if status == 400 {
+                let res = send(target, &admin).await;
+                assert_eq!(res.status, 400, "{target} with admin: {res:?}");
+                upstream.assert_nothing(target);
+            }
+        }
+        for (target, token, forwarded) in [
+            ("/api/admin/x", &admin, "/api/admin/x"),
+            ("/api/admin;x/y", &admin, "/api/admin;x/y"),
+            ("/api//admin", &admin, "/api/admin"),
+            ("/api/FOLDED/x", &admin, "/api/FOLDED/x"),
+            ("/api/other;v=1", &read, "/api/other;v=1"),
+            ("/api/administrator", &read, "/api/administrator"),
+            ("/api/%C3%A9", &read, "/api/%C3%A9"),
+            ("/api/%C5%BF", &read, "/api/%C5%BF"),
+            ("/api/Other", &read, "/api/Other"),
+        ] {
+            let res = send(target, token).await;
+            assert_eq!(res.status, 200, "{target}: {res:?}");
+            assert_eq!(upstream.take_one(target).uri, forwarded);
+        }
+        // HTTP/2 `:path`: the same decisions.
+        let port = addr.port();
+        for (path, token, status) in [
+            ("/api/ADMIN", &read, 400),
+            ("/api/Admin;x", &admin, 400),
+            ("/api//admin", &read, 403),
+            ("/api/adm%C4%B1n", &read, 400),
+            ("/api/admin", &admin, 200),
+        ] {
+            let mut sender = h2(addr).await;
+            let request = Request::get(format!("http://gateway.test:{port}{path}"))
+                .header("authorization", format!("Bearer {token}"))
+                .body(Full::default())
+                .unwrap();
+            let response = sender.send_request(request).await.unwrap();
+            assert_eq!(response.status().as_u16(), status, "h2 {path}");
+            if status == 200 {
+                assert_eq!(upstream.take_one(path).uri, "/api/admin");
+            } else {
+                upstream.assert_nothing(path);
+            }
+        }
+    }
+}

@@ -21,7 +21,9 @@ use crate::Error;
 ///    [`OAuthLayer::path_options`]): a target without a canonical form, or neither `/…` nor
 ///    `OPTIONS *`, gets 400 (no challenge) and nothing is forwarded; `OPTIONS *` is answered
 ///    `200` by the layer itself; otherwise the request's URI becomes the canonical target,
-///    which the scope rules match and the inner service receives;
+///    which the scope rules match and the inner service receives; a path that an upstream
+///    blind to case, `;parameters` or empty segments would read under another scope rule
+///    than the one that decides (see [`ScopeRule`]) gets 400 too, with or without a token;
 /// 1. every client-supplied identity header is removed (any case, every copy); an alias spelled
 ///    with `_` or `.` of one, or of a framing header (`Transfer_Encoding`, `Content_Length`),
 ///    gets 400 `invalid_request`. The `Host` is not this layer's to judge on a bearer request
@@ -260,11 +262,15 @@ impl<S> Layer<S> for OAuthLayer {
 }
 
 impl Settings {
-    /// The index of the scope rule for `method` on `path` (canonical), if one applies.
-    pub(crate) fn scope_rule(&self, method: &http::Method, path: &str) -> Option<usize> {
-        self.scopes
-            .iter()
-            .position(|rule| rule.covers_canonical(method, path))
+    /// The index of the scope rule for `method` on `path` (canonical), if one applies; or
+    /// `Err(())` when an upstream could read the path under another rule than the one that
+    /// decides (see [`ScopeRule`]'s "one rule or none").
+    pub(crate) fn scope_rule(
+        &self,
+        method: &http::Method,
+        path: &str,
+    ) -> Result<Option<usize>, ()> {
+        super::rule::decide(&self.scopes, method, path)
     }
 }
 

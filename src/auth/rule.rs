@@ -22,6 +22,14 @@ use crate::Error;
 /// longest path (in segments) first, and at equal length a rule naming methods before one
 /// that does not, then in the order added. A request no rule covers needs no scope.
 ///
+/// One rule or none: the layer refuses (`400`, nothing forwarded) a path that an upstream
+/// could read under another rule. The first rule covering the path blind to case (ASCII, and
+/// escaped letters that fold to ASCII ones: `ı`, `İ`, `ſ`, the Kelvin sign, full-width forms)
+/// must be the deciding one, so `/ADMIN` beside a case-sensitive `/admin` rule is refused;
+/// and the path read as written (split at `/` only, `;parameters` and empty segments kept)
+/// must fall under that rule or under none (then the rule asks for more than that upstream
+/// needs), so `/api/public;x` beside `/api` and `/api/public` rules is refused.
+///
 /// ```
 /// use http::Method;
 /// use tokengate::auth::ScopeRule;
@@ -154,21 +162,48 @@ impl ScopeRule {
         }
     }
 
-    /// [`ScopeRule::covers`] for a path already canonical.
+    /// [`ScopeRule::covers`] for a path already canonical: its segment names as a
+    /// parameter-, `%2F`- and empty-segment-blind reader sees them, case as the rule says.
     pub(crate) fn covers_canonical(&self, method: &Method, path: &str) -> bool {
-        if !self.methods.is_empty() && !lists_method(&self.methods, method) {
-            return false;
+        self.takes(method) && self.leads(names(path), |name, want| self.same(name, want))
+    }
+
+    /// Whether the rule covers the canonical `path` as an upstream blind to parameters, `%2F`,
+    /// empty segments and case reads it (see [`crate::path::same_name_blind`]): it covers
+    /// every path [`ScopeRule::covers_canonical`] does, and perhaps more.
+    pub(crate) fn covers_blind(&self, method: &Method, path: &str) -> bool {
+        self.takes(method) && self.leads(names(path), crate::path::same_name_blind)
+    }
+
+    /// Whether the rule covers the canonical `path` as written, to an upstream that splits it
+    /// at `/` only and reads `;parameters` and empty segments as part of a segment, case as
+    /// the rule says: it covers no path that [`ScopeRule::covers_canonical`] does not.
+    pub(crate) fn covers_written(&self, method: &Method, path: &str) -> bool {
+        let segments = path.split('/').skip(1);
+        self.takes(method) && self.leads(segments, |name, want| self.same(name, want))
+    }
+
+    fn takes(&self, method: &Method) -> bool {
+        self.methods.is_empty() || lists_method(&self.methods, method)
+    }
+
+    /// Whether the rule's segments are the first of `names`, compared by `same`.
+    fn leads<'a>(
+        &self,
+        mut names: impl Iterator<Item = &'a str>,
+        same: impl Fn(&str, &str) -> bool,
+    ) -> bool {
+        self.segments
+            .iter()
+            .all(|want| names.next().is_some_and(|name| same(name, want)))
+    }
+
+    fn same(&self, name: &str, want: &str) -> bool {
+        if self.case_insensitive {
+            name.eq_ignore_ascii_case(want)
+        } else {
+            name == want
         }
-        let mut names = names(path);
-        self.segments.iter().all(|want| {
-            names.next().is_some_and(|name| {
-                if self.case_insensitive {
-                    name.eq_ignore_ascii_case(want)
-                } else {
-                    name == want
-                }
-            })
-        })
     }
 
     /// The precedence key: more segments first, then rules naming methods.
@@ -178,6 +213,38 @@ impl ScopeRule {
             self.methods.is_empty(),
         )
     }
+}
+
+/// The index of the rule of `rules` (in precedence order) that decides `method` on the
+/// canonical `path`, if any: the first that [covers](ScopeRule::covers_canonical) it. It
+/// must also be the first the blind reading covers, and the as-written reading must find it
+/// or no rule at all (then the upstream that reads so needs no scope, and the rule asks for
+/// more); otherwise `Err(())`. Since written ⊆ covering ⊆ blind for each rule, one pass does.
+pub(crate) fn decide(
+    rules: &[ScopeRule],
+    method: &Method,
+    path: &str,
+) -> Result<Option<usize>, ()> {
+    let mut decided = None;
+    for (i, rule) in rules.iter().enumerate() {
+        match decided {
+            None if rule.covers_blind(method, path) => {
+                if !rule.covers_canonical(method, path) {
+                    // The blind reading's rule is not the one that would decide.
+                    return Err(());
+                }
+                if rule.covers_written(method, path) {
+                    return Ok(Some(i));
+                }
+                decided = Some(i);
+            }
+            None => {}
+            // A later rule would decide for an upstream that reads the path as written.
+            Some(_) if rule.covers_written(method, path) => return Err(()),
+            Some(_) => {}
+        }
+    }
+    Ok(decided)
 }
 
 #[cfg(test)]
@@ -236,6 +303,75 @@ mod tests {
             ScopeRule::new("/a/b", "b").unwrap().precedence() < rule.precedence(),
             "longer first"
         );
+    }
+
+    /// `decide` over `rules` (in precedence order) for a GET of `path`, canonicalised.
+    fn decided(rules: &[ScopeRule], path: &str) -> Result<Option<usize>, ()> {
+        let canonical = PathOptions::default().canonical_path(path).unwrap();
+        decide(rules, &Method::GET, &canonical)
+    }
+
+    #[test]
+    fn one_rule_or_none_under_every_reading() {
+        let rules = [ScopeRule::new("/api/admin", "admin").unwrap()];
+        for ambiguous in [
+            "/api/ADMIN",
+            "/api/Admin;x",
+            "/API/admin",
+            "/api/%41dmin",
+            "/api/adm%C4%B1n",    // ı
+            "/api/%EF%BC%A1dmin", // full-width A
+        ] {
+            assert_eq!(decided(&rules, ambiguous), Err(()), "{ambiguous}");
+        }
+        for (path, rule) in [
+            ("/api/admin", Some(0)),
+            ("/api/admin/x", Some(0)),
+            ("/api//admin", Some(0)), // merged: one reading
+            // As written no rule covers it; the rule asks for more than that upstream needs.
+            ("/api/admin;x/y", Some(0)),
+            ("/api/admin%3Bx", Some(0)),
+            ("/api/administrator", None),
+            ("/api/adm%C3%ADn", None), // í folds to no ASCII letter
+            ("/api/x", None),
+            ("/", None),
+        ] {
+            assert_eq!(decided(&rules, path), Ok(rule), "{path}");
+        }
+        let folded = [ScopeRule::new("/api/admin", "admin")
+            .unwrap()
+            .case_insensitive(true)];
+        for path in ["/api/ADMIN", "/api/Admin;x", "/API/admin/x"] {
+            assert_eq!(decided(&folded, path), Ok(Some(0)), "{path}");
+        }
+        // ASCII case folds, `ı` does not under an ASCII-blind rule: refused.
+        assert_eq!(decided(&folded, "/api/adm%C4%B1n"), Err(()));
+    }
+
+    #[test]
+    fn params_and_empty_segments_that_pick_another_rule_are_refused() {
+        let mut rules = vec![
+            ScopeRule::new("/api/public", "read").unwrap(),
+            ScopeRule::new("/api", "admin").unwrap(),
+        ];
+        rules.sort_by_key(ScopeRule::precedence);
+        assert_eq!(decided(&rules, "/api/public/x"), Ok(Some(0)));
+        assert_eq!(decided(&rules, "/api/other"), Ok(Some(1)));
+        // As written, `/api` decides; blind to parameters, `/api/public`.
+        assert_eq!(decided(&rules, "/api/public;x"), Err(()));
+        assert_eq!(decided(&rules, "/api/public%3Bx/y"), Err(()));
+        let keep = PathOptions::default().merge_slashes(false);
+        let path = keep.canonical_path("/api//public").unwrap();
+        assert_eq!(decide(&rules, &Method::GET, &path), Err(()));
+        let root = [ScopeRule::new("/", "any").unwrap()];
+        assert_eq!(decided(&root, "/ADMIN;x"), Ok(Some(0)));
+        // Methods are the same under every reading.
+        let post = [ScopeRule::new("/admin", "admin")
+            .unwrap()
+            .methods([Method::POST])];
+        assert_eq!(decided(&post, "/ADMIN"), Ok(None));
+        let canonical = PathOptions::default().canonical_path("/ADMIN").unwrap();
+        assert_eq!(decide(&post, &Method::POST, &canonical), Err(()));
     }
 
     #[test]

@@ -77,6 +77,11 @@ where
         if super::has_method_override(req.uri().query()) {
             return ResponseFuture::reject(settings, Rejection::BadTarget);
         }
+        // The scope rule that decides, unless an upstream blind to case, `;parameters` or
+        // empty segments would read the path under another rule (or none): then 400.
+        let Ok(rule) = settings.scope_rule(req.method(), req.uri().path()) else {
+            return ResponseFuture::reject(settings, Rejection::BadTarget);
+        };
         if !settings.headers.strip(req.headers_mut()) {
             return ResponseFuture::reject(settings, Rejection::InvalidRequest);
         }
@@ -111,6 +116,7 @@ where
                 match authorize(
                     settings,
                     entry,
+                    rule,
                     &mut req,
                     source,
                     owned.as_deref(),
@@ -144,6 +150,7 @@ where
                                 inner,
                                 source,
                                 proof,
+                                rule,
                             }),
                             settings: settings.clone(),
                         }),
@@ -155,17 +162,19 @@ where
 }
 
 /// Checks that the token is presented as its type demands (`proof`: the request's MAC
-/// credentials) and the route's scope, and rewrites the request for the inner service.
+/// credentials) and the scope of `rule` (the one that decides, if any), and rewrites the
+/// request for the inner service.
 fn authorize<B>(
     settings: &Settings,
     entry: CachedToken,
+    rule: Option<usize>,
     req: &mut Request<B>,
     source: Source,
     token: Option<&str>,
     proof: Option<&Signed>,
 ) -> Result<(), Rejection> {
     settings.mac.check(&entry, proof)?;
-    if let Some(rule) = settings.scope_rule(req.method(), req.uri().path()) {
+    if let Some(rule) = rule {
         if !entry.has_scope(settings.scopes[rule].scope()) {
             return Err(Rejection::InsufficientScope(rule));
         }
@@ -215,6 +224,8 @@ struct Pending<S, B> {
     inner: S,
     source: Source,
     proof: Option<Signed>,
+    /// The scope rule that decides, if any.
+    rule: Option<usize>,
 }
 
 pin_project! {
@@ -288,6 +299,7 @@ where
                         mut inner,
                         source,
                         proof,
+                        rule,
                     } = pending.take().expect("polled after completion");
                     let rejection = match outcome {
                         Ok(Lookup::Valid(entry)) => {
@@ -301,6 +313,7 @@ where
                             authorize(
                                 settings,
                                 entry,
+                                rule,
                                 &mut req,
                                 source,
                                 token.as_deref(),

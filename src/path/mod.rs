@@ -25,5 +25,5 @@ mod target;
 
 pub use canonical::{DotSegments, EscapedSlashes, PathOptions};
 pub use error::PathError;
-pub(crate) use segments::{lists_method, segment_names};
+pub(crate) use segments::{lists_method, same_name_blind, segment_names};
 pub use target::{SentTarget, TargetForm};

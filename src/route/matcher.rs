@@ -167,8 +167,8 @@ impl RouteMatch {
     }
 
     /// [`RouteMatch::matches`] as an upstream blind to parameters, `%2F`, empty segments and
-    /// ASCII case would read `path`: its segment names (see [`crate::path`]'s rules) against
-    /// the prefix's, ignoring case.
+    /// case would read `path`: its segment names (see [`crate::path`]'s rules) against
+    /// the prefix's, ignoring case (ASCII, and escaped letters that fold to ASCII ones).
     pub(crate) fn matches_blind(&self, host: Option<&str>, method: &Method, path: &str) -> bool {
         if !self.takes(host, method) {
             return false;
@@ -180,7 +180,7 @@ impl RouteMatch {
             .all(|want| {
                 names
                     .next()
-                    .is_some_and(|name| name.eq_ignore_ascii_case(want))
+                    .is_some_and(|name| crate::path::same_name_blind(name, want))
             })
     }
 
@@ -215,8 +215,8 @@ impl RouteMatch {
             .then(other.methods.is_some().cmp(&self.methods.is_some()))
     }
 
-    /// Whether the two are the same match: the same host pattern and prefix (ignoring ASCII
-    /// case: the table refuses a path whose case-blind reading picks another route, so of
+    /// Whether the two are the same match: the same host pattern and prefix (ignoring case as
+    /// the blind reading does: the table refuses a path whose case-blind reading picks another route, so of
     /// `/api` and `/API` one could never answer), and either both
     /// without methods or with a method in common (`HEAD` is in common with `GET`, which
     /// takes it). (A route with methods and one without on the same host and prefix are not:
@@ -224,7 +224,7 @@ impl RouteMatch {
     pub(crate) fn overlaps(&self, other: &RouteMatch) -> bool {
         use crate::path::lists_method;
         self.host == other.host
-            && self.prefix.eq_ignore_ascii_case(&other.prefix)
+            && crate::path::same_name_blind(&self.prefix, &other.prefix)
             && match (&self.methods, &other.methods) {
                 (Some(a), Some(b)) => {
                     a.iter().any(|m| lists_method(b, m)) || b.iter().any(|m| lists_method(a, m))
