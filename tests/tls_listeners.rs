@@ -339,6 +339,37 @@ async fn sighup_reloads_the_certificate_of_a_running_gateway() {
 }
 
 #[tokio::test]
+async fn sighup_reads_the_client_ca_of_a_running_gateway_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "main");
+    let (old, new) = (Pki::new(dir.path(), "old"), Pki::new(dir.path(), "new"));
+    let cert = localhost(&pki, "server", "server");
+    let ca_file = dir.path().join("client-ca.pem");
+    std::fs::write(&ca_file, old.ca_pem()).unwrap();
+    let config = ServeConfig::sqlite()
+        .admin(&tls_line(&cert, &format!(", client_ca = {ca_file:?}")))
+        .toml();
+    let gateway = Gateway::start_logged(dir.path(), &config, "info");
+    let old_client = mtls_config(&pki.ca_file(), &old.client("old-ops"));
+    let new_client = mtls_config(&pki.ca_file(), &new.client("new-ops"));
+    let (mut open, _) = connect(old_client.clone(), gateway.admin).await.unwrap();
+    assert_eq!(healthz(&mut open).await, 200);
+
+    std::fs::write(&ca_file, new.ca_pem()).unwrap();
+    gateway.hang_up();
+    let line = log_line(&gateway, "certificate reloaded").await;
+    assert!(line.contains("client-ca.pem"), "{line}");
+    assert!(answered(&old_client, gateway.admin).await.is_err());
+    assert_eq!(answered(&new_client, gateway.admin).await, Ok(200));
+    assert_eq!(
+        healthz(&mut open).await,
+        200,
+        "the open connection still serves"
+    );
+    gateway.terminate();
+}
+
+#[tokio::test]
 async fn the_remote_resolver_calls_its_token_service_over_verified_tls() {
     use tokengate::resolve::{RemoteResolver, Resolve};
     let dir = tempfile::tempdir().unwrap();

@@ -144,3 +144,88 @@ fn build(
     config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(TlsError::new)?;
     Ok(Arc::new(config))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// A self-signed certificate for `localhost` (a CA when `ca`): (certificate, key) PEM.
+    fn certificate(ca: bool) -> (String, String) {
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        if ca {
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        }
+        let key = rcgen::KeyPair::generate().unwrap();
+        (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
+    }
+
+    fn write(path: &Path, text: &str) {
+        std::fs::write(path, text).unwrap();
+    }
+
+    #[test]
+    fn the_configuration_is_replaced_only_by_another_client_ca_and_all_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key, ca) = (
+            dir.path().join("cert.pem"),
+            dir.path().join("key.pem"),
+            dir.path().join("ca.pem"),
+        );
+        let (cert_pem, key_pem) = certificate(false);
+        write(&cert, &cert_pem);
+        write(&key, &key_pem);
+        let (ca_a, ca_b) = (certificate(true).0, certificate(true).0);
+        write(&ca, &ca_a);
+        let tls = ServerTls::new(&TlsFiles::new(&cert, &key).client_ca(&ca)).unwrap();
+        let first = tls.config();
+
+        tls.reload().unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &tls.config()),
+            "the same CA: the same configuration, sessions kept"
+        );
+
+        write(&ca, &ca_b);
+        tls.reload().unwrap();
+        let second = tls.config();
+        assert!(
+            !Arc::ptr_eq(&first, &second),
+            "another CA: a configuration of its own"
+        );
+        assert!(!Arc::ptr_eq(&first.ticketer, &second.ticketer));
+
+        write(&ca, "no certificate here");
+        let err = tls.reload().unwrap_err();
+        assert_eq!(err.file(), Some(ca.as_path()), "{err}");
+        assert!(
+            Arc::ptr_eq(&second, &tls.config()),
+            "a bad CA file: the CA before stays"
+        );
+
+        // A good CA with a bad certificate: neither is taken.
+        write(&ca, &ca_a);
+        write(&cert, "not a certificate");
+        let err = tls.reload().unwrap_err();
+        assert_eq!(err.file(), Some(cert.as_path()), "{err}");
+        assert!(Arc::ptr_eq(&second, &tls.config()), "all or nothing");
+    }
+
+    #[test]
+    fn without_a_client_ca_a_reload_keeps_the_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let (cert_pem, key_pem) = certificate(false);
+        write(&cert, &cert_pem);
+        write(&key, &key_pem);
+        let tls = ServerTls::new(&TlsFiles::new(&cert, &key)).unwrap();
+        let first = tls.config();
+        let (renewed, renewed_key) = certificate(false);
+        write(&cert, &renewed);
+        write(&key, &renewed_key);
+        tls.reload().unwrap();
+        assert!(Arc::ptr_eq(&first, &tls.config()));
+        assert!(tls.client_ca_file().is_none());
+    }
+}
