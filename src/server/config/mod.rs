@@ -147,7 +147,9 @@ impl Config {
     /// assert!(err.to_string().contains("bogus"), "{err}");
     /// ```
     pub fn from_toml(text: &str, origin: Option<&Path>) -> Result<Config, ConfigError> {
-        let mut config = deserialize(toml::Deserializer::new(text), text, origin)?;
+        let deserializer =
+            toml::Deserializer::parse(text).map_err(|e| toml_error(e, None, text, origin))?;
+        let mut config = deserialize(deserializer, text, origin)?;
         config.origin = origin.map(Path::to_path_buf);
         config.validate()?;
         Ok(config)
@@ -171,14 +173,9 @@ impl Config {
         if env.is_empty() {
             return Config::from_toml(text, origin);
         }
-        let file: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError {
-            file: origin.map(Path::to_path_buf),
-            key: None,
-            position: e.span().map(|span| line_column(text, span.start)),
-            message: e.message().trim_end().to_owned(),
-            io: None,
-            variable: None,
-        })?;
+        let file: toml::Table = text
+            .parse()
+            .map_err(|e| toml_error(e, None, text, origin))?;
         let mut env = env.clone();
         loop {
             let mut table = file.clone();
@@ -237,14 +234,24 @@ where
 {
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        ConfigError {
-            file: origin.map(Path::to_path_buf),
-            key: (!path.is_empty() && path != ".").then_some(path),
-            position: inner.span().map(|span| line_column(text, span.start)),
-            message: inner.message().trim_end().to_owned(),
-            io: None,
-            variable: None,
-        }
+        let key = (!path.is_empty() && path != ".").then_some(path);
+        toml_error(e.into_inner(), key, text, origin)
     })
+}
+
+/// A TOML parse or type error at `key` of `text` (from `origin`), with its line and column.
+fn toml_error(
+    error: toml::de::Error,
+    key: Option<String>,
+    text: &str,
+    origin: Option<&Path>,
+) -> ConfigError {
+    ConfigError {
+        file: origin.map(Path::to_path_buf),
+        key,
+        position: error.span().map(|span| line_column(text, span.start)),
+        message: error.message().trim_end().to_owned(),
+        io: None,
+        variable: None,
+    }
 }
