@@ -55,6 +55,7 @@ pub mod config;
 mod counted_store;
 mod echo;
 mod graceful;
+mod head_timeout;
 mod layers;
 mod lifecycle;
 mod listener;
