@@ -2,7 +2,8 @@
 //! timeout that works (a timer is installed), bounded header size and count, the client's
 //! address as a [`ClientAddr`] request extension, TLS when configured ([`ListenerTls`]: the
 //! handshake within the header read timeout, [`TlsConnection`] on every request) and graceful
-//! shutdown.
+//! shutdown. The header read timeout of HTTP/1 connections is kept by [`HeadClock`], one timer
+//! per connection, not by hyper's timer per request.
 
 use std::cell::RefCell;
 use std::convert::Infallible;
@@ -23,6 +24,7 @@ use tower::util::Oneshot;
 use tower::ServiceExt;
 
 use super::graceful::Shutdown;
+use super::head_timeout::{HeadClock, InFlight, TimedBody};
 use crate::proxy::{ClientAddr, TlsConnection};
 use crate::tls::{HandshakeCounters, ServerTls};
 
@@ -81,8 +83,9 @@ pub(crate) async fn serve_http<S, B>(
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(options.header_read_timeout)
+        // The header read timeout is the connection's `HeadClock`: hyper's would arm a timer
+        // for every request.
+        .header_read_timeout(None)
         .max_buf_size(options.max_header_bytes.max(8192));
     if let Some(max) = options.max_headers {
         builder.http1().max_headers(max);
@@ -114,6 +117,7 @@ pub(crate) async fn serve_http<S, B>(
             service: RefCell::new(service.clone()),
             peer,
             tls: false,
+            clock: None,
         };
         // The configuration of this connection: a reload (client CA) may have replaced it.
         let acceptor = tls.as_ref().map(|tls| {
@@ -125,20 +129,24 @@ pub(crate) async fn serve_http<S, B>(
         let watcher = graceful.watcher();
         let first_bytes_timeout = options.header_read_timeout;
         tokio::spawn(async move {
-            match tokio::time::timeout(first_bytes_timeout, await_first_bytes(&stream)).await {
-                Ok(Ok(true)) => {}
-                Ok(Ok(false)) | Ok(Err(_)) => return,
-                Err(_) => {
-                    tracing::debug!(%peer, "no request within the header read timeout");
-                    return;
-                }
-            }
+            let h2 =
+                match tokio::time::timeout(first_bytes_timeout, await_first_bytes(&stream)).await {
+                    Ok(Ok(FirstBytes::Http1)) => false,
+                    Ok(Ok(FirstBytes::H2)) => true,
+                    Ok(Ok(FirstBytes::Closed)) | Ok(Err(_)) => return,
+                    Err(_) => {
+                        tracing::debug!(%peer, "no request within the header read timeout");
+                        return;
+                    }
+                };
             let result = match acceptor {
                 None => {
+                    let clock = (!h2).then(HeadClock::start);
+                    service.clock = clock.clone();
                     let connection = builder
                         .serve_connection(TokioIo::new(stream), service)
                         .into_owned();
-                    watcher.watch(connection).await
+                    timed(watcher.watch(connection), clock, first_bytes_timeout, peer).await
                 }
                 Some((acceptor, handshakes)) => {
                     let accepted =
@@ -158,10 +166,13 @@ pub(crate) async fn serve_http<S, B>(
                     };
                     handshakes.record(true);
                     service.tls = true;
+                    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                    let clock = (!h2).then(HeadClock::start);
+                    service.clock = clock.clone();
                     let connection = builder
                         .serve_connection(TokioIo::new(stream), service)
                         .into_owned();
-                    watcher.watch(connection).await
+                    timed(watcher.watch(connection), clock, first_bytes_timeout, peer).await
                 }
             };
             if let Err(e) = result {
@@ -184,6 +195,27 @@ pub(crate) async fn serve_http<S, B>(
     }
 }
 
+/// `connection` until it ends, or until `clock` says it was idle for `timeout` without a
+/// request head: then it is dropped (closed), as hyper's header read timeout would.
+async fn timed<E>(
+    connection: impl Future<Output = Result<(), E>>,
+    clock: Option<HeadClock>,
+    timeout: Duration,
+    peer: SocketAddr,
+) -> Result<(), E> {
+    let Some(clock) = clock else {
+        return connection.await;
+    };
+    tokio::select! {
+        biased;
+        result = connection => result,
+        () = clock.expired(timeout) => {
+            tracing::debug!(%peer, "no request head within the header read timeout");
+            Ok(())
+        }
+    }
+}
+
 /// One connection's service: one clone of the server's service serves all the connection's
 /// requests (hyper-util's `TowerToHyperService` clones it, reference counts and all, for every
 /// request), and every request learns its client's address (the proxy's `X-Forwarded-For`).
@@ -193,17 +225,23 @@ struct ConnectionService<S> {
     peer: SocketAddr,
     /// Whether the connection is TLS: its requests carry [`TlsConnection`].
     tls: bool,
+    /// The header read timeout's clock of an HTTP/1 connection: its requests in flight.
+    clock: Option<HeadClock>,
 }
 
 impl<S, B> hyper::service::Service<Request<Incoming>> for ConnectionService<S>
 where
     S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Clone,
 {
-    type Response = Response<B>;
+    type Response = Response<TimedBody<B>>;
     type Error = Infallible;
     type Future = ConnectionFuture<S>;
 
     fn call(&self, mut req: Request<Incoming>) -> Self::Future {
+        let in_flight = self
+            .clock
+            .as_ref()
+            .and_then(|clock| clock.request(req.version()));
         req.extensions_mut().insert(ClientAddr(self.peer));
         if self.tls {
             req.extensions_mut().insert(TlsConnection);
@@ -211,22 +249,35 @@ where
         let mut service = self.service.borrow_mut();
         // The services served here are always ready; should one not be, the request waits on
         // a clone of its own, as `TowerToHyperService` would have it.
-        match service.poll_ready(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(Ok(())) => ConnectionFuture::Called {
+        let call = match service.poll_ready(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(Ok(())) => Call::Called {
                 future: service.call(req),
             },
             Poll::Ready(Err(never)) => match never {},
-            Poll::Pending => ConnectionFuture::Waiting {
+            Poll::Pending => Call::Waiting {
                 future: service.clone().oneshot(req),
             },
-        }
+        };
+        ConnectionFuture { call, in_flight }
     }
 }
 
 pin_project! {
-    /// The future of [`ConnectionService`].
-    #[project = ConnectionFutureProj]
-    enum ConnectionFuture<S>
+    /// The future of [`ConnectionService`]: the service's response, its body holding the
+    /// request in flight on the connection's [`HeadClock`].
+    struct ConnectionFuture<S>
+    where
+        S: tower::Service<Request<Incoming>>,
+    {
+        #[pin]
+        call: Call<S>,
+        in_flight: Option<InFlight>,
+    }
+}
+
+pin_project! {
+    #[project = CallProj]
+    enum Call<S>
     where
         S: tower::Service<Request<Incoming>>,
     {
@@ -235,34 +286,50 @@ pin_project! {
     }
 }
 
-impl<S> Future for ConnectionFuture<S>
+impl<S, B> Future for ConnectionFuture<S>
 where
-    S: tower::Service<Request<Incoming>>,
+    S: tower::Service<Request<Incoming>, Response = Response<B>>,
 {
-    type Output = Result<S::Response, S::Error>;
+    type Output = Result<Response<TimedBody<B>>, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            ConnectionFutureProj::Called { future } => future.poll(cx),
-            ConnectionFutureProj::Waiting { future } => future.poll(cx),
-        }
+        let this = self.project();
+        let response = std::task::ready!(match this.call.project() {
+            CallProj::Called { future } => future.poll(cx),
+            CallProj::Waiting { future } => future.poll(cx),
+        })?;
+        let in_flight = this.in_flight.take();
+        Poll::Ready(Ok(response.map(|body| TimedBody::new(body, in_flight))))
     }
 }
 
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// Waits until the client has sent enough for hyper to tell HTTP/1 from h2: hyper's header read
+/// What a connection's first bytes were.
+enum FirstBytes {
+    /// None: the client closed the connection.
+    Closed,
+    /// Not the h2 preface: HTTP/1 (or TLS).
+    Http1,
+    /// The h2 preface (prior knowledge).
+    H2,
+}
+
+/// Waits until the client has sent enough for hyper to tell HTTP/1 from h2: the header read
 /// timeout does not cover that phase, so a client that connects and sends nothing would hold the
-/// connection forever. `false` when the client closed the connection first.
-async fn await_first_bytes(stream: &TcpStream) -> std::io::Result<bool> {
+/// connection forever.
+async fn await_first_bytes(stream: &TcpStream) -> std::io::Result<FirstBytes> {
     let mut buf = [0u8; H2_PREFACE.len()];
     loop {
         let n = stream.peek(&mut buf).await?;
         if n == 0 {
-            return Ok(false);
+            return Ok(FirstBytes::Closed);
         }
-        if buf[..n] != H2_PREFACE[..n] || n == H2_PREFACE.len() {
-            return Ok(true);
+        if buf[..n] != H2_PREFACE[..n] {
+            return Ok(FirstBytes::Http1);
+        }
+        if n == H2_PREFACE.len() {
+            return Ok(FirstBytes::H2);
         }
         // A partial h2 preface: peek again once more has arrived.
         tokio::time::sleep(Duration::from_millis(10)).await;

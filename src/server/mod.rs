@@ -58,6 +58,7 @@ mod counted_store;
 mod echo;
 mod feed;
 mod graceful;
+mod head_timeout;
 mod layers;
 mod lifecycle;
 mod listener;

@@ -4,7 +4,6 @@
 //! the [`TraceContext`] for the logs.
 
 use std::convert::Infallible;
-use std::fmt::Write as _;
 use std::task::{Context, Poll};
 
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
@@ -67,20 +66,29 @@ impl TraceContext {
 
     /// The trace id, 32 lowercase hex digits.
     pub(crate) fn trace_id(&self) -> String {
-        hex::encode(self.trace_id)
+        let mut digits = [0u8; 32];
+        lower_hex(&mut digits, &self.trace_id);
+        String::from_utf8(digits.to_vec()).expect("hex digits")
     }
 
-    /// The `traceparent` for the next hop: this trace, tokengate's span as the parent.
+    /// The `traceparent` for the next hop: this trace, tokengate's span as the parent. Written
+    /// digit by digit into a buffer of the value's fixed length (formatting `hex::encode`'s
+    /// strings cost ~1.9k instructions per proxied request; BENCHMARKS.md, issue 13).
     pub(crate) fn traceparent(&self) -> HeaderValue {
-        let mut value = String::with_capacity(55);
-        let _ = write!(
-            value,
-            "00-{}-{}-{:02x}",
-            hex::encode(self.trace_id),
-            hex::encode(self.span_id),
-            self.flags
-        );
-        HeaderValue::try_from(value).expect("hex digits and dashes")
+        let mut value = *b"00-00000000000000000000000000000000-0000000000000000-00";
+        lower_hex(&mut value[3..35], &self.trace_id);
+        lower_hex(&mut value[36..52], &self.span_id);
+        lower_hex(&mut value[53..55], &[self.flags]);
+        HeaderValue::from_bytes(&value).expect("hex digits and dashes")
+    }
+}
+
+/// Writes `bytes` into `out` as lowercase hex digits, two a byte (`out` is twice as long).
+fn lower_hex(out: &mut [u8], bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0xf)];
     }
 }
 

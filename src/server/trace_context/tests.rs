@@ -63,3 +63,24 @@ fn tracestate_lists_are_checked() {
         "v".repeat(600)
     )])));
 }
+
+#[test]
+fn traceparents_are_the_standard_lowercase_hex() {
+    for flags in [0x00, 0x01, 0x5a, 0xff] {
+        let context = TraceContext {
+            flags,
+            ..TraceContext::start()
+        };
+        let expected = format!(
+            "00-{}-{}-{:02x}",
+            hex::encode(context.trace_id),
+            hex::encode(context.span_id),
+            flags
+        );
+        assert_eq!(context.traceparent(), expected.as_str());
+        assert_eq!(context.trace_id(), hex::encode(context.trace_id));
+        let (parsed, parent) = TraceContext::parse(expected.as_bytes()).unwrap();
+        assert_eq!(parsed.trace_id, context.trace_id);
+        assert_eq!(parent, context.span_id);
+    }
+}
