@@ -7,6 +7,7 @@ use std::convert::Infallible;
 use std::task::{Context, Poll};
 
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
+use rand::RngCore;
 
 /// `traceparent`.
 pub(crate) const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
@@ -53,13 +54,20 @@ impl TraceContext {
 
     /// A new trace (not sampled: tokengate makes no sampling decision).
     pub(crate) fn start() -> Self {
-        let mut trace_id: [u8; 16] = rand::random();
+        // One fill of 24 bytes: `rand::random::<[u8; N]>()` draws a 32-bit word per byte.
+        let mut ids = [0u8; 24];
+        rand::thread_rng().fill_bytes(&mut ids);
+        let mut trace_id: [u8; 16] = ids[..16].try_into().expect("16 bytes");
         if trace_id == [0; 16] {
             trace_id[15] = 1;
         }
+        let mut span_id: [u8; 8] = ids[16..].try_into().expect("8 bytes");
+        if span_id == [0; 8] {
+            span_id[7] = 1;
+        }
         TraceContext {
             trace_id,
-            span_id: random_span_id(),
+            span_id,
             flags: 0,
         }
     }
@@ -93,7 +101,8 @@ fn lower_hex(out: &mut [u8], bytes: &[u8]) {
 }
 
 fn random_span_id() -> [u8; 8] {
-    let mut id: [u8; 8] = rand::random();
+    let mut id = [0u8; 8];
+    rand::thread_rng().fill_bytes(&mut id);
     if id == [0; 8] {
         id[7] = 1;
     }
