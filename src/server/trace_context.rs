@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use std::task::{Context, Poll};
 
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
-use rand::RngCore;
+use rand::Rng;
 
 /// `traceparent`.
 pub(crate) const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
@@ -56,7 +56,7 @@ impl TraceContext {
     pub(crate) fn start() -> Self {
         // One fill of 24 bytes: `rand::random::<[u8; N]>()` draws a 32-bit word per byte.
         let mut ids = [0u8; 24];
-        rand::thread_rng().fill_bytes(&mut ids);
+        rand::rng().fill_bytes(&mut ids);
         let mut trace_id: [u8; 16] = ids[..16].try_into().expect("16 bytes");
         if trace_id == [0; 16] {
             trace_id[15] = 1;
@@ -102,7 +102,7 @@ fn lower_hex(out: &mut [u8], bytes: &[u8]) {
 
 fn random_span_id() -> [u8; 8] {
     let mut id = [0u8; 8];
-    rand::thread_rng().fill_bytes(&mut id);
+    rand::rng().fill_bytes(&mut id);
     if id == [0; 8] {
         id[7] = 1;
     }
