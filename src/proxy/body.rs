@@ -15,7 +15,7 @@ use http_body_util::{BodyExt, Full};
 use super::pool::PooledBody;
 use crate::BoxError;
 
-/// The response body of [`ReverseProxy`]: the upstream's body, streamed as it arrives, or a
+/// The response body of [`ReverseProxy`](super::ReverseProxy): the upstream's body, streamed as it arrives, or a
 /// small body generated locally (the 502/504 texts). A layer in front of the proxy can build
 /// its own responses with it too.
 ///

@@ -1,4 +1,4 @@
-//! The request headers [`ReverseProxy`](super::ReverseProxy) drops, and the names it watches
+//! The request headers [`ReverseProxy`](super::ReverseProxy)(super::ReverseProxy) drops, and the names it watches
 //! for aliases.
 
 use http::header::CONTENT_LENGTH;
@@ -8,7 +8,7 @@ use super::hop_by_hop::HOP_BY_HOP;
 use crate::alias::Watched;
 use crate::forwarded::{X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO};
 
-/// The client-supplied request headers that [`ReverseProxy`] drops by default (every copy,
+/// The client-supplied request headers that [`ReverseProxy`](super::ReverseProxy) drops by default (every copy,
 /// any case), because upstreams act on them as facts the proxy vouches for:
 ///
 /// - the client's address, which the proxy sends itself in `X-Forwarded-For`: `X-Real-IP`,
@@ -25,7 +25,7 @@ use crate::forwarded::{X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO};
 ///   `X-HTTP-Method`, `X-Method-Override`, `X-Original-Method`.
 ///
 /// Aliases of them spelled with `_` or `.` are refused (400). Replace the list with
-/// [`ReverseProxy::drop_request_headers`].
+/// [`ReverseProxy::drop_request_headers`](super::ReverseProxy::drop_request_headers).
 ///
 /// ```
 /// use tokengate::proxy::DEFAULT_DROPPED_HEADERS;
@@ -56,7 +56,7 @@ pub const DEFAULT_DROPPED_HEADERS: [HeaderName; 21] = [
     HeaderName::from_static("x-original-method"),
 ];
 
-/// What [`ReverseProxy`] does with a request header it watches.
+/// What [`ReverseProxy`](super::ReverseProxy) does with a request header it watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Watch {
     /// A hop-by-hop header: removed, with those `Connection` names.

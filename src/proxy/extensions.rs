@@ -1,10 +1,10 @@
-//! The request extensions a server sets for [`ReverseProxy`](super::ReverseProxy): who the
+//! The request extensions a server sets for [`ReverseProxy`](super::ReverseProxy)(super::ReverseProxy): who the
 //! client is and whether it came over TLS.
 
 use std::net::SocketAddr;
 
 /// The address of the client a request came from, as a request extension. The server
-/// inserts it; [`ReverseProxy`] sends its IP upstream as `X-Forwarded-For` (after the chain a
+/// inserts it; [`ReverseProxy`](super::ReverseProxy) sends its IP upstream as `X-Forwarded-For` (after the chain a
 /// trusted proxy sent, see [`crate::forwarded`]; no `X-Forwarded-For` when the extension is
 /// absent).
 ///
@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClientAddr(pub SocketAddr);
 
-/// A request extension saying the request came over TLS: [`ReverseProxy`] then sends
+/// A request extension saying the request came over TLS: [`ReverseProxy`](super::ReverseProxy) then sends
 /// `X-Forwarded-Proto: https` (`http` without it). The server inserts it on its TLS listeners.
 ///
 /// ```

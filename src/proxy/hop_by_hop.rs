@@ -31,7 +31,7 @@ pub(super) const HOP_BY_HOP: [HeaderName; 9] = [
 /// `Transfer-Encoding`, `Upgrade`, and every header that a `Connection` header names
 /// (comma-separated, case-insensitive, e.g. `Connection: close, X-Foo, HTTP2-Settings`).
 ///
-/// [`ReverseProxy`] applies it to every request and response it forwards. A layer that
+/// [`ReverseProxy`](super::ReverseProxy) applies it to every request and response it forwards. A layer that
 /// injects headers of its own (such as identity headers) must call it **before** injecting
 /// them: otherwise a client sending `Connection: X-Mashery-Oauth-Client-Id` would have the
 /// injected header removed on the way to the upstream. Once stripped, the `Connection` header
@@ -89,7 +89,7 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 /// `Transfer-Encoding`, `Keep-Alive`, `Proxy-Connection`, `Proxy-Authorization`,
 /// `Proxy-Authenticate`. An alias of one (`Transfer_Encoding`, `Content.Length`), forwarded
 /// next to the real header, would frame or route the request differently at an upstream that
-/// reads it as that header: [`ReverseProxy`] and the [`OAuthLayer`](crate::auth::OAuthLayer)
+/// reads it as that header: [`ReverseProxy`](super::ReverseProxy) and the [`OAuthLayer`](crate::auth::OAuthLayer)
 /// refuse requests carrying one. (`Host`, `Connection`, `Upgrade`, `TE` and `Trailer` have no
 /// `-`, hence no such alias.)
 pub(crate) const FRAMING: [HeaderName; 6] = [

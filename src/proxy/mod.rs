@@ -7,9 +7,9 @@
 //! ([`strip_hop_by_hop`]); `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Forwarded-Host` are
 //! set by the proxy, replacing whatever the client sent (as is `Forwarded`, which is removed,
 //! or set with [`ReverseProxy::forwarded_header`]), except what a trusted proxy in front said
-//! (a [`Forwarding`] extension, see [`crate::forwarded`]): then `X-Forwarded-For` is its
+//! (a [`Forwarding`](crate::forwarded::Forwarding) extension, see [`crate::forwarded`]): then `X-Forwarded-For` is its
 //! believed chain and the peer, and its scheme and host are kept; `X-Forwarded-Host` is
-//! otherwise the request's host, validated ([`request_host`]: one `Host`, a valid
+//! otherwise the request's host, validated ([`request_host`](crate::host::request_host): one `Host`, a valid
 //! `host[:port]`, agreeing with the target's authority, else `400`); other client claims
 //! about the connection or the target (`X-Real-IP`, `X-Original-URL`,
 //! `X-HTTP-Method-Override`, … [`DEFAULT_DROPPED_HEADERS`]) are dropped, and a request with a
@@ -108,7 +108,7 @@ pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// [`http2_only`](Self::http2_only). `CONNECT` requests get `501 Not Implemented`, requests
 /// whose path has `.`/`..` segments (also percent-encoded) get `400 Bad Request`, so that the
 /// upstream cannot resolve a path outside its base path or differently from the gateway;
-/// requests with a missing, repeated or invalid `Host` ([`request_host`]), or a `_`/`.` alias
+/// requests with a missing, repeated or invalid `Host` ([`request_host`](crate::host::request_host)), or a `_`/`.` alias
 /// of a framing or forwarding header, get `400 Bad Request` too. See the [module docs](self)
 /// for the headers it sets and drops.
 ///
