@@ -229,6 +229,11 @@ async fn a_path_has_one_route_or_none() {
         "/admin%5Cusers",
         "/admin%2Fusers",
         "/%2Fadmin",
+        // Look-alikes of `/`, `.`, `;` that NFKC or Windows best-fit turn into ASCII.
+        "/docs%EF%BC%8F..%EF%BC%8Fadmin/users",
+        "/docs/%EF%BC%8E%EF%BC%8E/admin/users",
+        "/docs%E2%88%95..%E2%88%95admin",
+        "/admin%EF%BC%9Bx/users",
     ] {
         for headers in [&[][..], &[auth.as_str()][..]] {
             let res = h.send("GET", path, "api.example.com", headers).await;

@@ -312,6 +312,19 @@ impl PathOptions {
 
 /// Refuses the escapes whose meaning depends on the decoder: `%25XX` (decoded twice, another
 /// byte) and percent-encoded UTF-8 that is overlong or impossible (a lenient decoder's `/`).
+/// The UTF-8 of the characters that a Unicode-normalising (NFKC) or best-fit (Windows)
+/// upstream reads as `.`, `/`, `\\` or `;`: full-width `．` `／` `；` `＼` (U+FF0E, U+FF0F,
+/// U+FF1B, U+FF3C), small `﹒` `﹔` (U+FE52, U+FE54) and the division slash `∕` (U+2215).
+const LOOKALIKE_SEPARATORS: [[u8; 3]; 7] = [
+    [0xEF, 0xBC, 0x8E],
+    [0xEF, 0xBC, 0x8F],
+    [0xEF, 0xBC, 0x9B],
+    [0xEF, 0xBC, 0xBC],
+    [0xEF, 0xB9, 0x92],
+    [0xEF, 0xB9, 0x94],
+    [0xE2, 0x88, 0x95],
+];
+
 fn check_escapes(path: &[u8]) -> Result<(), PathError> {
     let escaped = |i: usize| match (path.get(i), hex(path.get(i + 1)), hex(path.get(i + 2))) {
         (Some(b'%'), Some((hi, _)), Some((lo, _))) => Some(hi << 4 | lo),
@@ -331,6 +344,15 @@ fn check_escapes(path: &[u8]) -> Result<(), PathError> {
             0xC0 | 0xC1 | 0xF5..=0xFF => return Err(PathError::BadUtf8),
             0xE0 if next.is_some_and(|b| b < 0xA0) => return Err(PathError::BadUtf8),
             0xF0 if next.is_some_and(|b| b < 0x90) => return Err(PathError::BadUtf8),
+            0xE2 | 0xEF
+                if LOOKALIKE_SEPARATORS.contains(&[
+                    byte,
+                    next.unwrap_or(0),
+                    escaped(i + 6).unwrap_or(0),
+                ]) =>
+            {
+                return Err(PathError::LookalikeSeparator)
+            }
             _ => {}
         }
         i += 3;
@@ -545,6 +567,20 @@ mod tests {
             ("/x%E0%80%AFadmin", PathError::BadUtf8),
             ("/x%F0%80%80%AFadmin", PathError::BadUtf8),
             ("/x%FF", PathError::BadUtf8),
+            ("/api%EF%BC%8Fadmin", PathError::LookalikeSeparator),
+            ("/api%ef%bc%8fadmin", PathError::LookalikeSeparator),
+            (
+                "/api/%EF%BC%8E%EF%BC%8E/admin",
+                PathError::LookalikeSeparator,
+            ),
+            ("/api%EF%BC%BCadmin", PathError::LookalikeSeparator),
+            ("/admin%EF%BC%9Bx", PathError::LookalikeSeparator),
+            ("/admin%EF%B9%94x", PathError::LookalikeSeparator),
+            (
+                "/api/%EF%B9%92%EF%B9%92/admin",
+                PathError::LookalikeSeparator,
+            ),
+            ("/api%E2%88%95admin", PathError::LookalikeSeparator),
             ("/.;/admin/x", PathError::DotSegment),
             ("/..;x/admin", PathError::DotSegment),
             ("/admin/..;", PathError::DotSegment),

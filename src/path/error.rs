@@ -41,6 +41,10 @@ pub enum PathError {
     /// lenient one reads as `/`, `\` or `.`: an overlong form (`%C0%AF`, `%E0%80%AF`,
     /// `%F0%80%80%AF`) or a byte that never starts a character (`%F5`–`%FF`).
     BadUtf8,
+    /// A percent-encoded character that an upstream normalising Unicode (NFKC) or mapping it
+    /// best-fit (Windows) reads as `.`, `/`, `\` or `;`: full-width `．` `／` `；` `＼`
+    /// (`%EF%BC%8F` …), small `﹒` `﹔`, the division slash `∕` (`%E2%88%95`).
+    LookalikeSeparator,
 }
 
 impl fmt::Display for PathError {
@@ -55,6 +59,9 @@ impl fmt::Display for PathError {
             PathError::TooLong => "the canonical target is too long",
             PathError::DoubleEncoded => "a double-encoded escape (%25XX) in the path",
             PathError::BadUtf8 => "an overlong or impossible UTF-8 escape in the path",
+            PathError::LookalikeSeparator => {
+                "an escaped look-alike of `.`, `/`, `\\` or `;` (full-width, small or division slash) in the path"
+            }
         })
     }
 }
