@@ -45,7 +45,7 @@ async fn one_pepper_wins(url: &str) {
                 let said = e.to_string();
                 assert!(
                     said.contains("another pepper") && said.contains("store.pepper"),
-                    "node {n}: {said}"
+                    "node {n}: {said} ({e:?})"
                 );
             }
         }

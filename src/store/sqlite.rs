@@ -130,13 +130,7 @@ impl SqliteStore {
         // reader looks at it. Waiting for a pooled connection is waiting for a lock too (the
         // one writer connection is held for as long as its statement waits for another
         // process's lock): both pools wait the busy timeout at most, not sqlx's 30 s.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(busy_timeout)
-            .connect_with(options.clone())
-            .await
-            .map_err(Error::store)?;
-        migrate(&writer).await?;
+        let writer = open_writer(&options, busy_timeout).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READERS)
             .acquire_timeout(busy_timeout)
@@ -229,6 +223,48 @@ fn split_busy_timeout(url: &str) -> Result<(String, Duration), Error> {
         format!("{base}?{rest}")
     };
     Ok((url, busy_timeout))
+}
+
+/// The writer pool, connected (the file switched to WAL) and migrated. Several processes
+/// opening one new file at once can be told `SQLITE_BUSY` at once, without the busy timeout
+/// (the switch to WAL, or a lock upgrade SQLite refuses rather than risk a deadlock): such an
+/// open is tried again until the busy timeout has passed.
+async fn open_writer(
+    options: &SqliteConnectOptions,
+    busy_timeout: Duration,
+) -> Result<SqlitePool, Error> {
+    let started = std::time::Instant::now();
+    loop {
+        let opened = async {
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(busy_timeout)
+                .connect_with(options.clone())
+                .await
+                .map_err(Error::store)?;
+            migrate(&writer).await?;
+            Ok::<_, Error>(writer)
+        }
+        .await;
+        match opened {
+            Err(e) if is_busy(&e) && started.elapsed() < busy_timeout => {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            opened => return opened,
+        }
+    }
+}
+
+/// Whether `e` is SQLite's `SQLITE_BUSY` (5) or `SQLITE_LOCKED` (6), primary or extended.
+fn is_busy(e: &Error) -> bool {
+    let Some(sqlx::Error::Database(db)) =
+        std::error::Error::source(e).and_then(|s| s.downcast_ref::<sqlx::Error>())
+    else {
+        return false;
+    };
+    db.code()
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| matches!(code & 0xFF, 5 | 6))
 }
 
 /// Applies the migrations the database has not seen yet, in one transaction.
