@@ -348,7 +348,10 @@ async fn a_signed_request_passes_once_and_only_as_signed() {
         h.refused(&res, what);
     }
     let good = c.sign("GET", "/r", "tampered");
-    let at = good.len() - 3;
+    // A character well inside the base64 of the mac (`…XYZ="` ends it): the last one before
+    // the padding holds only some bits, and flipping it there can make the encoding
+    // non-canonical, a malformed header (400) rather than a wrong mac.
+    let at = good.len() - 6;
     let flipped = if &good[at..at + 1] == "A" { "B" } else { "A" };
     let tampered = format!("{}{flipped}{}", &good[..at], &good[at + 1..]);
     h.refused(&h.get(&tampered).await, "a tampered mac");
