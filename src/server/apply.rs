@@ -119,11 +119,9 @@ pub(crate) async fn apply_ending(
         let mut client = entry.to_client(&path).map_err(in_file)?;
 
         for (j, key) in client.services.iter().enumerate() {
-            if !declared.contains(key) && store.service(key).await?.is_none() {
-                return Err(in_file(ConfigError::at(
-                    format!("{path}.services[{j}]"),
-                    format!("service `{key}` is declared neither in this file nor in the store"),
-                )));
+            let at = || format!("{path}.services[{j}]");
+            if let Some(unknown) = unknown_service(store, declared.contains(key), key, at).await? {
+                return Err(in_file(unknown));
             }
         }
         if let Some(other) = by_client_id.get(client.client_id.as_str()) {
@@ -227,6 +225,21 @@ pub(crate) async fn apply_ending(
 
 /// Refuses a confidential client turned public without `public = true`, and logs at WARN every
 /// change that lets `next` do what `old` could not.
+/// `None` when the service `key` is `declared` in the configuration file or is in the store;
+/// otherwise the error, at the key `at` names.
+pub(crate) async fn unknown_service(
+    store: &dyn Store,
+    declared: bool,
+    key: &str,
+    at: impl FnOnce() -> String,
+) -> Result<Option<ConfigError>, Error> {
+    if declared || store.service(key).await?.is_some() {
+        return Ok(None);
+    }
+    let message = format!("service `{key}` is declared neither in this file nor in the store");
+    Ok(Some(ConfigError::at(at(), message)))
+}
+
 fn warn_if_weakened(
     path: &str,
     old: &Client,

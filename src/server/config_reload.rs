@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use super::apply::apply_ending;
+use super::apply::{apply_ending, unknown_service};
 use super::carry::{Carried, Carry};
 use super::config::{Config, ConfigError, RouteAuth};
 use super::live::Swapper;
@@ -258,12 +258,8 @@ async fn check_service_keys(config: &Config, store: &dyn Store) -> Result<(), Er
             .map(|key| ("public.service_key".to_owned(), key)),
     );
     for (at, key) in named {
-        if !declared.contains(key) && store.service(key).await?.is_none() {
-            let message =
-                format!("service `{key}` is declared neither in this file nor in the store");
-            return Err(ConfigError::at(at, message)
-                .in_file(config.origin.as_deref())
-                .into());
+        if let Some(unknown) = unknown_service(store, declared.contains(key), key, || at).await? {
+            return Err(unknown.in_file(config.origin.as_deref()).into());
         }
     }
     Ok(())
